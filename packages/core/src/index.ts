@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './redact';
+export * from './logger';
+export * from './time';
+export * from './shell';
