@@ -3,3 +3,4 @@ export * from './redact';
 export * from './logger';
 export * from './time';
 export * from './shell';
+export * from './shutdown';

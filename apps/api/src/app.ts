@@ -1,0 +1,78 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { scrubSecrets, type Logger } from '@inno-train/core';
+import type { JobStore } from '@inno-train/job-store';
+import type { StageQueues } from '@inno-train/workflow';
+import { bearerAuth, createKeyRing } from './auth';
+import { HttpError, httpStatusOf } from './http-error';
+import { jobRoutes } from './routes';
+import type { InputChecker } from './submit';
+
+export interface ApiDeps {
+  store: JobStore;
+  queues: StageQueues;
+  storage: InputChecker;
+  defaultBucket: string;
+  apiKeys: string[];
+  logger: Logger;
+  /** Answers whether Redis is reachable, for /healthz. */
+  ping: () => Promise<boolean>;
+}
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+/** Builds the Express app; `main.ts` listens. Tests drive this factory with supertest. */
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const auth = bearerAuth(createKeyRing(deps.apiKeys));
+
+  app.get('/healthz', async (_req, res) => {
+    const redis = await deps.ping().catch(() => false);
+    res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
+  });
+
+  app.use('/v1', auth, express.json({ limit: '2mb' }), jobRoutes(deps));
+  app.use(BULL_BOARD_PATH, auth, bullBoard(deps.queues));
+
+  app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+function bullBoard(queues: StageQueues) {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  // Read-only: a retry or delete from the board would bypass the workflow's own state.
+  createBullBoard({
+    queues: Object.values(queues).map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+    serverAdapter,
+  });
+  return serverAdapter.getRouter() as express.Router;
+}
+
+function errorHandler(logger: Logger) {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const bodyError = error as { type?: string; status?: number; message?: string };
+    if (bodyError.type === 'entity.parse.failed' || bodyError.type === 'entity.too.large') {
+      const status = bodyError.status ?? 400;
+      res.status(status).json({ error: { code: status === 413 ? 'payload_too_large' : 'invalid_json', message: bodyError.message ?? 'Bad body' } });
+      return;
+    }
+    const status = httpStatusOf(error);
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (status >= 500) logger.error({ err, path: req.path }, 'request failed');
+    const code = (error as { code?: unknown }).code;
+    const details = (error as { details?: unknown }).details;
+    res.status(status).json({
+      error: {
+        code: typeof code === 'string' && status < 500 ? code : status === 503 ? 'unavailable' : 'internal_error',
+        message: status < 500 ? scrubSecrets(err.message) : 'The service could not complete the request; try again later',
+        ...(details !== undefined && status < 500 ? { details } : {}),
+      },
+    });
+  };
+}

@@ -1,0 +1,3 @@
+export { createApp, BULL_BOARD_PATH, type ApiDeps } from './app';
+export { parseApiEnv, apiEnvShape, type ApiEnv } from './env';
+export { submitJob } from './submit';

@@ -1,0 +1,81 @@
+import { isoNow } from '@inno-train/core';
+import { newJobId, type JobStore } from '@inno-train/job-store';
+import { jobSubmissionSchema, type JobRecord, type JobSpec } from '@inno-train/schemas';
+import { enqueueStage, type StageQueues } from '@inno-train/workflow';
+import { QUEUES } from '@inno-train/workflow-constants';
+import type { z } from 'zod';
+import { HttpError } from './http-error';
+
+/** The S3 calls submit needs: existence checks only, never object bodies. */
+export interface InputChecker {
+  checkInput(uri: string): Promise<unknown>;
+}
+
+export interface SubmitDeps {
+  store: JobStore;
+  queues: StageQueues;
+  storage: InputChecker;
+  defaultBucket: string;
+}
+
+export function validationDetails(error: z.ZodError) {
+  return error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+}
+
+/** Checks a submission, makes its record and enqueues provisioning. */
+export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: string | null): Promise<JobRecord> {
+  const parsed = jobSubmissionSchema.safeParse(body);
+  if (!parsed.success) {
+    const details = validationDetails(parsed.error);
+    const fields = [...new Set(details.map((d) => d.path || '(body)'))].join(', ');
+    throw new HttpError(400, 'invalid_request', `Invalid job submission: ${fields}`, details);
+  }
+  const submission = parsed.data;
+  await checkInputsExist(deps.storage, submission.inputs, 'uri' in submission.script ? submission.script.uri : undefined);
+
+  const id = newJobId();
+  const now = isoNow();
+  const script = 'uri' in submission.script
+    ? { uri: submission.script.uri, filename: submission.script.filename ?? basename(submission.script.uri) }
+    : submission.script;
+  const spec: JobSpec = {
+    ...submission,
+    script,
+    command: submission.command ?? `python3 ${script.filename}`,
+    outputUri: submission.outputUri ?? `s3://${deps.defaultBucket}/jobs/${id}/output/`,
+  };
+  const job: JobRecord = {
+    id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
+    spec, instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
+  };
+  await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+  await enqueueStage(deps.queues, QUEUES.provision, id);
+  return job;
+}
+
+function basename(uri: string): string {
+  const name = uri.split('/').pop() ?? '';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
+    throw new HttpError(400, 'invalid_request', 'script.filename is required when the script URI does not end in a plain file name', [
+      { path: 'script.filename', message: 'required for this URI' },
+    ]);
+  }
+  return name;
+}
+
+/** Every input must exist now: a typo is a 400 at submit, not a failed job an hour later. */
+async function checkInputsExist(storage: InputChecker, inputs: Record<string, string>, scriptUri: string | undefined): Promise<void> {
+  const checks = Object.entries(inputs).map(([name, uri]) => ({ path: `inputs.${name}`, uri }));
+  if (scriptUri) checks.push({ path: 'script.uri', uri: scriptUri });
+  const results = await Promise.allSettled(checks.map((check) => storage.checkInput(check.uri)));
+  const problems = results.flatMap((result, index) => {
+    if (result.status === 'fulfilled') return [];
+    const error = result.reason as { code?: string; message?: string };
+    if (error.code !== 'input_not_found' && error.code !== 'invalid_s3_uri') throw result.reason;
+    return [{ path: checks[index]!.path, message: error.message ?? 'not found' }];
+  });
+  if (problems.length > 0) {
+    throw new HttpError(400, 'invalid_input', `Inputs not usable: ${problems.map((p) => p.path).join(', ')}`, problems);
+  }
+}

@@ -1,0 +1,18 @@
+import { failJob, jobError, type StageBinding } from '@inno-train/workflow';
+import { QUEUES } from '@inno-train/workflow-constants';
+import { trainStep, type MonitorDeps } from './train-step';
+
+export { trainStep, type MonitorDeps } from './train-step';
+export { latestProgress } from './metrics';
+export { renderRunScript } from './host-commands';
+
+/** The monitor app's queues and what runs for them. */
+export function monitorBindings(deps: MonitorDeps): StageBinding[] {
+  return [
+    {
+      queue: QUEUES.train,
+      handler: (payload, ctx) => trainStep(deps, payload, ctx.logger),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('training', error, 'training_error')),
+    },
+  ];
+}

@@ -1,0 +1,23 @@
+import { failJob, jobError, type StageBinding } from '@inno-train/workflow';
+import { QUEUES } from '@inno-train/workflow-constants';
+import { stageInStep, type TransferDeps } from './stage-in';
+import { stageOutStep } from './stage-out';
+
+export { stageInStep, type TransferDeps } from './stage-in';
+export { stageOutStep } from './stage-out';
+
+/** The transfer app's queues and what runs for them. */
+export function transferBindings(deps: TransferDeps): StageBinding[] {
+  return [
+    {
+      queue: QUEUES.stageIn,
+      handler: (payload, ctx) => stageInStep(deps, payload, ctx.logger),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_in', error, 'input_transfer_failed')),
+    },
+    {
+      queue: QUEUES.stageOut,
+      handler: (payload, ctx) => stageOutStep(deps, payload, ctx.logger),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_out', error, 'output_transfer_failed')),
+    },
+  ];
+}

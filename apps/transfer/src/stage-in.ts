@@ -1,0 +1,93 @@
+import { FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import type { JobRecord } from '@inno-train/schemas';
+import { parseS3Uri } from '@inno-train/storage';
+import { advance, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { stringify } from 'yaml';
+import { renderStageInScript } from './host-scripts';
+import { checkDetached, parseDetached, startDetached } from './host-status';
+import type { HostSession, TransferStorage } from './ports';
+
+export interface TransferDeps extends WorkflowDeps {
+  storage: TransferStorage;
+  shell: HostSession;
+  identity: SshIdentity;
+  timings: WorkflowTimings;
+}
+
+const SCRIPT = '.inno/stage-in.sh';
+const STATUS = '.inno/stage-in.status';
+const LOCK = '.inno/stage-in.lock';
+const MAX_RESTARTS = 3;
+
+interface StageInStatus {
+  ok: boolean;
+  failed?: { path: string; reason: string }[];
+  bytes?: number;
+}
+
+/** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */
+export async function stageInStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
+  const job = await deps.store.mustGet(payload.jobId);
+  if (isStopped(job) || job.status !== 'staging_in') return { kind: 'done' };
+  if (payload.step.phase !== 'running') return startStageIn(deps, job, payload.step);
+
+  const target = hostTarget(job, deps.identity);
+  const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  const state = parseDetached<StageInStatus>(check.stdout);
+  if (state.state === 'running') return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  if (state.state === 'not_running') {
+    // The script died without a status (host reboot, OOM): start it again, a bounded number of times.
+    const restarts = Number(payload.step.restarts ?? 0) + 1;
+    if (restarts > MAX_RESTARTS) throw new FileTransferError('input_transfer_failed', 'The stage-in script stopped without a result several times');
+    logger.warn({ restarts }, 'stage-in script not running and no status; restarting');
+    return startStageIn(deps, job, { ...payload.step, restarts });
+  }
+  if (!state.status.ok) {
+    const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
+    await failJob(deps, job.id, { code: 'input_transfer_failed', message: `Could not fetch inputs onto the host: ${failed || 'unknown error'}`, stage: 'staging_in' });
+    return { kind: 'done' };
+  }
+  const seconds = Math.round((Date.now() - Number(payload.step.startedAt ?? Date.now())) / 1000);
+  await advance(deps, job.id, {
+    from: ['staging_in'], to: 'training', stage: 'staging_in', next: QUEUES.train,
+    message: `Inputs on the host: ${payload.step.files} files, ${state.status.bytes ?? payload.step.bytes} bytes in ${seconds} s`,
+  });
+  return { kind: 'done' };
+}
+
+async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
+  const files = await planInputs(deps.storage, job);
+  const target = hostTarget(job, deps.identity);
+  const dir = jobDirOf(job);
+  const script = renderStageInScript({ jobDir: dir, files, parallelism: TRANSFER.parallelism, statusFile: STATUS });
+  const q = shellQuote(dir);
+  await deps.shell.exec(target, `mkdir -p ${q}/inputs ${q}/output ${q}/.inno && rm -f ${q}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700);
+  await deps.shell.upload(target, `${dir}/config.yaml`, stringify(job.spec.config ?? {}), 0o644);
+  if ('inline' in job.spec.script) await deps.shell.upload(target, `${dir}/${job.spec.script.filename}`, job.spec.script.inline, 0o644);
+  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-in.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  const bytes = files.reduce((sum, file) => sum + file.size, 0);
+  if (step.phase !== 'running' && step.restarts === undefined) {
+    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_in', message: `Fetching ${files.length} files (${bytes} bytes) from S3 on the host`, data: { files: files.length, bytes } });
+  }
+  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', files: files.length, bytes, startedAt: Date.now(), at: isoNow() } };
+}
+
+/** Every object to fetch, where it goes under the job directory, its size, and a presigned GET. */
+async function planInputs(storage: TransferStorage, job: JobRecord) {
+  const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({ uri, base: `inputs/${name}`, single: false }));
+  if ('uri' in job.spec.script) wanted.push({ uri: job.spec.script.uri, base: job.spec.script.filename, single: true });
+  const plans = await Promise.all(wanted.map(async ({ uri, base, single }) => {
+    const { bucket, key } = parseS3Uri(uri);
+    const found = await storage.checkInput(uri).catch((error: unknown) => {
+      throw error instanceof InnoError ? new FileTransferError(error.code, error.message) : error;
+    });
+    return Promise.all(found.objects.filter((object) => !object.key.endsWith('/')).map(async (object) => ({
+      url: await storage.presignGet(bucket, object.key, TRANSFER.presignExpiresSeconds),
+      relPath: single ? base : found.kind === 'object' ? `${base}/${object.key.split('/').pop()}` : `${base}/${object.key.slice(key.length)}`,
+      size: object.size,
+    })));
+  }));
+  return plans.flat();
+}

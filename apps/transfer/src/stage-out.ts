@@ -1,0 +1,122 @@
+import { FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import type { JobRecord } from '@inno-train/schemas';
+import { parseS3Uri } from '@inno-train/storage';
+import { advance, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } from '@inno-train/workflow';
+import { TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
+import { stringify } from 'yaml';
+import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
+import { checkDetached, parseDetached, startDetached } from './host-status';
+import type { TransferDeps } from './stage-in';
+
+const SCRIPT = '.inno/stage-out.sh';
+const STATUS = '.inno/stage-out.status';
+const LOCK = '.inno/stage-out.lock';
+
+interface PlannedUpload {
+  relPath: string;
+  key: string;
+  size: number;
+  uploadId?: string;
+}
+
+interface StageOutStatus {
+  ok: boolean;
+  failed?: { path: string; reason: string }[];
+  parts?: Record<string, { partNumber: number; etag: string }[]>;
+}
+
+/**
+ * Stage-out: everything under output/ goes from the host straight to the job's output URI (large
+ * files in presigned multipart parts). Runs after failed training too: partial outputs help.
+ */
+export async function stageOutStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
+  const job = await deps.store.mustGet(payload.jobId);
+  if (isStopped(job) || job.status !== 'staging_out') return { kind: 'done' };
+  if (payload.step.phase !== 'running') return startStageOut(deps, job, payload.step);
+
+  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  const state = parseDetached<StageOutStatus>(check.stdout);
+  if (state.state === 'running') return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  if (state.state === 'not_running') {
+    logger.warn('stage-out script not running and no status; starting over');
+    return startStageOut(deps, job, { ...payload.step, restarts: Number(payload.step.restarts ?? 0) + 1 });
+  }
+  if (!state.status.ok) {
+    const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
+    await failJob(deps, job.id, { code: 'output_transfer_failed', message: `Could not upload outputs: ${failed || 'unknown error'}${job.pendingError ? `; training had failed: ${job.pendingError.code}` : ''}`, stage: 'staging_out' });
+    return { kind: 'done' };
+  }
+  const uploads = JSON.parse(String(payload.step.uploads ?? '[]')) as PlannedUpload[];
+  await completeUploads(deps, job, uploads, state.status);
+  await finish(deps, job, uploads, payload.step);
+  return { kind: 'done' };
+}
+
+async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
+  if (Number(step.restarts ?? 0) > 3) throw new FileTransferError('output_transfer_failed', 'The stage-out script stopped without a result several times');
+  const target = hostTarget(job, deps.identity);
+  const dir = jobDirOf(job);
+  const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
+  // Our own rendered config, beside the outputs (a few bytes we generated, not job data).
+  await deps.storage.putSmallObject(bucket, `${prefix}config.yaml`, stringify(job.spec.config ?? {}));
+  const listed = parseListOutputs((await deps.shell.exec(target, renderListOutputsCommand(`${dir}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
+  const planned: PlannedUpload[] = [];
+  const uploads: Parameters<typeof renderStageOutScript>[0]['uploads'] = [];
+  for (const file of listed) {
+    const key = `${prefix}${file.relPath}`;
+    if (file.size <= TRANSFER.partSizeBytes) {
+      planned.push({ relPath: file.relPath, key, size: file.size });
+      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, key, TRANSFER.presignExpiresSeconds) });
+      continue;
+    }
+    const uploadId = await deps.storage.createMultipartUpload(bucket, key);
+    const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
+    const parts = await Promise.all(Array.from({ length: count }, async (_, i) => ({
+      partNumber: i + 1,
+      url: await deps.storage.presignUploadPart(bucket, key, uploadId, i + 1, TRANSFER.presignExpiresSeconds),
+    })));
+    planned.push({ relPath: file.relPath, key, size: file.size, uploadId });
+    uploads.push({ kind: 'multipart', relPath: `output/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
+  }
+  const bytes = listed.reduce((sum, file) => sum + file.size, 0);
+  const script = renderStageOutScript({ jobDir: dir, statusFile: STATUS, parallelism: TRANSFER.parallelism, uploads });
+  await deps.shell.exec(target, `rm -f ${shellQuote(dir)}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700);
+  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-out.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  if (step.restarts === undefined) {
+    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${listed.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: listed.length, bytes } });
+  }
+  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', uploads: JSON.stringify(planned), startedAt: Date.now(), at: isoNow() } };
+}
+
+async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: StageOutStatus): Promise<void> {
+  const { bucket } = parseS3Uri(job.spec.outputUri);
+  for (const upload of uploads) {
+    if (!upload.uploadId) continue;
+    const parts = status.parts?.[`output/${upload.relPath}`];
+    if (!parts || parts.length === 0) throw new FileTransferError('output_transfer_failed', `No parts recorded for ${upload.relPath}`);
+    await deps.storage.completeMultipartUpload(bucket, upload.key, upload.uploadId, [...parts].sort((a, b) => a.partNumber - b.partNumber));
+  }
+}
+
+/** Checks every upload landed with its size, records the outputs, and ends the job. */
+async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], step: StagePayload['step']): Promise<void> {
+  const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
+  const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
+  const missing = uploads.filter((upload) => stored.get(upload.key) !== upload.size);
+  if (missing.length > 0) {
+    throw new FileTransferError('output_transfer_failed', `Outputs missing or of the wrong size in S3: ${missing.map((m) => m.relPath).join(', ')}`, { retryable: false });
+  }
+  const outputs = uploads.map((upload) => ({ key: upload.key, size: upload.size }));
+  const bytes = outputs.reduce((sum, o) => sum + o.size, 0);
+  const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
+  const pending = job.pendingError;
+  await advance(deps, job.id, {
+    from: ['staging_out'], to: pending ? 'failed' : 'succeeded', stage: 'staging_out',
+    message: `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
+    patch: (current) => {
+      current.outputs = outputs;
+      if (pending) current.error = pending;
+    },
+  });
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/** "true"/"false"/"1"/"0" from the environment. */
+export const envBoolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const optionalString = z.string().min(1).optional();
+
+export const redisEnv = {
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  /** Namespace of the job store's keys and the queues' prefix (tests and side-by-side installs). */
+  INNO_NAMESPACE: z.string().regex(/^[a-z0-9-]{1,40}$/).default('inno-train'),
+};
+
+export const s3Env = {
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_FORCE_PATH_STYLE: envBoolean.optional(),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+};
+
+export const sshEnv = {
+  SSH_PRIVATE_KEY_PATH: z.string().min(1),
+  SSH_KEY_PASSPHRASE: optionalString,
+  SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default('ubuntu'),
+  SSH_PORT: z.coerce.number().int().min(1).max(65535).default(22),
+};
+
+export const lambdaEnv = {
+  LAMBDA_API_URL: z.url().default('https://cloud.lambda.ai/api/v1'),
+  LAMBDA_API_KEY: z.string().min(1),
+  LAMBDA_SSH_KEY_NAME: optionalString,
+};
+
+export const logEnv = {
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+/** Worker tuning shared by the worker apps. */
+export const workerEnv = {
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Poll intervals; the defaults suit real GPU instances, tests shorten them. */
+  BOOT_POLL_MS: z.coerce.number().int().min(10).optional(),
+  TRANSFER_POLL_MS: z.coerce.number().int().min(10).optional(),
+  TRAIN_POLL_MS: z.coerce.number().int().min(10).optional(),
+  TERMINATE_POLL_MS: z.coerce.number().int().min(10).optional(),
+  BOOT_DEADLINE_MS: z.coerce.number().int().min(1000).optional(),
+  UNREACHABLE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+};

@@ -1,0 +1,3 @@
+export * from './fragments';
+export * from './parse';
+export * from './ssh-identity';

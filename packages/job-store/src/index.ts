@@ -1,0 +1,3 @@
+export * from './ids';
+export * from './keys';
+export * from './job-store';

@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
+import type { JobEvent, JobRecord } from '@inno-train/schemas';
+import type { JobStatus, Stage } from '@inno-train/workflow-constants';
+import { storeKeys } from './keys';
+
+export interface JobStoreOptions {
+  redis: Redis;
+  /** Key namespace, e.g. `inno-train` (tests use their own). */
+  namespace: string;
+  /** The stored log keeps only its last this-many bytes. */
+  maxLogBytes?: number;
+}
+
+export interface ListOptions {
+  status?: JobStatus;
+  limit: number;
+  after?: string;
+}
+
+/** Keeps only the last ARGV[2] bytes of the log after appending ARGV[1]. */
+const APPEND_LOG_SCRIPT = `
+local len = redis.call('APPEND', KEYS[1], ARGV[1])
+local max = tonumber(ARGV[2])
+if len > max then
+  local tail = redis.call('GETRANGE', KEYS[1], len - max, -1)
+  redis.call('SET', KEYS[1], tail)
+  return max
+end
+return len`;
+
+/** Writes ARGV[2] only if the record still equals ARGV[1]; moves the id between status sets. */
+const COMPARE_AND_SET_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[3] then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], 0, ARGV[3])
+end
+return 1`;
+
+const MAX_UPDATE_RETRIES = 50;
+
+export type JobStore = ReturnType<typeof createJobStore>;
+
+/**
+ * Job records, events and logs in Redis. Records change only through `update`, an optimistic
+ * (WATCH/MULTI) read-modify-write, so two workers racing on one job never lose a write.
+ */
+export function createJobStore(options: JobStoreOptions) {
+  const { redis } = options;
+  const keys = storeKeys(options.namespace);
+  const maxLogBytes = options.maxLogBytes ?? 8 * 1024 * 1024;
+
+  async function get(id: string): Promise<JobRecord | null> {
+    const raw = await redis.get(keys.job(id));
+    return raw === null ? null : (JSON.parse(raw) as JobRecord);
+  }
+
+  async function mustGet(id: string): Promise<JobRecord> {
+    const job = await get(id);
+    if (!job) throw new JobNotFoundError(id);
+    return job;
+  }
+
+  async function create(job: JobRecord, firstEvent: JobEvent): Promise<void> {
+    const result = await redis
+      .multi()
+      .set(keys.job(job.id), JSON.stringify(job), 'NX')
+      .zadd(keys.all, 0, job.id)
+      .zadd(keys.byStatus(job.status), 0, job.id)
+      .rpush(keys.events(job.id), JSON.stringify(firstEvent))
+      .exec();
+    if (!result || result[0]?.[1] !== 'OK') throw new Error(`Job ${job.id} already exists`);
+  }
+
+  /**
+   * Applies `mutate` to the current record atomically. `mutate` returns the new record, or null to
+   * leave it unchanged (the usual answer when a step finds its work already done). The write is a
+   * compare-and-set on the whole stored value (WATCH would be per connection, and many jobs share
+   * one connection), retried when another writer got there first.
+   */
+  async function update(id: string, mutate: (job: JobRecord) => JobRecord | null): Promise<{ job: JobRecord; changed: boolean }> {
+    for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
+      const raw = await redis.get(keys.job(id));
+      if (raw === null) throw new JobNotFoundError(id);
+      const current = JSON.parse(raw) as JobRecord;
+      const next = mutate(structuredClone(current));
+      if (next === null) return { job: current, changed: false };
+      next.updatedAt = isoNow();
+      const written = await redis.eval(
+        COMPARE_AND_SET_SCRIPT, 3,
+        keys.job(id), keys.byStatus(current.status), keys.byStatus(next.status),
+        raw, JSON.stringify(next), id,
+      );
+      if (written === 1) return { job: next, changed: true };
+    }
+    throw new Error(`Job ${id} is changing too fast to update`);
+  }
+
+  async function appendEvent(id: string, event: Omit<JobEvent, 'at'> & { at?: string }): Promise<void> {
+    const clean: JobEvent = { ...event, at: event.at ?? isoNow(), message: scrubSecrets(event.message) };
+    await redis.rpush(keys.events(id), JSON.stringify(clean));
+  }
+
+  async function events(id: string): Promise<JobEvent[]> {
+    const raw = await redis.lrange(keys.events(id), 0, -1);
+    return raw.map((line) => JSON.parse(line) as JobEvent);
+  }
+
+  async function appendLog(id: string, chunk: string): Promise<void> {
+    if (chunk.length === 0) return;
+    await redis.eval(APPEND_LOG_SCRIPT, 1, keys.log(id), chunk, String(maxLogBytes));
+  }
+
+  async function log(id: string): Promise<string> {
+    return (await redis.get(keys.log(id))) ?? '';
+  }
+
+  /** Newest first; `after` is the last id of the previous page. */
+  async function list(opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    const key = opts.status ? keys.byStatus(opts.status) : keys.all;
+    const max = opts.after ? `(${opts.after}` : '+';
+    const ids = await redis.zrevrangebylex(key, max, '-', 'LIMIT', 0, opts.limit + 1);
+    const page = ids.slice(0, opts.limit);
+    const raw = page.length ? await redis.mget(page.map((id) => keys.job(id))) : [];
+    const jobs = raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as JobRecord);
+    return { jobs, hasMore: ids.length > opts.limit };
+  }
+
+  return { get, mustGet, create, update, appendEvent, events, appendLog, log, list };
+}
+
+/** A helper for stage code: record an event in one call. */
+export function stageEvent(stage: Stage, type: string, message: string, data?: Record<string, unknown>): Omit<JobEvent, 'at'> {
+  return data === undefined ? { stage, type, message } : { stage, type, message, data };
+}

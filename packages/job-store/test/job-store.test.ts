@@ -1,0 +1,66 @@
+import { Redis } from 'ioredis';
+import type { JobRecord } from '@inno-train/schemas';
+import { createJobStore, newJobId, JOB_ID_PATTERN } from '../src';
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function record(id: string): JobRecord {
+  const now = new Date().toISOString();
+  return {
+    id, name: null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
+    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
+    instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {},
+  };
+}
+
+describe('job store', () => {
+  const namespace = `test-store-${process.pid}-${Date.now()}`;
+  const redis = new Redis(redisUrl);
+  const store = createJobStore({ redis, namespace, maxLogBytes: 16 });
+
+  afterAll(async () => {
+    const keys = await redis.keys(`${namespace}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('makes ids that sort by creation time', () => {
+    const a = newJobId(1_700_000_000_000);
+    const b = newJobId(1_700_000_000_001);
+    expect(a < b).toBe(true);
+    expect(a).toMatch(JOB_ID_PATTERN);
+  });
+
+  it('never loses a write when many updates race on one job over one connection', async () => {
+    const id = newJobId();
+    await store.create(record(id), { at: new Date().toISOString(), type: 'submitted', stage: 'submit', message: 'x' });
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        store.update(id, (job) => ({ ...job, metadata: { ...job.metadata, [`k${i}`]: String(i) } })),
+      ),
+    );
+    const job = await store.mustGet(id);
+    expect(Object.keys(job.metadata)).toHaveLength(40);
+  });
+
+  it('lists newest first with cursor paging and a status filter', async () => {
+    const ids = [1, 2, 3].map((n) => newJobId(1_800_000_000_000 + n));
+    for (const id of ids) await store.create(record(id), { at: '', type: 'submitted', stage: 'submit', message: '' });
+    await store.update(ids[1]!, (job) => ({ ...job, status: 'failed' }));
+    const first = await store.list({ limit: 2 });
+    expect(first.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
+    expect(first.hasMore).toBe(true);
+    const failed = await store.list({ status: 'failed', limit: 10 });
+    expect(failed.jobs.map((j) => j.id)).toEqual([ids[1]]);
+    const queued = await store.list({ status: 'queued', limit: 10 });
+    expect(queued.jobs.map((j) => j.id)).not.toContain(ids[1]);
+  });
+
+  it('keeps only the tail of a long log', async () => {
+    const id = newJobId();
+    await store.appendLog(id, 'aaaaaaaaaa');
+    await store.appendLog(id, 'bbbbbbbbbb');
+    expect(await store.log(id)).toBe('aaaaaabbbbbbbbbb');
+  });
+});

@@ -1,0 +1,3 @@
+export * from './submission';
+export * from './record';
+export * from './view';

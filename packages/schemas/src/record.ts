@@ -1,0 +1,71 @@
+import type { JobStatus, Stage } from '@inno-train/workflow-constants';
+import type { JobSubmission } from './submission';
+
+export interface JobError {
+  code: string;
+  message: string;
+  stage: Stage;
+}
+
+export interface InstanceInfo {
+  id: string;
+  type: string;
+  region: string;
+  ip: string | null;
+  status: string;
+  launchedAt: string;
+  terminatedAt: string | null;
+  priceCentsPerHour: number | null;
+}
+
+/** The latest metrics record printed by the training script. */
+export interface Progress {
+  step: number;
+  totalSteps?: number;
+  epoch?: number;
+  loss?: number;
+  [metric: string]: number | undefined;
+}
+
+export interface OutputObject {
+  key: string;
+  size: number;
+}
+
+/** What the job asked for, after defaults were applied at submit. */
+export interface JobSpec extends Omit<JobSubmission, 'script' | 'outputUri'> {
+  script: { inline: string; filename: string } | { uri: string; filename: string };
+  command: string;
+  outputUri: string;
+}
+
+/** The job record: the source of truth for a job, kept in the job store. */
+export interface JobRecord {
+  id: string;
+  name: string | null;
+  status: JobStatus;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  spec: JobSpec;
+  instance: InstanceInfo | null;
+  progress: Progress | null;
+  outputs: OutputObject[];
+  error: JobError | null;
+  /** A failure seen during training, reported once partial outputs have been staged out. */
+  pendingError: JobError | null;
+  cancelRequested: boolean;
+  /** Which API key created the job (an id, never the key). */
+  createdBy: string | null;
+  training: { startedAt: string | null; exitCode: number | null };
+  metadata: Record<string, string>;
+}
+
+export interface JobEvent {
+  at: string;
+  type: string;
+  stage: Stage;
+  message: string;
+  data?: Record<string, unknown>;
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { ENV_KEY_PATTERN } from '@inno-train/core';
+
+/** Names that become file names and environment variable suffixes on the host. */
+export const INPUT_NAME_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
+/** A job's display name: also part of the instance name, so kept to safe characters. */
+export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const FILENAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const METADATA_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const INSTANCE_TYPE_PATTERN = /^[a-z0-9][a-z0-9_]{0,63}$/;
+const REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const S3_URI_PATTERN = /^s3:\/\/[^\s]+$/;
+
+/** Variables the service sets on the host; a job's `env` may not override them. */
+export const RESERVED_ENV_KEYS = new Set(['JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL']);
+
+export const MAX_INLINE_SCRIPT_BYTES = 1024 * 1024;
+
+const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI');
+
+const scriptSchema = z.union([
+  z.strictObject({
+    inline: z.string().min(1).max(MAX_INLINE_SCRIPT_BYTES),
+    filename: z.string().regex(FILENAME_PATTERN, 'must be a plain file name (letters, digits, . _ -)').default('train.py'),
+  }),
+  z.strictObject({
+    uri: s3Uri,
+    filename: z.string().regex(FILENAME_PATTERN, 'must be a plain file name (letters, digits, . _ -)').optional(),
+  }),
+]);
+
+const envSchema = z
+  .record(
+    z.string().regex(ENV_KEY_PATTERN, 'must be a shell variable name ([A-Za-z_][A-Za-z0-9_]*)'),
+    z.string().max(8192),
+  )
+  .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables')
+  .superRefine((env, ctx) => {
+    for (const key of Object.keys(env)) {
+      if (RESERVED_ENV_KEYS.has(key) || key.startsWith('INPUT_') || key.startsWith('INNO_')) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `${key} is set by the service and cannot be overridden` });
+      }
+    }
+  });
+
+export const jobSubmissionSchema = z.strictObject({
+  name: z.string().regex(JOB_NAME_PATTERN, 'must be 1-64 letters, digits, . _ - (starting with a letter or digit)').optional(),
+  instance: z.strictObject({
+    type: z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name such as gpu_1x_a10'),
+    regions: z.array(z.string().regex(REGION_PATTERN, 'must be a region name such as us-east-1')).min(1).max(32).optional(),
+  }),
+  inputs: z
+    .record(z.string().regex(INPUT_NAME_PATTERN, 'input names must match ^[a-z][a-z0-9_]{0,31}$'), s3Uri)
+    .refine((inputs) => Object.keys(inputs).length <= 64, 'at most 64 inputs')
+    .default({}),
+  script: scriptSchema,
+  command: z.string().min(1).max(16384).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  env: envSchema.optional(),
+  outputUri: s3Uri.refine((uri) => uri.endsWith('/'), 'must be a prefix ending in /').optional(),
+  maxRuntimeSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+  metadata: z
+    .record(z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'), z.string().max(1024))
+    .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata entries')
+    .optional(),
+});
+
+export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
+export type JobSubmissionInput = z.input<typeof jobSubmissionSchema>;

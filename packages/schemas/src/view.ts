@@ -1,0 +1,31 @@
+import type { JobRecord } from './record';
+
+/** The job as the REST API shows it. Inline scripts and env values stay out of listings. */
+export function toPublicJob(job: JobRecord) {
+  return {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    instance: job.instance,
+    progress: job.progress,
+    outputUri: job.spec.outputUri,
+    outputs: job.outputs,
+    error: job.error,
+    cancelRequested: job.cancelRequested,
+    request: {
+      instance: job.spec.instance,
+      inputs: job.spec.inputs,
+      script: 'uri' in job.spec.script ? { uri: job.spec.script.uri, filename: job.spec.script.filename } : { filename: job.spec.script.filename },
+      command: job.spec.command,
+      envKeys: Object.keys(job.spec.env ?? {}),
+      maxRuntimeSeconds: job.spec.maxRuntimeSeconds ?? null,
+    },
+    metadata: job.metadata,
+  };
+}
+
+export type PublicJob = ReturnType<typeof toPublicJob>;

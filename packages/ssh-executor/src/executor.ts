@@ -1,0 +1,116 @@
+/**
+ * The one way the orchestrator talks to GPU hosts. Every call opens its own connection and closes
+ * it before returning, on success, failure, timeout or abort alike: hosts come and go, and a
+ * connection pool would only add stale sockets to reason about.
+ */
+import { InfrastructureError } from '@inno-train/core';
+import type { Client } from 'ssh2';
+import { closeConnection, Deadline, openConnection } from './connection';
+import { timeoutError } from './errors';
+import { normalizeFingerprint } from './fingerprint';
+import { runCommand } from './run-command';
+import { atomicUpload } from './upload';
+import type { ExecOptions, ExecResult, SshExecutorOptions, SshTarget, UploadOptions } from './types';
+
+const DEFAULTS = {
+  readyTimeoutMs: 20_000,
+  defaultTimeoutMs: 10 * 60_000,
+  keepaliveIntervalMs: 10_000,
+  keepaliveCountMax: 3,
+  maxOutputBytes: 1024 * 1024,
+  uploadMode: 0o644,
+};
+
+export class SshExecutor {
+  private readonly settings: Required<SshExecutorOptions>;
+  private readonly seenHostKeys = new Map<string, string>();
+
+  constructor(options: SshExecutorOptions = {}) {
+    this.settings = {
+      readyTimeoutMs: options.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
+      defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULTS.defaultTimeoutMs,
+      keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
+      keepaliveCountMax: options.keepaliveCountMax ?? DEFAULTS.keepaliveCountMax,
+    };
+  }
+
+  /** Runs `command` through the user's login shell (`$SHELL -c`); quote data with shellQuote. */
+  async exec(target: SshTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
+    if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
+    return this.withConnection(target, 'Command', options.timeoutMs, options.signal, (client, signal) =>
+      runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
+    );
+  }
+
+  /** Writes `content` to `remotePath` atomically (temp file + rename). The directory must exist. */
+  async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: UploadOptions = {}): Promise<void> {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
+    const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    return this.withConnection(target, 'Upload', options.timeoutMs, options.signal, (client, signal) =>
+      untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
+    );
+  }
+
+  /**
+   * True when SSH answers, authenticates and `true` exits 0 within `timeoutMs`; false for any
+   * connection, auth, host key or timeout failure. Only misuse (an unusable private key) throws.
+   */
+  async probe(target: SshTarget, timeoutMs: number): Promise<boolean> {
+    try {
+      const result = await this.exec(target, 'true', { timeoutMs, maxOutputBytes: 4096 });
+      return result.exitCode === 0;
+    } catch (error) {
+      if (error instanceof InfrastructureError) return false;
+      throw error;
+    }
+  }
+
+  /** The host key fingerprint last presented at host:port (unpadded base64 SHA-256), for pinning. */
+  hostKeyFingerprint(target: Pick<SshTarget, 'host' | 'port'>): string | undefined {
+    return this.seenHostKeys.get(hostKey(target));
+  }
+
+  private async withConnection<T>(
+    target: SshTarget,
+    what: string,
+    timeoutMs: number | undefined,
+    external: AbortSignal | undefined,
+    work: (client: Client, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const limit = timeoutMs ?? this.settings.defaultTimeoutMs;
+    if (!Number.isFinite(limit) || limit <= 0) throw new TypeError(`timeoutMs must be a positive number, got ${limit}`);
+    const deadline = new Deadline(limit, () => timeoutError(target, limit, what), external);
+    let client: Client | undefined;
+    try {
+      client = await openConnection(target, {
+        readyTimeoutMs: Math.min(this.settings.readyTimeoutMs, deadline.remainingMs()),
+        keepaliveIntervalMs: this.settings.keepaliveIntervalMs,
+        keepaliveCountMax: this.settings.keepaliveCountMax,
+        signal: deadline.signal,
+        onHostKey: (fingerprint) => this.seenHostKeys.set(hostKey(target), normalizeFingerprint(fingerprint)),
+      });
+      return await work(client, deadline.signal);
+    } finally {
+      deadline.dispose();
+      if (client) closeConnection(client);
+    }
+  }
+}
+
+function hostKey(target: Pick<SshTarget, 'host' | 'port'>): string {
+  return `${target.host}:${target.port}`;
+}
+
+/** Rejects with the signal's reason as soon as it fires; the caller then closes the connection. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // The losing work promise may still reject later (its connection is closed under it).
+  work.catch(() => undefined);
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}

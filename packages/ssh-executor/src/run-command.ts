@@ -1,0 +1,176 @@
+/** Running one command on a ready connection and collecting its output within limits. */
+import { InfrastructureError } from '@inno-train/core';
+import type { Client, ClientChannel } from 'ssh2';
+import { connectionLostError, safeMessage, where } from './errors';
+import type { ExecResult, SshTarget } from './types';
+
+/** Keeps at most `limit` bytes of a stream and remembers whether more arrived. */
+export class CappedOutput {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  truncated = false;
+
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    const room = this.limit - this.bytes;
+    if (chunk.length > room) this.truncated = true;
+    if (room <= 0) return;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.chunks.push(kept);
+    this.bytes += kept.length;
+  }
+
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    // A cut in the middle of a UTF-8 sequence would decode to U+FFFD; drop the partial character.
+    return (this.truncated ? all.subarray(0, completeUtf8Length(all)) : all).toString('utf8');
+  }
+}
+
+/** Length of the longest prefix of `buf` that does not end inside a multi-byte UTF-8 character. */
+export function completeUtf8Length(buf: Buffer): number {
+  let i = buf.length - 1;
+  let continuation = 0;
+  while (i >= 0 && continuation < 3 && ((buf[i] ?? 0) & 0xc0) === 0x80) {
+    i--;
+    continuation++;
+  }
+  if (i < 0) return buf.length;
+  const lead = buf[i] ?? 0;
+  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return needed > continuation + 1 ? i : buf.length;
+}
+
+export interface RunOptions {
+  stdin?: string | Buffer;
+  maxOutputBytes: number;
+  signal: AbortSignal;
+}
+
+/** How long an abort waits for a just-requested command's channel, so it can still be killed. */
+const EXEC_KILL_GRACE_MS = 2000;
+
+/**
+ * Resolves with the command's output and status. On abort (deadline or caller) the remote process
+ * group gets SIGKILL through the channel (OpenSSH honours `signal` requests for commands), then the
+ * promise rejects with the signal's reason; the caller closes the connection.
+ */
+export function runCommand(client: Client, target: SshTarget, command: string, options: RunOptions): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const { signal } = options;
+    let settled = false;
+    let connectionLost = false;
+    let channel: ClientChannel | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(graceTimer);
+      signal.removeEventListener('abort', onAbort);
+      client.removeListener('close', onConnectionGone);
+      client.removeListener('end', onConnectionGone);
+      outcome();
+    };
+    const abortNow = () => settle(() => {
+      killRemote(channel);
+      reject(signal.reason);
+    });
+    // Once requested, the command may already run remotely even though its channel is not ours yet;
+    // closing the connection would not stop it (no pty, no SIGHUP), so wait for the channel to kill it.
+    const onAbort = () => {
+      if (channel) abortNow();
+      else graceTimer = setTimeout(abortNow, EXEC_KILL_GRACE_MS);
+    };
+    // ssh2 reports the end of the connection before it closes the channels riding on it.
+    const onConnectionGone = () => {
+      connectionLost = true;
+      if (!channel) settle(() => reject(signal.aborted ? signal.reason : connectionLostError(target, 'the command')));
+    };
+    if (signal.aborted) return settle(() => reject(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    client.once('close', onConnectionGone);
+    client.once('end', onConnectionGone);
+    client.exec(command, (error, opened) => {
+      if (error) {
+        return settle(() => reject(signal.aborted ? signal.reason : connectionLost ? connectionLostError(target, 'the command') : execFailed(error, target)));
+      }
+      channel = opened;
+      if (signal.aborted) return abortNow();
+      if (settled) return killRemote(opened);
+      collect(opened, options, (result, exited) => {
+        if (!exited && connectionLost) settle(() => reject(connectionLostError(target, 'the command')));
+        else settle(() => resolve(result));
+      });
+    });
+  });
+}
+
+function collect(channel: ClientChannel, options: RunOptions, done: (result: ExecResult, exited: boolean) => void): void {
+  const stdout = new CappedOutput(options.maxOutputBytes);
+  const stderr = new CappedOutput(options.maxOutputBytes);
+  let exitCode: number | null = null;
+  let exitSignal: string | null = null;
+  let exited = false;
+  channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+  channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // ssh2: ('exit', code) for exit-status, ('exit', null, 'KILL', ...) for exit-signal.
+  channel.on('exit', (code: number | null, signalName?: string) => {
+    exited = true;
+    exitCode = typeof code === 'number' ? code : null;
+    exitSignal = signalName ? (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) : null;
+  });
+  // Stream errors (e.g. writing stdin to a command that already exited) are not the command's result.
+  channel.on('error', () => undefined);
+  channel.on('close', () =>
+    done(
+      {
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        exitCode,
+        signal: exitSignal,
+        stdoutTruncated: stdout.truncated,
+        stderrTruncated: stderr.truncated,
+      },
+      exited,
+    ),
+  );
+  // Always end stdin so commands that read it (cat, bash -s) see EOF instead of waiting forever.
+  if (options.stdin === undefined) channel.end();
+  else channel.end(options.stdin);
+}
+
+/** The parts of ssh2's channel internals needed to signal after stdin was closed. */
+interface ChannelInternals {
+  outgoing?: { id?: number; state?: string };
+  _client?: { _protocol?: { signal?: (id: number, name: string) => void } };
+}
+
+/**
+ * SIGKILLs the remote process group (OpenSSH handles `signal` requests with killpg) and closes
+ * the channel. ssh2's channel.signal() is a no-op once stdin has been ended, which we always do,
+ * so the request goes through the protocol object directly; SSH allows requests after EOF.
+ */
+function killRemote(channel: ClientChannel | undefined): void {
+  if (!channel) return;
+  const internals = channel as unknown as ChannelInternals;
+  const { outgoing } = internals;
+  const protocol = internals._client?._protocol;
+  try {
+    if (outgoing?.id !== undefined && (outgoing.state === 'open' || outgoing.state === 'eof') && protocol?.signal) {
+      protocol.signal(outgoing.id, 'KILL');
+    } else {
+      channel.signal('KILL');
+    }
+  } catch {
+    // The channel may already be closing; the disconnect that follows ends the session anyway.
+  }
+  channel.close();
+}
+
+function execFailed(error: Error, target: SshTarget): InfrastructureError {
+  return new InfrastructureError('ssh_exec_failed', `Could not start a command on ${where(target)}: ${safeMessage(error.message, target)}`, {
+    retryable: true,
+    details: { host: target.host, port: target.port },
+  });
+}

@@ -1,0 +1,52 @@
+/** Where and as whom to connect. Instances are created by the provisioner; nothing here reads env. */
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  /** OpenSSH/PEM private key text. Never appears in error messages. */
+  privateKey: string | Buffer;
+  passphrase?: string;
+  /**
+   * Pinned host key: SHA-256 of the key as base64 (with or without the `SHA256:` prefix and `=`
+   * padding). When set, a server presenting any other key is refused with 'host_key_mismatch'.
+   */
+  hostKeyFingerprint?: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** null when the command ended by a signal (or the server reported no status). */
+  exitCode: number | null;
+  /** Signal that ended the command, Node style ('SIGKILL'), else null. */
+  signal: string | null;
+  /** True when stdout went past maxOutputBytes and the rest was dropped. */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export interface ExecOptions {
+  /** Whole call, connection included; defaults to the executor's defaultTimeoutMs. */
+  timeoutMs?: number;
+  /** Written to the command's stdin, which is then closed (always closed, so `cat` cannot hang). */
+  stdin?: string | Buffer;
+  /** Per stream; defaults to 1 MiB. */
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface UploadOptions {
+  /** Whole call, connection included; defaults to the executor's defaultTimeoutMs. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SshExecutorOptions {
+  /** Limit for TCP connect + SSH handshake + auth (ssh2's readyTimeout); default 20 s. */
+  readyTimeoutMs?: number;
+  /** Used when a call gives no timeoutMs; default 10 minutes. */
+  defaultTimeoutMs?: number;
+  /** SSH keepalives, so a host that stops answering mid-command is noticed; default 10 s, 3 misses. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}

@@ -1,0 +1,3 @@
+export * from './uri';
+export * from './errors';
+export * from './s3-storage';

@@ -1,0 +1,311 @@
+/**
+ * S3 access for the orchestrator. Only metadata calls (HEAD, LIST, multipart bookkeeping), tiny
+ * generated files and presigning happen here: dataset and output bytes move between S3 and the GPU
+ * host with curl and presigned URLs, never through this process.
+ */
+import {
+  AbortMultipartUploadCommand,
+  type BucketLocationConstraint,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { FileTransferError, InnoError } from '@inno-train/core';
+import { httpStatusOf, s3ErrorCode, wrapS3Error } from './errors';
+import { formatS3Uri, parseS3Uri, type S3Location } from './uri';
+
+export interface S3StorageOptions {
+  region: string;
+  /** For MinIO / s3rver; omit for AWS. */
+  endpoint?: string;
+  /** Path-style addressing (`endpoint/bucket/key`): needed by MinIO and s3rver. */
+  forcePathStyle?: boolean;
+  /** Omitted: the AWS SDK's default provider chain (instance role, ...) supplies credentials. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Lifetime of presigned URLs when a call does not give one (default 3600 s). */
+  presignExpiresSeconds?: number;
+  /** SDK attempts per metadata call (default 3). */
+  maxAttempts?: number;
+}
+
+export interface S3ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface CheckedInput {
+  kind: 'object' | 'prefix';
+  location: S3Location;
+  /** Objects to download; directory placeholder keys (ending in `/`) are left out. */
+  objects: S3ObjectInfo[];
+  totalBytes: number;
+}
+
+export interface CompletedPart {
+  partNumber: number;
+  /** As returned by UploadPart, quotes included (`"abc..."`). */
+  etag: string;
+}
+
+export interface S3Storage {
+  headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null>;
+  /** Every object under `prefix`, all pages; `maxKeys` is the page size (default 1000). */
+  listPrefix(bucket: string, prefix: string, options?: { maxKeys?: number }): Promise<S3ObjectInfo[]>;
+  /** Throws InnoError `input_not_found` when the object, or every object of the prefix, is missing. */
+  checkInput(uri: string | S3Location): Promise<CheckedInput>;
+  presignGet(bucket: string, key: string, expiresSeconds?: number): Promise<string>;
+  presignPut(bucket: string, key: string, expiresSeconds?: number): Promise<string>;
+  createMultipartUpload(bucket: string, key: string): Promise<string>;
+  presignUploadPart(bucket: string, key: string, uploadId: string, partNumber: number, expiresSeconds?: number): Promise<string>;
+  completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string | undefined }>;
+  /** Idempotent: an upload that is already gone counts as aborted. */
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+  /** For our own tiny generated files (config.yaml); at most 1 MiB, never dataset bytes. */
+  putSmallObject(bucket: string, key: string, body: string, contentType?: string): Promise<void>;
+  ensureBucket(bucket: string): Promise<void>;
+  /** The object as UTF-8 text, or null when it does not exist; throws when larger than maxBytes. */
+  getObjectText(bucket: string, key: string, maxBytes: number): Promise<string | null>;
+  /** Closes the SDK client's sockets. */
+  destroy(): void;
+}
+
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+const MAX_SMALL_OBJECT_BYTES = 1024 * 1024;
+const MAX_PART_NUMBER = 10_000;
+
+function invalidArgument(message: string): InnoError {
+  return new InnoError('invalid_argument', message);
+}
+
+function checkExpiry(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_SECONDS) {
+    throw invalidArgument(`Presigned URL lifetime must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS}, got ${seconds}`);
+  }
+  return seconds;
+}
+
+function checkPartNumber(partNumber: number): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
+    throw invalidArgument(`Part numbers run from 1 to ${MAX_PART_NUMBER}, got ${partNumber}`);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = s3ErrorCode(err);
+  return httpStatusOf(err) === 404 || code === 'NotFound' || code === 'NoSuchKey';
+}
+
+function sortedParts(parts: CompletedPart[]): { PartNumber: number; ETag: string }[] {
+  if (parts.length === 0) throw invalidArgument('A multipart upload needs at least one part');
+  const seen = new Set<number>();
+  for (const part of parts) {
+    checkPartNumber(part.partNumber);
+    if (seen.has(part.partNumber)) throw invalidArgument(`Part ${part.partNumber} is listed twice`);
+    if (typeof part.etag !== 'string' || part.etag.trim() === '') throw invalidArgument(`Part ${part.partNumber} has no ETag`);
+    seen.add(part.partNumber);
+  }
+  return [...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
+}
+
+export function createS3Storage(options: S3StorageOptions): S3Storage {
+  const defaultExpiry = checkExpiry(options.presignExpiresSeconds ?? 3600);
+  const secrets = [options.credentials?.secretAccessKey, options.credentials?.sessionToken].filter(
+    (value): value is string => typeof value === 'string' && value !== '',
+  );
+  const client = new S3Client({
+    region: options.region,
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle ?? false,
+    credentials: options.credentials,
+    maxAttempts: options.maxAttempts ?? 3,
+    // Checksums only when S3 demands them: a presigned URL that asks for a flexible checksum
+    // cannot be used by a plain `curl -T`, and MinIO/s3rver do not all speak them.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+
+  /** Runs one SDK call and turns its failure into a FileTransferError. */
+  async function call<T>(operation: string, bucket: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw wrapS3Error(err, { operation, bucket, key, secrets });
+    }
+  }
+
+  /** Presigning is local computation, but it can still fail (no credentials): same wrapping. */
+  async function presign(operation: string, bucket: string, key: string, expires: number | undefined, sign: (expiresIn: number) => Promise<string>): Promise<string> {
+    const expiresIn = checkExpiry(expires ?? defaultExpiry);
+    return call(operation, bucket, key, () => sign(expiresIn));
+  }
+
+  const storage: S3Storage = {
+    async headObject(bucket, key) {
+      try {
+        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw wrapS3Error(err, { operation: 'HeadObject', bucket, key, secrets });
+      }
+    },
+
+    async listPrefix(bucket, prefix, listOptions = {}) {
+      const objects: S3ObjectInfo[] = [];
+      let token: string | undefined;
+      do {
+        const page = await call('ListObjectsV2', bucket, prefix, () =>
+          client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: listOptions.maxKeys, ContinuationToken: token })),
+        );
+        for (const item of page.Contents ?? []) {
+          if (item.Key !== undefined) objects.push({ key: item.Key, size: item.Size ?? 0 });
+        }
+        // Guard against a server that says "truncated" without a token: that would loop forever.
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        if (page.IsTruncated && !token) {
+          throw new FileTransferError('storage_request_failed', `Listing s3://${bucket}/${prefix} was truncated without a continuation token`);
+        }
+      } while (token);
+      return objects;
+    },
+
+    // async so that an invalid URI rejects like every other failure instead of throwing synchronously.
+    checkInput: async (uri) => checkInput(storage, typeof uri === 'string' ? parseS3Uri(uri) : uri),
+
+    presignGet: (bucket, key, expires) =>
+      presign('presign GetObject', bucket, key, expires, (expiresIn) =>
+        getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
+      ),
+
+    presignPut: (bucket, key, expires) =>
+      presign('presign PutObject', bucket, key, expires, (expiresIn) =>
+        getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
+      ),
+
+    async createMultipartUpload(bucket, key) {
+      const out = await call('CreateMultipartUpload', bucket, key, () => client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key })));
+      if (!out.UploadId) throw new FileTransferError('storage_request_failed', `S3 returned no upload id for s3://${bucket}/${key}`);
+      return out.UploadId;
+    },
+
+    async presignUploadPart(bucket, key, uploadId, partNumber, expires) {
+      checkPartNumber(partNumber);
+      const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber });
+      return presign('presign UploadPart', bucket, key, expires, (expiresIn) => getSignedUrl(client, command, { expiresIn }));
+    },
+
+    async completeMultipartUpload(bucket, key, uploadId, parts) {
+      const Parts = sortedParts(parts);
+      const out = await call('CompleteMultipartUpload', bucket, key, () =>
+        client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts } })),
+      );
+      return { etag: out.ETag };
+    },
+
+    async abortMultipartUpload(bucket, key, uploadId) {
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      } catch (err) {
+        if (s3ErrorCode(err) === 'NoSuchUpload') return;
+        throw wrapS3Error(err, { operation: 'AbortMultipartUpload', bucket, key, secrets });
+      }
+    },
+
+    async putSmallObject(bucket, key, body, contentType) {
+      const bytes = Buffer.from(body, 'utf8');
+      if (bytes.length > MAX_SMALL_OBJECT_BYTES) {
+        throw invalidArgument(`putSmallObject is for small generated files (at most ${MAX_SMALL_OBJECT_BYTES} bytes), got ${bytes.length}`);
+      }
+      await call('PutObject', bucket, key, () =>
+        client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: contentType ?? 'text/plain; charset=utf-8' })),
+      );
+    },
+
+    ensureBucket: (bucket) => ensureBucket(client, bucket, options.region, secrets),
+
+    getObjectText: (bucket, key, maxBytes) => getObjectText(client, bucket, key, maxBytes, secrets),
+
+    destroy: () => client.destroy(),
+  };
+  return storage;
+}
+
+async function checkInput(storage: S3Storage, location: S3Location): Promise<CheckedInput> {
+  const uri = formatS3Uri(location.bucket, location.key);
+  if (location.isPrefix) {
+    const listed = await storage.listPrefix(location.bucket, location.key);
+    // Keys ending in "/" are folder placeholders made by consoles, not files to download.
+    const objects = listed.filter((object) => !object.key.endsWith('/'));
+    if (objects.length === 0) {
+      throw new InnoError('input_not_found', `No objects found under ${uri}`, { details: { uri } });
+    }
+    return { kind: 'prefix', location, objects, totalBytes: objects.reduce((sum, o) => sum + o.size, 0) };
+  }
+  const head = await storage.headObject(location.bucket, location.key);
+  if (!head) {
+    // A common slip is naming a folder without its trailing slash: say so rather than just "missing".
+    const under = await storage.listPrefix(location.bucket, `${location.key}/`, { maxKeys: 1 }).catch(() => []);
+    const hint = under.length > 0 ? ` (objects exist under ${uri}/ — add a trailing "/" to use the prefix)` : '';
+    throw new InnoError('input_not_found', `Object ${uri} does not exist${hint}`, { details: { uri } });
+  }
+  return { kind: 'object', location, objects: [{ key: location.key, size: head.size }], totalBytes: head.size };
+}
+
+async function ensureBucket(client: S3Client, bucket: string, region: string, secrets: string[]): Promise<void> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return;
+  } catch (err) {
+    if (!isNotFound(err) && s3ErrorCode(err) !== 'NoSuchBucket') throw wrapS3Error(err, { operation: 'HeadBucket', bucket, secrets });
+  }
+  try {
+    // us-east-1 is S3's default location and must not be named explicitly.
+    const configuration = region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint };
+    await client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: configuration }));
+  } catch (err) {
+    // Someone (or an earlier run of this stage) created it meanwhile: that is the wanted state.
+    if (s3ErrorCode(err) === 'BucketAlreadyOwnedByYou') return;
+    throw wrapS3Error(err, { operation: 'CreateBucket', bucket, secrets });
+  }
+}
+
+async function getObjectText(client: S3Client, bucket: string, key: string, maxBytes: number, secrets: string[]): Promise<string | null> {
+  if (!Number.isInteger(maxBytes) || maxBytes < 0) throw invalidArgument(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  let out;
+  try {
+    out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw wrapS3Error(err, { operation: 'GetObject', bucket, key, secrets });
+  }
+  const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  if (!body) return '';
+  const tooLarge = () =>
+    new InnoError('object_too_large', `s3://${bucket}/${key} is larger than ${maxBytes} bytes`, { details: { bucket, key, maxBytes } });
+  if ((out.ContentLength ?? 0) > maxBytes) {
+    body.destroy?.();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      total += chunk.length;
+      // Leaving the loop early destroys the stream, so an oversized body is not read to the end.
+      if (total > maxBytes) throw tooLarge();
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    if (err instanceof InnoError) throw err;
+    throw wrapS3Error(err, { operation: 'GetObject', bucket, key, secrets });
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,5 @@
+export * from './s3-server';
+export * from './wait-for';
+export * from './ssh-keys';
+export * from './ssh-host';
+export * from './socket-meter';

@@ -1,0 +1,60 @@
+/**
+ * Timeouts and poll intervals of every stage, in milliseconds. One function holds the defaults so
+ * apps and tests override them in one place.
+ */
+export interface WorkflowTimings {
+  /** How often provisioning re-reads a booting instance. */
+  bootPollMs: number;
+  /** Give up on an instance that is not reachable over SSH after this long. */
+  bootDeadlineMs: number;
+  /** How often a running transfer script is checked. */
+  transferPollMs: number;
+  /** Give up on a transfer after this long. */
+  transferDeadlineMs: number;
+  /** How often training is polled. */
+  trainPollMs: number;
+  /** Teardown: re-read interval while waiting for `terminated`. */
+  terminatePollMs: number;
+  /** Teardown: give up confirming termination (and alert) after this long. */
+  terminateDeadlineMs: number;
+  /** Timeout of one SSH command. */
+  sshCommandTimeoutMs: number;
+  /** Grace between SIGTERM and SIGKILL when stopping training. */
+  killGraceMs: number;
+  /** SSH failures while training are tolerated this long before the job fails with host_lost. */
+  unreachableGraceMs: number;
+}
+
+export function defaultTimings(): WorkflowTimings {
+  return {
+    bootPollMs: 10_000,
+    bootDeadlineMs: 20 * 60_000,
+    transferPollMs: 3_000,
+    transferDeadlineMs: 6 * 3600_000,
+    trainPollMs: 10_000,
+    terminatePollMs: 5_000,
+    terminateDeadlineMs: 10 * 60_000,
+    sshCommandTimeoutMs: 60_000,
+    killGraceMs: 10_000,
+    unreachableGraceMs: 5 * 60_000,
+  } satisfies WorkflowTimings;
+}
+
+/** Data movement settings. */
+export const TRANSFER = {
+  /** Parallel downloads / uploads run on the host. */
+  parallelism: 8,
+  /** Files above this go up in multipart parts of this size (S3's minimum part is 5 MiB). */
+  partSizeBytes: 8 * 1024 * 1024,
+  /** Presigned URLs expire this long after their stage's deadline would allow them to start. */
+  presignExpiresSeconds: 6 * 3600,
+  /** How much of the training log one poll pulls from the host. */
+  logChunkBytes: 256 * 1024,
+  /** The job's stored log keeps at most this much (the rest stays on the host / in outputs). */
+  maxStoredLogBytes: 8 * 1024 * 1024,
+} as const;
+
+/** Where a job lives on the host. The directory is relative to the SSH user's home. */
+export function hostJobDir(jobId: string): string {
+  return `inno-train/${jobId}`;
+}

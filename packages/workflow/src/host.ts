@@ -1,0 +1,36 @@
+import { InnoError } from '@inno-train/core';
+import type { JobRecord } from '@inno-train/schemas';
+import { hostJobDir } from '@inno-train/workflow-constants';
+
+/** How every worker logs in to a job's host. The private key is read once at start. */
+export interface SshIdentity {
+  username: string;
+  port: number;
+  privateKey: string;
+  passphrase?: string;
+}
+
+export interface HostTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  passphrase?: string;
+}
+
+export function hostTarget(job: JobRecord, identity: SshIdentity): HostTarget {
+  const ip = job.instance?.ip;
+  if (!ip) throw new InnoError('host_unknown', `Job ${job.id} has no instance address yet`);
+  return {
+    host: ip,
+    port: identity.port,
+    username: identity.username,
+    privateKey: identity.privateKey,
+    ...(identity.passphrase ? { passphrase: identity.passphrase } : {}),
+  };
+}
+
+/** The job directory as an absolute-free path relative to the login directory. */
+export function jobDirOf(job: JobRecord): string {
+  return hostJobDir(job.id);
+}

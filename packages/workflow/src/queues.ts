@@ -1,0 +1,46 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { DEFAULT_JOB_OPTIONS, QUEUE_PREFIX, QUEUES, stageJobId, type QueueName } from '@inno-train/workflow-constants';
+
+export type StageQueues = Record<QueueName, Queue>;
+
+export interface QueueSetOptions {
+  connection: ConnectionOptions;
+  /** Overrides the queue prefix; tests give each run its own. */
+  prefix?: string;
+}
+
+/** Opens one BullMQ Queue per stage. Queues share the caller's connection. */
+export function openStageQueues(options: QueueSetOptions): StageQueues {
+  const prefix = options.prefix ?? QUEUE_PREFIX;
+  const entries = Object.values(QUEUES).map((name) => {
+    const queue = new Queue(name, { connection: options.connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    // A Queue without an error listener crashes the process on a Redis blip.
+    queue.on('error', () => undefined);
+    return [name, queue] as const;
+  });
+  return Object.fromEntries(entries) as StageQueues;
+}
+
+export async function closeStageQueues(queues: StageQueues): Promise<void> {
+  await Promise.all(Object.values(queues).map((queue) => queue.close()));
+}
+
+/**
+ * Enqueues a stage for a job. The BullMQ job id makes a second enqueue of the same stage (a worker
+ * that died after enqueueing, then ran again) a no-op while the first one exists.
+ */
+export async function enqueueStage(queues: StageQueues, queue: QueueName, jobId: string, attempt = 0): Promise<void> {
+  await queues[queue].add(queue, { jobId, step: {} }, { jobId: stageJobId(queue, jobId, attempt) });
+}
+
+/**
+ * Teardown may be asked for more than once (cancel, failure, a late launch answer); each request
+ * gets its own BullMQ job, and teardown itself is idempotent.
+ */
+export async function enqueueTeardown(queues: StageQueues, jobId: string, reason: string): Promise<void> {
+  await queues[QUEUES.teardown].add(
+    QUEUES.teardown,
+    { jobId, step: { reason } },
+    { jobId: `${jobId}.teardown.${Date.now()}`, attempts: 1000, backoff: { type: 'exponential', delay: 2000 } },
+  );
+}

@@ -1,0 +1,64 @@
+import { createLogger, createShutdown, registerSecret, type Logger, type Shutdown } from '@inno-train/core';
+import { createJobStore, type JobStore } from '@inno-train/job-store';
+import type { WorkflowTimings } from '@inno-train/workflow-constants';
+import type { Redis } from 'ioredis';
+import { closeStageQueues, openStageQueues, type StageQueues } from './queues';
+import { createRedis } from './redis';
+import { resolveTimings, startWorkerSet, type StageBinding } from './worker-app';
+
+export interface WorkerRuntimeConfig {
+  name: string;
+  REDIS_URL: string;
+  INNO_NAMESPACE: string;
+  LOG_LEVEL: string;
+  WORKER_CONCURRENCY: number;
+  SHUTDOWN_DEADLINE_MS: number;
+  BOOT_POLL_MS?: number | undefined;
+  TRANSFER_POLL_MS?: number | undefined;
+  TRAIN_POLL_MS?: number | undefined;
+  TERMINATE_POLL_MS?: number | undefined;
+  BOOT_DEADLINE_MS?: number | undefined;
+  UNREACHABLE_GRACE_MS?: number | undefined;
+  /** Secret values to mask in every log line and message. */
+  secrets: (string | undefined)[];
+}
+
+export interface WorkerRuntime {
+  logger: Logger;
+  shutdown: Shutdown;
+  redis: Redis;
+  queues: StageQueues;
+  store: JobStore;
+  timings: WorkflowTimings;
+  prefix: string;
+  /** Starts the app's stage workers; their close is registered with shutdown. */
+  startWorkers(bindings: StageBinding[]): void;
+}
+
+/** What every worker app builds the same way at start: logger, shutdown, Redis, queues, store. */
+export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime {
+  for (const secret of config.secrets) registerSecret(secret);
+  const logger = createLogger({ name: config.name, level: config.LOG_LEVEL });
+  const shutdown = createShutdown(logger, config.SHUTDOWN_DEADLINE_MS);
+  const redis = createRedis(config.REDIS_URL, 'worker', `inno-train-${config.name}`);
+  shutdown.register('redis', async () => void (await redis.quit().catch(() => redis.disconnect())));
+  const prefix = `{${config.INNO_NAMESPACE}}`;
+  const queues = openStageQueues({ connection: redis, prefix });
+  shutdown.register('queues', () => closeStageQueues(queues));
+  const store = createJobStore({ redis, namespace: config.INNO_NAMESPACE });
+  const timings = resolveTimings(config);
+  return {
+    logger, shutdown, redis, queues, store, timings, prefix,
+    startWorkers(bindings) {
+      const set = startWorkerSet({ connection: redis, prefix, concurrency: config.WORKER_CONCURRENCY, logger, deps: { store, queues } }, bindings);
+      shutdown.register('workers', () => set.close(config.SHUTDOWN_DEADLINE_MS));
+      logger.info({ queues: bindings.map((b) => b.queue), concurrency: config.WORKER_CONCURRENCY }, `${config.name} started`);
+    },
+  };
+}
+
+/** The end of every app's main: config errors name the variable and stop the process. */
+export function exitOnStartupError(error: unknown): never {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}

@@ -1,0 +1,68 @@
+import type { ConnectionOptions, Worker } from 'bullmq';
+import type { Logger } from '@inno-train/core';
+import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { closeWorkerWithDeadline, startStepWorker, type GiveUpHandler, type StepHandler } from './step-worker';
+import type { WorkflowDeps } from './transitions';
+
+/** Env-provided overrides of the default timings (tests and local runs poll faster). */
+export function resolveTimings(overrides: Partial<Record<'BOOT_POLL_MS' | 'TRANSFER_POLL_MS' | 'TRAIN_POLL_MS' | 'TERMINATE_POLL_MS' | 'BOOT_DEADLINE_MS' | 'UNREACHABLE_GRACE_MS', number | undefined>>): WorkflowTimings {
+  const timings = defaultTimings();
+  return {
+    ...timings,
+    bootPollMs: overrides.BOOT_POLL_MS ?? timings.bootPollMs,
+    transferPollMs: overrides.TRANSFER_POLL_MS ?? timings.transferPollMs,
+    trainPollMs: overrides.TRAIN_POLL_MS ?? timings.trainPollMs,
+    terminatePollMs: overrides.TERMINATE_POLL_MS ?? timings.terminatePollMs,
+    bootDeadlineMs: overrides.BOOT_DEADLINE_MS ?? timings.bootDeadlineMs,
+    unreachableGraceMs: overrides.UNREACHABLE_GRACE_MS ?? timings.unreachableGraceMs,
+  };
+}
+
+export interface StageBinding {
+  queue: QueueName;
+  handler: StepHandler;
+  onGiveUp: GiveUpHandler;
+}
+
+export interface WorkerSetOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency: number;
+  logger: Logger;
+  deps: WorkflowDeps;
+}
+
+/** Starts one step worker per binding and returns a closer with a deadline. */
+export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding[]) {
+  const workers: Worker[] = bindings.map((binding) =>
+    startStepWorker({
+      queue: binding.queue,
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      logger: options.logger,
+      handler: binding.handler,
+      onGiveUp: binding.onGiveUp,
+      onRetry: async (payload, error, attempt) => {
+        await options.deps.store.appendEvent(payload.jobId, {
+          type: 'retry', stage: stageOf(binding.queue), message: `Retrying after an error (attempt ${attempt}): ${error.message}`,
+          data: { code: (error as { code?: unknown }).code ?? null, attempt },
+        });
+      },
+    }),
+  );
+  return {
+    workers,
+    close: (deadlineMs: number) => Promise.all(workers.map((worker) => closeWorkerWithDeadline(worker, deadlineMs))).then(() => undefined),
+  };
+}
+
+export function stageOf(queue: QueueName) {
+  switch (queue) {
+    case 'provision': return 'provisioning' as const;
+    case 'stage-in': return 'staging_in' as const;
+    case 'train': return 'training' as const;
+    case 'stage-out': return 'staging_out' as const;
+    case 'teardown': return 'teardown' as const;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './stack';
+export * from './processes';
+export * from './fixtures';
+export * from './s3-helpers';

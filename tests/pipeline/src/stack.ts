@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startLambdaSimulator, type LambdaSimulator } from '@inno-train/lambda-simulator';
+import { createS3Storage } from '@inno-train/storage';
+import {
+  ensureUbuntuUser, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
+  waitFor, type S3ServerHandle, type SshHost,
+} from '@inno-train/test-kit';
+import { startApp, type AppName, type AppProcess } from './processes';
+
+export interface StackOptions {
+  /** First octet-4 of the loopback addresses handed to instances (each stack its own range). */
+  ipBase: number;
+  bootDelayMs?: number;
+  replicas?: Partial<Record<AppName, number>>;
+  extraEnv?: Record<string, string>;
+}
+
+export const BUCKET = 'inno-test';
+export const SSH_PORT = 2222;
+
+/** Every secret the stack holds, for leak checks. */
+export interface StackSecrets {
+  apiKey: string;
+  lambdaApiKey: string;
+  s3SecretKey: string;
+  sshPassphrase: string;
+  sshPrivateKey: string;
+}
+
+/**
+ * The whole service on real parts: Redis, an S3 server, the Lambda simulator whose instances are
+ * namespaced OpenSSH hosts, and the four apps as separate processes.
+ */
+export async function startStack(options: StackOptions) {
+  await ensureUbuntuUser();
+  const workDir = mkdtempSync(join(tmpdir(), 'inno-stack-'));
+  const namespace = `t${randomBytes(4).toString('hex')}`;
+  const secrets: StackSecrets = {
+    apiKey: `itk_${randomBytes(16).toString('hex')}`,
+    lambdaApiKey: `lambda_${randomBytes(16).toString('hex')}`,
+    s3SecretKey: 'S3RVER',
+    sshPassphrase: `pp_${randomBytes(12).toString('hex')}`,
+    sshPrivateKey: '',
+  };
+  const keys = generateSshKeyPair({ passphrase: secrets.sshPassphrase });
+  secrets.sshPrivateKey = keys.privateKey;
+  const keyPath = join(workDir, 'id_ed25519');
+  writeFileSync(keyPath, keys.privateKey);
+  chmodSync(keyPath, 0o600);
+
+  const s3 = await startS3Server({ buckets: [BUCKET] });
+  const hosts = new Map<string, SshHost>();
+  let nextIp = options.ipBase;
+  const lambda = await startLambdaSimulator({
+    apiKey: secrets.lambdaApiKey,
+    bootDelayMs: options.bootDelayMs ?? 300,
+    rateLimits: false,
+    jobTagKey: 'inno-train:job',
+    instanceTypes: [
+      { name: 'gpu_1x_a10', description: '1x A10 (24 GB PCIe)', gpuDescription: 'A10 (24 GB PCIe)', priceCentsPerHour: 75, specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 }, capacity: { 'us-east-1': 20, 'us-west-1': 20 } },
+      { name: 'gpu_8x_h100_sxm5', description: '8x H100 (80 GB SXM5)', gpuDescription: 'H100 (80 GB SXM5)', priceCentsPerHour: 2392, specs: { vcpus: 208, memory_gib: 1800, storage_gib: 24780, gpus: 8 }, capacity: { 'us-east-1': 0 } },
+    ],
+    hosts: {
+      async start(req) {
+        const ip = `127.0.0.${nextIp++}`;
+        hosts.set(req.instanceId, await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys }));
+        return { ip };
+      },
+      async stop(instanceId) {
+        await hosts.get(instanceId)?.kill();
+      },
+    },
+  });
+
+  const apiPort = await freePort();
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const env: Record<string, string> = {
+    REDIS_URL: redisUrl, INNO_NAMESPACE: namespace, LOG_LEVEL: 'info',
+    API_PORT: String(apiPort), API_HOST: '127.0.0.1', API_KEYS: secrets.apiKey,
+    S3_ENDPOINT: s3.endpoint, S3_REGION: s3.region, S3_FORCE_PATH_STYLE: 'true', S3_BUCKET: BUCKET,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    LAMBDA_API_URL: lambda.url, LAMBDA_API_KEY: secrets.lambdaApiKey,
+    SSH_PRIVATE_KEY_PATH: keyPath, SSH_KEY_PASSPHRASE: secrets.sshPassphrase, SSH_USER: 'ubuntu', SSH_PORT: String(SSH_PORT),
+    BOOT_POLL_MS: '250', TRANSFER_POLL_MS: '250', TRAIN_POLL_MS: '250', TERMINATE_POLL_MS: '250',
+    SHUTDOWN_DEADLINE_MS: '5000',
+    ...options.extraEnv,
+  };
+  const meter = socketMeterPreloadPath();
+  const apps: AppProcess[] = [];
+  for (const app of ['api', 'provisioner', 'transfer', 'monitor'] as const) {
+    for (let i = 0; i < (options.replicas?.[app] ?? 1); i++) apps.push(startApp(app, `${app}-${i}`, env, workDir, meter));
+  }
+  const baseUrl = `http://127.0.0.1:${apiPort}`;
+  await waitFor(async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the API to answer /healthz' });
+  const storage = createS3Storage({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+
+  return {
+    baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir,
+    api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) => callApi(baseUrl, secrets.apiKey, path, init),
+    /** Total bytes received over sockets by every app process so far. */
+    bytesReceivedByApps(): number {
+      return apps.reduce((sum, app) => sum + (readSocketMeter(app.meterFile)?.bytesRead ?? 0), 0);
+    },
+    appLogs(): string {
+      return apps.map((app) => readFileSync(app.logFile, 'utf8')).join('\n');
+    },
+    async stop() {
+      await Promise.all(apps.map((app) => app.stop()));
+      await lambda.close();
+      await Promise.all([...hosts.values()].map((host) => host.kill()));
+      await s3.close();
+      await cleanRedis(redisUrl, namespace);
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+async function callApi(baseUrl: string, apiKey: string, path: string, init: { method?: string; body?: unknown; key?: string | null }) {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const key = init.key === undefined ? apiKey : init.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(`${baseUrl}${path}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers,
+    body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+  });
+  const text = await response.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: response.status, json, text };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function cleanRedis(url: string, namespace: string): Promise<void> {
+  const redis = new Redis(url);
+  for (const pattern of [`${namespace}:*`, `{${namespace}}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  }
+  await redis.quit();
+}
+
+export type { S3ServerHandle, LambdaSimulator };
