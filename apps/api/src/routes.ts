@@ -17,7 +17,8 @@ const listQuerySchema = z.strictObject({
 const jobIdSchema = z.string().regex(/^j[0-9a-z]{22}$/);
 
 async function loadJob(store: JobStore, req: Request) {
-  const id = req.params.id ?? '';
+  const raw = req.params.id;
+  const id = typeof raw === 'string' ? raw : '';
   const job = jobIdSchema.safeParse(id).success ? await store.get(id) : null;
   if (!job) throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(id.slice(0, 64))} does not exist`);
   return job;

@@ -18,8 +18,15 @@ export interface SubmitDeps {
   defaultBucket: string;
 }
 
+/** One detail per offending field; unknown keys are named one by one. */
 export function validationDetails(error: z.ZodError) {
-  return error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  return error.issues.flatMap((issue) => {
+    const base = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...base, key].join('.'), message: 'unknown field' }));
+    }
+    return [{ path: base.join('.'), message: issue.message }];
+  });
 }
 
 /** Checks a submission, makes its record and enqueues provisioning. */

@@ -14,7 +14,12 @@ async function main(): Promise<void> {
     baseUrl: env.LAMBDA_API_URL,
     apiKey: env.LAMBDA_API_KEY,
     // Lambda's limits are per account: every replica paces through the same Redis keys.
-    pacer: createRedisPacer(runtime.redis, { prefix: `${env.INNO_NAMESPACE}:lambda-pace` }),
+    pacer: createRedisPacer(runtime.redis, {
+      prefix: `${env.INNO_NAMESPACE}:lambda-pace`,
+      generalPerSecond: env.LAMBDA_REQUESTS_PER_SECOND,
+      launchMinIntervalMs: env.LAMBDA_LAUNCH_MIN_INTERVAL_MS,
+      launchPerMinute: env.LAMBDA_LAUNCHES_PER_MINUTE,
+    }),
     logger: runtime.logger,
   });
   const sshKeyName = await ensureSshKeyName(lambda, publicKeyOf(identity.privateKey, identity.passphrase), env.LAMBDA_SSH_KEY_NAME, runtime.logger);

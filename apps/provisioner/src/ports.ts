@@ -15,7 +15,7 @@ export interface LambdaInstance {
 }
 
 export interface LambdaInstanceTypeEntry {
-  instance_type: { name: string; price_cents_per_hour: number; specs?: { gpus?: number } };
+  instance_type: { name: string; price_cents_per_hour: number; specs?: { gpus?: number } | null };
   regions_with_capacity_available: { name: string }[];
 }
 

@@ -3,7 +3,7 @@ import { utils } from 'ssh2';
 import { ConfigError, type Logger } from '@inno-train/core';
 
 export interface SshKeyApi {
-  listSshKeys(): Promise<{ id: string; name: string; public_key?: string }[]>;
+  listSshKeys(): Promise<{ id: string; name: string }[]>;
   addSshKey(name: string, publicKey: string): Promise<unknown>;
 }
 

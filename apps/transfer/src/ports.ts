@@ -7,7 +7,7 @@ export interface TransferStorage {
   presignPut(bucket: string, key: string, expiresSeconds: number): Promise<string>;
   createMultipartUpload(bucket: string, key: string): Promise<string>;
   presignUploadPart(bucket: string, key: string, uploadId: string, partNumber: number, expiresSeconds: number): Promise<string>;
-  completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<unknown>;
   listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]>;
   putSmallObject(bucket: string, key: string, body: string): Promise<void>;
 }

@@ -33,6 +33,10 @@ export const lambdaEnv = {
   LAMBDA_API_URL: z.url().default('https://cloud.lambda.ai/api/v1'),
   LAMBDA_API_KEY: z.string().min(1),
   LAMBDA_SSH_KEY_NAME: optionalString,
+  /** Lambda's documented account limits; lower them only for a simulator. */
+  LAMBDA_REQUESTS_PER_SECOND: z.coerce.number().positive().default(1),
+  LAMBDA_LAUNCH_MIN_INTERVAL_MS: z.coerce.number().int().min(0).default(12_000),
+  LAMBDA_LAUNCHES_PER_MINUTE: z.coerce.number().int().min(1).default(5),
 };
 
 export const logEnv = {

@@ -21,6 +21,10 @@
  * - Presigned PUT, presigned UploadPart (`curl -T`) and CompleteMultipartUpload work. Complete does
  *   not compare the ETags it is given with the stored parts (it only uses the part numbers), and the
  *   final ETag is the MD5 of the whole object, not AWS's `"<md5 of md5s>-N"`.
+ * - Its XML responses escape text twice (`he.escape`, then the XML builder again), so a listed key
+ *   containing & ' ` < > comes back to the SDK as `&amp;`, `&#x27;`, ... and a GET for that key then
+ *   fails with 404. The server process makes `he.escape` a no-op, leaving the escaping to the XML
+ *   builder, which does it once and correctly.
  * - AbortMultipartUpload (DELETE ?uploadId=) is not routed by s3rver (405 MethodNotAllowed). The
  *   server process answers it itself (removes the upload's parts: 204, or 404 NoSuchUpload), without
  *   checking that request's signature.
@@ -30,7 +34,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface S3ServerOptions {
   host?: '127.0.0.1' | string;
@@ -60,6 +64,7 @@ export interface S3ServerHandle {
 interface ChildConfig {
   s3rverPath: string;
   v4Path: string;
+  hePath: string;
   directory: string;
   host: string;
   port: number;
@@ -78,6 +83,9 @@ const http = require('node:http');
 const fs = require('node:fs/promises');
 const path = require('node:path');
 const cfg = JSON.parse(process.argv[process.argv.length - 1]);
+// s3rver calls he.escape through the module object inside XML builders that escape again
+// (see the file comment): escaping once, in the builder, gives correct XML.
+require(cfg.hePath).escape = (text) => String(text);
 const S3rver = require(cfg.s3rverPath);
 const v4 = require(cfg.v4Path);
 const MARK = 'x-inno-test-kit-bucket-slash';
@@ -145,9 +153,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const ownsDirectory = options.directory === undefined;
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'inno-s3-')));
   await mkdir(directory, { recursive: true });
+  const s3rverPath = require.resolve('@20minutes/s3rver');
   const config: ChildConfig = {
-    s3rverPath: require.resolve('@20minutes/s3rver'),
+    s3rverPath,
     v4Path: require.resolve('@20minutes/s3rver/lib/signature/v4'),
+    hePath: require.resolve('he', { paths: [dirname(s3rverPath)] }),
     directory,
     host,
     port: options.port ?? 0,

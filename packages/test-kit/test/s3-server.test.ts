@@ -77,6 +77,15 @@ describe('startS3Server', () => {
     expect(pages).toBe(3);
   });
 
+  it('lists keys with XML special characters correctly (double-escaping fix)', async () => {
+    const keys = ["x/a&b.txt", "x/it's.txt", 'x/`tick`.txt', 'x/<tag>.txt', 'x/"q".txt', 'x/new\nline.txt'];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'kit-bucket', Key: key, Body: key }));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'kit-bucket', Prefix: 'x/' }));
+    expect((listed.Contents ?? []).map((c) => c.Key).sort()).toEqual([...keys].sort());
+    expect(listed.Contents?.[0]?.ETag).toMatch(/^"[0-9a-f]{32}"$/);
+    await expect(s3.send(new GetObjectCommand({ Bucket: 'kit-bucket', Key: 'x/none&none' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+  });
+
   it('still checks signatures: wrong secret, tampered and expired presigned URLs are refused', async () => {
     const bad = clientFor(server, 'not-the-secret');
     await expect(bad.send(new ListObjectsV2Command({ Bucket: 'kit-bucket' }))).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });

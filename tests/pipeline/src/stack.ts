@@ -85,6 +85,7 @@ export async function startStack(options: StackOptions) {
     S3_ENDPOINT: s3.endpoint, S3_REGION: s3.region, S3_FORCE_PATH_STYLE: 'true', S3_BUCKET: BUCKET,
     AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
     LAMBDA_API_URL: lambda.url, LAMBDA_API_KEY: secrets.lambdaApiKey,
+    LAMBDA_REQUESTS_PER_SECOND: '50', LAMBDA_LAUNCH_MIN_INTERVAL_MS: '0', LAMBDA_LAUNCHES_PER_MINUTE: '1000',
     SSH_PRIVATE_KEY_PATH: keyPath, SSH_KEY_PASSPHRASE: secrets.sshPassphrase, SSH_USER: 'ubuntu', SSH_PORT: String(SSH_PORT),
     BOOT_POLL_MS: '250', TRANSFER_POLL_MS: '250', TRAIN_POLL_MS: '250', TERMINATE_POLL_MS: '250',
     SHUTDOWN_DEADLINE_MS: '5000',

@@ -1,0 +1,48 @@
+/**
+ * Listing the job's output directory on the host, before stage-out plans its uploads. Records are
+ * `<size>\t<path relative to the directory>\0`: NUL cannot occur in a file name, so names with
+ * newlines or tabs survive. Only regular files are listed (`find` does not follow symlinks), so a
+ * link to a file elsewhere on the host is never uploaded.
+ */
+import { InnoError, shellQuote } from '@inno-train/core';
+import { checkHostPath, checkRelPath } from './validate';
+
+export interface ListedOutput {
+  /** Relative to the listed directory. */
+  relPath: string;
+  size: number;
+}
+
+/** A shell command printing every regular file under `outputDir` (nothing if it does not exist). */
+export function renderListOutputsCommand(outputDir: string): string {
+  checkHostPath(outputDir, 'outputDir');
+  // find has no "--": a relative directory starting with "-" would be read as an option.
+  const start = outputDir.startsWith('/') ? outputDir : `./${outputDir}`;
+  const dir = shellQuote(start);
+  return `if [ -d ${dir} ]; then find ${dir} -type f -printf '%s\\t%P\\0'; fi`;
+}
+
+/** Parses the command's output. Takes a Buffer too, so names that are not UTF-8 are not mangled twice. */
+export function parseListOutputs(stdout: string | Buffer): ListedOutput[] {
+  const text = typeof stdout === 'string' ? stdout : stdout.toString('utf8');
+  const records = text.split('\0');
+  // Every record ends with NUL, so the last piece is what follows the last record: nothing.
+  const trailing = records.pop();
+  if (trailing !== undefined && trailing.trim() !== '') {
+    throw new InnoError('invalid_listing', 'The output listing ended in the middle of a record');
+  }
+  return records.map((record) => {
+    const tab = record.indexOf('\t');
+    const sizeText = tab === -1 ? '' : record.slice(0, tab);
+    const relPath = record.slice(tab + 1);
+    if (!/^\d+$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
+      throw new InnoError('invalid_listing', `Malformed output listing record ${JSON.stringify(record.slice(0, 200))}`);
+    }
+    try {
+      checkRelPath(relPath, 'listed output');
+    } catch (err) {
+      throw new InnoError('invalid_listing', (err as Error).message);
+    }
+    return { relPath, size: Number(sizeText) };
+  });
+}
