@@ -26,3 +26,4 @@ export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
     },
   ];
 }
+export { setUpLambda, type LambdaSetupConfig } from './lambda-setup';

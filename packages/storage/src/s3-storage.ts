@@ -116,126 +116,177 @@ function sortedParts(parts: CompletedPart[]): { PartNumber: number; ETag: string
 }
 
 export function createS3Storage(options: S3StorageOptions): S3Storage {
-  const defaultExpiry = checkExpiry(options.presignExpiresSeconds ?? 3600);
-  const secrets = [options.credentials?.secretAccessKey, options.credentials?.sessionToken].filter(
-    (value): value is string => typeof value === 'string' && value !== '',
-  );
-  const client = new S3Client({
-    region: options.region,
-    endpoint: options.endpoint,
-    forcePathStyle: options.forcePathStyle ?? false,
-    credentials: options.credentials,
-    maxAttempts: options.maxAttempts ?? 3,
-    // Checksums only when S3 demands them: a presigned URL that asks for a flexible checksum
-    // cannot be used by a plain `curl -T`, and MinIO/s3rver do not all speak them.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return new S3StorageClient(options);
+}
+
+/** Every SDK failure leaves as a FileTransferError with a scrubbed message (see errors.ts). */
+class S3StorageClient implements S3Storage {
+  private readonly client: S3Client;
+  private readonly secrets: string[];
+  private readonly defaultExpiry: number;
+  private readonly region: string;
+
+  constructor(options: S3StorageOptions) {
+    this.defaultExpiry = checkExpiry(options.presignExpiresSeconds ?? 3600);
+    this.region = options.region;
+    this.secrets = [options.credentials?.secretAccessKey, options.credentials?.sessionToken].filter(
+      (value): value is string => typeof value === 'string' && value !== '',
+    );
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle ?? false,
+      credentials: options.credentials,
+      maxAttempts: options.maxAttempts ?? 3,
+      // Checksums only when S3 demands them: a presigned URL that asks for a flexible checksum
+      // cannot be used by a plain `curl -T`, and MinIO/s3rver do not all speak them.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  async headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'HeadObject', bucket, key);
+    }
+  }
+
+  async listPrefix(bucket: string, prefix: string, options: { maxKeys?: number } = {}): Promise<S3ObjectInfo[]> {
+    const objects: S3ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const input = { Bucket: bucket, Prefix: prefix, MaxKeys: options.maxKeys, ContinuationToken: token };
+      const page = await this.call('ListObjectsV2', bucket, prefix, () => this.client.send(new ListObjectsV2Command(input)));
+      for (const item of page.Contents ?? []) {
+        if (item.Key !== undefined) objects.push({ key: item.Key, size: item.Size ?? 0 });
+      }
+      // A server saying "truncated" without a token would otherwise make this loop forever.
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) {
+        throw new FileTransferError('storage_request_failed', `Listing s3://${bucket}/${prefix} was truncated without a continuation token`);
+      }
+    } while (token);
+    return objects;
+  }
+
+  // async so that an invalid URI rejects like every other failure instead of throwing synchronously.
+  async checkInput(uri: string | S3Location): Promise<CheckedInput> {
+    return checkInput(this, typeof uri === 'string' ? parseS3Uri(uri) : uri);
+  }
+
+  async presignGet(bucket: string, key: string, expiresSeconds?: number): Promise<string> {
+    return this.presign('presign GetObject', bucket, key, new GetObjectCommand({ Bucket: bucket, Key: key }), expiresSeconds);
+  }
+
+  async presignPut(bucket: string, key: string, expiresSeconds?: number): Promise<string> {
+    return this.presign('presign PutObject', bucket, key, new PutObjectCommand({ Bucket: bucket, Key: key }), expiresSeconds);
+  }
+
+  async createMultipartUpload(bucket: string, key: string): Promise<string> {
+    const command = new CreateMultipartUploadCommand({ Bucket: bucket, Key: key });
+    const out = await this.call('CreateMultipartUpload', bucket, key, () => this.client.send(command));
+    if (!out.UploadId) throw new FileTransferError('storage_request_failed', `S3 returned no upload id for s3://${bucket}/${key}`);
+    return out.UploadId;
+  }
+
+  async presignUploadPart(bucket: string, key: string, uploadId: string, partNumber: number, expiresSeconds?: number): Promise<string> {
+    checkPartNumber(partNumber);
+    const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber });
+    return this.presign('presign UploadPart', bucket, key, command, expiresSeconds);
+  }
+
+  async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string | undefined }> {
+    const command = new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: sortedParts(parts) } });
+    const out = await this.call('CompleteMultipartUpload', bucket, key, () => this.client.send(command));
+    return { etag: out.ETag };
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      if (s3ErrorCode(err) === 'NoSuchUpload') return;
+      throw this.wrap(err, 'AbortMultipartUpload', bucket, key);
+    }
+  }
+
+  async putSmallObject(bucket: string, key: string, body: string, contentType?: string): Promise<void> {
+    const bytes = Buffer.from(body, 'utf8');
+    if (bytes.length > MAX_SMALL_OBJECT_BYTES) {
+      throw invalidArgument(`putSmallObject is for small generated files (at most ${MAX_SMALL_OBJECT_BYTES} bytes), got ${bytes.length}`);
+    }
+    const command = new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: contentType ?? 'text/plain; charset=utf-8' });
+    await this.call('PutObject', bucket, key, () => this.client.send(command));
+  }
+
+  async ensureBucket(bucket: string): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (err) {
+      if (!isNotFound(err) && s3ErrorCode(err) !== 'NoSuchBucket') throw this.wrap(err, 'HeadBucket', bucket);
+    }
+    // us-east-1 is S3's default location and must not be named explicitly.
+    const configuration = this.region === 'us-east-1' ? undefined : { LocationConstraint: this.region as BucketLocationConstraint };
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: configuration }));
+    } catch (err) {
+      // Created meanwhile (by another run of the same step): that is the wanted state.
+      if (s3ErrorCode(err) === 'BucketAlreadyOwnedByYou') return;
+      throw this.wrap(err, 'CreateBucket', bucket);
+    }
+  }
+
+  async getObjectText(bucket: string, key: string, maxBytes: number): Promise<string | null> {
+    if (!Number.isInteger(maxBytes) || maxBytes < 0) throw invalidArgument(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+    let out;
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'GetObject', bucket, key);
+    }
+    try {
+      return await readLimited(out.Body as AsyncIterable<Uint8Array> | undefined, out.ContentLength, maxBytes, `s3://${bucket}/${key}`);
+    } catch (err) {
+      if (err instanceof InnoError) throw err;
+      throw this.wrap(err, 'GetObject', bucket, key);
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+
+  private wrap(err: unknown, operation: string, bucket: string, key?: string): FileTransferError {
+    return wrapS3Error(err, { operation, bucket, key, secrets: this.secrets });
+  }
 
   /** Runs one SDK call and turns its failure into a FileTransferError. */
-  async function call<T>(operation: string, bucket: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+  private async call<T>(operation: string, bucket: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (err) {
-      throw wrapS3Error(err, { operation, bucket, key, secrets });
+      throw this.wrap(err, operation, bucket, key);
     }
   }
 
   /** Presigning is local computation, but it can still fail (no credentials): same wrapping. */
-  async function presign(operation: string, bucket: string, key: string, expires: number | undefined, sign: (expiresIn: number) => Promise<string>): Promise<string> {
-    const expiresIn = checkExpiry(expires ?? defaultExpiry);
-    return call(operation, bucket, key, () => sign(expiresIn));
+  private async presign(
+    operation: string,
+    bucket: string,
+    key: string,
+    command: GetObjectCommand | PutObjectCommand | UploadPartCommand,
+    expiresSeconds: number | undefined,
+  ): Promise<string> {
+    const expiresIn = checkExpiry(expiresSeconds ?? this.defaultExpiry);
+    // getSignedUrl is generic per command type; the union is fine at run time.
+    return this.call(operation, bucket, key, () => getSignedUrl(this.client, command as GetObjectCommand, { expiresIn }));
   }
-
-  const storage: S3Storage = {
-    async headObject(bucket, key) {
-      try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
-      } catch (err) {
-        if (isNotFound(err)) return null;
-        throw wrapS3Error(err, { operation: 'HeadObject', bucket, key, secrets });
-      }
-    },
-
-    async listPrefix(bucket, prefix, listOptions = {}) {
-      const objects: S3ObjectInfo[] = [];
-      let token: string | undefined;
-      do {
-        const page = await call('ListObjectsV2', bucket, prefix, () =>
-          client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: listOptions.maxKeys, ContinuationToken: token })),
-        );
-        for (const item of page.Contents ?? []) {
-          if (item.Key !== undefined) objects.push({ key: item.Key, size: item.Size ?? 0 });
-        }
-        // Guard against a server that says "truncated" without a token: that would loop forever.
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        if (page.IsTruncated && !token) {
-          throw new FileTransferError('storage_request_failed', `Listing s3://${bucket}/${prefix} was truncated without a continuation token`);
-        }
-      } while (token);
-      return objects;
-    },
-
-    // async so that an invalid URI rejects like every other failure instead of throwing synchronously.
-    checkInput: async (uri) => checkInput(storage, typeof uri === 'string' ? parseS3Uri(uri) : uri),
-
-    presignGet: (bucket, key, expires) =>
-      presign('presign GetObject', bucket, key, expires, (expiresIn) =>
-        getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
-      ),
-
-    presignPut: (bucket, key, expires) =>
-      presign('presign PutObject', bucket, key, expires, (expiresIn) =>
-        getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn }),
-      ),
-
-    async createMultipartUpload(bucket, key) {
-      const out = await call('CreateMultipartUpload', bucket, key, () => client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key })));
-      if (!out.UploadId) throw new FileTransferError('storage_request_failed', `S3 returned no upload id for s3://${bucket}/${key}`);
-      return out.UploadId;
-    },
-
-    async presignUploadPart(bucket, key, uploadId, partNumber, expires) {
-      checkPartNumber(partNumber);
-      const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber });
-      return presign('presign UploadPart', bucket, key, expires, (expiresIn) => getSignedUrl(client, command, { expiresIn }));
-    },
-
-    async completeMultipartUpload(bucket, key, uploadId, parts) {
-      const Parts = sortedParts(parts);
-      const out = await call('CompleteMultipartUpload', bucket, key, () =>
-        client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts } })),
-      );
-      return { etag: out.ETag };
-    },
-
-    async abortMultipartUpload(bucket, key, uploadId) {
-      try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-      } catch (err) {
-        if (s3ErrorCode(err) === 'NoSuchUpload') return;
-        throw wrapS3Error(err, { operation: 'AbortMultipartUpload', bucket, key, secrets });
-      }
-    },
-
-    async putSmallObject(bucket, key, body, contentType) {
-      const bytes = Buffer.from(body, 'utf8');
-      if (bytes.length > MAX_SMALL_OBJECT_BYTES) {
-        throw invalidArgument(`putSmallObject is for small generated files (at most ${MAX_SMALL_OBJECT_BYTES} bytes), got ${bytes.length}`);
-      }
-      await call('PutObject', bucket, key, () =>
-        client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: contentType ?? 'text/plain; charset=utf-8' })),
-      );
-    },
-
-    ensureBucket: (bucket) => ensureBucket(client, bucket, options.region, secrets),
-
-    getObjectText: (bucket, key, maxBytes) => getObjectText(client, bucket, key, maxBytes, secrets),
-
-    destroy: () => client.destroy(),
-  };
-  return storage;
 }
 
 async function checkInput(storage: S3Storage, location: S3Location): Promise<CheckedInput> {
@@ -259,53 +310,21 @@ async function checkInput(storage: S3Storage, location: S3Location): Promise<Che
   return { kind: 'object', location, objects: [{ key: location.key, size: head.size }], totalBytes: head.size };
 }
 
-async function ensureBucket(client: S3Client, bucket: string, region: string, secrets: string[]): Promise<void> {
-  try {
-    await client.send(new HeadBucketCommand({ Bucket: bucket }));
-    return;
-  } catch (err) {
-    if (!isNotFound(err) && s3ErrorCode(err) !== 'NoSuchBucket') throw wrapS3Error(err, { operation: 'HeadBucket', bucket, secrets });
-  }
-  try {
-    // us-east-1 is S3's default location and must not be named explicitly.
-    const configuration = region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint };
-    await client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: configuration }));
-  } catch (err) {
-    // Someone (or an earlier run of this stage) created it meanwhile: that is the wanted state.
-    if (s3ErrorCode(err) === 'BucketAlreadyOwnedByYou') return;
-    throw wrapS3Error(err, { operation: 'CreateBucket', bucket, secrets });
-  }
-}
-
-async function getObjectText(client: S3Client, bucket: string, key: string, maxBytes: number, secrets: string[]): Promise<string | null> {
-  if (!Number.isInteger(maxBytes) || maxBytes < 0) throw invalidArgument(`maxBytes must be a non-negative integer, got ${maxBytes}`);
-  let out;
-  try {
-    out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw wrapS3Error(err, { operation: 'GetObject', bucket, key, secrets });
-  }
-  const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+/** Reads a body, refusing (and abandoning the stream) as soon as it passes maxBytes. */
+async function readLimited(body: AsyncIterable<Uint8Array> | undefined, length: number | undefined, maxBytes: number, uri: string): Promise<string> {
+  const tooLarge = () => new InnoError('object_too_large', `${uri} is larger than ${maxBytes} bytes`, { details: { uri, maxBytes } });
   if (!body) return '';
-  const tooLarge = () =>
-    new InnoError('object_too_large', `s3://${bucket}/${key} is larger than ${maxBytes} bytes`, { details: { bucket, key, maxBytes } });
-  if ((out.ContentLength ?? 0) > maxBytes) {
-    body.destroy?.();
+  if ((length ?? 0) > maxBytes) {
+    (body as { destroy?: () => void }).destroy?.();
     throw tooLarge();
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  try {
-    for await (const chunk of body) {
-      total += chunk.length;
-      // Leaving the loop early destroys the stream, so an oversized body is not read to the end.
-      if (total > maxBytes) throw tooLarge();
-      chunks.push(Buffer.from(chunk));
-    }
-  } catch (err) {
-    if (err instanceof InnoError) throw err;
-    throw wrapS3Error(err, { operation: 'GetObject', bucket, key, secrets });
+  // Leaving the loop early (throw) destroys the stream, so an oversized body is not read to the end.
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > maxBytes) throw tooLarge();
+    chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks).toString('utf8');
 }

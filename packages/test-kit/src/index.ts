@@ -1,4 +1,4 @@
-export * from './s3-server';
+export * from '@inno-train/embedded-s3';
 export * from './wait-for';
 export * from './ssh-keys';
 export * from './ssh-host';

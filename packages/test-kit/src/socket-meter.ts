@@ -73,6 +73,11 @@ function installHooks(meter: MeterState): void {
   } as typeof Socket.prototype.connect;
 }
 
+/** Starts counting in this process (idempotent); sockets opened before this are not seen. */
+export function startSocketMeter(): void {
+  state();
+}
+
 /** Starts counting in this process (idempotent) and returns the totals so far. */
 export function socketMeterTotals(): SocketMeterReading {
   const meter = state();

@@ -231,6 +231,16 @@ describe('socket meter', () => {
     expect(reading?.bytesRead).toBe(payload.length);
   });
 
+  it('counts bytes received by server-side sockets', async () => {
+    const script = `const net = require('net');
+      const server = net.createServer((s) => { s.resume(); s.on('close', () => server.close()); });
+      server.listen(0, '127.0.0.1', () => { const c = net.connect(server.address().port, '127.0.0.1', () => c.end(Buffer.alloc(${payload.length}))); });`;
+    const reading = await meteredChild('server', script);
+    // The client only writes, so everything read was read by the accepted socket.
+    expect(reading?.bytesRead).toBe(payload.length);
+    expect(reading?.bytesWritten).toBe(payload.length);
+  });
+
   it('reports nothing for a file never written', () => {
     expect(readSocketMeter(join(dir, 'absent.json'))).toBeUndefined();
   });

@@ -1,6 +1,6 @@
 /**
- * A real server speaking the S3 REST protocol for tests: `@20minutes/s3rver` 5 serving a temporary
- * folder on loopback, in its own Node process. Tests use it through the AWS SDK (path-style) and
+ * A real server speaking the S3 REST protocol: `@20minutes/s3rver` 5 serving a folder on loopback, in
+ * its own Node process. `npm start` embeds it; tests use it through the AWS SDK (path-style) and
  * through plain `curl` with presigned URLs, exactly as the GPU host will.
  *
  * Why a child process: s3rver 5 encrypts ListObjectsV2 continuation tokens with single DES, which
@@ -37,7 +37,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export interface S3ServerOptions {
-  host?: '127.0.0.1' | string;
+  /** Loopback by default: 127.0.0.1. */
+  host?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
   /** Folder the objects are stored in; a fresh temporary folder (removed on close) by default. */

@@ -1,0 +1,2 @@
+export * from './local-executor';
+export * from './local-provider';

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { InfrastructureError, InnoError } from '@inno-train/core';
+
+/** What the stage code calls a host target; only `host` matters here (it names the instance). */
+export interface LocalTarget {
+  host: string;
+}
+
+export interface LocalExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/**
+ * Runs the stages' host commands on this machine, in the instance's home directory, through
+ * `bash -c` exactly as sshd would. The environment is built from scratch: the service's own
+ * variables (API keys, S3 secrets) never reach the "host".
+ */
+export class LocalExecutor {
+  constructor(
+    private readonly homeOf: (host: string) => string | null,
+    /** PATH, USER and LANG for host commands; nothing else of the service's environment. */
+    private readonly baseEnv: { PATH: string; USER: string; LANG: string },
+  ) {}
+
+  exec(target: LocalTarget, command: string, options: { timeoutMs?: number; maxOutputBytes?: number } = {}): Promise<LocalExecResult> {
+    const home = this.requireHome(target);
+    const max = options.maxOutputBytes ?? 1024 * 1024;
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn('bash', ['-c', command], { cwd: home, env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let outBytes = 0;
+      let errBytes = 0;
+      child.stdout.on('data', (chunk: Buffer) => { if (outBytes < max) out.push(chunk); outBytes += chunk.length; });
+      child.stderr.on('data', (chunk: Buffer) => { if (errBytes < max) err.push(chunk); errBytes += chunk.length; });
+      const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new InfrastructureError('ssh_exec_failed', `Could not run a command on ${target.host}: ${error.message}`, { retryable: true }));
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        if (signal === 'SIGKILL' && options.timeoutMs) {
+          reject(new InfrastructureError('ssh_timeout', `Command on ${target.host} timed out after ${options.timeoutMs} ms`, { retryable: true }));
+          return;
+        }
+        resolvePromise({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code, signal });
+      });
+    });
+  }
+
+  /** Writes a file under the instance's home atomically (temp file + rename), like the SFTP upload. */
+  async upload(target: LocalTarget, remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const home = this.requireHome(target);
+    const path = resolve(home, remotePath);
+    if (relative(home, path).startsWith('..') || !path.startsWith(home + sep)) {
+      throw new InnoError('ssh_upload_failed', `Refusing to write outside the instance's home: ${remotePath}`);
+    }
+    const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.upload`);
+    await writeFile(temp, content, { mode });
+    await chmod(temp, mode);
+    await rename(temp, path);
+  }
+
+  async probe(target: LocalTarget): Promise<boolean> {
+    const home = this.homeOf(target.host);
+    return home !== null && (await stat(home).then((s) => s.isDirectory(), () => false));
+  }
+
+  private requireHome(target: LocalTarget): string {
+    const home = this.homeOf(target.host);
+    if (!home) throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, { retryable: true });
+    return home;
+  }
+}
+
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
