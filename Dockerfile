@@ -15,9 +15,9 @@
 ############################ build ############################
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# turbo's local cache would duplicate every dist/ into the image: keep it out of /app.
 ENV TURBO_TELEMETRY_DISABLED=1 \
     DO_NOT_TRACK=1 \
-    # turbo's local cache would duplicate every dist/ into the image: keep it out of /app.
     TURBO_CACHE_DIR=/tmp/turbo-cache \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \

@@ -36,7 +36,7 @@ export function renderRunScript(job: JobRecord): string {
 /** Starts the wrapper detached, once: `mkdir` is the atomic guard against a second start. */
 export function startCommand(job: JobRecord): string {
   const dir = shellQuote(jobDirOf(job));
-  return `cd ${dir} && if mkdir .inno/train.started 2>/dev/null; then nohup setsid bash .inno/run.sh > /dev/null 2>&1 < /dev/null & fi; echo started`;
+  return `cd ${dir} || exit 1\nif mkdir .inno/train.started 2>/dev/null; then nohup setsid bash .inno/run.sh > /dev/null 2>&1 < /dev/null & fi\necho started`;
 }
 
 export const LOG_MARKER = '--inno-log--';
@@ -60,7 +60,7 @@ export function pollCommand(job: JobRecord, offset: number, chunk: number): stri
 export function killCommand(job: JobRecord, graceSeconds: number): string {
   const dir = shellQuote(jobDirOf(job));
   const inner = `pgid=$(cat .inno/train.pid 2>/dev/null) || exit 0; kill -TERM -- -"$pgid" 2>/dev/null; sleep ${graceSeconds}; kill -KILL -- -"$pgid" 2>/dev/null`;
-  return `cd ${dir} && nohup bash -c ${shellQuote(inner)} > /dev/null 2>&1 < /dev/null & echo killing`;
+  return `cd ${dir} || exit 1\nnohup bash -c ${shellQuote(inner)} > /dev/null 2>&1 < /dev/null &\necho killing`;
 }
 
 export type HostTrainState =

@@ -7,7 +7,9 @@ import { shellQuote } from '@inno-train/core';
  */
 export function startDetached(jobDir: string, script: string, lock: string, log: string): string {
   const dir = shellQuote(jobDir);
-  return `cd ${dir} && nohup setsid flock -n ${shellQuote(lock)} bash ${shellQuote(script)} > ${shellQuote(log)} 2>&1 < /dev/null & echo started`;
+  // `cd` on its own line: in `cd x && cmd &` the whole list is backgrounded, and that subshell
+  // would keep the session's stdout open until the transfer ends.
+  return `cd ${dir} || exit 1\nnohup setsid flock -n ${shellQuote(lock)} bash ${shellQuote(script)} > ${shellQuote(log)} 2>&1 < /dev/null &\necho started`;
 }
 
 export function checkDetached(jobDir: string, statusFile: string, lock: string): string {

@@ -28,7 +28,7 @@ export class LocalExecutor {
     private readonly baseEnv: { PATH: string; USER: string; LANG: string },
   ) {}
 
-  exec(target: LocalTarget, command: string, options: { timeoutMs?: number; maxOutputBytes?: number } = {}): Promise<LocalExecResult> {
+  async exec(target: LocalTarget, command: string, options: { timeoutMs?: number; maxOutputBytes?: number } = {}): Promise<LocalExecResult> {
     const home = this.requireHome(target);
     const max = options.maxOutputBytes ?? 1024 * 1024;
     return new Promise((resolvePromise, reject) => {

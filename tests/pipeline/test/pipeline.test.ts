@@ -145,6 +145,17 @@ describe('the training pipeline on real parts', () => {
     expect(again.status).toBe(409);
   });
 
+  it('stops a job at maxRuntimeSeconds, stages out partial outputs and fails it with max_runtime_exceeded', async () => {
+    const script = `import os\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'checkpoint.txt'), 'w').write('step 1')\n` + ENDLESS_SCRIPT;
+    const id = await submit(baseJob(script, { maxRuntimeSeconds: 2 }));
+    const done = await waitForEnd(id, 90_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'max_runtime_exceeded', stage: 'training' });
+    expect((await getObject(s3, BUCKET, `jobs/${id}/output/checkpoint.txt`)).toString()).toBe('step 1');
+    expect(done.progress.step).toBeGreaterThan(1);
+    expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
+  });
+
   it('fails with no_capacity when no allowed region has capacity, launching nothing', async () => {
     const launchesBefore = stack.lambda.state.counters().launches;
     const id = await submit(baseJob(CHECKSUM_SCRIPT, { instance: { type: 'gpu_8x_h100_sxm5', regions: ['us-east-1'] } }));

@@ -1,0 +1,140 @@
+import type { JobEventView, JobView } from './api-client';
+
+/** Wide enough for the longest status, `staging_out`, so the bar does not jump between stages. */
+const STAGE_WIDTH = 11;
+const MAX_BAR = 30;
+const MIN_BAR = 5;
+
+function formatNumber(value: number): string {
+  return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);
+}
+
+export function formatSeconds(ms: number): string {
+  return `${(Math.max(ms, 0) / 1000).toFixed(1)}s`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** How full the bar is: a finished job is full even if its last metrics line said otherwise. */
+function fraction(job: JobView): number {
+  if (job.status === 'succeeded') return 1;
+  const step = job.progress?.step;
+  const total = job.progress?.totalSteps;
+  if (step === undefined || !total || total <= 0) return 0;
+  return Math.min(Math.max(step / total, 0), 1);
+}
+
+/**
+ * One status line: stage, bar, step/total, loss (and accuracy when the script reports it),
+ * elapsed time. Pure, and never longer than `width - 1`, so a `\r` redraw cannot wrap the terminal.
+ */
+export function renderProgress(job: JobView, elapsedMs: number, width: number): string {
+  const progress = job.progress;
+  const steps = progress ? `${progress.step}/${progress.totalSteps ?? '?'}` : '-/-';
+  const metrics = [`loss ${progress?.loss !== undefined ? formatNumber(progress.loss) : '-'}`];
+  if (typeof progress?.accuracy === 'number') metrics.push(`acc ${progress.accuracy.toFixed(3)}`);
+  const tail = `${steps.padStart(7)}  ${metrics.join('  ')}  ${formatSeconds(elapsedMs).padStart(6)}`;
+  const head = job.status.padEnd(STAGE_WIDTH);
+  const room = width - 1 - head.length - tail.length - 4;
+  const barWidth = Math.min(room, MAX_BAR);
+  let line = `${head}  ${tail}`;
+  if (barWidth >= MIN_BAR) {
+    const filled = Math.round(fraction(job) * barWidth);
+    line = `${head} [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${tail}`;
+  }
+  return line.slice(0, Math.max(width - 1, 0));
+}
+
+function clock(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toTimeString().slice(0, 8);
+}
+
+/** An event as one log line: local time, stage, message. */
+export function formatEvent(event: JobEventView): string {
+  return `  ${clock(event.at)}  ${event.stage.padEnd(12)}  ${event.message}`;
+}
+
+export interface LossCurve {
+  first: number;
+  last: number;
+  steps: number;
+}
+
+/** First and last loss from the metrics lines in the training log (the JSON lines with a step). */
+export function lossesFromLog(log: string): LossCurve | null {
+  const losses: number[] = [];
+  for (const line of log.split('\n')) {
+    const trimmed = line.trim();
+    if (!trimmed.startsWith('{')) continue;
+    try {
+      const record = JSON.parse(trimmed) as { step?: unknown; loss?: unknown };
+      if (typeof record.step === 'number' && typeof record.loss === 'number') losses.push(record.loss);
+    } catch {
+      // A line that only looks like JSON: the script's own output, not a metrics record.
+    }
+  }
+  const first = losses[0];
+  const last = losses[losses.length - 1];
+  return first === undefined || last === undefined ? null : { first, last, steps: losses.length };
+}
+
+/** Time spent in each status, from the status events (each one starts the next stage's clock). */
+export function stageDurations(events: JobEventView[]): { status: string; ms: number }[] {
+  const changes = events
+    .filter((e) => e.type === 'status' && typeof e.data?.status === 'string')
+    .map((e) => ({ status: e.data?.status as string, at: Date.parse(e.at) }));
+  const durations: { status: string; ms: number }[] = [];
+  for (let i = 0; i + 1 < changes.length; i += 1) {
+    const current = changes[i];
+    const next = changes[i + 1];
+    if (current && next) durations.push({ status: current.status, ms: next.at - current.at });
+  }
+  return durations;
+}
+
+function instanceLines(job: JobView): string[] {
+  const instance = job.instance;
+  if (!instance) return ['  instance: none was launched'];
+  const where = `${instance.type} in ${instance.region} (${instance.id})`;
+  const price = instance.priceCentsPerHour !== null ? `, $${(instance.priceCentsPerHour / 100).toFixed(2)}/h` : '';
+  if (!instance.terminatedAt) return [`  instance: ${where}${price}, status ${instance.status}, NOT terminated yet: check it`];
+  const lifetime = Date.parse(instance.terminatedAt) - Date.parse(instance.launchedAt);
+  return [`  instance: ${where}${price}, alive ${formatSeconds(lifetime)} (${clock(instance.launchedAt)} -> ${clock(instance.terminatedAt)})`];
+}
+
+export interface SummaryInput {
+  job: JobView;
+  wallMs: number;
+  losses: LossCurve | null;
+  events: JobEventView[];
+  log: string;
+}
+
+/** The closing report: outcome, loss curve, timings, outputs, instance; on failure the error and log tail. */
+export function formatSummary(input: SummaryInput): string[] {
+  const { job } = input;
+  const lines = ['', `Job ${job.id} ${job.status} after ${formatSeconds(input.wallMs)}`];
+  if (input.losses) {
+    lines.push(`  loss: ${formatNumber(input.losses.first)} -> ${formatNumber(input.losses.last)} over ${input.losses.steps} steps`);
+  } else if (job.progress?.loss !== undefined) {
+    lines.push(`  loss: ${formatNumber(job.progress.loss)} (last reported)`);
+  }
+  const stages = stageDurations(input.events);
+  if (stages.length > 0) lines.push(`  stages: ${stages.map((s) => `${s.status} ${formatSeconds(s.ms)}`).join(', ')}`);
+  lines.push(`  outputs: ${job.outputUri}`);
+  const keyWidth = Math.max(0, ...job.outputs.map((o) => o.key.length));
+  for (const output of job.outputs) lines.push(`    ${output.key.padEnd(keyWidth)}  ${formatBytes(output.size).padStart(10)}`);
+  if (job.outputs.length === 0) lines.push('    (none)');
+  lines.push(...instanceLines(job));
+  if (job.status !== 'succeeded') {
+    if (job.error) lines.push(`  error: ${job.error.code} (${job.error.stage}): ${job.error.message}`);
+    const tail = input.log.trimEnd().split('\n').slice(-20);
+    lines.push('  last lines of the training log:', ...(input.log.trim() ? tail.map((l) => `    | ${l}`) : ['    (empty)']));
+  }
+  return lines;
+}
