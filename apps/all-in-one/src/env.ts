@@ -46,5 +46,10 @@ export function parseAllInOneEnv(env: Record<string, string | undefined>) {
   if (provider === 'lambda' && !s3Configured) {
     throw new Error('Invalid configuration: PROVIDER=lambda needs a real S3 (S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): a GPU host cannot reach the embedded one');
   }
-  return { ...parsed, provider, s3Configured };
+  // A local "instance" answers at once and costs nothing: poll it every second, so a person
+  // watching the demo sees progress move. Real instances keep the slower defaults.
+  const localPolls = provider === 'local'
+    ? { BOOT_POLL_MS: parsed.BOOT_POLL_MS ?? 1000, TRANSFER_POLL_MS: parsed.TRANSFER_POLL_MS ?? 1000, TRAIN_POLL_MS: parsed.TRAIN_POLL_MS ?? 1000, TERMINATE_POLL_MS: parsed.TERMINATE_POLL_MS ?? 1000 }
+    : {};
+  return { ...parsed, ...localPolls, provider, s3Configured };
 }

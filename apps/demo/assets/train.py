@@ -14,7 +14,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULTS = {'epochs': 4, 'lr': 0.3, 'batch_size': 16, 'hidden': 12, 'momentum': 0.9, 'seed': 7, 'step_delay': 0.07}
+DEFAULTS = {'epochs': 8, 'lr': 0.3, 'batch_size': 32, 'hidden': 12, 'momentum': 0.9, 'seed': 7, 'step_delay': 0.07}
 
 
 def parse_config(path):

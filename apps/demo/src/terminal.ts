@@ -32,7 +32,7 @@ export class ProgressPrinter {
 
   progress(job: JobView, elapsedMs: number): void {
     if (this.tty) {
-      this.out.write(`${CLEAR_LINE}${renderProgress(job, elapsedMs, this.out.columns ?? 80)}`);
+      this.out.write(`${CLEAR_LINE}${renderProgress(job, elapsedMs, this.out.columns || 80)}`);
       this.showing = true;
       return;
     }

@@ -123,7 +123,7 @@ describe('runDemo', () => {
       expect(api.state.submitted).toMatchObject({
         name: 'demo-mlp', instance: { type: 'gpu_1x_a10' },
         inputs: { train: 's3://bucket/demo/data/train.csv', eval: 's3://bucket/demo/data/eval.csv' },
-        script: { filename: 'train.py' }, config: { epochs: 4, lr: 0.3, batch_size: 16 }, metadata: { source: 'npm run demo' },
+        script: { filename: 'train.py' }, config: { epochs: 8, lr: 0.3, batch_size: 32 }, metadata: { source: 'npm run demo' },
       });
       expect((api.state.submitted?.script as { inline: string }).inline).toContain('def gradients(');
       const text = output.join('');

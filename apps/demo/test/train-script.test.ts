@@ -50,13 +50,13 @@ function runTrain(configYaml: string, extraEnv: Record<string, string> = {}) {
 describe('assets/train.py', () => {
   it('learns the bundled dataset: loss falls, eval accuracy is high, outputs are written', () => {
     // The YAML the service renders from the demo's JSON config (apps/transfer stringify()).
-    const run = runTrain('epochs: 4\nlr: 0.3\nbatch_size: 16\n');
+    const run = runTrain('epochs: 8\nlr: 0.3\nbatch_size: 32\n');
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(run.metrics).toHaveLength(100);
-    expect(run.metrics.map((m) => m.step)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
-    expect(run.metrics.every((m) => m.total_steps === 100)).toBe(true);
-    expect(run.metrics.at(-1)?.epoch).toBe(4);
+    expect(run.metrics).toHaveLength(104);
+    expect(run.metrics.map((m) => m.step)).toEqual(Array.from({ length: 104 }, (_, i) => i + 1));
+    expect(run.metrics.every((m) => m.total_steps === 104)).toBe(true);
+    expect(run.metrics.at(-1)?.epoch).toBe(8);
     const first = run.metrics[0]!.loss;
     const last = run.metrics.at(-1)!.loss;
     expect(last).toBeLessThan(first * 0.7);
@@ -71,8 +71,8 @@ describe('assets/train.py', () => {
     expect(model.final.loss).toBeCloseTo(last, 4);
     const csv = readFileSync(join(output, 'metrics.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('step,loss,accuracy');
-    expect(csv).toHaveLength(101);
-    // Watchable but short: the per-step pause dominates (100 x 70 ms).
+    expect(csv).toHaveLength(105);
+    // Watchable but short: the per-step pause dominates (104 x 70 ms).
     expect(run.ms).toBeGreaterThan(5_000);
     expect(run.ms).toBeLessThan(15_000);
     process.stdout.write(`train.py: ${run.ms} ms, loss ${first} -> ${last}, eval accuracy ${evalResult.accuracy}\n`);
@@ -90,6 +90,6 @@ describe('assets/train.py', () => {
   it('falls back to its defaults without a config file', () => {
     const run = runTrain('', { CONFIG_PATH: join(dir, 'missing.yaml') });
     expect(run.status).toBe(0);
-    expect(run.metrics.at(-1)).toMatchObject({ step: 100, total_steps: 100 });
+    expect(run.metrics.at(-1)).toMatchObject({ step: 104, total_steps: 104, epoch: 8 });
   });
 });

@@ -42,6 +42,15 @@ export function composeVersion(): string | undefined {
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
+/** Why `docker compose` cannot run, and how to install it. */
+export function composeMissingMessage(): string {
+  const docker = runInRepo('docker', ['--version']);
+  const cli = docker.status === 0
+    ? `The docker CLI is there (${docker.stdout.trim()}), but its compose plugin is not.`
+    : 'The docker CLI itself is missing too (Debian: apt-get install docker-cli or docker.io; no engine needed).';
+  return `${cli}\n${COMPOSE_INSTALL_HINT}`;
+}
+
 export interface ComposeService {
   image?: string;
   build?: { context: string; dockerfile?: string };
@@ -50,7 +59,6 @@ export interface ComposeService {
   container_name?: string;
   ports?: { target: number; published?: string; host_ip?: string }[];
   environment?: Record<string, string | null>;
-  env_file?: unknown;
   depends_on?: Record<string, { condition: string; required?: boolean }>;
   restart?: string;
   secrets?: { source: string; target?: string }[];
@@ -99,6 +107,34 @@ export function envSchemaKeys(root: string = REPO_ROOT): Map<string, string[]> {
     }
   }
   return keys;
+}
+
+/** Variables of the system, not of inno-train, that apps pass through to child processes. */
+const SYSTEM_VARIABLES = new Set(['PATH', 'HOME', 'USER', 'LANG', 'SHELL', 'TERM', 'TMPDIR', 'NODE_ENV', 'CI']);
+
+/**
+ * Variables the apps read by hand rather than through a schema (`env.NAME` / `env['NAME']` in
+ * apps/<app>/src, tests excluded), e.g. the demo client's settings; mapped to the files reading them.
+ */
+export function envReadsInApps(root: string = REPO_ROOT): Map<string, string[]> {
+  const reads = new Map<string, string[]>();
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) visit(path);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        const source = readFileSync(join(root, path), 'utf8');
+        for (const match of source.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]*)\b|\[['"]([A-Z][A-Z0-9_]*)['"]\])/g)) {
+          const name = (match[1] ?? match[2])!;
+          if (!SYSTEM_VARIABLES.has(name)) reads.set(name, [...new Set([...(reads.get(name) ?? []), path])]);
+        }
+      }
+    }
+  };
+  for (const app of readdirSync(join(root, 'apps'))) {
+    if (existsSync(join(root, 'apps', app, 'src'))) visit(join('apps', app, 'src'));
+  }
+  return reads;
 }
 
 export interface EnvExampleEntry {

@@ -2,11 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   COMPOSE_CONFIG_ARGS,
-  COMPOSE_INSTALL_HINT,
   REPO_ROOT,
   composeConfig,
+  composeMissingMessage,
   composeVariables,
   composeVersion,
+  envReadsInApps,
   envSchemaKeys,
   parseDockerfile,
   parseEnvExample,
@@ -31,7 +32,7 @@ function service(name: string): ComposeService {
 describe('docker-compose.yml', () => {
   beforeAll(() => {
     // No skipping: without the compose plugin every test below fails and says how to install it.
-    if (!composeVersion()) throw new Error(COMPOSE_INSTALL_HINT);
+    if (!composeVersion()) throw new Error(composeMissingMessage());
     const { result, config: parsed } = composeConfig();
     if (!parsed) {
       throw new Error(`\`docker ${COMPOSE_CONFIG_ARGS.join(' ')}\` (INNO_ENV_FILE=.env.example) failed (exit ${result.status}):\n${result.stderr || result.error?.message}`);
@@ -170,6 +171,13 @@ describe('.env.example', () => {
     expect(missing).toEqual([]);
     const undocumented = [...schemaKeys.keys()].filter((key) => (byName.get(key)?.comment.join(' ') ?? '').trim() === '');
     expect(undocumented).toEqual([]);
+  });
+
+  test('documents every variable the apps read by hand (env.NAME outside the schemas), e.g. the demo client\'s', () => {
+    const reads = envReadsInApps();
+    expect([...reads.keys()]).toEqual(expect.arrayContaining(['REDIS_URL']));
+    const missing = [...reads].filter(([name]) => !byName.has(name)).map(([name, files]) => `${name} (${files.join(', ')})`);
+    expect(missing).toEqual([]);
   });
 
   test('documents every variable docker-compose.yml interpolates', () => {
