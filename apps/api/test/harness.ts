@@ -1,0 +1,85 @@
+import { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
+import { createLogger } from '@inno-train/core';
+import { createJobStore, type JobStore } from '@inno-train/job-store';
+import { parseS3Uri } from '@inno-train/storage';
+import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
+import type { QueueName } from '@inno-train/workflow-constants';
+import { createApp } from '../src/app';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const DEFAULT_BUCKET = 'inno-default';
+export const KEY_A = 'test-key-aaaaaaaaaaaaaaaa-1';
+export const KEY_B = 'test-key-bbbbbbbbbbbbbbbb-2';
+
+/** A fake S3 input checker: known URIs exist, anything else is missing; `failWith` simulates an outage. */
+export class FakeStorage {
+  readonly known = new Set<string>();
+  readonly calls: string[] = [];
+  failWith: unknown = null;
+
+  async checkInput(uri: string): Promise<unknown> {
+    this.calls.push(uri);
+    if (this.failWith) throw this.failWith;
+    const location = parseS3Uri(uri); // malformed: InnoError invalid_s3_uri, as the real storage does
+    if (!this.known.has(uri)) throw { code: 'input_not_found', message: `No object at ${uri}` };
+    return location;
+  }
+}
+
+export interface Harness {
+  ns: string;
+  redis: Redis;
+  store: JobStore;
+  queues: StageQueues;
+  storage: FakeStorage;
+  app: ReturnType<typeof createApp>;
+  pingOk: { value: boolean };
+  close(): Promise<void>;
+}
+
+export function uniqueNamespace(label: string): string {
+  return `t-api-${label}-${process.pid}-${Date.now()}`;
+}
+
+export function openHarness(ns: string): Harness {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  const store = createJobStore({ redis, namespace: ns });
+  const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
+  const storage = new FakeStorage();
+  const pingOk = { value: true };
+  const app = createApp({
+    store,
+    queues,
+    storage,
+    defaultBucket: DEFAULT_BUCKET,
+    apiKeys: [KEY_A, KEY_B],
+    logger: createLogger({ name: 'api-test', level: 'silent' }),
+    ping: async () => pingOk.value && (await redis.ping()) === 'PONG',
+  });
+  return {
+    ns, redis, store, queues, storage, app, pingOk,
+    async close() {
+      await closeStageQueues(queues);
+      await deleteNamespace(redis, ns);
+      await redis.quit();
+    },
+  };
+}
+
+export async function deleteNamespace(redis: Redis, ns: string): Promise<void> {
+  for (const pattern of [`${ns}:*`, `{${ns}}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  }
+}
+
+/** Every BullMQ job of a queue that has not run yet, whatever its state. */
+export async function pendingJobs(queues: StageQueues, queue: QueueName): Promise<Job[]> {
+  return queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'paused', 'active', 'wait']);
+}

@@ -1,0 +1,252 @@
+import request from 'supertest';
+import { newJobId } from '@inno-train/job-store';
+import { waitFor } from '@inno-train/test-kit';
+import { KEY_A, openHarness, pendingJobs, uniqueNamespace, type Harness } from './harness';
+
+const TRAIN = 's3://data-bucket/sets/train.jsonl';
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}$/;
+const validJob = (name?: string) => ({
+  ...(name ? { name } : {}),
+  instance: { type: 'gpu_1x_a10' },
+  inputs: { train: TRAIN },
+  script: { inline: 'print(1)', filename: 'train.py' },
+});
+
+let h: Harness;
+
+beforeAll(() => {
+  h = openHarness(uniqueNamespace('jobs'));
+  h.storage.known.add(TRAIN);
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+const auth = { Authorization: `Bearer ${KEY_A}` };
+const get = (path: string) => request(h.app).get(path).set(auth);
+const post = (path: string, body?: object) => {
+  const req = request(h.app).post(path).set(auth);
+  return body === undefined ? req : req.send(body);
+};
+
+/**
+ * Submits a job and waits until the clock has moved past its creation millisecond, so the next
+ * job's id (a millisecond clock, then randomness) sorts strictly after this one.
+ */
+async function submitInOrder(name: string): Promise<string> {
+  const response = await post('/v1/jobs', validJob(name));
+  expect(response.status).toBe(202);
+  const created = Date.parse(response.body.createdAt);
+  await waitFor(() => Date.now() > created + 1, { timeoutMs: 2000, intervalMs: 1, description: 'the clock to pass the creation millisecond' });
+  return response.body.id as string;
+}
+
+const ids = (body: { data: { id: string }[] }) => body.data.map((job) => job.id);
+
+describe('GET /v1/jobs', () => {
+  let lister: Harness;
+  let created: string[];
+
+  beforeAll(async () => {
+    // Its own namespace so other tests' jobs do not show up in these listings.
+    lister = openHarness(uniqueNamespace('list'));
+    lister.storage.known.add(TRAIN);
+    created = [];
+    for (let n = 1; n <= 5; n++) {
+      const response = await request(lister.app).post('/v1/jobs').set(auth).send(validJob(`job-${n}`));
+      expect(response.status).toBe(202);
+      created.push(response.body.id);
+      const at = Date.parse(response.body.createdAt);
+      await waitFor(() => Date.now() > at + 1, { timeoutMs: 2000, intervalMs: 1, description: 'the clock to pass the creation millisecond' });
+    }
+  });
+
+  afterAll(async () => {
+    await lister.close();
+  });
+
+  const list = (query: string) => request(lister.app).get(`/v1/jobs${query}`).set(auth);
+
+  it('lists every job newest first', async () => {
+    const response = await list('');
+    expect(response.status).toBe(200);
+    expect(ids(response.body)).toEqual([...created].reverse());
+    expect(response.body.hasMore).toBe(false);
+    expect(response.body.data.map((j: { name: string }) => j.name)).toEqual(['job-5', 'job-4', 'job-3', 'job-2', 'job-1']);
+  });
+
+  it('pages with limit and the after cursor without gaps or repeats', async () => {
+    const [j1, j2, j3, j4, j5] = created;
+    const first = await list('?limit=2');
+    expect(first.status).toBe(200);
+    expect(ids(first.body)).toEqual([j5, j4]);
+    expect(first.body.hasMore).toBe(true);
+
+    const second = await list(`?limit=2&after=${j4}`);
+    expect(ids(second.body)).toEqual([j3, j2]);
+    expect(second.body.hasMore).toBe(true);
+
+    const third = await list(`?limit=2&after=${j2}`);
+    expect(ids(third.body)).toEqual([j1]);
+    expect(third.body.hasMore).toBe(false);
+
+    const exact = await list('?limit=5');
+    expect(ids(exact.body)).toHaveLength(5);
+    expect(exact.body.hasMore).toBe(false);
+
+    const pastTheEnd = await list(`?after=${j1}`);
+    expect(pastTheEnd.body).toEqual({ data: [], hasMore: false });
+  });
+
+  it('filters by status, also with paging', async () => {
+    const [j1, j2, j3, j4, j5] = created;
+    for (const id of [j2, j4]) expect((await request(lister.app).post(`/v1/jobs/${id}/cancel`).set(auth)).status).toBe(200);
+
+    const cancelled = await list('?status=cancelled');
+    expect(ids(cancelled.body)).toEqual([j4, j2]);
+    expect(cancelled.body.data.every((j: { status: string }) => j.status === 'cancelled')).toBe(true);
+
+    const queued = await list('?status=queued&limit=2');
+    expect(ids(queued.body)).toEqual([j5, j3]);
+    expect(queued.body.hasMore).toBe(true);
+    const rest = await list(`?status=queued&limit=2&after=${j3}`);
+    expect(ids(rest.body)).toEqual([j1]);
+    expect(rest.body.hasMore).toBe(false);
+
+    expect((await list('?status=failed')).body).toEqual({ data: [], hasMore: false });
+  });
+
+  it('answers 400 naming the parameter for a bad query', async () => {
+    const cases: [string, string][] = [
+      ['?limit=0', 'limit'],
+      ['?limit=201', 'limit'],
+      ['?limit=abc', 'limit'],
+      ['?limit=1.5', 'limit'],
+      ['?status=nope', 'status'],
+      ['?after=not-a-job-id', 'after'],
+      ['?colour=blue', 'colour'],
+    ];
+    for (const [query, field] of cases) {
+      const response = await list(query);
+      expect({ query, status: response.status }).toEqual({ query, status: 400 });
+      expect(response.body.error.code).toBe('invalid_request');
+      expect(response.body.error.details.map((d: { path: string }) => d.path)).toContain(field);
+    }
+  });
+});
+
+describe('GET /v1/jobs/:id and its events and logs', () => {
+  it('answers 404 job_not_found for an unknown id and for malformed ids', async () => {
+    for (const id of [newJobId(), 'nope', `j${'A'.repeat(22)}`, `${newJobId()}x`, 'j123']) {
+      const response = await get(`/v1/jobs/${encodeURIComponent(id)}`);
+      expect({ id, status: response.status }).toEqual({ id, status: 404 });
+      expect(response.body.error.code).toBe('job_not_found');
+    }
+  });
+
+  it('answers 404 job_not_found on the events, logs and cancel routes of an unknown job', async () => {
+    const id = newJobId();
+    for (const response of [await get(`/v1/jobs/${id}/events`), await get(`/v1/jobs/${id}/logs`), await post(`/v1/jobs/${id}/cancel`)]) {
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('job_not_found');
+    }
+  });
+
+  it('starts the event list with the submit event', async () => {
+    const id = await submitInOrder('events-job');
+    const response = await get(`/v1/jobs/${id}/events`);
+    expect(response.status).toBe(200);
+    expect(response.body.data).toHaveLength(1);
+    expect(response.body.data[0]).toEqual({ at: expect.stringMatching(ISO_WITH_OFFSET), type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+  });
+
+  it('serves the stored log as plain text', async () => {
+    const id = await submitInOrder('log-job');
+    const empty = await get(`/v1/jobs/${id}/logs`);
+    expect(empty.status).toBe(200);
+    expect(empty.headers['content-type']).toMatch(/^text\/plain/);
+    expect(empty.text).toBe('');
+
+    await h.store.appendLog(id, 'step 1 loss 0.9\n');
+    await h.store.appendLog(id, '{"step": 2, "loss": 0.5}\n');
+    const logs = await get(`/v1/jobs/${id}/logs`);
+    expect(logs.headers['content-type']).toMatch(/^text\/plain/);
+    expect(logs.text).toBe('step 1 loss 0.9\n{"step": 2, "loss": 0.5}\n');
+  });
+});
+
+describe('POST /v1/jobs/:id/cancel', () => {
+  it('cancels a queued job, records the event and enqueues teardown', async () => {
+    const id = await submitInOrder('cancel-me');
+    const response = await post(`/v1/jobs/${id}/cancel`);
+    expect(response.status).toBe(200);
+    expect(response.body.id).toBe(id);
+    expect(response.body.status).toBe('cancelled');
+    expect(response.body.finishedAt).toMatch(ISO_WITH_OFFSET);
+
+    const stored = await h.store.mustGet(id);
+    expect(stored.status).toBe('cancelled');
+    expect(stored.cancelRequested).toBe(true);
+    expect(stored.finishedAt).toBe(response.body.finishedAt);
+
+    const events = (await get(`/v1/jobs/${id}/events`)).body.data as { stage: string; type: string; data?: Record<string, unknown> }[];
+    expect(events[0]!.stage).toBe('submit');
+    const cancelEvents = events.filter((e) => e.stage === 'cancel');
+    expect(cancelEvents).toHaveLength(1);
+    expect(cancelEvents[0]!.data).toEqual({ status: 'cancelled', from: 'queued' });
+
+    const teardowns = (await pendingJobs(h.queues, 'teardown')).filter((job) => job.data.jobId === id);
+    expect(teardowns).toHaveLength(1);
+    expect(teardowns[0]!.data).toEqual({ jobId: id, step: { reason: 'cancelled' } });
+
+    const fetched = await get(`/v1/jobs/${id}`);
+    expect(fetched.body.status).toBe('cancelled');
+  });
+
+  it('answers 409 job_finished to a second cancel and changes nothing', async () => {
+    const id = await submitInOrder('cancel-twice');
+    expect((await post(`/v1/jobs/${id}/cancel`)).status).toBe(200);
+    const before = await h.store.mustGet(id);
+    const eventsBefore = (await h.store.events(id)).length;
+
+    const again = await post(`/v1/jobs/${id}/cancel`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('job_finished');
+    expect(await h.store.mustGet(id)).toEqual(before);
+    expect(await h.store.events(id)).toHaveLength(eventsBefore);
+  });
+
+  it('answers 409 job_finished for a job that already failed', async () => {
+    const id = await submitInOrder('already-failed');
+    await h.store.update(id, (job) => ({ ...job, status: 'failed', finishedAt: new Date().toISOString() }));
+    const response = await post(`/v1/jobs/${id}/cancel`);
+    expect(response.status).toBe(409);
+    expect(response.body.error.code).toBe('job_finished');
+    expect((await h.store.mustGet(id)).cancelRequested).toBe(false);
+  });
+});
+
+describe('request bodies', () => {
+  it('answers 413 payload_too_large to a body over the JSON limit', async () => {
+    const body = { ...validJob(), script: { inline: 'x'.repeat(2 * 1024 * 1024 + 10), filename: 'train.py' } };
+    const before = (await h.store.list({ limit: 200 })).jobs.length;
+    const response = await post('/v1/jobs', body);
+    expect(response.status).toBe(413);
+    expect(response.body.error.code).toBe('payload_too_large');
+    expect((await h.store.list({ limit: 200 })).jobs.length).toBe(before);
+  });
+
+  it('answers 400 invalid_json to malformed JSON', async () => {
+    const response = await request(h.app).post('/v1/jobs').set(auth).set('Content-Type', 'application/json').send('{"instance": {"type": ');
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_json');
+  });
+
+  it('answers 400 naming script.inline for an inline script over 1 MiB that fits the body limit', async () => {
+    const body = { ...validJob(), script: { inline: 'x'.repeat(1024 * 1024 + 1), filename: 'train.py' } };
+    const response = await post('/v1/jobs', body);
+    expect(response.status).toBe(400);
+    expect(response.body.error.details.map((d: { path: string }) => d.path)).toEqual(['script.inline']);
+  });
+});

@@ -1,0 +1,165 @@
+import { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
+import { createLogger, isoNow } from '@inno-train/core';
+import { createJobStore, newJobId, type JobStore } from '@inno-train/job-store';
+import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmissionInput } from '@inno-train/schemas';
+import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
+import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
+import type { HostShell, LambdaApi, LambdaInstance, LambdaInstanceTypeEntry, ProvisionDeps } from '../src';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const DEFAULT_BUCKET = 'inno-default';
+export const logger = createLogger({ name: 'provisioner-test', level: 'silent' });
+
+export type LaunchRequest = Parameters<LambdaApi['launch']>[0];
+
+/**
+ * A scriptable Lambda: `types` answers listInstanceTypes, `listed` answers listInstances,
+ * `instances` answers getInstance. Every call is recorded.
+ */
+export class FakeLambda implements LambdaApi {
+  types: Record<string, LambdaInstanceTypeEntry> = {
+    gpu_1x_a10: { instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 }, regions_with_capacity_available: [{ name: 'us-west-1' }] },
+    gpu_8x_h100: { instance_type: { name: 'gpu_8x_h100', price_cents_per_hour: 2392 }, regions_with_capacity_available: [] },
+  };
+  listed: LambdaInstance[] = [];
+  instances = new Map<string, LambdaInstance | null>();
+  readonly launches: LaunchRequest[] = [];
+  readonly terminations: string[][] = [];
+  readonly getCalls: string[] = [];
+  listTypeCalls = 0;
+  /** Replaces the default launch behaviour (a new booting instance) when set. */
+  onLaunch: ((request: LaunchRequest) => Promise<{ instanceIds: string[] }>) | null = null;
+  private counter = 0;
+
+  async listInstanceTypes() {
+    this.listTypeCalls++;
+    return structuredClone(this.types);
+  }
+
+  async launch(request: LaunchRequest) {
+    this.launches.push(structuredClone(request));
+    if (this.onLaunch) return this.onLaunch(request);
+    const id = `i-${++this.counter}-${request.regionName}`;
+    this.instances.set(id, { id, status: 'booting', ip: null, region: { name: request.regionName }, instance_type: { name: request.instanceTypeName }, tags: request.tags ?? null, name: request.name ?? null });
+    return { instanceIds: [id] };
+  }
+
+  async listInstances() {
+    return structuredClone(this.listed);
+  }
+
+  async getInstance(id: string) {
+    this.getCalls.push(id);
+    const found = this.instances.get(id);
+    return found === undefined ? null : structuredClone(found);
+  }
+
+  async terminate(ids: string[]) {
+    this.terminations.push([...ids]);
+    return {};
+  }
+
+  setInstance(id: string, patch: Partial<LambdaInstance>): void {
+    const current = this.instances.get(id) ?? { id, status: 'booting' };
+    this.instances.set(id, { ...current, ...patch });
+  }
+}
+
+export class FakeShell implements HostShell {
+  reachable = false;
+  readonly probes: { host: string; port: number; username: string }[] = [];
+  readonly commands: { host: string; command: string }[] = [];
+  execError: Error | null = null;
+
+  async probe(target: { host: string; port: number; username: string }) {
+    this.probes.push({ host: target.host, port: target.port, username: target.username });
+    return this.reachable;
+  }
+
+  async exec(target: { host: string }, command: string) {
+    this.commands.push({ host: target.host, command });
+    if (this.execError) throw this.execError;
+    return { stdout: '', stderr: '', exitCode: 0 };
+  }
+}
+
+export interface Harness {
+  ns: string;
+  redis: Redis;
+  queues: StageQueues;
+  deps: ProvisionDeps & { lambda: FakeLambda; shell: FakeShell };
+  close(): Promise<void>;
+}
+
+export function openHarness(label: string, timings: Partial<WorkflowTimings> = {}): Harness {
+  const ns = `t-prov-${label}-${process.pid}-${Date.now()}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined);
+  const store = createJobStore({ redis, namespace: ns });
+  const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
+  const deps = {
+    store, queues,
+    lambda: new FakeLambda(),
+    shell: new FakeShell(),
+    identity: { username: 'ubuntu', port: 22, privateKey: 'x' },
+    sshKeyName: 'k',
+    timings: { ...defaultTimings(), ...timings },
+  };
+  return {
+    ns, redis, queues, deps,
+    async close() {
+      await closeStageQueues(queues);
+      for (const pattern of [`${ns}:*`, `{${ns}}:*`]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+          cursor = next;
+          if (keys.length > 0) await redis.del(...keys);
+        } while (cursor !== '0');
+      }
+      await redis.quit();
+    },
+  };
+}
+
+/** Gives every test a fresh fake Lambda and shell (the store and queues stay). */
+export function resetFakes(h: Harness): void {
+  h.deps.lambda = new FakeLambda();
+  h.deps.shell = new FakeShell();
+}
+
+/** Makes a job record the way the API's submitJob does (apps/api/src/submit.ts), without the S3 checks. */
+export async function createJob(store: JobStore, input: Partial<JobSubmissionInput> = {}, createdBy: string | null = null): Promise<JobRecord> {
+  const submission = jobSubmissionSchema.parse({
+    instance: { type: 'gpu_1x_a10', regions: ['us-east-1', 'us-west-1'] },
+    script: { inline: 'print(1)', filename: 'train.py' },
+    ...input,
+  });
+  const id = newJobId();
+  const now = isoNow();
+  const script = 'uri' in submission.script
+    ? { uri: submission.script.uri, filename: submission.script.filename ?? submission.script.uri.split('/').pop()! }
+    : submission.script;
+  const spec: JobSpec = {
+    ...submission,
+    script,
+    command: submission.command ?? `python3 ${script.filename}`,
+    outputUri: submission.outputUri ?? `s3://${DEFAULT_BUCKET}/jobs/${id}/output/`,
+  };
+  const job: JobRecord = {
+    id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
+    spec, instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
+  };
+  await store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+  return job;
+}
+
+/** Every BullMQ job of a queue for one of our jobs that has not run yet. */
+export async function pendingFor(queues: StageQueues, queue: QueueName, jobId: string): Promise<Job[]> {
+  const jobs = await queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'paused', 'active', 'wait']);
+  return jobs.filter((job) => job.data.jobId === jobId);
+}
+
+export const payloadOf = (jobId: string, step: Record<string, number | string | boolean> = {}) => ({ jobId, step });
