@@ -81,5 +81,5 @@ export async function deleteNamespace(redis: Redis, ns: string): Promise<void> {
 
 /** Every BullMQ job of a queue that has not run yet, whatever its state. */
 export async function pendingJobs(queues: StageQueues, queue: QueueName): Promise<Job[]> {
-  return queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'paused', 'active', 'wait']);
+  return queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'active', 'wait']);
 }

@@ -55,7 +55,7 @@ export class FakeLambda implements LambdaApi {
     return found === undefined ? null : structuredClone(found);
   }
 
-  async terminate(ids: string[]) {
+  async terminate(ids: string[]): Promise<unknown> {
     this.terminations.push([...ids]);
     return {};
   }
@@ -158,7 +158,7 @@ export async function createJob(store: JobStore, input: Partial<JobSubmissionInp
 
 /** Every BullMQ job of a queue for one of our jobs that has not run yet. */
 export async function pendingFor(queues: StageQueues, queue: QueueName, jobId: string): Promise<Job[]> {
-  const jobs = await queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'paused', 'active', 'wait']);
+  const jobs = await queues[queue].getJobs(['waiting', 'delayed', 'prioritized', 'active', 'wait']);
   return jobs.filter((job) => job.data.jobId === jobId);
 }
 
