@@ -5,7 +5,7 @@ import { BULL_BOARD_PATH, createApp } from '@inno-train/api';
 import { createLogger, registerSecret } from '@inno-train/core';
 import { startS3Server } from '@inno-train/embedded-s3';
 import { monitorBindings } from '@inno-train/monitor';
-import { provisionerBindings } from '@inno-train/provisioner';
+import { provisionerBindings, startReconciler } from '@inno-train/provisioner';
 import { createS3Storage } from '@inno-train/storage';
 import { transferBindings } from '@inno-train/transfer';
 import { createRedis, createWorkerRuntime } from '@inno-train/workflow';
@@ -43,11 +43,18 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger);
   runtime.shutdown.register('provider', provider.stop);
   const base = { store: runtime.store, queues: runtime.queues, timings: runtime.timings, identity: provider.identity, shell: provider.shell };
+  const provisionDeps = { ...base, lambda: provider.lambda, sshKeyName: provider.sshKeyName, namespace: env.INNO_NAMESPACE };
   runtime.startWorkers([
-    ...provisionerBindings({ ...base, lambda: provider.lambda, sshKeyName: provider.sshKeyName }),
+    ...provisionerBindings(provisionDeps),
     ...transferBindings({ ...base, storage }),
     ...monitorBindings(base),
   ]);
+
+  const reconciler = await startReconciler({
+    ...provisionDeps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger,
+    everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS,
+  });
+  runtime.shutdown.register('reconciler', () => reconciler.close());
 
   const { key, created } = env.API_KEYS ? { key: env.API_KEYS.split(',')[0]!.trim(), created: false } : loadOrCreateApiKey(dataDir);
   registerSecret(key);

@@ -53,9 +53,8 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
       current.finishedAt = isoNow();
       return current;
     });
-    if (changed) {
-      await deps.store.appendEvent(job.id, { type: 'status', stage: 'cancel', message: `Cancelled while ${job.status}`, data: { status: 'cancelled', from: job.status } });
-    }
+    if (!changed) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
+    await deps.store.appendEvent(job.id, { type: 'status', stage: 'cancel', message: `Cancelled while ${job.status}`, data: { status: 'cancelled', from: job.status } });
     // Teardown kills the training process and gives the instance back.
     await enqueueTeardown(deps.queues, job.id, 'cancelled');
     res.json(toPublicJob(updated));

@@ -71,6 +71,9 @@ function basename(uri: string): string {
   return name;
 }
 
+/** Storage answers that mean "this input cannot be used" (a 400), not "try again later". */
+const INPUT_PROBLEM_CODES = new Set(['input_not_found', 'invalid_s3_uri', 'storage_access_denied', 'storage_bucket_not_found', 'storage_object_not_found']);
+
 /** Every input must exist now: a typo is a 400 at submit, not a failed job an hour later. */
 async function checkInputsExist(storage: InputChecker, inputs: Record<string, string>, scriptUri: string | undefined): Promise<void> {
   const checks = Object.entries(inputs).map(([name, uri]) => ({ path: `inputs.${name}`, uri }));
@@ -79,7 +82,7 @@ async function checkInputsExist(storage: InputChecker, inputs: Record<string, st
   const problems = results.flatMap((result, index) => {
     if (result.status === 'fulfilled') return [];
     const error = result.reason as { code?: string; message?: string };
-    if (error.code !== 'input_not_found' && error.code !== 'invalid_s3_uri') throw result.reason;
+    if (!INPUT_PROBLEM_CODES.has(error.code ?? '')) throw result.reason;
     return [{ path: checks[index]!.path, message: error.message ?? 'not found' }];
   });
   if (problems.length > 0) {

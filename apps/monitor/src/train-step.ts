@@ -1,5 +1,5 @@
 import { InnoError, isoNow, type Logger } from '@inno-train/core';
-import type { JobError, JobRecord } from '@inno-train/schemas';
+import { jobCost, type JobError, type JobRecord } from '@inno-train/schemas';
 import { advance, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
@@ -61,14 +61,24 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, step: Step, poll: P
     if (more && consumed > 0) return { kind: 'wait', delayMs: 0, step };
     return finishTraining(deps, job, step, poll);
   }
-  const limit = job.spec.maxRuntimeSeconds;
-  const startedAt = Date.parse((await deps.store.mustGet(job.id)).training.startedAt ?? isoNow());
-  if (limit && !step.killing && Date.now() - startedAt > limit * 1000) {
+  const current = await deps.store.mustGet(job.id);
+  const limitReason = !step.killing ? overLimit(current) : null;
+  if (limitReason) {
     await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), { timeoutMs: deps.timings.sshCommandTimeoutMs });
-    await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Stopping: maxRuntimeSeconds (${limit}) reached` });
-    step.killing = 'max_runtime_exceeded';
+    await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Stopping: ${limitReason.message}` });
+    step.killing = limitReason.code;
   }
   return { kind: 'wait', delayMs: more ? 0 : deps.timings.trainPollMs, step };
+}
+
+/** The job's own limits: runtime of the command, and what its instances have cost so far. */
+function overLimit(job: JobRecord): { code: string; message: string } | null {
+  const limit = job.spec.maxRuntimeSeconds;
+  const startedAt = job.training.startedAt ? Date.parse(job.training.startedAt) : Date.now();
+  if (limit && Date.now() - startedAt > limit * 1000) return { code: 'max_runtime_exceeded', message: `maxRuntimeSeconds (${limit}) reached` };
+  const maxCost = job.spec.maxCostUsd;
+  if (maxCost !== undefined && jobCost(job).usd >= maxCost) return { code: 'max_cost_exceeded', message: `maxCostUsd (${maxCost}) reached` };
+  return null;
 }
 
 /** Advance by whole lines while running (a metrics line is never cut); everything once it ended. */
@@ -87,6 +97,8 @@ async function finishTraining(deps: MonitorDeps, job: JobRecord, step: Step, pol
   let pending: JobError | null = null;
   if (step.killing === 'max_runtime_exceeded') {
     pending = { code: 'max_runtime_exceeded', message: `Training ran longer than maxRuntimeSeconds (${job.spec.maxRuntimeSeconds}) and was stopped`, stage: 'training' };
+  } else if (step.killing === 'max_cost_exceeded') {
+    pending = { code: 'max_cost_exceeded', message: `The job's instances reached maxCostUsd (${job.spec.maxCostUsd}) and training was stopped`, stage: 'training' };
   } else if (exitCode === null) {
     pending = { code: 'training_process_lost', message: 'The training process disappeared without an exit code (host restarted?)', stage: 'training' };
   } else if (exitCode !== 0) {

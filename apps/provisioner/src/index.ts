@@ -27,3 +27,4 @@ export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
   ];
 }
 export { setUpLambda, type LambdaSetupConfig } from './lambda-setup';
+export { reconcileOnce, startReconciler, RECONCILE_QUEUE, type ReconcileReport, type ReconcilerDeps } from './reconciler';

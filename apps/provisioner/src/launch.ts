@@ -1,58 +1,129 @@
 import { isoNow, type Logger } from '@inno-train/core';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { failJob, isStopped } from '@inno-train/workflow';
-import { instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, type LambdaInstance } from './ports';
+import {
+  ATTEMPT_TAG, instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, NAMESPACE_TAG,
+  type LambdaInstance, type LambdaInstanceTypeEntry,
+} from './ports';
 import type { ProvisionDeps } from './provision-step';
 import { terminateNow } from './teardown-step';
 
 const INSUFFICIENT_CAPACITY = 'instance-operations/launch/insufficient-capacity';
+const QUOTA_EXCEEDED = 'global/quota-exceeded';
 const LIVE = (instance: LambdaInstance) => !['terminated', 'terminating', 'preempted'].includes(instance.status);
 
-/**
- * Launches the job's instance, or adopts one already launched for it (a worker can die between
- * the launch call and saving its answer; the job tag finds that instance, so a retry never
- * launches a second one). Returns false when the job failed or stopped instead.
- */
-export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: Logger): Promise<boolean> {
-  const existing = (await deps.lambda.listInstances()).find((instance) => jobIdOfInstance(instance) === job.id && LIVE(instance));
-  if (existing) {
-    logger.info({ instanceId: existing.id }, 'adopting an instance already launched for this job');
-    return recordInstance(deps, job.id, toInstanceInfo(existing, existing.instance_type?.price_cents_per_hour ?? null), 'Adopted instance launched earlier for this job');
-  }
+export type LaunchOutcome = 'launched' | 'wait' | 'stopped';
 
-  const types = await deps.lambda.listInstanceTypes();
-  const wanted = job.spec.instance.type;
-  const entry = types[wanted];
-  if (!entry) {
-    await failJob(deps, job.id, { code: 'unknown_instance_type', message: `Instance type ${wanted} does not exist; known types: ${Object.keys(types).sort().join(', ')}`, stage: 'provisioning' });
-    return false;
-  }
-  const withCapacity = entry.regions_with_capacity_available.map((region) => region.name);
-  const allowed = job.spec.instance.regions ?? withCapacity;
-  const candidates = allowed.filter((region) => withCapacity.includes(region));
-  for (const region of candidates) {
-    const tags = [{ key: JOB_TAG, value: job.id }, { key: LAUNCHED_AT_TAG, value: isoNow() }];
-    try {
-      const { instanceIds } = await deps.lambda.launch({ regionName: region, instanceTypeName: wanted, sshKeyNames: [deps.sshKeyName], name: instanceName(job.id), tags });
-      const id = instanceIds[0];
-      if (!id) throw new Error('Lambda answered a launch without an instance id');
-      const info: InstanceInfo = { id, type: wanted, region, ip: null, status: 'booting', launchedAt: isoNow(), terminatedAt: null, priceCentsPerHour: entry.instance_type.price_cents_per_hour };
-      return recordInstance(deps, job.id, info, `Launched instance ${id} (${wanted} in ${region})`);
-    } catch (error) {
-      if ((error as { code?: string }).code !== INSUFFICIENT_CAPACITY) throw error;
-      await deps.store.appendEvent(job.id, { type: 'capacity', stage: 'provisioning', message: `No capacity for ${wanted} in ${region} at launch; trying the next region`, data: { region } });
-    }
-  }
-  const where = allowed.length > 0 ? allowed.join(', ') : 'any region';
-  await failJob(deps, job.id, { code: 'no_capacity', message: `No capacity for ${wanted} in ${where}`, stage: 'provisioning' });
-  return false;
+interface Candidate {
+  type: string;
+  region: string;
+  entry: LambdaInstanceTypeEntry;
 }
 
-function toInstanceInfo(instance: LambdaInstance, price: number | null): InstanceInfo {
-  const launchedAt = instance.tags?.find((tag) => tag.key === LAUNCHED_AT_TAG)?.value ?? isoNow();
+/**
+ * Launches the job's instance, or adopts one already launched for this attempt (a worker can die
+ * between the launch call and saving its answer; the tags find that instance, so a retry never
+ * launches a second one). Tries every (type, region) with capacity in the job's order; with none,
+ * fails with no_capacity or, if the job allows it, waits for capacity.
+ */
+export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: Logger, alreadyWaiting: boolean): Promise<LaunchOutcome> {
+  const attempt = String((job.launchAttempts ?? 0) + 1);
+  const retired = new Set((job.retiredInstances ?? []).map((instance) => instance.id));
+  const existing = (await deps.lambda.listInstances()).find((instance) =>
+    jobIdOfInstance(instance) === job.id && LIVE(instance) && !retired.has(instance.id) && tagOf(instance, ATTEMPT_TAG) === attempt);
+  if (existing) {
+    logger.info({ instanceId: existing.id }, 'adopting an instance already launched for this job');
+    const info = toInstanceInfo(existing, deps.timings.bootDeadlineMs);
+    return (await recordInstance(deps, job.id, info, `Adopted instance ${existing.id}, launched earlier for this job`)) ? 'launched' : 'stopped';
+  }
+  const types = await deps.lambda.listInstanceTypes();
+  const wanted = [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])];
+  if (!wanted.some((type) => types[type])) {
+    await failJob(deps, job.id, { code: 'unknown_instance_type', message: `Instance type ${wanted.join(', ')} does not exist; known types: ${Object.keys(types).sort().join(', ')}`, stage: 'provisioning' });
+    return 'stopped';
+  }
+  let quotaHit = false;
+  for (const candidate of candidates(job, types)) {
+    const result = await tryLaunch(deps, job, candidate, attempt);
+    if (result === 'launched' || result === 'stopped') return result;
+    if (result === 'quota') quotaHit = true;
+  }
+  return noCapacity(deps, job, wanted, quotaHit, alreadyWaiting);
+}
+
+/** Every (type, region) to try, in the job's order, skipping places where a boot already failed. */
+function candidates(job: JobRecord, types: Record<string, LambdaInstanceTypeEntry>): Candidate[] {
+  const failed = new Set((job.retiredInstances ?? []).map((i) => `${i.type}@${i.region}`));
+  const list: Candidate[] = [];
+  for (const type of [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])]) {
+    const entry = types[type];
+    if (!entry) continue;
+    const withCapacity = entry.regions_with_capacity_available.map((region) => region.name);
+    const allowed = job.spec.instance.regions ?? withCapacity;
+    for (const region of allowed.filter((r) => withCapacity.includes(r))) list.push({ type, region, entry });
+  }
+  // A place that failed to boot goes last rather than away: it may be the only one there is.
+  return [...list.filter((c) => !failed.has(`${c.type}@${c.region}`)), ...list.filter((c) => failed.has(`${c.type}@${c.region}`))];
+}
+
+async function tryLaunch(deps: ProvisionDeps, job: JobRecord, candidate: Candidate, attempt: string): Promise<LaunchOutcome | 'next' | 'quota'> {
+  const launchedAt = isoNow();
+  const tags = [
+    { key: JOB_TAG, value: job.id }, { key: LAUNCHED_AT_TAG, value: launchedAt },
+    { key: NAMESPACE_TAG, value: deps.namespace }, { key: ATTEMPT_TAG, value: attempt },
+  ];
+  try {
+    const { instanceIds } = await deps.lambda.launch({ regionName: candidate.region, instanceTypeName: candidate.type, sshKeyNames: [deps.sshKeyName], name: instanceName(job.id), tags });
+    const id = instanceIds[0];
+    if (!id) throw new Error('Lambda answered a launch without an instance id');
+    const gpus = candidate.entry.instance_type.specs?.gpus ?? 1;
+    const info: InstanceInfo = {
+      id, type: candidate.type, region: candidate.region, ip: null, status: 'booting', launchedAt, terminatedAt: null,
+      priceCentsPerHour: candidate.entry.instance_type.price_cents_per_hour,
+      bootDeadlineAt: isoNow(Date.parse(launchedAt) + (gpus >= 8 ? deps.timings.bootDeadlineMultiGpuMs : deps.timings.bootDeadlineMs)),
+    };
+    return (await recordInstance(deps, job.id, info, `Launched instance ${id} (${candidate.type} in ${candidate.region}, launch ${attempt})`)) ? 'launched' : 'stopped';
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== INSUFFICIENT_CAPACITY && code !== QUOTA_EXCEEDED) throw error;
+    await deps.store.appendEvent(job.id, {
+      type: 'capacity', stage: 'provisioning', data: { type: candidate.type, region: candidate.region, code },
+      message: code === QUOTA_EXCEEDED ? `Account quota reached launching ${candidate.type} in ${candidate.region}` : `No capacity for ${candidate.type} in ${candidate.region} at launch; trying the next place`,
+    });
+    return code === QUOTA_EXCEEDED ? 'quota' : 'next';
+  }
+}
+
+/** Nothing launched: wait for capacity (or quota) if the job allows it, else fail clearly. */
+async function noCapacity(deps: ProvisionDeps, job: JobRecord, wanted: string[], quotaHit: boolean, alreadyWaiting: boolean): Promise<LaunchOutcome> {
+  const waitSeconds = job.spec.instance.capacityWaitSeconds ?? 0;
+  const since = Date.parse(job.startedAt ?? job.createdAt);
+  const where = job.spec.instance.regions?.join(', ') ?? 'any region';
+  if (Date.now() - since < waitSeconds * 1000) {
+    if (!alreadyWaiting) {
+      await deps.store.appendEvent(job.id, { type: 'capacity', stage: 'provisioning', message: `Waiting up to ${waitSeconds} s for ${quotaHit ? 'account quota' : 'capacity'} (${wanted.join(', ')} in ${where})` });
+    }
+    return 'wait';
+  }
+  const code = quotaHit ? 'quota_exceeded' : 'no_capacity';
+  const message = quotaHit
+    ? `The Lambda account's quota is used up (launching ${wanted.join(', ')} in ${where}); end other instances or raise the quota`
+    : `No capacity for ${wanted.join(', ')} in ${where}${waitSeconds ? ` after waiting ${waitSeconds} s` : ''}`;
+  await failJob(deps, job.id, { code, message, stage: 'provisioning' });
+  return 'stopped';
+}
+
+function tagOf(instance: LambdaInstance, key: string): string | undefined {
+  return instance.tags?.find((tag) => tag.key === key)?.value;
+}
+
+function toInstanceInfo(instance: LambdaInstance, bootDeadlineMs: number): InstanceInfo {
+  const launchedAt = tagOf(instance, LAUNCHED_AT_TAG) ?? isoNow();
   return {
     id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',
-    ip: instance.ip ?? null, status: instance.status, launchedAt, terminatedAt: null, priceCentsPerHour: price,
+    ip: instance.ip ?? null, status: instance.status, launchedAt, terminatedAt: null,
+    priceCentsPerHour: instance.instance_type?.price_cents_per_hour ?? null,
+    bootDeadlineAt: isoNow(Date.parse(launchedAt) + bootDeadlineMs),
   };
 }
 
@@ -61,6 +132,7 @@ async function recordInstance(deps: ProvisionDeps, jobId: string, info: Instance
   const { job } = await deps.store.update(jobId, (current) => {
     if (current.instance && (current.instance.id === info.id || !current.instance.terminatedAt)) return null;
     current.instance = info;
+    current.launchAttempts = (current.launchAttempts ?? 0) + 1;
     return current;
   });
   if (job.instance?.id !== info.id) {

@@ -3,6 +3,7 @@ import { SshExecutor } from '@inno-train/ssh-executor';
 import { createWorkerRuntime, exitOnStartupError } from '@inno-train/workflow';
 import { provisionerBindings } from './index';
 import { setUpLambda } from './lambda-setup';
+import { startReconciler } from './reconciler';
 
 async function main(): Promise<void> {
   const env = parseEnv({ ...redisEnv, ...sshEnv, ...lambdaEnv, ...logEnv, ...workerEnv }, process.env);
@@ -10,8 +11,13 @@ async function main(): Promise<void> {
   runtime.shutdown.installSignalHandlers();
   const identity = loadSshIdentity(env);
   const { lambda, sshKeyName } = await setUpLambda(env, runtime.redis, identity, runtime.logger);
-  const deps = { store: runtime.store, queues: runtime.queues, lambda, shell: new SshExecutor(), identity, sshKeyName, timings: runtime.timings };
+  const deps = { store: runtime.store, queues: runtime.queues, lambda, shell: new SshExecutor(), identity, sshKeyName, timings: runtime.timings, namespace: env.INNO_NAMESPACE };
   runtime.startWorkers(provisionerBindings(deps));
+  const reconciler = await startReconciler({
+    ...deps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger,
+    everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS,
+  });
+  runtime.shutdown.register('reconciler', () => reconciler.close());
 }
 
 main().catch(exitOnStartupError);

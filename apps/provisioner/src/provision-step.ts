@@ -3,6 +3,7 @@ import type { JobRecord } from '@inno-train/schemas';
 import { advance, failJob, hostTarget, isStopped, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
+import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
 import type { HostShell, LambdaApi } from './ports';
 
@@ -12,13 +13,19 @@ export interface ProvisionDeps extends WorkflowDeps {
   identity: SshIdentity;
   sshKeyName: string;
   timings: WorkflowTimings;
+  /** Tagged on every instance, so the reconciler only ever touches this installation's. */
+  namespace: string;
 }
 
 const GONE_STATUSES = new Set(['terminated', 'terminating', 'preempted']);
 
+/** Lists GPUs where nvidia-smi exists; a host whose GPUs do not answer is a bad boot. */
+const GPU_CHECK = 'if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L; else echo "no nvidia-smi on this host"; fi';
+
 /**
- * One step of provisioning: launch (once), then re-read the instance until it is active with an
- * address and answers SSH, then hand the job to stage-in. Every wait is a delayed re-check.
+ * One step of provisioning: launch (once per attempt), then re-read the instance until it is
+ * active with an address, answers SSH and passes the GPU check; a bad boot is given back and
+ * launched again elsewhere, a bounded number of times. Every wait is a delayed re-check.
  */
 export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
@@ -29,10 +36,11 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
   }
   if (job.status !== 'provisioning') return { kind: 'done' };
 
-  if (!job.instance) {
-    const launched = await launchForJob(deps, job, logger);
-    if (!launched) return { kind: 'done' };
-    return { kind: 'wait', delayMs: deps.timings.bootPollMs, step: payload.step };
+  if (!job.instance || job.instance.terminatedAt) {
+    const outcome = await launchForJob(deps, job, logger, payload.step.waitingForCapacity === true);
+    if (outcome === 'stopped') return { kind: 'done' };
+    if (outcome === 'wait') return { kind: 'wait', delayMs: deps.timings.capacityPollMs, step: { ...payload.step, waitingForCapacity: true } };
+    return { kind: 'wait', delayMs: deps.timings.bootPollMs, step: {} };
   }
   return checkBoot(deps, job, payload, logger);
 }
@@ -40,48 +48,55 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
 async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const recorded = job.instance!;
   const instance = await deps.lambda.getInstance(recorded.id);
-  const elapsed = Date.now() - Date.parse(recorded.launchedAt);
-  if (!instance || GONE_STATUSES.has(instance.status)) {
-    await failJob(deps, job.id, { code: 'instance_lost', message: `Instance ${recorded.id} is ${instance?.status ?? 'gone'} while booting`, stage: 'provisioning' });
-    return { kind: 'done' };
-  }
-  if (elapsed > deps.timings.bootDeadlineMs) {
-    await failJob(deps, job.id, {
-      code: 'provision_timeout',
-      message: `Instance ${recorded.id} was not reachable over SSH ${Math.round(elapsed / 1000)} s after launch (status ${instance.status})`,
-      stage: 'provisioning',
-    });
-    return { kind: 'done' };
-  }
-  if (instance.status !== recorded.status || (instance.ip ?? null) !== recorded.ip) {
-    await deps.store.update(job.id, (current) => {
-      if (!current.instance) return null;
-      current.instance.status = instance.status;
-      current.instance.ip = instance.ip ?? null;
-      return current;
-    });
-    await deps.store.appendEvent(job.id, { type: 'instance', stage: 'provisioning', message: `Instance ${recorded.id} is ${instance.status}`, data: { status: instance.status } });
-  }
   const waitMore: StepOutcome = { kind: 'wait', delayMs: deps.timings.bootPollMs, step: payload.step };
-  if (instance.status !== 'active' || !instance.ip) return waitMore;
-
-  const fresh = await deps.store.mustGet(job.id);
-  const reachable = await deps.shell.probe(hostTarget(fresh, deps.identity), Math.min(deps.timings.sshCommandTimeoutMs, 15_000));
-  if (!reachable) {
-    logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
-    return waitMore;
+  const pastDeadline = Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
+  if (!instance || GONE_STATUSES.has(instance.status)) {
+    return retireInstance(deps, job, `instance ${instance?.status ?? 'disappeared (404)'} while booting`);
   }
+  await recordStatus(deps, job, instance.status, instance.ip ?? null);
+  if (instance.status === 'unhealthy' && pastDeadline) return retireInstance(deps, job, 'instance stayed unhealthy past its boot deadline');
+  if (instance.status !== 'active' || !instance.ip) {
+    return pastDeadline ? retireInstance(deps, job, `instance still ${instance.status} at its boot deadline`) : waitMore;
+  }
+  const target = hostTarget(await deps.store.mustGet(job.id), deps.identity);
+  if (!(await deps.shell.probe(target, Math.min(deps.timings.sshCommandTimeoutMs, 15_000)))) {
+    logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
+    return pastDeadline ? retireInstance(deps, job, 'SSH never answered before the boot deadline') : waitMore;
+  }
+  const gpus = await deps.shell.exec(target, GPU_CHECK, { timeoutMs: 60_000 }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
+  if (gpus.exitCode !== 0) return retireInstance(deps, job, `GPU check failed: ${(gpus.stderr || gpus.stdout).trim().slice(0, 200)}`);
+  const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
   await advance(deps, job.id, {
     from: ['provisioning'], to: 'staging_in', stage: 'provisioning', next: QUEUES.stageIn,
-    message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, SSH answered ${Math.round(elapsed / 1000)} s after launch)`,
+    message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${gpus.stdout.trim().split('\n').length} GPU line(s): ${gpus.stdout.trim().split('\n')[0]?.slice(0, 120) ?? ''})`,
   });
   return { kind: 'done' };
 }
 
+async function recordStatus(deps: ProvisionDeps, job: JobRecord, status: string, ip: string | null): Promise<void> {
+  if (job.instance?.status === status && job.instance.ip === ip) return;
+  await deps.store.update(job.id, (current) => {
+    if (!current.instance || current.instance.id !== job.instance?.id) return null;
+    current.instance.status = status;
+    current.instance.ip = ip;
+    return current;
+  });
+  await deps.store.appendEvent(job.id, { type: 'instance', stage: 'provisioning', message: `Instance ${job.instance?.id} is ${status}`, data: { status } });
+}
+
+/** Provider errors that end provisioning, as the stable codes jobs show. */
+function provisionErrorCode(error: Error): string {
+  const code = error instanceof InnoError ? error.code : (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return 'provision_failed';
+  if (code === 'global/invalid-api-key' || code === 'global/account-inactive' || code === 'global/invalid-address') return 'provider_auth_failed';
+  if (code === 'global/quota-exceeded') return 'quota_exceeded';
+  if (code.includes('/')) return 'provider_error';
+  return code;
+}
+
 /** Called when provisioning gives up: the failure is recorded and teardown follows. */
 export async function provisionGaveUp(deps: ProvisionDeps, jobId: string, error: Error): Promise<void> {
-  const code = error instanceof InnoError ? error.code : 'provision_failed';
-  await failJob(deps, jobId, { code, message: error.message, stage: 'provisioning' });
+  await failJob(deps, jobId, { code: provisionErrorCode(error), message: error.message, stage: 'provisioning' });
   const job = await deps.store.get(jobId);
   if (job?.instance && !job.instance.terminatedAt) await terminateNow(deps, job).catch(() => undefined);
 }

@@ -1,9 +1,8 @@
-import { isoNow, type Logger } from '@inno-train/core';
-import type { JobRecord } from '@inno-train/schemas';
-import { enqueueTeardown, hostTarget, jobDirOf, type StepOutcome, type WorkflowDeps, type SshIdentity } from '@inno-train/workflow';
+import { isoNow, shellQuote, type Logger } from '@inno-train/core';
+import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
+import { enqueueTeardown, hostTarget, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
-import { shellQuote } from '@inno-train/core';
-import type { HostShell, LambdaApi } from './ports';
+import { jobIdOfInstance, LAUNCHED_AT_TAG, type HostShell, type LambdaApi, type LambdaInstance } from './ports';
 
 export interface TeardownDeps extends WorkflowDeps {
   lambda: LambdaApi;
@@ -14,47 +13,96 @@ export interface TeardownDeps extends WorkflowDeps {
 
 /** Re-issue the terminate call every this many confirmation polls (a terminate can be lost). */
 const RETERMINATE_EVERY = 3;
+const GONE = new Set(['terminated', 'terminating', 'preempted']);
+
+/** Every instance of the job that is not confirmed terminated yet (current and retired). */
+function unconfirmed(job: JobRecord): InstanceInfo[] {
+  return [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])].filter((i) => !i.terminatedAt);
+}
 
 /**
- * Gives a finished job's instance back and confirms with the cloud that it is gone. Runs after
- * every terminal state; safe to run any number of times.
+ * Gives a finished job's instances back and confirms with the cloud that they are gone. Runs
+ * after every terminal state; safe to run any number of times. On its first poll it also looks
+ * for instances tagged with the job that were never recorded (a launch whose answer was lost).
  */
 export async function teardownStep(deps: TeardownDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
-  const job = await deps.store.mustGet(payload.jobId);
-  if (!isTerminal(job.status) || !job.instance || job.instance.terminatedAt) return { kind: 'done' };
+  let job = await deps.store.mustGet(payload.jobId);
+  if (!isTerminal(job.status)) return { kind: 'done' };
   const step = { ...payload.step };
-  const instanceId = job.instance.id;
+  const polls = typeof step.polls === 'number' ? step.polls : 0;
+  if (polls === 0) job = await adoptGhosts(deps, job);
+  if (unconfirmed(job).length === 0) return { kind: 'done' };
 
   if (job.status === 'cancelled' && job.training.startedAt && !step.killed) {
     await stopTraining(deps, job, logger);
     step.killed = true;
   }
-  const polls = typeof step.polls === 'number' ? step.polls : 0;
+  const pending = unconfirmed(job);
   if (polls % RETERMINATE_EVERY === 0) {
-    await deps.lambda.terminate([instanceId]);
-    if (polls === 0) await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Terminating instance ${instanceId}`, data: { instanceId } });
+    await deps.lambda.terminate(pending.map((i) => i.id));
+    if (polls === 0) await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Terminating instance ${pending.map((i) => i.id).join(', ')}` });
   }
-  const instance = await deps.lambda.getInstance(instanceId);
-  if (instance && instance.status !== 'terminated') {
-    logger.info({ instanceId, status: instance.status, polls }, 'waiting for the instance to be terminated');
-    return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: polls + 1 } };
+  const gone: string[] = [];
+  for (const instance of pending) {
+    const now = await deps.lambda.getInstance(instance.id);
+    if (!now || now.status === 'terminated') gone.push(instance.id);
   }
+  if (gone.length > 0) await confirmTerminated(deps, job.id, gone);
+  if (gone.length === pending.length) return { kind: 'done' };
+  if (polls * deps.timings.terminatePollMs > deps.timings.terminateDeadlineMs && !step.alerted) {
+    step.alerted = true;
+    await deps.store.appendEvent(job.id, { type: 'error', stage: 'teardown', message: `Instances still not terminated after ${Math.round(deps.timings.terminateDeadlineMs / 1000)} s; still trying` });
+    logger.error({ pending: pending.map((i) => i.id) }, 'instances not terminated past the deadline');
+  }
+  return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: polls + 1 } };
+}
+
+async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[]): Promise<void> {
   const terminatedAt = isoNow();
-  await deps.store.update(job.id, (current) => {
-    if (!current.instance || current.instance.id !== instanceId || current.instance.terminatedAt) return null;
-    current.instance.status = 'terminated';
-    current.instance.terminatedAt = terminatedAt;
+  await deps.store.update(jobId, (current) => {
+    let changed = false;
+    for (const instance of [...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])]) {
+      if (ids.includes(instance.id) && !instance.terminatedAt) {
+        instance.status = 'terminated';
+        instance.terminatedAt = terminatedAt;
+        changed = true;
+      }
+    }
+    return changed ? current : null;
+  });
+  for (const id of ids) {
+    await deps.store.appendEvent(jobId, { type: 'teardown', stage: 'teardown', message: `Instance ${id} terminated (confirmed)`, data: { instanceId: id } });
+  }
+}
+
+/** Instances tagged with the job but unknown to its record join the retired list, to be torn down. */
+async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecord> {
+  const known = new Set([...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])].map((i) => i.id));
+  const ghosts = (await deps.lambda.listInstances()).filter((i) => jobIdOfInstance(i) === job.id && !GONE.has(i.status) && !known.has(i.id));
+  if (ghosts.length === 0) return job;
+  const { job: updated } = await deps.store.update(job.id, (current) => {
+    current.retiredInstances = [...(current.retiredInstances ?? []), ...ghosts.map(ghostInfo)];
     return current;
   });
-  await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Instance ${instanceId} terminated (confirmed)`, data: { instanceId } });
-  return { kind: 'done' };
+  await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`, data: { instanceIds: ghosts.map((g) => g.id) } });
+  return updated;
+}
+
+function ghostInfo(instance: LambdaInstance): InstanceInfo {
+  return {
+    id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',
+    ip: instance.ip ?? null, status: instance.status, terminatedAt: null,
+    launchedAt: instance.tags?.find((t) => t.key === LAUNCHED_AT_TAG)?.value ?? isoNow(),
+    priceCentsPerHour: instance.instance_type?.price_cents_per_hour ?? null, retiredReason: 'launch answer lost',
+  };
 }
 
 /** Kills the training process group on the host; best effort, the instance goes away next anyway. */
 async function stopTraining(deps: TeardownDeps, job: JobRecord, logger: Logger): Promise<void> {
   if (!job.instance?.ip) return;
   const dir = shellQuote(jobDirOf(job));
-  const command = `cd ${dir} 2>/dev/null && test -f .inno/train.pid && pgid=$(cat .inno/train.pid) && kill -TERM -- -"$pgid" 2>/dev/null; sleep 2; kill -KILL -- -"$pgid" 2>/dev/null; true`;
+  const grace = Math.max(1, Math.min(5, Math.round(deps.timings.killGraceMs / 1000)));
+  const command = `cd ${dir} 2>/dev/null && test -f .inno/train.pid && pgid=$(cat .inno/train.pid) && kill -TERM -- -"$pgid" 2>/dev/null; sleep ${grace}; kill -KILL -- -"$pgid" 2>/dev/null; true`;
   try {
     await deps.shell.exec(hostTarget(job, deps.identity), command, { timeoutMs: 20_000 });
     await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'cancel', message: 'Training process stopped' });

@@ -104,6 +104,7 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
     shell: new FakeShell(),
     identity: { username: 'ubuntu', port: 22, privateKey: 'x' },
     sshKeyName: 'k',
+    namespace: ns,
     timings: { ...defaultTimings(), ...timings },
   };
   return {

@@ -43,7 +43,7 @@ describe('provisioning a queued job', () => {
     capacityIn('us-west-1');
 
     const outcome = await step(job.id, { marker: 'kept' });
-    expect(outcome).toEqual({ kind: 'wait', delayMs: 1234, step: { marker: 'kept' } });
+    expect(outcome).toEqual({ kind: 'wait', delayMs: 1234, step: {} });
 
     const { launches } = h.deps.lambda;
     expect(launches).toHaveLength(1);
@@ -53,6 +53,8 @@ describe('provisioning a queued job', () => {
     expect(launch.sshKeyNames).toEqual(['k']);
     expect(launch.name).toBe(`inno-train-${job.id}`);
     expect(launch.tags).toContainEqual({ key: 'inno-train:job', value: job.id });
+    expect(launch.tags).toContainEqual({ key: 'inno-train:ns', value: h.ns });
+    expect(launch.tags).toContainEqual({ key: 'inno-train:attempt', value: '1' });
     const launchedAt = launch.tags!.find((tag) => tag.key === 'inno-train:launched-at');
     expect(launchedAt?.value).toMatch(ISO_WITH_OFFSET);
 
@@ -62,7 +64,9 @@ describe('provisioning a queued job', () => {
     expect(stored.instance).toEqual({
       id: 'i-1-us-west-1', type: 'gpu_1x_a10', region: 'us-west-1', ip: null, status: 'booting',
       launchedAt: expect.stringMatching(ISO_WITH_OFFSET), terminatedAt: null, priceCentsPerHour: 75,
+      bootDeadlineAt: expect.stringMatching(ISO_WITH_OFFSET),
     });
+    expect(stored.launchAttempts).toBe(1);
     const events = await store().events(job.id);
     expect(events.map((e) => e.stage)).toEqual(['submit', 'provisioning', 'provisioning']);
     expect(events[1]).toMatchObject({ type: 'status', data: { status: 'provisioning' } });
@@ -134,9 +138,9 @@ describe('provisioning a queued job', () => {
   it('lets a launch error other than capacity propagate without failing the job', async () => {
     const job = await createJob(store());
     capacityIn('us-east-1', 'us-west-1');
-    h.deps.lambda.onLaunch = async () => { throw { code: 'global/quota-exceeded', message: 'quota' }; };
+    h.deps.lambda.onLaunch = async () => { throw { code: 'provider/internal-unavailable', message: 'down' }; };
 
-    await expect(step(job.id)).rejects.toMatchObject({ code: 'global/quota-exceeded' });
+    await expect(step(job.id)).rejects.toMatchObject({ code: 'provider/internal-unavailable' });
     expect(h.deps.lambda.launches).toHaveLength(1);
     const stored = await store().mustGet(job.id);
     expect(stored.status).toBe('provisioning');
@@ -165,7 +169,7 @@ describe('provisioning a queued job', () => {
       {
         id: 'i-earlier', status: 'booting', ip: null, name: `inno-train-${job.id}`,
         region: { name: 'us-west-1' }, instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 },
-        tags: [{ key: 'inno-train:job', value: job.id }, { key: 'inno-train:launched-at', value: launchedAt }],
+        tags: [{ key: 'inno-train:job', value: job.id }, { key: 'inno-train:launched-at', value: launchedAt }, { key: 'inno-train:attempt', value: '1' }],
       },
     ];
 
@@ -175,7 +179,7 @@ describe('provisioning a queued job', () => {
     expect(stored.status).toBe('provisioning');
     expect(stored.instance).toEqual({
       id: 'i-earlier', type: 'gpu_1x_a10', region: 'us-west-1', ip: null, status: 'booting',
-      launchedAt, terminatedAt: null, priceCentsPerHour: 75,
+      launchedAt, terminatedAt: null, priceCentsPerHour: 75, bootDeadlineAt: expect.stringMatching(ISO_WITH_OFFSET),
     });
     expect((await store().events(job.id)).some((e) => e.type === 'instance' && e.message.includes('Adopted'))).toBe(true);
   });
@@ -247,45 +251,49 @@ describe('waiting for the instance to boot', () => {
     expect(last.message).toContain(instanceId);
   });
 
-  it('fails with instance_lost when the instance is terminated while booting', async () => {
+  it('gives back an instance terminated while booting and launches again', async () => {
     const { job, instanceId } = await launchedJob();
     h.deps.lambda.setInstance(instanceId, { status: 'terminated' });
 
-    expect(await step(job.id)).toEqual({ kind: 'done' });
+    expect(await step(job.id)).toEqual({ kind: 'wait', delayMs: 0, step: {} });
     const stored = await store().mustGet(job.id);
-    expect(stored.status).toBe('failed');
-    expect(stored.error).toEqual({ code: 'instance_lost', message: expect.stringContaining(instanceId), stage: 'provisioning' });
-    expect(await pendingFor(h.queues, 'teardown', job.id)).toHaveLength(1);
+    expect(stored.status).toBe('provisioning');
+    expect(stored.instance).toBeNull();
+    expect(stored.retiredInstances).toEqual([expect.objectContaining({ id: instanceId, retiredReason: expect.stringContaining('terminated') })]);
+    expect(h.deps.lambda.terminations).toContainEqual([instanceId]);
     expect(h.deps.shell.probes).toHaveLength(0);
+
+    expect(await step(job.id)).toMatchObject({ kind: 'wait' });
+    expect(h.deps.lambda.launches).toHaveLength(2);
+    expect((await store().mustGet(job.id)).launchAttempts).toBe(2);
   });
 
-  it('fails with instance_lost when Lambda no longer knows the instance', async () => {
+  it('gives back an instance Lambda no longer knows', async () => {
     const { job, instanceId } = await launchedJob();
     h.deps.lambda.instances.delete(instanceId);
-    expect(await step(job.id)).toEqual({ kind: 'done' });
+    expect(await step(job.id)).toEqual({ kind: 'wait', delayMs: 0, step: {} });
     const stored = await store().mustGet(job.id);
-    expect(stored.error?.code).toBe('instance_lost');
-    expect(stored.error?.message).toContain('gone');
+    expect(stored.retiredInstances?.[0]?.retiredReason).toContain('404');
   });
 
-  it('fails with provision_timeout once the boot deadline has passed', async () => {
+  it('gives back an instance that is not ready at its boot deadline, and fails with provision_failed after the last launch', async () => {
     const { job, instanceId } = await launchedJob();
-    const longAgo = new Date(Date.now() - BOOT_DEADLINE_MS - 60_000).toISOString().replace('Z', '+00:00');
-    await store().update(job.id, (j) => { j.instance!.launchedAt = longAgo; return j; });
-    h.deps.lambda.setInstance(instanceId, { status: 'active', ip: '203.0.113.9' });
+    const longAgo = new Date(Date.now() - 60_000).toISOString().replace('Z', '+00:00');
+    await store().update(job.id, (j) => { j.instance!.bootDeadlineAt = longAgo; j.launchAttempts = 3; return j; });
+    h.deps.lambda.setInstance(instanceId, { status: 'booting' });
 
     expect(await step(job.id)).toEqual({ kind: 'done' });
     const stored = await store().mustGet(job.id);
     expect(stored.status).toBe('failed');
-    expect(stored.error).toEqual({ code: 'provision_timeout', message: expect.stringContaining(instanceId), stage: 'provisioning' });
+    expect(stored.error).toEqual({ code: 'provision_failed', message: expect.stringContaining('after 3 launches'), stage: 'provisioning' });
     expect(h.deps.shell.probes).toHaveLength(0);
     expect(await pendingFor(h.queues, 'teardown', job.id)).toHaveLength(1);
   });
 
   it('still waits just before the boot deadline', async () => {
     const { job, instanceId } = await launchedJob();
-    const recently = new Date(Date.now() - BOOT_DEADLINE_MS + 60_000).toISOString().replace('Z', '+00:00');
-    await store().update(job.id, (j) => { j.instance!.launchedAt = recently; return j; });
+    const soon = new Date(Date.now() + 60_000).toISOString().replace('Z', '+00:00');
+    await store().update(job.id, (j) => { j.instance!.bootDeadlineAt = soon; return j; });
     h.deps.lambda.setInstance(instanceId, { status: 'booting' });
     expect(await step(job.id)).toMatchObject({ kind: 'wait' });
     expect((await store().mustGet(job.id)).status).toBe('provisioning');

@@ -168,3 +168,19 @@ describe('teardown', () => {
     expect(h.deps.shell.commands).toHaveLength(0);
   });
 });
+
+describe('teardown of a job whose launch answer was lost', () => {
+  it('finds the instance tagged with the job, records it, and terminates it', async () => {
+    const job = await createJob(store());
+    await store().update(job.id, (j) => ({ ...j, status: 'failed', finishedAt: isoNow() }));
+    h.deps.lambda.listed = [{ id: 'i-ghost', status: 'booting', tags: [{ key: 'inno-train:job', value: job.id }, { key: 'inno-train:launched-at', value: isoNow() }] }];
+    h.deps.lambda.setInstance('i-ghost', { status: 'booting' });
+
+    expect(await run(job.id)).toMatchObject({ kind: 'wait' });
+    expect(h.deps.lambda.terminations).toEqual([['i-ghost']]);
+    h.deps.lambda.setInstance('i-ghost', { status: 'terminated' });
+    expect(await run(job.id, { polls: 1 })).toEqual({ kind: 'done' });
+    const stored = await store().mustGet(job.id);
+    expect(stored.retiredInstances).toEqual([expect.objectContaining({ id: 'i-ghost', retiredReason: 'launch answer lost', terminatedAt: expect.stringMatching(ISO_WITH_OFFSET) })]);
+  });
+});

@@ -54,4 +54,10 @@ export const workerEnv = {
   TERMINATE_POLL_MS: z.coerce.number().int().min(10).optional(),
   BOOT_DEADLINE_MS: z.coerce.number().int().min(1000).optional(),
   UNREACHABLE_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  BOOT_DEADLINE_MULTI_GPU_MS: z.coerce.number().int().min(1000).optional(),
+  CAPACITY_POLL_MS: z.coerce.number().int().min(10).optional(),
+  MAX_LAUNCH_ATTEMPTS: z.coerce.number().int().min(1).max(20).optional(),
+  /** The orphan reconciler: how often it runs, and how old an instance must be before it may act. */
+  RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(60_000),
+  RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(5 * 60_000),
 };

@@ -1,3 +1,4 @@
 export * from './submission';
 export * from './record';
 export * from './view';
+export * from './cost';

@@ -16,6 +16,10 @@ export interface InstanceInfo {
   launchedAt: string;
   terminatedAt: string | null;
   priceCentsPerHour: number | null;
+  /** Give up on this instance if it is not ready by then (depends on its size). */
+  bootDeadlineAt?: string;
+  /** Why it was given back before the job ended (unhealthy, never answered SSH, ...). */
+  retiredReason?: string;
 }
 
 /** The latest metrics record printed by the training script. */
@@ -50,6 +54,10 @@ export interface JobRecord {
   finishedAt: string | null;
   spec: JobSpec;
   instance: InstanceInfo | null;
+  /** Instances given up during provisioning (unhealthy, preempted, no SSH): torn down and billed too. */
+  retiredInstances?: InstanceInfo[];
+  /** Launches made for this job so far. */
+  launchAttempts?: number;
   progress: Progress | null;
   outputs: OutputObject[];
   error: JobError | null;

@@ -20,7 +20,7 @@ const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI')
 
 const scriptSchema = z.union([
   z.strictObject({
-    inline: z.string().min(1).max(MAX_INLINE_SCRIPT_BYTES),
+    inline: z.string().min(1).refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_INLINE_SCRIPT_BYTES, `must be at most ${MAX_INLINE_SCRIPT_BYTES} bytes (UTF-8)`),
     filename: z.string().regex(FILENAME_PATTERN, 'must be a plain file name (letters, digits, . _ -)').default('train.py'),
   }),
   z.strictObject({
@@ -48,6 +48,10 @@ export const jobSubmissionSchema = z.strictObject({
   instance: z.strictObject({
     type: z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name such as gpu_1x_a10'),
     regions: z.array(z.string().regex(REGION_PATTERN, 'must be a region name such as us-east-1')).min(1).max(32).optional(),
+    /** More instance types to try, in order, when `type` has no capacity. */
+    fallbackTypes: z.array(z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name')).max(8).optional(),
+    /** Keep re-trying for capacity this long before failing with no_capacity (default: fail at once). */
+    capacityWaitSeconds: z.number().int().min(0).max(7 * 24 * 3600).optional(),
   }),
   inputs: z
     .record(z.string().regex(INPUT_NAME_PATTERN, 'input names must match ^[a-z][a-z0-9_]{0,31}$'), s3Uri)
@@ -59,6 +63,8 @@ export const jobSubmissionSchema = z.strictObject({
   env: envSchema.optional(),
   outputUri: s3Uri.refine((uri) => uri.endsWith('/'), 'must be a prefix ending in /').optional(),
   maxRuntimeSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+  /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */
+  maxCostUsd: z.number().positive().max(1_000_000).optional(),
   metadata: z
     .record(z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'), z.string().max(1024))
     .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata entries')

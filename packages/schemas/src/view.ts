@@ -1,3 +1,4 @@
+import { jobCost } from './cost';
 import type { JobRecord } from './record';
 
 /** The job as the REST API shows it. Inline scripts and env values stay out of listings. */
@@ -11,6 +12,8 @@ export function toPublicJob(job: JobRecord) {
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
     instance: job.instance,
+    retiredInstances: job.retiredInstances ?? [],
+    cost: jobCost(job),
     progress: job.progress,
     outputUri: job.spec.outputUri,
     outputs: job.outputs,
@@ -23,6 +26,7 @@ export function toPublicJob(job: JobRecord) {
       command: job.spec.command,
       envKeys: Object.keys(job.spec.env ?? {}),
       maxRuntimeSeconds: job.spec.maxRuntimeSeconds ?? null,
+      maxCostUsd: job.spec.maxCostUsd ?? null,
     },
     metadata: job.metadata,
   };

@@ -155,7 +155,8 @@ class S3StorageClient implements S3Storage {
     }
   }
 
-  async listPrefix(bucket: string, prefix: string, options: { maxKeys?: number } = {}): Promise<S3ObjectInfo[]> {
+  /** Every object under the prefix (all pages), or the first `limit` of them. `maxKeys` is the page size. */
+  async listPrefix(bucket: string, prefix: string, options: { maxKeys?: number; limit?: number } = {}): Promise<S3ObjectInfo[]> {
     const objects: S3ObjectInfo[] = [];
     let token: string | undefined;
     do {
@@ -165,6 +166,7 @@ class S3StorageClient implements S3Storage {
         if (item.Key !== undefined) objects.push({ key: item.Key, size: item.Size ?? 0 });
       }
       // A server saying "truncated" without a token would otherwise make this loop forever.
+      if (options.limit !== undefined && objects.length >= options.limit) return objects.slice(0, options.limit);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) {
         throw new FileTransferError('storage_request_failed', `Listing s3://${bucket}/${prefix} was truncated without a continuation token`);
@@ -303,7 +305,7 @@ async function checkInput(storage: S3Storage, location: S3Location): Promise<Che
   const head = await storage.headObject(location.bucket, location.key);
   if (!head) {
     // A common slip is naming a folder without its trailing slash: say so rather than just "missing".
-    const under = await storage.listPrefix(location.bucket, `${location.key}/`, { maxKeys: 1 }).catch(() => []);
+    const under = await storage.listPrefix(location.bucket, `${location.key}/`, { maxKeys: 1, limit: 1 }).catch(() => []);
     const hint = under.length > 0 ? ` (objects exist under ${uri}/ — add a trailing "/" to use the prefix)` : '';
     throw new InnoError('input_not_found', `Object ${uri} does not exist${hint}`, { details: { uri } });
   }

@@ -5,8 +5,14 @@
 export interface WorkflowTimings {
   /** How often provisioning re-reads a booting instance. */
   bootPollMs: number;
-  /** Give up on an instance that is not reachable over SSH after this long. */
+  /** Give up on a 1-to-4-GPU instance that is not ready (active, SSH, GPU check) after this long. */
   bootDeadlineMs: number;
+  /** The same for 8-GPU instances, which take 10-25 minutes to boot. */
+  bootDeadlineMultiGpuMs: number;
+  /** How often to look again for capacity (or quota) while a job may wait for it. */
+  capacityPollMs: number;
+  /** Launches (the first and relaunches after a bad boot) one job may use. */
+  maxLaunchAttempts: number;
   /** How often a running transfer script is checked. */
   transferPollMs: number;
   /** Give up on a transfer after this long. */
@@ -28,7 +34,10 @@ export interface WorkflowTimings {
 export function defaultTimings(): WorkflowTimings {
   return {
     bootPollMs: 10_000,
-    bootDeadlineMs: 20 * 60_000,
+    bootDeadlineMs: 15 * 60_000,
+    bootDeadlineMultiGpuMs: 35 * 60_000,
+    capacityPollMs: 30_000,
+    maxLaunchAttempts: 3,
     transferPollMs: 3_000,
     transferDeadlineMs: 6 * 3600_000,
     trainPollMs: 10_000,

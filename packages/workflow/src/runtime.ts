@@ -19,6 +19,9 @@ export interface WorkerRuntimeConfig {
   TERMINATE_POLL_MS?: number | undefined;
   BOOT_DEADLINE_MS?: number | undefined;
   UNREACHABLE_GRACE_MS?: number | undefined;
+  BOOT_DEADLINE_MULTI_GPU_MS?: number | undefined;
+  CAPACITY_POLL_MS?: number | undefined;
+  MAX_LAUNCH_ATTEMPTS?: number | undefined;
   /** Secret values to mask in every log line and message. */
   secrets: (string | undefined)[];
 }

@@ -5,7 +5,11 @@ import { closeWorkerWithDeadline, startStepWorker, type GiveUpHandler, type Step
 import type { WorkflowDeps } from './transitions';
 
 /** Env-provided overrides of the default timings (tests and local runs poll faster). */
-export function resolveTimings(overrides: Partial<Record<'BOOT_POLL_MS' | 'TRANSFER_POLL_MS' | 'TRAIN_POLL_MS' | 'TERMINATE_POLL_MS' | 'BOOT_DEADLINE_MS' | 'UNREACHABLE_GRACE_MS', number | undefined>>): WorkflowTimings {
+export type TimingOverrides = Partial<Record<
+  'BOOT_POLL_MS' | 'TRANSFER_POLL_MS' | 'TRAIN_POLL_MS' | 'TERMINATE_POLL_MS' | 'BOOT_DEADLINE_MS' | 'BOOT_DEADLINE_MULTI_GPU_MS'
+  | 'UNREACHABLE_GRACE_MS' | 'CAPACITY_POLL_MS' | 'MAX_LAUNCH_ATTEMPTS', number | undefined>>;
+
+export function resolveTimings(overrides: TimingOverrides): WorkflowTimings {
   const timings = defaultTimings();
   return {
     ...timings,
@@ -14,6 +18,9 @@ export function resolveTimings(overrides: Partial<Record<'BOOT_POLL_MS' | 'TRANS
     trainPollMs: overrides.TRAIN_POLL_MS ?? timings.trainPollMs,
     terminatePollMs: overrides.TERMINATE_POLL_MS ?? timings.terminatePollMs,
     bootDeadlineMs: overrides.BOOT_DEADLINE_MS ?? timings.bootDeadlineMs,
+    bootDeadlineMultiGpuMs: overrides.BOOT_DEADLINE_MULTI_GPU_MS ?? timings.bootDeadlineMultiGpuMs,
+    capacityPollMs: overrides.CAPACITY_POLL_MS ?? timings.capacityPollMs,
+    maxLaunchAttempts: overrides.MAX_LAUNCH_ATTEMPTS ?? timings.maxLaunchAttempts,
     unreachableGraceMs: overrides.UNREACHABLE_GRACE_MS ?? timings.unreachableGraceMs,
   };
 }

@@ -1,0 +1,106 @@
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { isoNow, type Logger } from '@inno-train/core';
+import type { JobStore } from '@inno-train/job-store';
+import type { JobRecord } from '@inno-train/schemas';
+import { enqueueTeardown, failJob, type StageQueues } from '@inno-train/workflow';
+import { isTerminal } from '@inno-train/workflow-constants';
+import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, type LambdaApi, type LambdaInstance } from './ports';
+
+export interface ReconcilerDeps {
+  store: JobStore;
+  queues: StageQueues;
+  lambda: Pick<LambdaApi, 'listInstances' | 'terminate'>;
+  namespace: string;
+  /** Instances younger than this are left alone: their launch may not be recorded yet. */
+  graceMs: number;
+  logger: Logger;
+}
+
+export interface ReconcileAction {
+  instanceId: string;
+  jobId: string;
+  reason: 'unknown_job' | 'job_finished' | 'orphan' | 'retired' | 'past_deadline';
+}
+
+export interface ReconcileReport {
+  at: string;
+  checked: number;
+  ours: number;
+  terminated: ReconcileAction[];
+}
+
+const GONE = new Set(['terminated', 'terminating', 'preempted']);
+
+/**
+ * One pass over every instance in the account. Instances not tagged as ours (job tag and our
+ * namespace) are never touched; ours are terminated when their job is unknown, finished, or has
+ * moved on to another instance, once the grace period since their launch has passed.
+ */
+export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now()): Promise<ReconcileReport> {
+  const instances = await deps.lambda.listInstances();
+  const ours = instances.filter((instance) => tag(instance, NAMESPACE_TAG) === deps.namespace && tag(instance, JOB_TAG) && !GONE.has(instance.status));
+  const terminated: ReconcileAction[] = [];
+  for (const instance of ours) {
+    const jobId = tag(instance, JOB_TAG)!;
+    const launchedAt = Date.parse(tag(instance, LAUNCHED_AT_TAG) ?? '');
+    if (!Number.isFinite(launchedAt) || now - launchedAt < deps.graceMs) continue;
+    const job = await deps.store.get(jobId);
+    const reason = verdict(job, instance, now, deps.graceMs);
+    if (!reason) continue;
+    await deps.lambda.terminate([instance.id]);
+    terminated.push({ instanceId: instance.id, jobId, reason });
+    deps.logger.warn({ instanceId: instance.id, jobId, reason }, `Reconciler terminated instance ${instance.id} (${reason})`);
+    if (job) {
+      await deps.store.appendEvent(jobId, { type: 'reconciler', stage: 'teardown', message: `Reconciler terminated instance ${instance.id}: ${reason}`, data: { instanceId: instance.id, reason } });
+      if (reason === 'past_deadline') await failJob(deps, jobId, { code: 'deadline_exceeded', message: 'The job ran past every deadline it had; its instance was terminated', stage: 'training' });
+      else if (job.instance?.id === instance.id) await enqueueTeardown(deps.queues, jobId, 'reconciler');
+    }
+  }
+  return { at: isoNow(now), checked: instances.length, ours: ours.length, terminated };
+}
+
+function verdict(job: JobRecord | null, instance: LambdaInstance, now: number, graceMs: number): ReconcileAction['reason'] | null {
+  if (!job) return 'unknown_job';
+  if (job.retiredInstances?.some((retired) => retired.id === instance.id)) return 'retired';
+  const current = job.instance?.id === instance.id;
+  if (isTerminal(job.status)) {
+    // Teardown normally handles the current instance; the reconciler steps in after the grace.
+    const finished = Date.parse(job.finishedAt ?? job.updatedAt);
+    return !current || now - finished > graceMs ? 'job_finished' : null;
+  }
+  if (!current) return 'orphan';
+  const limit = job.spec.maxRuntimeSeconds;
+  const started = job.training.startedAt ? Date.parse(job.training.startedAt) : null;
+  if (limit && started && now - started > limit * 1000 + 2 * graceMs) return 'past_deadline';
+  return null;
+}
+
+function tag(instance: LambdaInstance, key: string): string | undefined {
+  return instance.tags?.find((entry) => entry.key === key)?.value;
+}
+
+export const RECONCILE_QUEUE = 'reconcile';
+
+/**
+ * Runs `reconcileOnce` on a BullMQ job scheduler. Every replica upserts the same scheduler (one
+ * schedule, not one per replica) and the queue's global concurrency of 1 keeps runs from overlapping.
+ */
+export async function startReconciler(deps: ReconcilerDeps & { connection: ConnectionOptions; prefix: string; everyMs: number; reportKey?: string }) {
+  const queue = new Queue(RECONCILE_QUEUE, { connection: deps.connection, prefix: deps.prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
+  queue.on('error', () => undefined);
+  await queue.setGlobalConcurrency(1);
+  await queue.upsertJobScheduler('reconcile-instances', { every: deps.everyMs }, { name: 'reconcile', data: {} });
+  const worker = new Worker(RECONCILE_QUEUE, async () => {
+    const report = await reconcileOnce(deps);
+    return report;
+  }, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
+  worker.on('error', (err) => deps.logger.error({ err }, 'reconciler error'));
+  worker.on('failed', (_job, err) => deps.logger.warn({ err }, 'reconciler run failed; the next run will try again'));
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { failJob, type StepOutcome } from '@inno-train/workflow';
+import type { JobRecord } from '@inno-train/schemas';
+import type { ProvisionDeps } from './provision-step';
+
+/**
+ * Gives back an instance that booted badly (unhealthy, preempted, gone, no SSH, no GPUs) and
+ * either launches again elsewhere or, after `maxLaunchAttempts`, fails the job. The instance moves
+ * to `retiredInstances`: teardown confirms its termination and its cost stays on the job.
+ */
+export async function retireInstance(deps: ProvisionDeps, job: JobRecord, reason: string): Promise<StepOutcome> {
+  const instance = job.instance!;
+  await deps.lambda.terminate([instance.id]).catch(() => undefined); // teardown confirms it later
+  const { job: updated } = await deps.store.update(job.id, (current) => {
+    if (!current.instance || current.instance.id !== instance.id) return null;
+    current.retiredInstances = [...(current.retiredInstances ?? []), { ...current.instance, status: 'terminating', retiredReason: reason }];
+    current.instance = null;
+    return current;
+  });
+  const attempts = updated.launchAttempts ?? 1;
+  await deps.store.appendEvent(job.id, {
+    type: 'instance', stage: 'provisioning', data: { instanceId: instance.id, reason, attempts },
+    message: `Gave back instance ${instance.id} (${instance.type} in ${instance.region}): ${reason}`,
+  });
+  if (attempts >= deps.timings.maxLaunchAttempts) {
+    const reasons = (updated.retiredInstances ?? []).map((i) => i.retiredReason).join('; ');
+    await failJob(deps, job.id, { code: 'provision_failed', message: `No usable instance after ${attempts} launches: ${reasons}`, stage: 'provisioning' });
+    return { kind: 'done' };
+  }
+  await deps.store.appendEvent(job.id, { type: 'retry', stage: 'provisioning', message: `Launching again (launch ${attempts + 1} of at most ${deps.timings.maxLaunchAttempts})` });
+  return { kind: 'wait', delayMs: 0, step: {} };
+}
