@@ -57,8 +57,8 @@ export interface CompletedPart {
 
 export interface S3Storage {
   headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null>;
-  /** Every object under `prefix`, all pages; `maxKeys` is the page size (default 1000). */
-  listPrefix(bucket: string, prefix: string, options?: { maxKeys?: number }): Promise<S3ObjectInfo[]>;
+  /** Every object under the prefix (all pages), or the first `limit`; `maxKeys` is the page size. */
+  listPrefix(bucket: string, prefix: string, options?: { maxKeys?: number; limit?: number }): Promise<S3ObjectInfo[]>;
   /** Throws InnoError `input_not_found` when the object, or every object of the prefix, is missing. */
   checkInput(uri: string | S3Location): Promise<CheckedInput>;
   presignGet(bucket: string, key: string, expiresSeconds?: number): Promise<string>;
