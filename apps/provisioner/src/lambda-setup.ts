@@ -11,6 +11,7 @@ export interface LambdaSetupConfig {
   LAMBDA_REQUESTS_PER_SECOND: number;
   LAMBDA_LAUNCH_MIN_INTERVAL_MS: number;
   LAMBDA_LAUNCHES_PER_MINUTE: number;
+  LAMBDA_PACE_MARGIN_MS: number;
 }
 
 /**
@@ -26,6 +27,7 @@ export async function setUpLambda(config: LambdaSetupConfig, redis: Redis, ident
       generalPerSecond: config.LAMBDA_REQUESTS_PER_SECOND,
       launchMinIntervalMs: config.LAMBDA_LAUNCH_MIN_INTERVAL_MS,
       launchPerMinute: config.LAMBDA_LAUNCHES_PER_MINUTE,
+      marginMs: config.LAMBDA_PACE_MARGIN_MS,
     }),
     logger,
   });

@@ -67,15 +67,16 @@ function candidates(job: JobRecord, types: Record<string, LambdaInstanceTypeEntr
 }
 
 async function tryLaunch(deps: ProvisionDeps, job: JobRecord, candidate: Candidate, attempt: string): Promise<LaunchOutcome | 'next' | 'quota'> {
-  const launchedAt = isoNow();
   const tags = [
-    { key: JOB_TAG, value: job.id }, { key: LAUNCHED_AT_TAG, value: launchedAt },
+    { key: JOB_TAG, value: job.id }, { key: LAUNCHED_AT_TAG, value: isoNow() },
     { key: NAMESPACE_TAG, value: deps.namespace }, { key: ATTEMPT_TAG, value: attempt },
   ];
   try {
     const { instanceIds } = await deps.lambda.launch({ regionName: candidate.region, instanceTypeName: candidate.type, sshKeyNames: [deps.sshKeyName], name: instanceName(job.id), tags });
     const id = instanceIds[0];
     if (!id) throw new Error('Lambda answered a launch without an instance id');
+    // Billing starts when Lambda creates the instance: after any pacing wait inside launch().
+    const launchedAt = isoNow();
     const gpus = candidate.entry.instance_type.specs?.gpus ?? 1;
     const info: InstanceInfo = {
       id, type: candidate.type, region: candidate.region, ip: null, status: 'booting', launchedAt, terminatedAt: null,

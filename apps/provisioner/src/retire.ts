@@ -1,3 +1,4 @@
+import { isoNow } from '@inno-train/core';
 import { failJob, type StepOutcome } from '@inno-train/workflow';
 import type { JobRecord } from '@inno-train/schemas';
 import type { ProvisionDeps } from './provision-step';
@@ -9,10 +10,12 @@ import type { ProvisionDeps } from './provision-step';
  */
 export async function retireInstance(deps: ProvisionDeps, job: JobRecord, reason: string): Promise<StepOutcome> {
   const instance = job.instance!;
-  await deps.lambda.terminate([instance.id]).catch(() => undefined); // teardown confirms it later
+  // Teardown confirms the termination later (and retries it if this call failed).
+  const accepted = await deps.lambda.terminate([instance.id]).then(() => isoNow(), () => undefined);
   const { job: updated } = await deps.store.update(job.id, (current) => {
     if (!current.instance || current.instance.id !== instance.id) return null;
-    current.retiredInstances = [...(current.retiredInstances ?? []), { ...current.instance, status: 'terminating', retiredReason: reason }];
+    const retired = { ...current.instance, status: 'terminating', retiredReason: reason, ...(accepted ? { terminateRequestedAt: accepted } : {}) };
+    current.retiredInstances = [...(current.retiredInstances ?? []), retired];
     current.instance = null;
     return current;
   });

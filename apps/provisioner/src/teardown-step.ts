@@ -40,6 +40,7 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   const pending = unconfirmed(job);
   if (polls % RETERMINATE_EVERY === 0) {
     await deps.lambda.terminate(pending.map((i) => i.id));
+    await noteTerminateAccepted(deps, job.id, pending.map((i) => i.id));
     if (polls === 0) await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Terminating instance ${pending.map((i) => i.id).join(', ')}` });
   }
   const gone: string[] = [];
@@ -55,6 +56,21 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
     logger.error({ pending: pending.map((i) => i.id) }, 'instances not terminated past the deadline');
   }
   return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: polls + 1 } };
+}
+
+/** Remembers when billing stopped (the first accepted terminate) for the cost shown on the job. */
+export async function noteTerminateAccepted(deps: Pick<TeardownDeps, 'store'>, jobId: string, ids: string[]): Promise<void> {
+  const at = isoNow();
+  await deps.store.update(jobId, (current) => {
+    let changed = false;
+    for (const instance of [...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])]) {
+      if (ids.includes(instance.id) && !instance.terminateRequestedAt) {
+        instance.terminateRequestedAt = at;
+        changed = true;
+      }
+    }
+    return changed ? current : null;
+  });
 }
 
 async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[]): Promise<void> {
@@ -115,5 +131,6 @@ async function stopTraining(deps: TeardownDeps, job: JobRecord, logger: Logger):
 export async function terminateNow(deps: Pick<TeardownDeps, 'lambda' | 'queues' | 'store'>, job: JobRecord): Promise<void> {
   if (!job.instance || job.instance.terminatedAt) return;
   await deps.lambda.terminate([job.instance.id]);
+  await noteTerminateAccepted(deps, job.id, [job.instance.id]);
   await enqueueTeardown(deps.queues, job.id, 'instance found on a stopped job');
 }

@@ -37,6 +37,8 @@ export const lambdaEnv = {
   LAMBDA_REQUESTS_PER_SECOND: z.coerce.number().positive().default(1),
   LAMBDA_LAUNCH_MIN_INTERVAL_MS: z.coerce.number().int().min(0).default(12_000),
   LAMBDA_LAUNCHES_PER_MINUTE: z.coerce.number().int().min(1).default(5),
+  /** Extra spacing on every limit window, for clock and network jitter between replicas and Lambda. */
+  LAMBDA_PACE_MARGIN_MS: z.coerce.number().int().min(0).default(250),
 };
 
 export const logEnv = {

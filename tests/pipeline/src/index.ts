@@ -2,3 +2,4 @@ export * from './stack';
 export * from './processes';
 export * from './fixtures';
 export * from './s3-helpers';
+export * from './jobs';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { startLambdaSimulator, type LambdaSimulator } from '@inno-train/lambda-simulator';
+import { startLambdaSimulator, type LambdaSimulator, type SimInstanceType } from '@inno-train/lambda-simulator';
 import { createS3Storage } from '@inno-train/storage';
 import {
   ensureUbuntuUser, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
@@ -18,7 +18,15 @@ export interface StackOptions {
   bootDelayMs?: number;
   replicas?: Partial<Record<AppName, number>>;
   extraEnv?: Record<string, string>;
+  /** The simulator's rate limits (off by default); the provisioners are paced to the same figures. */
+  rateLimits?: { generalPerSecond: number; launchMinIntervalMs: number; launchPerMinute: number };
+  instanceTypes?: SimInstanceType[];
 }
+
+export const DEFAULT_TEST_TYPES: SimInstanceType[] = [
+  { name: 'gpu_1x_a10', description: '1x A10 (24 GB PCIe)', gpuDescription: 'A10 (24 GB PCIe)', priceCentsPerHour: 75, specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 }, capacity: { 'us-east-1': 20, 'us-west-1': 20 } },
+  { name: 'gpu_8x_h100_sxm5', description: '8x H100 (80 GB SXM5)', gpuDescription: 'H100 (80 GB SXM5)', priceCentsPerHour: 2392, specs: { vcpus: 208, memory_gib: 1800, storage_gib: 24780, gpus: 8 }, capacity: { 'us-east-1': 0 } },
+];
 
 export const BUCKET = 'inno-test';
 export const SSH_PORT = 2222;
@@ -55,19 +63,22 @@ export async function startStack(options: StackOptions) {
 
   const s3 = await startS3Server({ buckets: [BUCKET] });
   const hosts = new Map<string, SshHost>();
+  const switches = { silentHosts: 0 };
   let nextIp = options.ipBase;
   const lambda = await startLambdaSimulator({
     apiKey: secrets.lambdaApiKey,
     bootDelayMs: options.bootDelayMs ?? 300,
-    rateLimits: false,
+    rateLimits: options.rateLimits ?? false,
     jobTagKey: 'inno-train:job',
-    instanceTypes: [
-      { name: 'gpu_1x_a10', description: '1x A10 (24 GB PCIe)', gpuDescription: 'A10 (24 GB PCIe)', priceCentsPerHour: 75, specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 }, capacity: { 'us-east-1': 20, 'us-west-1': 20 } },
-      { name: 'gpu_8x_h100_sxm5', description: '8x H100 (80 GB SXM5)', gpuDescription: 'H100 (80 GB SXM5)', priceCentsPerHour: 2392, specs: { vcpus: 208, memory_gib: 1800, storage_gib: 24780, gpus: 8 }, capacity: { 'us-east-1': 0 } },
-    ],
+    instanceTypes: options.instanceTypes ?? DEFAULT_TEST_TYPES,
     hosts: {
       async start(req) {
         const ip = `127.0.0.${nextIp++}`;
+        // A "silent" host gets an address but no sshd: the instance is active and never answers SSH.
+        if (switches.silentHosts > 0) {
+          switches.silentHosts--;
+          return { ip };
+        }
         hosts.set(req.instanceId, await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys }));
         return { ip };
       },
@@ -85,7 +96,9 @@ export async function startStack(options: StackOptions) {
     S3_ENDPOINT: s3.endpoint, S3_REGION: s3.region, S3_FORCE_PATH_STYLE: 'true', S3_BUCKET: BUCKET,
     AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
     LAMBDA_API_URL: lambda.url, LAMBDA_API_KEY: secrets.lambdaApiKey,
-    LAMBDA_REQUESTS_PER_SECOND: '50', LAMBDA_LAUNCH_MIN_INTERVAL_MS: '0', LAMBDA_LAUNCHES_PER_MINUTE: '1000',
+    LAMBDA_REQUESTS_PER_SECOND: String(options.rateLimits?.generalPerSecond ?? 50),
+    LAMBDA_LAUNCH_MIN_INTERVAL_MS: String(options.rateLimits?.launchMinIntervalMs ?? 0),
+    LAMBDA_LAUNCHES_PER_MINUTE: String(options.rateLimits?.launchPerMinute ?? 1000),
     SSH_PRIVATE_KEY_PATH: keyPath, SSH_KEY_PASSPHRASE: secrets.sshPassphrase, SSH_USER: 'ubuntu', SSH_PORT: String(SSH_PORT),
     BOOT_POLL_MS: '250', TRANSFER_POLL_MS: '250', TRAIN_POLL_MS: '250', TERMINATE_POLL_MS: '250',
     SHUTDOWN_DEADLINE_MS: '5000',
@@ -98,10 +111,16 @@ export async function startStack(options: StackOptions) {
   }
   const baseUrl = `http://127.0.0.1:${apiPort}`;
   await waitFor(async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the API to answer /healthz' });
+  // Workers log "<app> started" once their queues are consumed (the provisioner after its SSH key is registered).
+  for (const app of apps.filter((a) => a.app !== 'api')) {
+    await waitFor(() => existsSync(app.logFile) && readFileSync(app.logFile, 'utf8').includes(`"msg":"${app.app} started"`), {
+      timeoutMs: 20_000, description: `${app.name} to start`,
+    });
+  }
   const storage = createS3Storage({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
 
   return {
-    baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir,
+    baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir, switches,
     api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) => callApi(baseUrl, secrets.apiKey, path, init),
     /** Total bytes received over sockets by every app process so far. */
     bytesReceivedByApps(): number {

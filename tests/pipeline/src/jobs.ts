@@ -1,0 +1,40 @@
+import { waitFor } from '@inno-train/test-kit';
+import type { Stack } from './stack';
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+
+/** Submits a job and returns its id; a non-202 answer fails with the body. */
+export async function submitJob(stack: Stack, body: Record<string, unknown>): Promise<string> {
+  const response = await stack.api('/v1/jobs', { body });
+  if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${response.text}`);
+  return response.json.id as string;
+}
+
+export async function getJob(stack: Stack, id: string) {
+  return (await stack.api(`/v1/jobs/${id}`)).json;
+}
+
+export async function getEvents(stack: Stack, id: string): Promise<{ at: string; type: string; stage: string; message: string; data?: Record<string, unknown> }[]> {
+  return (await stack.api(`/v1/jobs/${id}/events`)).json.data;
+}
+
+/** Waits until the job has ended and every one of its instances is confirmed terminated. */
+export function waitForJobEnd(stack: Stack, id: string, timeoutMs = 120_000) {
+  return waitFor(async () => {
+    const job = await getJob(stack, id);
+    const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
+    return TERMINAL.includes(job.status) && instances.every((i: { terminatedAt: string | null }) => i.terminatedAt) ? job : undefined;
+  }, { timeoutMs, intervalMs: 200, description: `job ${id} to end with every instance terminated` });
+}
+
+export const TINY_SCRIPT = String.raw`
+import json, os, time
+for step in range(1, 4):
+    print(json.dumps({"step": step, "total_steps": 3, "loss": 1.0 / step}), flush=True)
+    time.sleep(0.1)
+open(os.path.join(os.environ['OUTPUT_DIR'], 'done.txt'), 'w').write('ok')
+`;
+
+export function tinyJob(instance: Record<string, unknown> = { type: 'gpu_1x_a10' }, extra: Record<string, unknown> = {}) {
+  return { instance, script: { inline: TINY_SCRIPT, filename: 'train.py' }, ...extra };
+}
