@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiEnvShape } from '@inno-train/api';
 import { envBoolean, lambdaEnv, logEnv, parseEnv, redisEnv, sshEnv, workerEnv } from '@inno-train/config';
 
 /**
@@ -14,6 +15,8 @@ export const allInOneEnvShape = {
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_KEYS: z.string().min(1).optional(),
+  S3_ALLOWED_PREFIXES: apiEnvShape.S3_ALLOWED_PREFIXES,
+  API_RATE_LIMIT_PER_MINUTE: apiEnvShape.API_RATE_LIMIT_PER_MINUTE,
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_FORCE_PATH_STYLE: envBoolean.optional(),

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { BULL_BOARD_PATH, createApp } from '@inno-train/api';
+import { BULL_BOARD_PATH, createApp, redisRateCounter } from '@inno-train/api';
 import { createLogger, registerSecret } from '@inno-train/core';
 import { startS3Server } from '@inno-train/embedded-s3';
 import { monitorBindings } from '@inno-train/monitor';
@@ -64,6 +64,9 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
     store: runtime.store, queues: runtime.queues, storage, defaultBucket: s3.bucket,
     apiKeys: env.API_KEYS ? env.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean) : [key],
     logger: runtime.logger, ping: async () => (await apiRedis.ping()) === 'PONG',
+    allowedPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${s3.bucket}/`],
+    rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
+    rateCounter: redisRateCounter(apiRedis, env.INNO_NAMESPACE),
   });
   const server = await listen(app, env.API_PORT, env.API_HOST);
   runtime.shutdown.register('http', () => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -6,6 +6,7 @@ import { scrubSecrets, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { StageQueues } from '@inno-train/workflow';
 import { bearerAuth, createKeyRing } from './auth';
+import { rateLimitPerKey, requestContext, type RateCounter } from './guard';
 import { HttpError, httpStatusOf } from './http-error';
 import { jobRoutes } from './routes';
 import type { InputChecker } from './submit';
@@ -19,7 +20,15 @@ export interface ApiDeps {
   logger: Logger;
   /** Answers whether Redis is reachable, for /healthz. */
   ping: () => Promise<boolean>;
+  /** Where jobs may read and write (s3://bucket/prefix); anything else is a 403. */
+  allowedPrefixes: string[];
+  /** Requests per minute per API key (0 = unlimited), counted in `rateCounter`. */
+  rateLimitPerMinute: number;
+  rateCounter: RateCounter;
 }
+
+/** Largest request body; an inline script may take up to half of it. */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -30,13 +39,15 @@ export function createApp(deps: ApiDeps): express.Express {
   app.set('query parser', 'simple');
   const auth = bearerAuth(createKeyRing(deps.apiKeys));
 
+  app.use(requestContext(deps.logger));
   app.get('/healthz', async (_req, res) => {
     const redis = await deps.ping().catch(() => false);
     res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
   });
 
-  app.use('/v1', auth, express.json({ limit: '2mb' }), jobRoutes(deps));
-  app.use(BULL_BOARD_PATH, auth, bullBoard(deps.queues));
+  const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
+  app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes(deps));
+  app.use(BULL_BOARD_PATH, auth, limit, bullBoard(deps.queues));
 
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));
   app.use(errorHandler(deps.logger));
@@ -64,7 +75,7 @@ function errorHandler(logger: Logger) {
     }
     const status = httpStatusOf(error);
     const err = error instanceof Error ? error : new Error(String(error));
-    if (status >= 500) logger.error({ err, path: req.path }, 'request failed');
+    if (status >= 500) logger.error({ err, path: req.path, requestId: res.locals.requestId }, 'request failed');
     const code = (error as { code?: unknown }).code;
     const details = (error as { details?: unknown }).details;
     res.status(status).json({

@@ -11,12 +11,20 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
+/** A configured key given as its SHA-256 (`sha256:<64 hex>`), so the plain key need not be stored. */
+const HASHED_KEY = /^sha256:([0-9a-f]{64})$/;
+
 /**
  * Keys are compared as SHA-256 digests with timingSafeEqual, so neither the content nor the length
  * of a key leaks through timing. A key's id is a short digest prefix: safe to store on job records.
+ * Configured entries are plain keys or `sha256:<hex>` digests of them.
  */
 export function createKeyRing(keys: string[]): ApiKeyRing {
-  const digests = keys.map((key) => ({ digest: digest(key), id: `key_${digest(key).toString('hex').slice(0, 12)}` }));
+  const digests = keys.map((key) => {
+    const hashed = HASHED_KEY.exec(key);
+    const value = hashed ? Buffer.from(hashed[1]!, 'hex') : digest(key);
+    return { digest: value, id: `key_${value.toString('hex').slice(0, 12)}` };
+  });
   return {
     identify(presented) {
       const candidate = digest(presented);

@@ -1,3 +1,4 @@
 export { createApp, BULL_BOARD_PATH, type ApiDeps } from './app';
 export { parseApiEnv, apiEnvShape, type ApiEnv } from './env';
 export { submitJob } from './submit';
+export { redisRateCounter, type RateCounter } from './guard';

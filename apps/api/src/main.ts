@@ -3,6 +3,7 @@ import { createJobStore } from '@inno-train/job-store';
 import { createS3Storage } from '@inno-train/storage';
 import { closeStageQueues, createRedis, openStageQueues } from '@inno-train/workflow';
 import { createApp } from './app';
+import { redisRateCounter } from './guard';
 import { parseApiEnv } from './env';
 
 async function main(): Promise<void> {
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
     storage,
     defaultBucket: env.S3_BUCKET,
     apiKeys: env.API_KEYS,
+    allowedPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
+    rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
+    rateCounter: redisRateCounter(redis, env.INNO_NAMESPACE),
     logger,
     ping: async () => (await redis.ping()) === 'PONG',
   });

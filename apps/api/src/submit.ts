@@ -1,9 +1,10 @@
 import { isoNow } from '@inno-train/core';
 import { newJobId, type JobStore } from '@inno-train/job-store';
-import { jobSubmissionSchema, type JobRecord, type JobSpec } from '@inno-train/schemas';
+import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
 import { enqueueStage, type StageQueues } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
 import type { z } from 'zod';
+import { parseS3Uri } from '@inno-train/storage';
 import { HttpError } from './http-error';
 
 /** The S3 calls submit needs: existence checks only, never object bodies. */
@@ -16,6 +17,8 @@ export interface SubmitDeps {
   queues: StageQueues;
   storage: InputChecker;
   defaultBucket: string;
+  /** s3://bucket/prefix entries the service may read and write for clients. */
+  allowedPrefixes: string[];
 }
 
 /** One detail per offending field; unknown keys are named one by one. */
@@ -38,6 +41,7 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
     throw new HttpError(400, 'invalid_request', `Invalid job submission: ${fields}`, details);
   }
   const submission = parsed.data;
+  checkAllowedLocations(deps.allowedPrefixes, submission, deps.defaultBucket);
   await checkInputsExist(deps.storage, submission.inputs, 'uri' in submission.script ? submission.script.uri : undefined);
 
   const id = newJobId();
@@ -59,6 +63,34 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
   await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
   await enqueueStage(deps.queues, QUEUES.provision, id);
   return job;
+}
+
+/**
+ * The service's S3 credentials reach further than any one client should: every location a job
+ * names must fall under a configured prefix, or the service would read (or write) it for them.
+ */
+function checkAllowedLocations(allowed: string[], submission: JobSubmission, defaultBucket: string): void {
+  const named = [
+    ...Object.entries(submission.inputs).map(([name, uri]) => ({ path: `inputs.${name}`, uri })),
+    ...('uri' in submission.script ? [{ path: 'script.uri', uri: submission.script.uri }] : []),
+    { path: 'outputUri', uri: submission.outputUri ?? `s3://${defaultBucket}/jobs/` },
+  ];
+  // Malformed input URIs are left to the existence check, which answers 400 naming them; the
+  // output URI has no such check, so it is refused here.
+  const wellFormed = named.filter(({ path, uri }) => {
+    try {
+      parseS3Uri(uri);
+      return true;
+    } catch (error) {
+      if (path === 'outputUri') throw new HttpError(400, 'invalid_request', `Invalid job submission: outputUri`, [{ path, message: (error as Error).message }]);
+      return false;
+    }
+  });
+  const denied = wellFormed.filter(({ uri }) => !allowed.some((prefix) => uri.startsWith(prefix)));
+  if (denied.length > 0) {
+    throw new HttpError(403, 'forbidden_location', `Not under an allowed S3 prefix: ${denied.map((d) => d.path).join(', ')}`,
+      denied.map((d) => ({ path: d.path, message: 'outside the S3 prefixes this service may use (S3_ALLOWED_PREFIXES)' })));
+  }
 }
 
 function basename(uri: string): string {

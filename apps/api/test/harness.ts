@@ -6,6 +6,7 @@ import { parseS3Uri } from '@inno-train/storage';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
 import type { QueueName } from '@inno-train/workflow-constants';
 import { createApp } from '../src/app';
+import { redisRateCounter } from '../src/guard';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DEFAULT_BUCKET = 'inno-default';
@@ -42,7 +43,10 @@ export function uniqueNamespace(label: string): string {
   return `t-api-${label}-${process.pid}-${Date.now()}`;
 }
 
-export function openHarness(ns: string): Harness {
+/** The buckets the tests use; anything else is outside the allowed prefixes. */
+export const ALLOWED_PREFIXES = [`s3://${DEFAULT_BUCKET}/`, 's3://code-bucket/', 's3://data-bucket/', 's3://out-bucket/'];
+
+export function openHarness(ns: string, options: { rateLimitPerMinute?: number } = {}): Harness {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const store = createJobStore({ redis, namespace: ns });
@@ -57,6 +61,9 @@ export function openHarness(ns: string): Harness {
     apiKeys: [KEY_A, KEY_B],
     logger: createLogger({ name: 'api-test', level: 'silent' }),
     ping: async () => pingOk.value && (await redis.ping()) === 'PONG',
+    allowedPrefixes: ALLOWED_PREFIXES,
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    rateCounter: redisRateCounter(redis, ns),
   });
   return {
     ns, redis, store, queues, storage, app, pingOk,

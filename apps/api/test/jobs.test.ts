@@ -243,8 +243,8 @@ describe('request bodies', () => {
     expect(response.body.error.code).toBe('invalid_json');
   });
 
-  it('answers 400 naming script.inline for an inline script over 1 MiB that fits the body limit', async () => {
-    const body = { ...validJob(), script: { inline: 'x'.repeat(1024 * 1024 + 1), filename: 'train.py' } };
+  it('answers 400 naming script.inline for an inline script over 512 KiB that fits the body limit', async () => {
+    const body = { ...validJob(), script: { inline: 'x'.repeat(512 * 1024 + 1), filename: 'train.py' } };
     const response = await post('/v1/jobs', body);
     expect(response.status).toBe(400);
     expect(response.body.error.details.map((d: { path: string }) => d.path)).toEqual(['script.inline']);

@@ -35,6 +35,8 @@ export interface LambdaApi {
 
 export interface HostShell {
   probe(target: HostTarget, timeoutMs: number): Promise<boolean>;
+  /** The host key the last connection to this address presented (SSH only). */
+  hostKeyFingerprint?(target: Pick<HostTarget, 'host' | 'port'>): string | undefined;
   exec(target: HostTarget, command: string, options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
 }
 

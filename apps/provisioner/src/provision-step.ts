@@ -1,6 +1,6 @@
 import { InnoError, isoNow, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
-import { advance, failJob, hostTarget, isStopped, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
@@ -63,7 +63,8 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
     logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
     return pastDeadline ? retireInstance(deps, job, 'SSH never answered before the boot deadline') : waitMore;
   }
-  const gpus = await deps.shell.exec(target, GPU_CHECK, { timeoutMs: 60_000 }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
+  await pinHostKey(deps, job, target);
+  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000 }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
   if (gpus.exitCode !== 0) return retireInstance(deps, job, `GPU check failed: ${(gpus.stderr || gpus.stdout).trim().slice(0, 200)}`);
   const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
   await advance(deps, job.id, {
@@ -71,6 +72,22 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
     message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${gpus.stdout.trim().split('\n').length} GPU line(s): ${gpus.stdout.trim().split('\n')[0]?.slice(0, 120) ?? ''})`,
   });
   return { kind: 'done' };
+}
+
+function pinnedKey(deps: ProvisionDeps, target: HostTarget): { hostKeyFingerprint?: string } {
+  const seen = deps.shell.hostKeyFingerprint?.(target);
+  return seen ? { hostKeyFingerprint: seen } : {};
+}
+
+/** Trust on first use, per instance: the key seen now is the only one accepted from here on. */
+async function pinHostKey(deps: ProvisionDeps, job: JobRecord, target: HostTarget): Promise<void> {
+  const seen = deps.shell.hostKeyFingerprint?.(target);
+  if (!seen || target.hostKeyFingerprint) return;
+  await deps.store.update(job.id, (current) => {
+    if (!current.instance || current.instance.id !== job.instance?.id || current.instance.hostKeyFingerprint) return null;
+    current.instance.hostKeyFingerprint = seen;
+    return current;
+  });
 }
 
 async function recordStatus(deps: ProvisionDeps, job: JobRecord, status: string, ip: string | null): Promise<void> {

@@ -18,6 +18,8 @@ export interface InstanceInfo {
   priceCentsPerHour: number | null;
   /** Give up on this instance if it is not ready by then (depends on its size). */
   bootDeadlineAt?: string;
+  /** SHA-256 of the host key seen at the first SSH connection; every later connection must match. */
+  hostKeyFingerprint?: string;
   /** When a terminate call for it was first accepted: billing stops there. */
   terminateRequestedAt?: string;
   /** Why it was given back before the job ended (unhealthy, never answered SSH, ...). */

@@ -14,7 +14,8 @@ const S3_URI_PATTERN = /^s3:\/\/[^\s]+$/;
 /** Variables the service sets on the host; a job's `env` may not override them. */
 export const RESERVED_ENV_KEYS = new Set(['JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL']);
 
-export const MAX_INLINE_SCRIPT_BYTES = 1024 * 1024;
+/** Half of the API's 1 MiB body limit, so a maximal script still fits with the rest of the job. */
+export const MAX_INLINE_SCRIPT_BYTES = 512 * 1024;
 
 const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI');
 

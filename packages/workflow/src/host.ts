@@ -16,6 +16,8 @@ export interface HostTarget {
   username: string;
   privateKey: string;
   passphrase?: string;
+  /** Pinned at the first connection: a host presenting another key is refused (host_key_mismatch). */
+  hostKeyFingerprint?: string;
 }
 
 export function hostTarget(job: JobRecord, identity: SshIdentity): HostTarget {
@@ -27,6 +29,7 @@ export function hostTarget(job: JobRecord, identity: SshIdentity): HostTarget {
     username: identity.username,
     privateKey: identity.privateKey,
     ...(identity.passphrase ? { passphrase: identity.passphrase } : {}),
+    ...(job.instance?.hostKeyFingerprint ? { hostKeyFingerprint: job.instance.hostKeyFingerprint } : {}),
   };
 }
 

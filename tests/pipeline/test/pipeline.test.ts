@@ -61,6 +61,8 @@ describe('the training pipeline on real parts', () => {
     expect(done.instance).toMatchObject({ type: 'gpu_1x_a10', region: 'us-west-1', priceCentsPerHour: 75, status: 'terminated' });
     expect(done.progress).toMatchObject({ step: 5, totalSteps: 5, epoch: 1, loss: 0.2 });
     expect(done.metadata).toEqual({ team: 'speech' });
+    // The host key was pinned at the first connection: the one the simulated instance really has.
+    expect(done.instance.hostKeyFingerprint).toBe(stack.hosts.get(done.instance.id)!.hostKeyFingerprint);
 
     const prefix = `jobs/${id}/output/`;
     const checksums = JSON.parse((await getObject(s3, BUCKET, `${prefix}checksums.json`)).toString());
