@@ -2,7 +2,7 @@ import { FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import { advance, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { presignLifetimeSeconds, QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
 import { checkDetached, parseDetached, startDetached } from './host-status';
@@ -35,7 +35,13 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
   const target = hostTarget(job, deps.identity);
   const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
   const state = parseDetached<StageInStatus>(check.stdout);
-  if (state.state === 'running') return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  if (state.state === 'running') {
+    if (Date.now() - Number(payload.step.startedAt ?? Date.now()) > deps.timings.transferDeadlineMs) {
+      await failJob(deps, job.id, { code: 'transfer_timeout', message: `Fetching inputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_in' });
+      return { kind: 'done' };
+    }
+    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  }
   if (state.state === 'not_running') {
     // The script died without a status (host reboot, OOM): start it again, a bounded number of times.
     const restarts = Number(payload.step.restarts ?? 0) + 1;
@@ -57,7 +63,7 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
 }
 
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
-  const files = await planInputs(deps.storage, job);
+  const files = await planInputs(deps.storage, job, presignLifetimeSeconds(deps.timings));
   const target = hostTarget(job, deps.identity);
   const dir = jobDirOf(job);
   const script = renderStageInScript({ jobDir: dir, files, parallelism: TRANSFER.parallelism, statusFile: STATUS });
@@ -75,7 +81,7 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
 }
 
 /** Every object to fetch, where it goes under the job directory, its size, and a presigned GET. */
-async function planInputs(storage: TransferStorage, job: JobRecord) {
+async function planInputs(storage: TransferStorage, job: JobRecord, expiresSeconds: number) {
   const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({ uri, base: `inputs/${name}`, single: false }));
   if ('uri' in job.spec.script) wanted.push({ uri: job.spec.script.uri, base: job.spec.script.filename, single: true });
   const plans = await Promise.all(wanted.map(async ({ uri, base, single }) => {
@@ -84,7 +90,7 @@ async function planInputs(storage: TransferStorage, job: JobRecord) {
       throw error instanceof InnoError ? new FileTransferError(error.code, error.message) : error;
     });
     return Promise.all(found.objects.filter((object) => !object.key.endsWith('/')).map(async (object) => ({
-      url: await storage.presignGet(bucket, object.key, TRANSFER.presignExpiresSeconds),
+      url: await storage.presignGet(bucket, object.key, expiresSeconds),
       relPath: single ? base : found.kind === 'object' ? `${base}/${object.key.split('/').pop()}` : `${base}/${object.key.slice(key.length)}`,
       size: object.size,
     })));

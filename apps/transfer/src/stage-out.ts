@@ -2,7 +2,7 @@ import { FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import { advance, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } from '@inno-train/workflow';
-import { TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
+import { presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
 import { checkDetached, parseDetached, startDetached } from './host-status';
@@ -36,7 +36,13 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
 
   const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
   const state = parseDetached<StageOutStatus>(check.stdout);
-  if (state.state === 'running') return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  if (state.state === 'running') {
+    if (Date.now() - Number(payload.step.startedAt ?? Date.now()) > deps.timings.transferDeadlineMs) {
+      await failJob(deps, job.id, { code: 'transfer_timeout', message: `Uploading outputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_out' });
+      return { kind: 'done' };
+    }
+    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+  }
   if (state.state === 'not_running') {
     logger.warn('stage-out script not running and no status; starting over');
     return startStageOut(deps, job, { ...payload.step, restarts: Number(payload.step.restarts ?? 0) + 1 });
@@ -66,14 +72,14 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
     const key = `${prefix}${file.relPath}`;
     if (file.size <= TRANSFER.partSizeBytes) {
       planned.push({ relPath: file.relPath, key, size: file.size });
-      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, key, TRANSFER.presignExpiresSeconds) });
+      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, key, presignLifetimeSeconds(deps.timings)) });
       continue;
     }
     const uploadId = await deps.storage.createMultipartUpload(bucket, key);
     const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
     const parts = await Promise.all(Array.from({ length: count }, async (_, i) => ({
       partNumber: i + 1,
-      url: await deps.storage.presignUploadPart(bucket, key, uploadId, i + 1, TRANSFER.presignExpiresSeconds),
+      url: await deps.storage.presignUploadPart(bucket, key, uploadId, i + 1, presignLifetimeSeconds(deps.timings)),
     })));
     planned.push({ relPath: file.relPath, key, size: file.size, uploadId });
     uploads.push({ kind: 'multipart', relPath: `output/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });

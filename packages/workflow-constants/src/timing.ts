@@ -55,8 +55,6 @@ export const TRANSFER = {
   parallelism: 8,
   /** Files above this go up in multipart parts of this size (S3's minimum part is 5 MiB). */
   partSizeBytes: 8 * 1024 * 1024,
-  /** Presigned URLs expire this long after their stage's deadline would allow them to start. */
-  presignExpiresSeconds: 6 * 3600,
   /** How much of the training log one poll pulls from the host. */
   logChunkBytes: 256 * 1024,
   /** The job's stored log keeps at most this much (the rest stays on the host / in outputs). */
@@ -66,4 +64,12 @@ export const TRANSFER = {
 /** Where a job lives on the host. The directory is relative to the SSH user's home. */
 export function hostJobDir(jobId: string): string {
   return `inno-train/${jobId}`;
+}
+
+/**
+ * Presigned URLs live as long as their stage may run, plus a little: a URL that outlives its
+ * stage is a credential lying around on a host.
+ */
+export function presignLifetimeSeconds(timings: Pick<WorkflowTimings, 'transferDeadlineMs'>): number {
+  return Math.ceil(timings.transferDeadlineMs / 1000) + 600;
 }
