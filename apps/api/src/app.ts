@@ -76,6 +76,7 @@ function errorHandler(logger: Logger) {
     const status = httpStatusOf(error);
     const err = error instanceof Error ? error : new Error(String(error));
     if (status >= 500) logger.error({ err, path: req.path, requestId: res.locals.requestId }, 'request failed');
+    if (status === 503) res.setHeader('Retry-After', '5');
     const code = (error as { code?: unknown }).code;
     const details = (error as { details?: unknown }).details;
     res.status(status).json({

@@ -20,8 +20,17 @@ const STATUS_BY_CODE: Record<string, number> = {
   job_finished: 409,
 };
 
+/** Errors ioredis (and BullMQ through it) raise when Redis is down: the API answers 503 at once. */
+export function isRedisUnavailable(error: unknown): boolean {
+  const err = error as { name?: string; message?: string; code?: string };
+  return err?.name === 'MaxRetriesPerRequestError'
+    || /enableOfflineQueue|Connection is closed|Stream isn't writeable/.test(err?.message ?? '')
+    || ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET'].includes(err?.code ?? '');
+}
+
 export function httpStatusOf(error: unknown): number {
   if (error instanceof HttpError) return error.status;
+  if (isRedisUnavailable(error)) return 503;
   if (error instanceof InnoError) return STATUS_BY_CODE[error.code] ?? (error.retryable ? 503 : 500);
   return 500;
 }

@@ -87,3 +87,26 @@ describe('API keys given as digests, and per-key rate limits', () => {
     expect(await redis.ttl(key!)).toBeGreaterThan(0);
   });
 });
+
+describe('when Redis is down', () => {
+  it('answers 503 promptly instead of hanging', async () => {
+    // Nothing listens on port 1: the client fails fast, as the API's own client is configured to.
+    const dead = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 1000 });
+    dead.on('error', () => undefined);
+    const queues = openStageQueues({ connection: dead, prefix: '{t-dead}' });
+    const app = createApp({
+      store: createJobStore({ redis: dead, namespace: 't-dead' }), queues, storage: new FakeStorage(), defaultBucket: DEFAULT_BUCKET,
+      apiKeys: [KEY_A], logger: createLogger({ name: 't', level: 'silent' }), ping: async () => (await dead.ping()) === 'PONG',
+      allowedPrefixes: ALLOWED_PREFIXES, rateLimitPerMinute: 0, rateCounter: { hit: async () => 1 },
+    });
+    const started = Date.now();
+    const list = await request(app).get('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`);
+    expect(list.status).toBe(503);
+    expect(list.body.error.code).toBe('unavailable');
+    expect(list.headers['retry-after']).toBe('5');
+    expect((await request(app).get('/healthz')).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+    dead.disconnect();
+    await closeStageQueues(queues).catch(() => undefined);
+  });
+});

@@ -31,6 +31,7 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
     if (!job.training.startedAt) await startTraining(deps, job, target);
     const poll = parsePoll((await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
     delete step.unreachableSince;
+    delete step.gonePolls;
     return await handlePoll(deps, job, step, poll, target);
   } catch (error) {
     return hostUnreachable(deps, job, step, error, logger);
@@ -116,19 +117,31 @@ async function finishTraining(deps: MonitorDeps, job: JobRecord, step: Step, pol
   return { kind: 'done' };
 }
 
-/** SSH trouble during training: tolerated for a grace window, then the host counts as lost. */
+/** Socket errors that mean nothing listens at the address any more: the host itself is gone. */
+const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'host_gone']);
+/** Polls in a row that must find the host gone before the job fails (one refusal can be an sshd restart). */
+const GONE_POLLS = 2;
+
+/**
+ * SSH trouble during training. A host that does not answer (paused, network blip) is tolerated for
+ * the unreachable grace window; a host that refuses connections poll after poll is gone.
+ */
 async function hostUnreachable(deps: MonitorDeps, job: JobRecord, step: Step, error: unknown, logger: Logger): Promise<StepOutcome> {
   if (error instanceof InnoError && !error.retryable) throw error;
   const since = typeof step.unreachableSince === 'number' ? step.unreachableSince : Date.now();
   if (step.unreachableSince === undefined) {
     await deps.store.appendEvent(job.id, { type: 'unreachable', stage: 'training', message: `Host not answering: ${(error as Error).message}` });
   }
-  if (Date.now() - since > deps.timings.unreachableGraceMs) {
-    await failJob(deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} unreachable for ${Math.round((Date.now() - since) / 1000)} s`, stage: 'training' });
+  const code = (error as { details?: { code?: unknown } }).details?.code;
+  const gonePolls = GONE_CODES.has(String(code)) ? numberOf(step.gonePolls) + 1 : 0;
+  const elapsed = Date.now() - since;
+  if (gonePolls >= GONE_POLLS || elapsed > deps.timings.unreachableGraceMs) {
+    const why = gonePolls >= GONE_POLLS ? `refuses connections (${String(code)}) ${gonePolls} polls in a row` : `unreachable for ${Math.round(elapsed / 1000)} s`;
+    await failJob(deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} ${why}`, stage: 'training' });
     return { kind: 'done' };
   }
   logger.warn({ err: error }, 'host not answering; will re-check');
-  return { kind: 'wait', delayMs: deps.timings.trainPollMs, step: { ...step, unreachableSince: since } };
+  return { kind: 'wait', delayMs: deps.timings.trainPollMs, step: { ...step, unreachableSince: since, gonePolls } };
 }
 
 function numberOf(value: unknown): number {

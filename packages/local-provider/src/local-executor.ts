@@ -75,7 +75,7 @@ export class LocalExecutor {
 
   private requireHome(target: LocalTarget): string {
     const home = this.homeOf(target.host);
-    if (!home) throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, { retryable: true });
+    if (!home) throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, { retryable: true, details: { code: 'host_gone' } });
     return home;
   }
 }

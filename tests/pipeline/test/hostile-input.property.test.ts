@@ -189,33 +189,53 @@ const inputName = fc.stringMatching(/^[a-z][a-z0-9_]{0,31}$/);
 // The properties
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Runs `total` cases of an async property in `lanes` concurrent fc.assert calls (each its own seed,
+ * shrinking and report). One SSH call costs ~250 ms of mostly waiting, so lanes keep the suite fast;
+ * each lane works in its own files and directories on the host.
+ */
+async function assertInLanes<T>(lanes: number, total: number, property: (lane: number) => fc.IAsyncPropertyWithHooks<T>): Promise<void> {
+  const perLane = Math.ceil(total / lanes);
+  const results = await Promise.allSettled(Array.from({ length: lanes }, (_, lane) => fc.assert(property(lane), { numRuns: perLane })));
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
 describe('hostile input never reaches a shell unquoted (real sshd, real executor)', () => {
+  afterEach(async () => {
+    // Job directories of C and E are removed per case; the parent is ours too.
+    await ssh.exec(target, 'rm -rf ~/inno-train');
+  });
+
   it('A: any string without NUL, quoted by shellQuote, arrives byte-identical and runs nothing', async () => {
     const startedAt = Date.now();
     let cases = 0;
     let longest = 0;
-    await fc.assert(
+    let bytes = 0;
+    await assertInLanes(4, Number(process.env.HOSTILE_RUNS_A ?? 240), (lane) =>
       fc.asyncProperty(arbitraryValue, async (value) => {
         cases += 1;
         longest = Math.max(longest, value.length);
-        const written = await ssh.exec(target, `printf %s ${shellQuote(value)} > out.bin`);
-        const back = await ssh.exec(target, `base64 -w0 out.bin; rm -f out.bin; ${CANARY_CHECK}`);
+        bytes += utf8(value).length;
+        const file = `out-${lane}.bin`;
+        const written = await ssh.exec(target, `printf %s ${shellQuote(value)} > ${file}`);
+        // A fixed command reads the bytes back and looks for the canaries.
+        const back = await ssh.exec(target, `base64 -w0 ${file}; echo; rm -f ${file}; ${CANARY_CHECK}`);
         const [encoded, ...rest] = back.stdout.split('\n');
-        const bytes = Buffer.from(encoded ?? '', 'base64');
         if (written.exitCode !== 0 || written.stderr !== '') {
           throw new Error(`printf of ${describeBytes(value)} failed: exit ${written.exitCode}, stderr ${JSON.stringify(written.stderr)}`);
         }
-        if (!bytes.equals(utf8(value))) throw new Error(`bytes differ for ${describeBytes(value)}: got ${JSON.stringify(bytes.toString('utf8').slice(0, 300))}`);
+        const arrived = Buffer.from(encoded ?? '', 'base64');
+        if (!arrived.equals(utf8(value))) throw new Error(`bytes differ for ${describeBytes(value)}: got ${JSON.stringify(arrived.toString('utf8').slice(0, 300))}`);
         if (rest.join('\n') !== 'checked\n') throw new Error(`an injected command ran for ${describeBytes(value)}: ${rest.join('\n')}`);
       }),
-      { numRuns: Number(process.env.HOSTILE_RUNS_A ?? 250) },
     );
-    // One listing at the end: a payload that escaped would have left a file somewhere.
+    // A payload that escaped its quotes would also have left a file somewhere (`> x`, `touch`).
     await expectNoInjection();
-    summary('property A (shellQuote over SSH, byte-identical, no canary)', cases, startedAt, `longest string ${longest} chars`);
+    summary('property A (shellQuote over SSH: byte-identical, no canary)', cases, startedAt, `longest ${longest} chars, ${bytes} bytes in all`);
   });
 
-  it('B: a NUL byte is refused everywhere data is quoted, never silently truncated', async () => {
+  it('B: a NUL byte is refused everywhere data is quoted, never silently truncated', () => {
     const startedAt = Date.now();
     let cases = 0;
     const withNul = fc
@@ -227,10 +247,11 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
         expect(() => shellQuote(value)).toThrow(/NUL/);
         expect(() => exportLines({ [key]: value })).toThrow(/NUL/);
         expect(() => renderRunScript(jobRecord('j0000000000000000000000', { env: { [key]: value } }))).toThrow(/NUL/);
+        expect(() => renderStageInScript({ jobDir: 'inno-train/x', files: [{ relPath: `inputs/${value}`, url: 'http://127.0.0.1/x', size: 1 }], parallelism: 1, statusFile: '.inno/s.json' })).toThrow(/NUL/);
       }),
-      { numRuns: 2000 },
+      { numRuns: Number(process.env.HOSTILE_RUNS_B ?? 2000) },
     );
-    summary('property B (NUL refused by shellQuote, exportLines, renderRunScript)', cases, startedAt);
+    summary('property B (NUL refused by shellQuote, exportLines, renderRunScript, renderStageInScript)', cases, startedAt);
   });
 
   it('C: env values and input URIs reach the training command byte-identical through the real run wrapper', async () => {
@@ -243,7 +264,7 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
       fc.tuple(keySegment, fc.boolean()).map(([segment, prefix]) => (prefix ? `s3://bucket/data/${segment}/` : `s3://bucket/data/${segment}`)),
       { maxKeys: 3 },
     );
-    await fc.assert(
+    await assertInLanes(4, Number(process.env.HOSTILE_RUNS_C ?? 60), () =>
       fc.asyncProperty(envArb, inputsArb, async (env, inputs) => {
         cases += 1;
         const id = newJobId();
@@ -251,19 +272,19 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
         const inputKeys = Object.keys(inputs).map((name) => `INPUT_${name.toUpperCase()}`);
         // The command is code by design; it only names the (checked) variables.
         const command = `printf '%s\\0' "$PWD" ${[...keys, ...inputKeys].map((key) => `"$${key}"`).join(' ')} > env.out`;
-        const record = jobRecord(id, { env, inputs, command });
         const dir = `inno-train/${id}`;
         await ssh.exec(target, `mkdir -p ${shellQuote(`${dir}/.inno`)}`);
-        await ssh.upload(target, `${dir}/.inno/run.sh`, renderRunScript(record));
+        await ssh.upload(target, `${dir}/.inno/run.sh`, renderRunScript(jobRecord(id, { env, inputs, command })));
         const run = await ssh.exec(target, `bash ${shellQuote(`${dir}/.inno/run.sh`)}; echo "wrapper=$?"; cat ${shellQuote(`${dir}/.inno/exit_code`)}`);
         const out = await ssh.exec(target, `base64 -w0 ${shellQuote(`${dir}/env.out`)}; echo; base64 -w0 ${shellQuote(`${dir}/train.log`)}; echo; rm -rf ${shellQuote(dir)}; ${CANARY_CHECK}`);
         const [envOut, log, ...rest] = out.stdout.split('\n');
         const logText = Buffer.from(log ?? '', 'base64').toString('utf8');
         if (run.stdout !== 'wrapper=0\n0\n' || run.stderr !== '') throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
+        // printf '%s\0' ends every value with \0; 'binary' keeps the bytes as they are.
         const fields = Buffer.from(envOut ?? '', 'base64').toString('binary').split('\0');
-        // printf '%s\0' ends every value with \0: one empty field after the last.
         expect(fields.pop()).toBe('');
         const [pwd, ...values] = fields.map((field) => Buffer.from(field, 'binary'));
+        expect(pwd!.toString('utf8')).toMatch(new RegExp(`/${dir}$`));
         const expected = [
           ...keys.map((key) => utf8(env[key]!)),
           ...Object.entries(inputs).map(([name, uri]) => utf8(`${pwd!.toString('utf8')}/inputs/${name}${uri.endsWith('/') ? '' : `/${uri.split('/').pop()}`}`)),
@@ -276,20 +297,19 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
           }
           valuesChecked += 1;
         });
-        expect(pwd!.toString('utf8')).toMatch(new RegExp(`/${dir}$`));
         expect(logText).toBe('');
         if (rest.join('\n') !== 'checked\n') throw new Error(`an injected command ran: ${rest.join('\n')}`);
       }),
-      { numRuns: Number(process.env.HOSTILE_RUNS_C ?? 60) },
     );
-    await expectNoInjection();
-    summary('property C (renderRunScript env + inputs over SSH)', cases, startedAt, `${valuesChecked} values compared`);
+    await expectNoInjection(['inno-train']);
+    summary('property C (renderRunScript env + input paths over SSH)', cases, startedAt, `${valuesChecked} values compared byte for byte`);
   });
 
   it('D: the submission schema lets no shell metacharacter through names, keys and filenames', () => {
     const startedAt = Date.now();
     let cases = 0;
     let accepted = 0;
+    const dropped = new Set<string>();
     const SAFE = /^[A-Za-z0-9._-]+$/;
     const fields = {
       name: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
@@ -300,23 +320,32 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
       metadataKey: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
     } as const;
     type Field = keyof typeof fields;
-    const base = () => ({
-      name: 'ok',
-      instance: { type: 'gpu_1x_a10' },
-      inputs: { train: 's3://bucket/data/train.jsonl' } as Record<string, string>,
-      script: { inline: 'print(1)', filename: 'train.py' } as Record<string, string>,
-      env: { OK: '1' } as Record<string, string>,
-      metadata: { team: 'x' } as Record<string, string>,
-    });
     const place = (field: Field, value: string) => {
-      const body = base();
+      const body = {
+        name: 'ok',
+        instance: { type: 'gpu_1x_a10' },
+        inputs: { train: 's3://bucket/data/train.jsonl' } as Record<string, string>,
+        script: { inline: 'print(1)', filename: 'train.py' } as Record<string, string>,
+        env: { OK: '1' } as Record<string, string>,
+        metadata: { team: 'x' } as Record<string, string>,
+      };
+      // As JSON.parse would build it: the value is an own property even when it is "__proto__".
+      const record = (key: string, v: string) => JSON.parse(JSON.stringify({ [key]: v })) as Record<string, string>;
       if (field === 'name') body.name = value;
-      if (field === 'inputName') body.inputs = { [value]: 's3://bucket/data/train.jsonl' };
-      if (field === 'envKey') body.env = { [value]: '1' };
+      if (field === 'inputName') body.inputs = record(value, 's3://bucket/data/train.jsonl');
+      if (field === 'envKey') body.env = record(value, '1');
       if (field === 'filename') body.script = { inline: 'print(1)', filename: value };
       if (field === 'uriScriptFilename') body.script = { uri: 's3://bucket/scripts/train.py', filename: value };
-      if (field === 'metadataKey') body.metadata = { [value]: 'x' };
+      if (field === 'metadataKey') body.metadata = record(value, 'x');
       return body;
+    };
+    /** What of the field reached the parsed submission (what the service then uses). */
+    const reached = (field: Field, data: any): string[] => {
+      if (field === 'name') return [data.name];
+      if (field === 'inputName') return Object.keys(data.inputs);
+      if (field === 'envKey') return Object.keys(data.env ?? {});
+      if (field === 'filename' || field === 'uriScriptFilename') return [data.script.filename];
+      return Object.keys(data.metadata ?? {});
     };
     // Strings near the patterns (so some pass), with metacharacters, unicode and line ends mixed in.
     const nearPattern = fc.string({
@@ -326,8 +355,9 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     const candidate = fc.oneof(
       { weight: 4, arbitrary: nearPattern },
       { weight: 2, arbitrary: arbitraryValue.map((v) => v.slice(0, 300)) },
-      { weight: 1, arbitrary: fc.tuple(nearPattern, fc.constantFrom('\n', '\r\n', '\u2028', ' ', '\0', '$(id)')).map(([v, end]) => `${v}${end}`) },
+      { weight: 1, arbitrary: fc.tuple(nearPattern, fc.constantFrom('\n', '\r\n', '\u2028', ' ', '\0', '$(id)', '\u200f')).map(([v, end]) => `${v}${end}`) },
       { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 70 }) },
+      { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '-rf', '--', '.', '..', '...', '-', '_', 'a\nb', 'ok\n') },
     );
     fc.assert(
       fc.property(fc.constantFrom(...(Object.keys(fields) as Field[])), candidate, (field, value) => {
@@ -335,14 +365,19 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
         const parsed = jobSubmissionSchema.safeParse(place(field, value));
         if (!parsed.success) return;
         accepted += 1;
-        expect({ field, value, matches: fields[field].test(value) }).toEqual({ field, value, matches: true });
-        expect({ field, value, safe: SAFE.test(value) }).toEqual({ field, value, safe: true });
-        // What passed needs no quoting at all: shellQuote leaves it unchanged.
-        expect(shellQuote(value)).toBe(value);
+        const values = reached(field, parsed.data);
+        // A record key the schema drops silently (zod skips "__proto__") reaches nothing; see the report.
+        if (!values.includes(value) && field !== 'name' && field !== 'filename' && field !== 'uriScriptFilename') dropped.add(`${field}=${JSON.stringify(value)}`);
+        for (const v of values) {
+          expect({ field, value: v, matches: fields[field].test(v) }).toEqual({ field, value: v, matches: true });
+          expect({ field, value: v, safe: SAFE.test(v) }).toEqual({ field, value: v, safe: true });
+          // What passed needs no quoting at all: shellQuote leaves it unchanged.
+          expect(shellQuote(v)).toBe(v);
+        }
       }),
       { numRuns: Number(process.env.HOSTILE_RUNS_D ?? 20_000) },
     );
-    summary('property D (jobSubmissionSchema patterns)', cases, startedAt, `${accepted} accepted, ${cases - accepted} rejected`);
+    summary('property D (jobSubmissionSchema patterns)', cases, startedAt, `${accepted} accepted, ${cases - accepted} rejected${dropped.size ? `; accepted but silently dropped: ${[...dropped].join(', ')}` : ''}`);
   });
 
   it('E: the stage-in script fetches files with hostile names to exactly those paths, and runs nothing', async () => {
@@ -363,10 +398,9 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     const port = (server.address() as AddressInfo).port;
     const relPathArb = fc
       .array(keySegment.map((s) => wellFormed(s.slice(0, 60))), { minLength: 1, maxLength: 3 })
-      .map((segments) => `inputs/${segments.join('/')}`)
-      .filter((path) => path.split('/').every((segment) => Buffer.byteLength(segment) <= 255));
+      .map((segments) => `inputs/${segments.join('/')}`);
     try {
-      await fc.assert(
+      await assertInLanes(3, Number(process.env.HOSTILE_RUNS_E ?? 30), () =>
         fc.asyncProperty(fc.uniqueArray(relPathArb, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(3000), { minLength: 5, maxLength: 5 }), async (relPaths, sizes) => {
           // A path that is also the directory of another cannot be planned; keep the leaves only.
           const leaves = relPaths.filter((path) => !relPaths.some((other) => other.startsWith(`${path}/`)));
@@ -383,8 +417,8 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
           await ssh.upload(target, `${dir}/.inno/stage-in.sh`, script);
           const run = await ssh.exec(target, `bash ${shellQuote(`${dir}/.inno/stage-in.sh`)}`);
           if (run.exitCode !== 0) throw new Error(`stage-in failed: ${JSON.stringify(run)}`);
-          // Every file under inputs/, NUL-separated, with its size and checksum, read by python.
-          const listing = await ssh.exec(target, `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)} && rm -rf ~/${shellQuote(dir)}; ${CANARY_CHECK}`);
+          // Every file under inputs/ with its size and checksum, listed by python (names may hold anything).
+          const listing = await ssh.exec(target, `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)}; cd ~ && rm -rf ${shellQuote(dir)}; ${CANARY_CHECK}`);
           const [json, ...rest] = listing.stdout.split('\n');
           const found = JSON.parse(json ?? '{}') as Record<string, [number, string]>;
           const expected = Object.fromEntries(plan.map(({ relPath, body }) => [relPath, [body.length, createHash('sha256').update(body).digest('hex')]]));
@@ -392,12 +426,11 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
           if (rest.join('\n') !== 'checked\n') throw new Error(`an injected command ran: ${rest.join('\n')}`);
           files += plan.length;
         }),
-        { numRuns: Number(process.env.HOSTILE_RUNS_E ?? 30) },
       );
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
-    await expectNoInjection();
+    await expectNoInjection(['inno-train']);
     summary('property E (stage-in script, hostile file names over SSH)', cases, startedAt, `${files} files fetched and checked`);
   });
 });

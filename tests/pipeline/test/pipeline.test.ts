@@ -152,6 +152,20 @@ describe('the training pipeline on real parts', () => {
     expect(again.status).toBe(409);
   });
 
+  it('fails a job whose host dies during training with host_lost, and terminates its instance', async () => {
+    const id = await submit(baseJob(ENDLESS_SCRIPT));
+    const training = await waitFor(async () => {
+      const current = await job(id);
+      return current.status === 'training' && current.progress?.step >= 2 ? current : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 200, description: 'training to report progress' });
+    await stack.hosts.get(training.instance.id)!.kill();
+    const done = await waitForEnd(id, 60_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'host_lost', stage: 'training' });
+    expect(done.error.message).toContain('refuses connections');
+    expect(stack.lambda.state.instance(training.instance.id)?.status).toBe('terminated');
+  });
+
   it('stops a job at maxRuntimeSeconds, stages out partial outputs and fails it with max_runtime_exceeded', async () => {
     const script = `import os\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'checkpoint.txt'), 'w').write('step 1')\n` + ENDLESS_SCRIPT;
     const id = await submit(baseJob(script, { maxRuntimeSeconds: 2 }));
