@@ -8,6 +8,7 @@ export interface TransferStorage {
   createMultipartUpload(bucket: string, key: string): Promise<string>;
   presignUploadPart(bucket: string, key: string, uploadId: string, partNumber: number, expiresSeconds: number): Promise<string>;
   completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<unknown>;
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]>;
   putSmallObject(bucket: string, key: string, body: string): Promise<void>;
 }

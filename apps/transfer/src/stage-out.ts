@@ -52,7 +52,7 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
     await failJob(deps, job.id, { code: 'output_transfer_failed', message: `Could not upload outputs: ${failed || 'unknown error'}${job.pendingError ? `; training had failed: ${job.pendingError.code}` : ''}`, stage: 'staging_out' });
     return { kind: 'done' };
   }
-  const uploads = JSON.parse(String(payload.step.uploads ?? '[]')) as PlannedUpload[];
+  const uploads = job.stageOutPlan ?? [];
   await completeUploads(deps, job, uploads, state.status);
   await finish(deps, job, uploads, payload.step);
   return { kind: 'done' };
@@ -65,34 +65,54 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
   // Our own rendered config, beside the outputs (a few bytes we generated, not job data).
   await deps.storage.putSmallObject(bucket, `${prefix}config.yaml`, stringify(job.spec.config ?? {}));
-  const listed = parseListOutputs((await deps.shell.exec(target, renderListOutputsCommand(`${dir}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
-  const planned: PlannedUpload[] = [];
+  const planned = job.stageOutPlan ?? (await fixPlan(deps, job, bucket, prefix));
+  const expires = presignLifetimeSeconds(deps.timings);
   const uploads: Parameters<typeof renderStageOutScript>[0]['uploads'] = [];
-  for (const file of listed) {
-    const key = `${prefix}${file.relPath}`;
-    if (file.size <= TRANSFER.partSizeBytes) {
-      planned.push({ relPath: file.relPath, key, size: file.size });
-      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, key, presignLifetimeSeconds(deps.timings)) });
+  for (const file of planned) {
+    if (!file.uploadId) {
+      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, file.key, expires) });
       continue;
     }
-    const uploadId = await deps.storage.createMultipartUpload(bucket, key);
     const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
     const parts = await Promise.all(Array.from({ length: count }, async (_, i) => ({
       partNumber: i + 1,
-      url: await deps.storage.presignUploadPart(bucket, key, uploadId, i + 1, presignLifetimeSeconds(deps.timings)),
+      url: await deps.storage.presignUploadPart(bucket, file.key, file.uploadId!, i + 1, expires),
     })));
-    planned.push({ relPath: file.relPath, key, size: file.size, uploadId });
     uploads.push({ kind: 'multipart', relPath: `output/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
   }
-  const bytes = listed.reduce((sum, file) => sum + file.size, 0);
+  const bytes = planned.reduce((sum, file) => sum + file.size, 0);
   const script = renderStageOutScript({ jobDir: dir, statusFile: STATUS, parallelism: TRANSFER.parallelism, uploads });
   await deps.shell.exec(target, `rm -f ${shellQuote(dir)}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs });
   await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700);
   await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-out.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
   if (step.restarts === undefined) {
-    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${listed.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: listed.length, bytes } });
+    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: planned.length, bytes } });
   }
-  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', uploads: JSON.stringify(planned), startedAt: Date.now(), at: isoNow() } };
+  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', startedAt: Date.now(), at: isoNow() } };
+}
+
+/**
+ * Lists the outputs, opens multipart uploads for the large ones and saves the plan on the job. A
+ * worker that died after planning left its plan there: the rerun reuses it, so parts a still-running
+ * upload script sends belong to the uploads that will be completed. If two workers plan at once,
+ * the first saved plan wins and the loser aborts its own uploads.
+ */
+async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefix: string): Promise<PlannedUpload[]> {
+  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), renderListOutputsCommand(`${jobDirOf(job)}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
+  const plan: PlannedUpload[] = [];
+  for (const file of listed) {
+    const key = `${prefix}${file.relPath}`;
+    const uploadId = file.size > TRANSFER.partSizeBytes ? await deps.storage.createMultipartUpload(bucket, key) : undefined;
+    plan.push({ relPath: file.relPath, key, size: file.size, ...(uploadId ? { uploadId } : {}) });
+  }
+  const { job: saved, changed } = await deps.store.update(job.id, (current) => {
+    if (current.stageOutPlan) return null;
+    current.stageOutPlan = plan;
+    return current;
+  });
+  if (changed) return plan;
+  for (const upload of plan.filter((p) => p.uploadId)) await deps.storage.abortMultipartUpload(bucket, upload.key, upload.uploadId!).catch(() => undefined);
+  return saved.stageOutPlan ?? [];
 }
 
 async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: StageOutStatus): Promise<void> {

@@ -62,6 +62,8 @@ export interface JobRecord {
   retiredInstances?: InstanceInfo[];
   /** Launches made for this job so far. */
   launchAttempts?: number;
+  /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
+  stageOutPlan?: { relPath: string; key: string; size: number; uploadId?: string }[];
   progress: Progress | null;
   outputs: OutputObject[];
   error: JobError | null;

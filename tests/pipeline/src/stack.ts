@@ -122,6 +122,12 @@ export async function startStack(options: StackOptions) {
   return {
     baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir, switches,
     api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) => callApi(baseUrl, secrets.apiKey, path, init),
+    /** SIGKILLs an app process (a worker dying at any line) and starts a replacement under the same name. */
+    async killAndRestart(index: number): Promise<void> {
+      const victim = apps[index]!;
+      await victim.stop('SIGKILL');
+      apps[index] = startApp(victim.app, victim.name, env, workDir, meter);
+    },
     /** Total bytes received over sockets by every app process so far. */
     bytesReceivedByApps(): number {
       return apps.reduce((sum, app) => sum + (readSocketMeter(app.meterFile)?.bytesRead ?? 0), 0);

@@ -113,8 +113,22 @@ const arbitraryValue: fc.Arbitrary<string> = fc.oneof(
 
 /** Fixed command: what exists in the home and /tmp, hidden files included. */
 const LISTING = 'ls -A ~ /tmp';
-/** Fixed command: the canaries must not exist. */
-const CANARY_CHECK = 'for f in ~/canary /tmp/canary; do if test -e "$f"; then echo "CANARY $f"; fi; done; echo checked';
+/**
+ * Fixed command: no canary may exist. One found is reported and removed, so the next case starts
+ * clean and shrinking blames the case that made it. Lanes run at once, so each lane's payloads name
+ * their own canary (see forLane) and a lane only looks at its own and the plain ones.
+ */
+function canaryCheck(lane?: number): string {
+  const names = ['canary', ...(lane === undefined ? [] : [`canary-L${lane}`])];
+  const paths = names.flatMap((name) => [`~/${name}`, `/tmp/${name}`]).join(' ');
+  return `for f in ${paths}; do if test -e "$f"; then echo "CANARY $f"; rm -rf "$f"; fi; done; echo checked`;
+}
+const CANARY_CHECK = canaryCheck();
+
+/** The same strings, with every canary a payload would create renamed to the lane's own. */
+function forLane(arb: fc.Arbitrary<string>, lane: number): fc.Arbitrary<string> {
+  return arb.map((value) => value.split('canary').join(`canary-L${lane}`));
+}
 
 function utf8(value: string): Buffer {
   return Buffer.from(value, 'utf8');
@@ -213,14 +227,14 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     let longest = 0;
     let bytes = 0;
     await assertInLanes(4, Number(process.env.HOSTILE_RUNS_A ?? 240), (lane) =>
-      fc.asyncProperty(arbitraryValue, async (value) => {
+      fc.asyncProperty(forLane(arbitraryValue, lane), async (value) => {
         cases += 1;
         longest = Math.max(longest, value.length);
         bytes += utf8(value).length;
         const file = `out-${lane}.bin`;
         const written = await ssh.exec(target, `printf %s ${shellQuote(value)} > ${file}`);
         // A fixed command reads the bytes back and looks for the canaries.
-        const back = await ssh.exec(target, `base64 -w0 ${file}; echo; rm -f ${file}; ${CANARY_CHECK}`);
+        const back = await ssh.exec(target, `base64 -w0 ${file}; echo; rm -f ${file}; ${canaryCheck(lane)}`);
         const [encoded, ...rest] = back.stdout.split('\n');
         if (written.exitCode !== 0 || written.stderr !== '') {
           throw new Error(`printf of ${describeBytes(value)} failed: exit ${written.exitCode}, stderr ${JSON.stringify(written.stderr)}`);
@@ -258,14 +272,14 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     const startedAt = Date.now();
     let cases = 0;
     let valuesChecked = 0;
-    const envArb = fc.dictionary(envKey, envValue, { minKeys: 1, maxKeys: 6 });
-    const inputsArb = fc.dictionary(
+    const envArb = (lane: number) => fc.dictionary(envKey, forLane(envValue, lane), { minKeys: 1, maxKeys: 6 });
+    const inputsArb = (lane: number) => fc.dictionary(
       inputName,
-      fc.tuple(keySegment, fc.boolean()).map(([segment, prefix]) => (prefix ? `s3://bucket/data/${segment}/` : `s3://bucket/data/${segment}`)),
+      fc.tuple(forLane(keySegment, lane), fc.boolean()).map(([segment, prefix]) => (prefix ? `s3://bucket/data/${segment}/` : `s3://bucket/data/${segment}`)),
       { maxKeys: 3 },
     );
-    await assertInLanes(4, Number(process.env.HOSTILE_RUNS_C ?? 60), () =>
-      fc.asyncProperty(envArb, inputsArb, async (env, inputs) => {
+    await assertInLanes(4, Number(process.env.HOSTILE_RUNS_C ?? 60), (lane) =>
+      fc.asyncProperty(envArb(lane), inputsArb(lane), async (env, inputs) => {
         cases += 1;
         const id = newJobId();
         const keys = Object.keys(env);
@@ -276,7 +290,7 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
         await ssh.exec(target, `mkdir -p ${shellQuote(`${dir}/.inno`)}`);
         await ssh.upload(target, `${dir}/.inno/run.sh`, renderRunScript(jobRecord(id, { env, inputs, command })));
         const run = await ssh.exec(target, `bash ${shellQuote(`${dir}/.inno/run.sh`)}; echo "wrapper=$?"; cat ${shellQuote(`${dir}/.inno/exit_code`)}`);
-        const out = await ssh.exec(target, `base64 -w0 ${shellQuote(`${dir}/env.out`)}; echo; base64 -w0 ${shellQuote(`${dir}/train.log`)}; echo; rm -rf ${shellQuote(dir)}; ${CANARY_CHECK}`);
+        const out = await ssh.exec(target, `base64 -w0 ${shellQuote(`${dir}/env.out`)}; echo; base64 -w0 ${shellQuote(`${dir}/train.log`)}; echo; rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`);
         const [envOut, log, ...rest] = out.stdout.split('\n');
         const logText = Buffer.from(log ?? '', 'base64').toString('utf8');
         if (run.stdout !== 'wrapper=0\n0\n' || run.stderr !== '') throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
@@ -396,12 +410,12 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    const relPathArb = fc
-      .array(keySegment.map((s) => wellFormed(s.slice(0, 60))), { minLength: 1, maxLength: 3 })
+    const relPathArb = (lane: number) => fc
+      .array(forLane(keySegment, lane).map((s) => wellFormed(s.slice(0, 60))), { minLength: 1, maxLength: 3 })
       .map((segments) => `inputs/${segments.join('/')}`);
     try {
-      await assertInLanes(3, Number(process.env.HOSTILE_RUNS_E ?? 30), () =>
-        fc.asyncProperty(fc.uniqueArray(relPathArb, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(3000), { minLength: 5, maxLength: 5 }), async (relPaths, sizes) => {
+      await assertInLanes(3, Number(process.env.HOSTILE_RUNS_E ?? 30), (lane) =>
+        fc.asyncProperty(fc.uniqueArray(relPathArb(lane), { minLength: 1, maxLength: 5 }), fc.array(fc.nat(3000), { minLength: 5, maxLength: 5 }), async (relPaths, sizes) => {
           // A path that is also the directory of another cannot be planned; keep the leaves only.
           const leaves = relPaths.filter((path) => !relPaths.some((other) => other.startsWith(`${path}/`)));
           cases += 1;
@@ -418,7 +432,7 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
           const run = await ssh.exec(target, `bash ${shellQuote(`${dir}/.inno/stage-in.sh`)}`);
           if (run.exitCode !== 0) throw new Error(`stage-in failed: ${JSON.stringify(run)}`);
           // Every file under inputs/ with its size and checksum, listed by python (names may hold anything).
-          const listing = await ssh.exec(target, `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)}; cd ~ && rm -rf ${shellQuote(dir)}; ${CANARY_CHECK}`);
+          const listing = await ssh.exec(target, `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)}; cd ~ && rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`);
           const [json, ...rest] = listing.stdout.split('\n');
           const found = JSON.parse(json ?? '{}') as Record<string, [number, string]>;
           const expected = Object.fromEntries(plan.map(({ relPath, body }) => [relPath, [body.length, createHash('sha256').update(body).digest('hex')]]));
