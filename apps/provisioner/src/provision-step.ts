@@ -61,7 +61,10 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
   const target = hostTarget(await deps.store.mustGet(job.id), deps.identity);
   if (!(await deps.shell.probe(target, Math.min(deps.timings.sshCommandTimeoutMs, 15_000)))) {
     logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
-    return pastDeadline ? retireInstance(deps, job, 'SSH never answered before the boot deadline') : waitMore;
+    if (pastDeadline) return retireInstance(deps, job, 'SSH never answered before the boot deadline');
+    // sshd comes up a little after `active`: probe again with backoff (x1.5 per miss, capped at 4 polls).
+    const misses = Number(payload.step.sshMisses ?? 0) + 1;
+    return { kind: 'wait', delayMs: Math.round(deps.timings.bootPollMs * Math.min(4, 1.5 ** misses)), step: { ...payload.step, sshMisses: misses } };
   }
   await pinHostKey(deps, job, target);
   const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000 }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));

@@ -64,4 +64,16 @@ describe('the Lambda provider under faults, with three provisioner replicas', ()
     expect(events.some((e) => e.message.startsWith('Adopted instance'))).toBe(true);
     expect((await getJob(stack, id)).instance.terminatedAt).toBeTruthy();
   });
+
+  it('stops a job that reaches maxCostUsd, stages out its partial outputs and tears it down', async () => {
+    // 75 cents an hour: 0.0002 USD is reached after about a second of instance time.
+    const script = `import os, time\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'partial.txt'), 'w').write('so far')\nwhile True:\n    time.sleep(0.2)\n`;
+    const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { maxCostUsd: 0.0002, script: { inline: script, filename: 'train.py' } }));
+    const job = await waitForJobEnd(stack, id, 120_000);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatchObject({ code: 'max_cost_exceeded', stage: 'training' });
+    expect(job.outputs.map((o: { key: string }) => o.key)).toContain(`jobs/${id}/output/partial.txt`);
+    expect(job.cost.usd).toBeGreaterThanOrEqual(0.0002);
+    expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
+  });
 });
