@@ -1,0 +1,36 @@
+/**
+ * Benchmark: jobs completed per minute with 1 vs 2 replicas of every worker app (short jobs,
+ * simulator boot ~1 s). Prints figures; not a test.  Run: npm run bench:throughput -w tests/pipeline
+ */
+import { waitFor } from '@inno-train/test-kit';
+import { startStack } from '../stack';
+import { submitJob, tinyJob } from '../jobs';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 8);
+
+async function run(replicas: number, ipBase: number): Promise<number> {
+  const stack = await startStack({ ipBase, bootDelayMs: 1000, replicas: { provisioner: replicas, transfer: replicas, monitor: replicas } });
+  try {
+    const started = Date.now();
+    const ids = await Promise.all(Array.from({ length: JOBS }, () => submitJob(stack, tinyJob())));
+    await waitFor(async () => {
+      const jobs = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
+      return jobs.every((job) => job.status === 'succeeded' && job.instance?.terminatedAt) || undefined;
+    }, { timeoutMs: 600_000, intervalMs: 250, description: 'every job to succeed' });
+    const minutes = (Date.now() - started) / 60_000;
+    return JOBS / minutes;
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const one = await run(1, 60);
+  const two = await run(2, 80);
+  process.stdout.write(`throughput: ${JOBS} short jobs; 1 replica of each worker app: ${one.toFixed(1)} jobs/min; 2 replicas: ${two.toFixed(1)} jobs/min (x${(two / one).toFixed(2)})\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
