@@ -7,9 +7,11 @@ import { startStack } from '../stack';
 import { submitJob, tinyJob } from '../jobs';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 8);
+/** Steps one worker process runs at once; small values show what replicas add. */
+const CONCURRENCY = process.env.BENCH_CONCURRENCY ?? '50';
 
 async function run(replicas: number, ipBase: number): Promise<number> {
-  const stack = await startStack({ ipBase, bootDelayMs: 1000, replicas: { provisioner: replicas, transfer: replicas, monitor: replicas } });
+  const stack = await startStack({ ipBase, bootDelayMs: 1000, replicas: { provisioner: replicas, transfer: replicas, monitor: replicas }, extraEnv: { WORKER_CONCURRENCY: CONCURRENCY } });
   try {
     const started = Date.now();
     const ids = await Promise.all(Array.from({ length: JOBS }, () => submitJob(stack, tinyJob())));
@@ -27,7 +29,7 @@ async function run(replicas: number, ipBase: number): Promise<number> {
 async function main(): Promise<void> {
   const one = await run(1, 60);
   const two = await run(2, 80);
-  process.stdout.write(`throughput: ${JOBS} short jobs; 1 replica of each worker app: ${one.toFixed(1)} jobs/min; 2 replicas: ${two.toFixed(1)} jobs/min (x${(two / one).toFixed(2)})\n`);
+  process.stdout.write(`throughput: ${JOBS} short jobs, WORKER_CONCURRENCY=${CONCURRENCY}; 1 replica of each worker app: ${one.toFixed(1)} jobs/min; 2 replicas: ${two.toFixed(1)} jobs/min (x${(two / one).toFixed(2)})\n`);
 }
 
 main().catch((error: unknown) => {
