@@ -1,6 +1,6 @@
 import { InnoError, isoNow, type Logger } from '@inno-train/core';
 import { jobCost, type JobError, type JobRecord } from '@inno-train/schemas';
-import { advance, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, failJob, hostTarget, isStopped, restartOnNewHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
@@ -137,6 +137,7 @@ async function hostUnreachable(deps: MonitorDeps, job: JobRecord, step: Step, er
   const elapsed = Date.now() - since;
   if (gonePolls >= GONE_POLLS || elapsed > deps.timings.unreachableGraceMs) {
     const why = gonePolls >= GONE_POLLS ? `refuses connections (${String(code)}) ${gonePolls} polls in a row` : `unreachable for ${Math.round(elapsed / 1000)} s`;
+    if (await restartOnNewHost(deps, job.id, `host ${why}`)) return { kind: 'done' };
     await failJob(deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} ${why}`, stage: 'training' });
     return { kind: 'done' };
   }

@@ -15,9 +15,13 @@ export interface TeardownDeps extends WorkflowDeps {
 const RETERMINATE_EVERY = 3;
 const GONE = new Set(['terminated', 'terminating', 'preempted']);
 
-/** Every instance of the job that is not confirmed terminated yet (current and retired). */
+/**
+ * Every instance of the job not confirmed terminated yet: all of them once the job ended; only the
+ * retired ones while it still runs (a job that lost its host goes on with a new instance).
+ */
 function unconfirmed(job: JobRecord): InstanceInfo[] {
-  return [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])].filter((i) => !i.terminatedAt);
+  const current = isTerminal(job.status) && job.instance ? [job.instance] : [];
+  return [...(job.retiredInstances ?? []), ...current].filter((i) => !i.terminatedAt);
 }
 
 /**
@@ -27,10 +31,10 @@ function unconfirmed(job: JobRecord): InstanceInfo[] {
  */
 export async function teardownStep(deps: TeardownDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
-  if (!isTerminal(job.status)) return { kind: 'done' };
   const step = { ...payload.step };
   const polls = typeof step.polls === 'number' ? step.polls : 0;
-  if (polls === 0) job = await adoptGhosts(deps, job);
+  // While the job runs, an untracked tagged instance may be its next launch in flight: leave it.
+  if (polls === 0 && isTerminal(job.status)) job = await adoptGhosts(deps, job);
   if (unconfirmed(job).length === 0) return { kind: 'done' };
 
   if (job.status === 'cancelled' && job.training.startedAt && !step.killed) {

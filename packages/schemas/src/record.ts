@@ -62,6 +62,8 @@ export interface JobRecord {
   retiredInstances?: InstanceInfo[];
   /** Launches made for this job so far. */
   launchAttempts?: number;
+  /** How many times the job started over on a new instance after losing its host. */
+  hostRestarts?: number;
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
   stageOutPlan?: { relPath: string; key: string; size: number; uploadId?: string }[];
   progress: Progress | null;

@@ -64,6 +64,8 @@ export const jobSubmissionSchema = z.strictObject({
   env: envSchema.optional(),
   outputUri: s3Uri.refine((uri) => uri.endsWith('/'), 'must be a prefix ending in /').optional(),
   maxRuntimeSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+  /** Relaunch on a fresh instance (from stage-in) when the host dies under the job, up to N times. */
+  retry: z.strictObject({ onHostLost: z.number().int().min(0).max(5) }).optional(),
   /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */
   maxCostUsd: z.number().positive().max(1_000_000).optional(),
   metadata: z

@@ -39,7 +39,7 @@ export async function advance(
   if (changed) await deps.store.appendEvent(jobId, { type: 'status', stage: move.stage, message: move.message, data: { status: move.to } });
   // Enqueue even when another worker moved it first: the enqueue is deduplicated, and this way a
   // worker that died between the update and the enqueue is covered by whoever runs next.
-  if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId);
+  if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId, job.hostRestarts ?? 0);
   if (isTerminal(job.status)) await enqueueTeardown(deps.queues, jobId, move.message);
   return changed;
 }
@@ -58,6 +58,33 @@ export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError
     await deps.store.appendEvent(jobId, { type: 'status', stage: error.stage, message: 'Job failed', data: { status: 'failed' } });
   }
   await enqueueTeardown(deps.queues, jobId, `failed: ${error.code}`);
+}
+
+/**
+ * The host died under the job and the job allows it: give the instance back (it becomes a retired
+ * instance, torn down and billed like any other) and start over from provisioning on a new one.
+ * Returns false when the job has no restarts left.
+ */
+export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string): Promise<boolean> {
+  const { changed, job } = await deps.store.update(jobId, (current) => {
+    const allowed = current.spec.retry?.onHostLost ?? 0;
+    if (isTerminal(current.status) || current.cancelRequested || (current.hostRestarts ?? 0) >= allowed || !current.instance) return null;
+    current.retiredInstances = [...(current.retiredInstances ?? []), { ...current.instance, retiredReason: reason }];
+    current.instance = null;
+    current.hostRestarts = (current.hostRestarts ?? 0) + 1;
+    current.status = 'provisioning';
+    current.training = { startedAt: null, exitCode: null };
+    current.progress = null;
+    current.pendingError = null;
+    delete current.stageOutPlan;
+    return current;
+  });
+  if (!changed) return false;
+  await deps.store.appendEvent(jobId, { type: 'retry', stage: 'training', message: `Host lost (${reason}); starting over on a new instance (restart ${job.hostRestarts} of ${job.spec.retry?.onHostLost})`, data: { status: 'provisioning' } });
+  // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
+  await enqueueTeardown(deps.queues, jobId, 'host lost');
+  await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts ?? 0);
+  return true;
 }
 
 /** Makes sure a stopped job gets its teardown; stages call this when they find a job stopped. */

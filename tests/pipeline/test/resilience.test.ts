@@ -83,4 +83,21 @@ describe('resilience', () => {
     expect(job.error).toMatchObject({ code: 'host_lost', stage: 'training' });
     expect(stack.lambda.state.instance(training.instance.id)?.status).toBe('terminated');
   });
+
+  it('starts over on a new instance when the host dies and the job asked for retry.onHostLost', async () => {
+    const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { retry: { onHostLost: 1 }, script: { inline: SLOW_SCRIPT, filename: 'train.py' } }));
+    const training = await waitFor(async () => {
+      const job = await getJob(stack, id);
+      return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
+    }, { timeoutMs: 60_000, description: 'training' });
+    await stack.hosts.get(training.instance.id)!.kill();
+    const job = await waitForJobEnd(stack, id);
+    expect(job.status).toBe('succeeded');
+    expect(job.retiredInstances).toEqual([expect.objectContaining({ id: training.instance.id, retiredReason: expect.stringContaining('refuses connections') })]);
+    expect(job.instance.id).not.toBe(training.instance.id);
+    const ledger = stack.lambda.state.ledger().filter((e) => e.jobTag === id);
+    expect(ledger).toHaveLength(2);
+    expect(ledger.every((e) => e.terminatedAt)).toBe(true);
+    expect((await getEvents(stack, id)).some((e) => e.message.includes('starting over on a new instance'))).toBe(true);
+  });
 });
