@@ -3,3 +3,4 @@ export * from './processes';
 export * from './fixtures';
 export * from './s3-helpers';
 export * from './jobs';
+export * from './redis-server';

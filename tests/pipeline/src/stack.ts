@@ -21,6 +21,8 @@ export interface StackOptions {
   /** The simulator's rate limits (off by default); the provisioners are paced to the same figures. */
   rateLimits?: { generalPerSecond: number; launchMinIntervalMs: number; launchPerMinute: number };
   instanceTypes?: SimInstanceType[];
+  /** A Redis of the stack's own instead of the machine's (for restarting it mid-run). */
+  redisUrl?: string;
 }
 
 export const DEFAULT_TEST_TYPES: SimInstanceType[] = [
@@ -89,7 +91,7 @@ export async function startStack(options: StackOptions) {
   });
 
   const apiPort = await freePort();
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const env: Record<string, string> = {
     REDIS_URL: redisUrl, INNO_NAMESPACE: namespace, LOG_LEVEL: 'info',
     API_PORT: String(apiPort), API_HOST: '127.0.0.1', API_KEYS: secrets.apiKey,

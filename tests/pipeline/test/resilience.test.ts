@@ -1,12 +1,12 @@
 import { waitFor } from '@inno-train/test-kit';
-import { ENDLESS_SCRIPT, getEvents, getJob, startStack, submitJob, tinyJob, waitForJobEnd, type Stack } from '../src';
+import { ENDLESS_SCRIPT, getEvents, getJob, startOwnRedis, startStack, submitJob, tinyJob, waitForJobEnd, type Stack } from '../src';
 
 jest.setTimeout(300_000);
 
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ ipBase: 250, extraEnv: { UNREACHABLE_GRACE_MS: '6000', CAPACITY_POLL_MS: '300' } });
+  stack = await startStack({ ipBase: 10, extraEnv: { UNREACHABLE_GRACE_MS: '6000', CAPACITY_POLL_MS: '300' } });
 });
 
 afterAll(async () => {
@@ -99,5 +99,26 @@ describe('resilience', () => {
     expect(ledger).toHaveLength(2);
     expect(ledger.every((e) => e.terminatedAt)).toBe(true);
     expect((await getEvents(stack, id)).some((e) => e.message.includes('starting over on a new instance'))).toBe(true);
+  });
+});
+
+describe('a Redis restart in the middle of jobs', () => {
+  it('is ridden out: every process reconnects by itself and the jobs finish', async () => {
+    const redis = await startOwnRedis();
+    const own = await startStack({ ipBase: 200, redisUrl: redis.url });
+    try {
+      const ids = [
+        await submitJob(own, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } })),
+        await submitJob(own, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } })),
+      ];
+      await waitFor(async () => (await getJob(own, ids[0]!)).progress?.step >= 1 || undefined, { timeoutMs: 60_000, description: 'training' });
+      await redis.restart();
+      const jobs = await Promise.all(ids.map((id) => waitForJobEnd(own, id)));
+      expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
+      expect(own.apps.every((app) => app.child.exitCode === null)).toBe(true);
+    } finally {
+      await own.stop();
+      await redis.close();
+    }
   });
 });
