@@ -25,3 +25,8 @@ export function parseDetached<T>(stdout: string): DetachedState<T> {
   if (text === 'NOT_RUNNING' || text === '') return { state: 'not_running' };
   return { state: 'done', status: JSON.parse(text) as T };
 }
+
+/** A running transfer past its stage's deadline is over; its presigned URLs expire soon after. */
+export function pastTransferDeadline(startedAt: unknown, deadlineMs: number): boolean {
+  return Date.now() - Number(startedAt ?? Date.now()) > deadlineMs;
+}

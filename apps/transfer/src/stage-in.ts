@@ -5,7 +5,7 @@ import { advance, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, ty
 import { presignLifetimeSeconds, QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
-import { checkDetached, parseDetached, startDetached } from './host-status';
+import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
 import type { HostSession, TransferStorage } from './ports';
 
 export interface TransferDeps extends WorkflowDeps {
@@ -36,7 +36,7 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
   const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
   const state = parseDetached<StageInStatus>(check.stdout);
   if (state.state === 'running') {
-    if (Date.now() - Number(payload.step.startedAt ?? Date.now()) > deps.timings.transferDeadlineMs) {
+    if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
       await failJob(deps, job.id, { code: 'transfer_timeout', message: `Fetching inputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_in' });
       return { kind: 'done' };
     }

@@ -5,7 +5,7 @@ import { advance, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } f
 import { presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
-import { checkDetached, parseDetached, startDetached } from './host-status';
+import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
 import type { TransferDeps } from './stage-in';
 
 const SCRIPT = '.inno/stage-out.sh';
@@ -37,7 +37,7 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
   const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
   const state = parseDetached<StageOutStatus>(check.stdout);
   if (state.state === 'running') {
-    if (Date.now() - Number(payload.step.startedAt ?? Date.now()) > deps.timings.transferDeadlineMs) {
+    if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
       await failJob(deps, job.id, { code: 'transfer_timeout', message: `Uploading outputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_out' });
       return { kind: 'done' };
     }

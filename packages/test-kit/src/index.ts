@@ -3,3 +3,4 @@ export * from './wait-for';
 export * from './ssh-keys';
 export * from './ssh-host';
 export * from './socket-meter';
+export * from './free-port';

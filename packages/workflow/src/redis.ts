@@ -14,3 +14,17 @@ export function createRedis(url: string, role: 'worker' | 'api', name: string): 
   redis.on('error', () => undefined);
   return redis;
 }
+
+/** True when a Redis answers PING at `url` within a second; never throws, never retries. */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startLambdaSimulator, type LambdaSimulator, type SimInstanceType } from '@inno-train/lambda-simulator';
 import { createS3Storage } from '@inno-train/storage';
 import {
-  ensureUbuntuUser, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
+  ensureUbuntuUser, freePort, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
   waitFor, type S3ServerHandle, type SshHost,
 } from '@inno-train/test-kit';
 import { startApp, type AppName, type AppProcess } from './processes';
@@ -169,17 +168,6 @@ async function callApi(baseUrl: string, apiKey: string, path: string, init: { me
   return { status: response.status, json, text };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function cleanRedis(url: string, namespace: string): Promise<void> {
   const redis = new Redis(url);
