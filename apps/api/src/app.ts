@@ -65,12 +65,35 @@ function bullBoard(queues: StageQueues) {
   return serverAdapter.getRouter() as express.Router;
 }
 
+/** body-parser's error types, as the stable codes clients see. */
+const CLIENT_ERROR_CODES: Record<string, string> = {
+  'entity.parse.failed': 'invalid_json',
+  'entity.too.large': 'payload_too_large',
+  'encoding.unsupported': 'unsupported_media_type',
+  'charset.unsupported': 'unsupported_media_type',
+  'entity.verify.failed': 'bad_request',
+  'request.aborted': 'bad_request',
+};
+
+/**
+ * Errors Express and body-parser raise for a bad request (malformed JSON, a body encoding or
+ * charset we do not take, a path with broken percent-encoding) carry a 4xx status: answer it,
+ * never a 500. Our own HttpErrors are handled by the general path.
+ */
+function asClientError(error: unknown): { status: number; code: string; message: string } | null {
+  if (error instanceof HttpError) return null;
+  const err = error as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
+  const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : null;
+  if (status === null || status < 400 || status > 499) return null;
+  const code = (typeof err.type === 'string' && CLIENT_ERROR_CODES[err.type]) || (status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request');
+  return { status, code, message: scrubSecrets(typeof err.message === 'string' ? err.message : 'Bad request').slice(0, 500) };
+}
+
 function errorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const bodyError = error as { type?: string; status?: number; message?: string };
-    if (bodyError.type === 'entity.parse.failed' || bodyError.type === 'entity.too.large') {
-      const status = bodyError.status ?? 400;
-      res.status(status).json({ error: { code: status === 413 ? 'payload_too_large' : 'invalid_json', message: bodyError.message ?? 'Bad body' } });
+    const clientError = asClientError(error);
+    if (clientError) {
+      res.status(clientError.status).json({ error: { code: clientError.code, message: clientError.message } });
       return;
     }
     const status = httpStatusOf(error);

@@ -110,3 +110,23 @@ describe('when Redis is down', () => {
     await closeStageQueues(queues).catch(() => undefined);
   });
 });
+
+describe('malformed requests', () => {
+  let h: Harness;
+  beforeAll(() => { h = openHarness(uniqueNamespace('malformed')); });
+  afterAll(async () => { await h.close(); });
+
+  it.each(['/v1/jobs/%u0041', '/v1/jobs/%zz/events', '/v1/jobs/%E0%A4%A/cancel'])('answers 400, not 500, for broken percent-encoding in %s', async (path) => {
+    const response = await request(h.app).get(path).set('Authorization', `Bearer ${KEY_A}`);
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('bad_request');
+  });
+
+  it('answers 415 for a body encoding or charset it does not take', async () => {
+    const gzip = await request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).set('Content-Type', 'application/json').set('Content-Encoding', 'compress').send('{}');
+    expect(gzip.status).toBe(415);
+    const latin1 = await request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).set('Content-Type', 'application/json; charset=latin1').send('{}');
+    expect(latin1.status).toBe(415);
+    expect(latin1.body.error.code).toBe('unsupported_media_type');
+  });
+});
