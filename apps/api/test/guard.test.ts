@@ -62,7 +62,7 @@ describe('API keys given as digests, and per-key rate limits', () => {
   const counts: Record<string, number> = {};
   afterAll(async () => {
     await closeStageQueues(queues);
-    const keys = await redis.keys(`${ns}:*`);
+    const keys = [...(await redis.keys(`${ns}:*`)), ...(await redis.keys(`{${ns}}:*`))];
     if (keys.length) await redis.del(...keys);
     await redis.quit();
   });

@@ -727,14 +727,27 @@ describe('fuzzing the running API', () => {
       cancelStatus.set(id, cancel.status);
       if (cancel.status !== 200 && cancel.status !== 409) findings.push({ problem: `cancel answered ${cancel.status}`, signature: `cancel answered ${cancel.status}`, request: `POST /v1/jobs/${id}/cancel`, status: cancel.status, response: cancel.text.slice(0, 300) });
     }
+    const isOpen = (job: any) => {
+      const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
+      return !TERMINAL.includes(job.status) || instances.some((instance: { terminatedAt: string | null }) => !instance.terminatedAt);
+    };
     const ended = await waitFor(async () => {
       const jobs = await Promise.all(acceptedIds.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
-      const open = jobs.filter((job) => {
-        const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
-        return !TERMINAL.includes(job.status) || instances.some((instance: { terminatedAt: string | null }) => !instance.terminatedAt);
-      });
-      return open.length === 0 && stack.lambda.state.aliveInstances().length === 0 ? jobs : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 500, description: 'every accepted job to end with its instances terminated and no instance alive' }).catch((error: Error) => error);
+      return jobs.filter(isOpen).length === 0 && stack.lambda.state.aliveInstances().length === 0 ? jobs : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500, description: 'every accepted job to end with its instances terminated and no instance alive' }).catch((error: Error) => error);
+    if (ended instanceof Error) {
+      // Say which jobs never ended, and how far they got.
+      for (const id of acceptedIds) {
+        const job = (await stack.api(`/v1/jobs/${id}`)).json;
+        if (!job || !isOpen(job)) continue;
+        const events = ((await stack.api(`/v1/jobs/${id}/events`)).json?.data ?? []) as Array<{ type: string; stage: string; message: string }>;
+        findings.push({
+          problem: 'an accepted job never ended', signature: `an accepted job never ended [${acceptedCategory.get(id)}]`,
+          request: `${acceptedCategory.get(id)} job ${id} (${job.name}) cancel answered ${cancelStatus.get(id)}`,
+          response: `status ${job.status}, instance ${job.instance ? `${job.instance.status} terminatedAt=${job.instance.terminatedAt}` : 'none'}; events: ${events.slice(-4).map((e) => `${e.stage}/${e.type}: ${e.message.slice(0, 120)}`).join(' | ')}`,
+        });
+      }
+    }
 
     const totalMs = Date.now() - startedAt;
     const statusLine = [...byStatus.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([status, n]) => `${status}: ${n}`).join(', ');
