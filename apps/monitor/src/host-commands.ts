@@ -22,8 +22,9 @@ export function renderRunScript(job: JobRecord): string {
     exportLines({ JOB_ID: job.id }),
     'export JOB_DIR="$PWD" INPUT_DIR="$PWD/inputs" CONFIG_PATH="$PWD/config.yaml" OUTPUT_DIR="$PWD/output"',
     ...relative,
-    exportLines(job.spec.env ?? {}),
+    // Before the job's env, so a job may turn it off.
     'export PYTHONUNBUFFERED=1',
+    exportLines(job.spec.env ?? {}),
     '(',
     job.spec.command,
     ') >> train.log 2>&1 < /dev/null',

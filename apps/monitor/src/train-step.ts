@@ -127,7 +127,9 @@ const GONE_POLLS = 2;
  * the unreachable grace window; a host that refuses connections poll after poll is gone.
  */
 async function hostUnreachable(deps: MonitorDeps, job: JobRecord, step: Step, error: unknown, logger: Logger): Promise<StepOutcome> {
-  if (error instanceof InnoError && !error.retryable) throw error;
+  // Only retryable infrastructure trouble means "the host is not answering"; anything else is a
+  // real failure of this step and goes to the worker's retry/give-up path.
+  if (!(error instanceof InnoError) || !error.retryable) throw error;
   const since = typeof step.unreachableSince === 'number' ? step.unreachableSince : Date.now();
   if (step.unreachableSince === undefined) {
     await deps.store.appendEvent(job.id, { type: 'unreachable', stage: 'training', message: `Host not answering: ${(error as Error).message}` });

@@ -12,7 +12,29 @@ const REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const S3_URI_PATTERN = /^s3:\/\/[^\s]+$/;
 
 /** Variables the service sets on the host; a job's `env` may not override them. */
-export const RESERVED_ENV_KEYS = new Set(['JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL']);
+export const RESERVED_ENV_KEYS = new Set([
+  'JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL',
+  // Read-only or special in bash: `export UID=...` would fail in the wrapper.
+  'UID', 'EUID', 'PPID', 'SHELLOPTS', 'BASHOPTS', 'BASH_VERSINFO', 'GROUPS', 'IFS',
+]);
+
+/** A shell cannot carry NUL in a value or a script: refuse it rather than truncate. */
+const noNul = (value: string) => !value.includes('\0');
+const NO_NUL = 'must not contain NUL characters';
+
+/** Nesting and size bounds for `config`: it is rendered to YAML and stored with the job. */
+const MAX_CONFIG_DEPTH = 32;
+const MAX_CONFIG_BYTES = 256 * 1024;
+
+function depthOf(value: unknown, limit: number, depth = 0): number {
+  if (depth > limit || value === null || typeof value !== 'object') return depth;
+  let deepest = depth;
+  for (const child of Object.values(value as Record<string, unknown>)) {
+    deepest = Math.max(deepest, depthOf(child, limit, depth + 1));
+    if (deepest > limit) break;
+  }
+  return deepest;
+}
 
 /** Half of the API's 1 MiB body limit, so a maximal script still fits with the rest of the job. */
 export const MAX_INLINE_SCRIPT_BYTES = 512 * 1024;
@@ -21,7 +43,7 @@ const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI')
 
 const scriptSchema = z.union([
   z.strictObject({
-    inline: z.string().min(1).refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_INLINE_SCRIPT_BYTES, `must be at most ${MAX_INLINE_SCRIPT_BYTES} bytes (UTF-8)`),
+    inline: z.string().min(1).refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_INLINE_SCRIPT_BYTES, `must be at most ${MAX_INLINE_SCRIPT_BYTES} bytes (UTF-8)`).refine(noNul, NO_NUL),
     filename: z.string().regex(FILENAME_PATTERN, 'must be a plain file name (letters, digits, . _ -)').default('train.py'),
   }),
   z.strictObject({
@@ -33,7 +55,7 @@ const scriptSchema = z.union([
 const envSchema = z
   .record(
     z.string().regex(ENV_KEY_PATTERN, 'must be a shell variable name ([A-Za-z_][A-Za-z0-9_]*)'),
-    z.string().max(8192),
+    z.string().max(8192).refine(noNul, NO_NUL),
   )
   .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables')
   .superRefine((env, ctx) => {
@@ -59,8 +81,18 @@ export const jobSubmissionSchema = z.strictObject({
     .refine((inputs) => Object.keys(inputs).length <= 64, 'at most 64 inputs')
     .default({}),
   script: scriptSchema,
-  command: z.string().min(1).max(16384).optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  command: z.string().min(1).max(16384).refine(noNul, NO_NUL).optional(),
+  config: z
+    .record(z.string(), z.unknown())
+    .superRefine((config, ctx) => {
+      // Depth first: serializing a very deep value would itself overflow the stack.
+      if (depthOf(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH) {
+        ctx.addIssue({ code: 'custom', message: `must nest at most ${MAX_CONFIG_DEPTH} levels` });
+      } else if (Buffer.byteLength(JSON.stringify(config)) > MAX_CONFIG_BYTES) {
+        ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_CONFIG_BYTES} bytes as JSON` });
+      }
+    })
+    .optional(),
   env: envSchema.optional(),
   outputUri: s3Uri.refine((uri) => uri.endsWith('/'), 'must be a prefix ending in /').optional(),
   maxRuntimeSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
@@ -69,7 +101,7 @@ export const jobSubmissionSchema = z.strictObject({
   /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */
   maxCostUsd: z.number().positive().max(1_000_000).optional(),
   metadata: z
-    .record(z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'), z.string().max(1024))
+    .record(z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'), z.string().max(1024).refine(noNul, NO_NUL))
     .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata entries')
     .optional(),
 });

@@ -36,3 +36,27 @@ describe('job submission schema', () => {
     expect(jobSubmissionSchema.safeParse({ ...valid, instance: { type: 'gpu_1x_a10', gpus: 8 } }).success).toBe(false);
   });
 });
+
+describe('values a shell or a YAML renderer cannot take', () => {
+  it('refuses NUL in env values, command, inline script and metadata', () => {
+    expect(pathsOf({ ...valid, env: { X: 'a\0b' } })).toEqual(['env.X']);
+    expect(pathsOf({ ...valid, command: 'python3 a\0b' })).toEqual(['command']);
+    expect(pathsOf({ ...valid, script: { inline: 'x\0y' } })[0]).toMatch(/^script/);
+    expect(pathsOf({ ...valid, metadata: { team: 'a\0' } })).toEqual(['metadata.team']);
+  });
+
+  it('refuses config nested deeper than 32 levels, however deep', () => {
+    const nest = (depth: number) => {
+      let config: Record<string, unknown> = { leaf: 1 };
+      for (let i = 0; i < depth; i++) config = { a: config };
+      return config;
+    };
+    expect(pathsOf({ ...valid, config: nest(20) })).toEqual([]);
+    expect(pathsOf({ ...valid, config: nest(40) })).toEqual(['config']);
+    expect(pathsOf({ ...valid, config: nest(100_000) })).toEqual(['config']);
+  });
+
+  it('refuses env keys bash keeps read-only', () => {
+    expect(pathsOf({ ...valid, env: { UID: '0' } })).toEqual(['env.UID']);
+  });
+});
