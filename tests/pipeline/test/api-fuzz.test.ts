@@ -200,12 +200,12 @@ function baseBody(): Record<string, any> {
   };
 }
 
-/** A valid job: hostile values where the schema allows any string (env, metadata, config). */
+/** A valid job: hostile values where the schema allows any string (env, metadata, config); never NUL, which the schema refuses. */
 function validBody(): Record<string, any> {
   const body = baseBody();
   body.name = pick(['a', 'fuzz.valid_job-1', `v${int(0, 1e9)}`, 'Z'.repeat(64)]);
   body.env = Object.fromEntries(Array.from({ length: int(1, 5) }, (_, i) => [`FUZZ_${i}`, anyString(false).replace(/\0/g, '').slice(0, 2000)]));
-  body.metadata = Object.fromEntries(Array.from({ length: int(0, 4) }, (_, i) => [`k${i}.${pick(['a', 'b-c', 'd_e'])}`, anyString(false).slice(0, 1024)]));
+  body.metadata = Object.fromEntries(Array.from({ length: int(0, 4) }, (_, i) => [`k${i}.${pick(['a', 'b-c', 'd_e'])}`, anyString(false).replace(/\0/g, '').slice(0, 1024)]));
   body.config = Object.fromEntries(Array.from({ length: int(0, 4) }, () => [anyString(false).slice(0, 40), anyJson(1)]));
   if (chance(0.3)) delete body.instance.regions;
   if (chance(0.3)) delete body.instance.fallbackTypes;
@@ -327,15 +327,16 @@ function deepJob(): FuzzRequest {
 function deepConfigJob(depth: number): FuzzRequest {
   const body = baseBody();
   body.name = `deep-config-${depth}`;
-  return postJob('job:deep-config', withDeepValue(body, 'config', depth));
+  // Config may nest at most 32 levels: every depth tried here is refused with 400.
+  return postJob('job:deep-config', withDeepValue(body, 'config', depth), 'invalid');
 }
 
-/** An env value with a NUL byte: the schema allows it, no shell can carry it. One fixed slot. */
+/** An env value with a NUL byte: no shell can carry it, so the schema refuses it. One fixed slot. */
 function nulEnvJob(): FuzzRequest {
   const body = baseBody();
   body.name = 'nul-env';
   body.env = { WITH_NUL: 'before\0after' };
-  return postJob('job:nul-env', body);
+  return postJob('job:nul-env', body, 'invalid');
 }
 
 /** Schema-valid, but an input (or the script URI) does not exist or cannot be used. */
