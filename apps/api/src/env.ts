@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { logEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
+import { crashPointEnv, logEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
 
 export const apiEnvShape = {
   ...redisEnv,
   ...s3Env,
   ...logEnv,
+  ...crashPointEnv,
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('0.0.0.0'),
   API_KEYS: z

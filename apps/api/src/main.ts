@@ -1,4 +1,4 @@
-import { createLogger, createShutdown, registerSecret } from '@inno-train/core';
+import { armCrashPoints, createLogger, createShutdown, registerSecret } from '@inno-train/core';
 import { createJobStore } from '@inno-train/job-store';
 import { createS3Storage } from '@inno-train/storage';
 import { closeStageQueues, createRedis, openStageQueues } from '@inno-train/workflow';
@@ -11,6 +11,10 @@ async function main(): Promise<void> {
   for (const key of env.API_KEYS) registerSecret(key);
   registerSecret(env.AWS_SECRET_ACCESS_KEY);
   const logger = createLogger({ name: 'api', level: env.LOG_LEVEL });
+  if (env.INNO_CRASH_POINTS?.length) {
+    armCrashPoints(env.INNO_CRASH_POINTS);
+    logger.warn({ crashPoints: env.INNO_CRASH_POINTS }, 'crash points armed: this process will kill itself on purpose (test setting)');
+  }
   const shutdown = createShutdown(logger, 10_000);
   shutdown.installSignalHandlers();
 

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import type { JobStore } from '@inno-train/job-store';
 import { toPublicJob } from '@inno-train/schemas';
 import { enqueueTeardown, type StageQueues } from '@inno-train/workflow';
-import { isoNow } from '@inno-train/core';
+import { crashPoint, isoNow } from '@inno-train/core';
 import { isTerminal, JOB_STATUSES, type JobStatus } from '@inno-train/workflow-constants';
 import { z } from 'zod';
 import { HttpError } from './http-error';
@@ -52,9 +52,10 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
       current.status = 'cancelled' satisfies JobStatus;
       current.finishedAt = isoNow();
       return current;
-    });
+    }, [{ type: 'status', stage: 'cancel', message: `Cancelled while ${job.status}`, data: { status: 'cancelled', from: job.status } }]);
     if (!changed) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
-    await deps.store.appendEvent(job.id, { type: 'status', stage: 'cancel', message: `Cancelled while ${job.status}`, data: { status: 'cancelled', from: job.status } });
+    // A crash here is covered too: the job's own stage step finds it stopped and queues teardown.
+    crashPoint('cancel:after-write');
     // Teardown kills the training process and gives the instance back.
     await enqueueTeardown(deps.queues, job.id, 'cancelled');
     res.json(toPublicJob(updated));

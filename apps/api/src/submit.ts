@@ -1,4 +1,4 @@
-import { isoNow } from '@inno-train/core';
+import { crashPoint, isoNow } from '@inno-train/core';
 import { newJobId, type JobStore } from '@inno-train/job-store';
 import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
 import { enqueueStage, type StageQueues } from '@inno-train/workflow';
@@ -61,6 +61,8 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
     createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
   };
   await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+  // A crash here leaves a queued job with nothing queued: the provisioner's sweep queues it.
+  crashPoint('submit:after-create');
   await enqueueStage(deps.queues, QUEUES.provision, id);
   return job;
 }

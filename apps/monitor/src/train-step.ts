@@ -1,6 +1,6 @@
-import { InnoError, isoNow, type Logger } from '@inno-train/core';
+import { crashPoint, InnoError, isoNow, type Logger } from '@inno-train/core';
 import { jobCost, type JobError, type JobRecord } from '@inno-train/schemas';
-import { advance, failJob, hostTarget, isStopped, restartOnNewHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, restartOnNewHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
@@ -24,7 +24,10 @@ type Step = StagePayload['step'];
  */
 export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const job = await deps.store.mustGet(payload.jobId);
-  if (isStopped(job) || job.status !== 'training') return { kind: 'done' };
+  if (isStopped(job) || job.status !== 'training') {
+    await ensureStageQueued(deps, job);
+    return { kind: 'done' };
+  }
   const target = hostTarget(job, deps.identity);
   const step: Step = { ...payload.step };
   try {
@@ -41,12 +44,13 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
 async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarget): Promise<void> {
   await deps.shell.upload(target, `inno-train/${job.id}/.inno/run.sh`, renderRunScript(job), 0o700);
   await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs });
-  const { changed } = await deps.store.update(job.id, (current) => {
+  // The command runs and the record does not say so: the rerun's start must find it under its lock.
+  crashPoint('train:after-start');
+  await deps.store.update(job.id, (current) => {
     if (current.training.startedAt) return null;
     current.training.startedAt = isoNow();
     return current;
-  });
-  if (changed) await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Started: ${job.spec.command.slice(0, 200)}` });
+  }, [{ type: 'training', stage: 'training', message: `Started: ${job.spec.command.slice(0, 200)}` }]);
 }
 
 async function handlePoll(deps: MonitorDeps, job: JobRecord, step: Step, poll: PollResult, target: HostTarget): Promise<StepOutcome> {

@@ -1,4 +1,4 @@
-import { isoNow, type Logger } from '@inno-train/core';
+import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { failJob, isStopped } from '@inno-train/workflow';
 import {
@@ -75,6 +75,8 @@ async function tryLaunch(deps: ProvisionDeps, job: JobRecord, candidate: Candida
     const { instanceIds } = await deps.lambda.launch({ regionName: candidate.region, instanceTypeName: candidate.type, sshKeyNames: [deps.sshKeyName], name: instanceName(job.id), tags });
     const id = instanceIds[0];
     if (!id) throw new Error('Lambda answered a launch without an instance id');
+    // Billing has started and nothing of ours knows the instance yet: the tags must find it.
+    crashPoint('launch:after-create');
     // Billing starts when Lambda creates the instance: after any pacing wait inside launch().
     const launchedAt = isoNow();
     const gpus = candidate.entry.instance_type.specs?.gpus ?? 1;

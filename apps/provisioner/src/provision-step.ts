@@ -1,6 +1,6 @@
 import { InnoError, isoNow, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
-import { advance, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
@@ -29,12 +29,18 @@ const GPU_CHECK = 'if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L;
  */
 export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
-  if (isStopped(job)) return { kind: 'done' };
+  if (isStopped(job)) {
+    await ensureStageQueued(deps, job);
+    return { kind: 'done' };
+  }
   if (job.status === 'queued') {
     await advance(deps, job.id, { from: ['queued'], to: 'provisioning', stage: 'provisioning', message: 'Provisioning an instance', patch: (j) => { j.startedAt = isoNow(); } });
     job = await deps.store.mustGet(job.id);
   }
-  if (job.status !== 'provisioning') return { kind: 'done' };
+  if (job.status !== 'provisioning') {
+    await ensureStageQueued(deps, job);
+    return { kind: 'done' };
+  }
 
   if (!job.instance || job.instance.terminatedAt) {
     const outcome = await launchForJob(deps, job, logger, payload.step.waitingForCapacity === true);

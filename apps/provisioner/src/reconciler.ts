@@ -2,8 +2,8 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { JobRecord } from '@inno-train/schemas';
-import { enqueueTeardown, failJob, type StageQueues } from '@inno-train/workflow';
-import { isTerminal } from '@inno-train/workflow-constants';
+import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@inno-train/workflow';
+import { isTerminal, type JobStatus } from '@inno-train/workflow-constants';
 import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, type LambdaApi, type LambdaInstance } from './ports';
 
 export interface ReconcilerDeps {
@@ -27,6 +27,8 @@ export interface ReconcileReport {
   checked: number;
   ours: number;
   terminated: ReconcileAction[];
+  /** Running jobs looked at by the stage sweep. */
+  swept: number;
 }
 
 const GONE = new Set(['terminated', 'terminating', 'preempted']);
@@ -56,7 +58,30 @@ export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now
       else if (job.instance?.id === instance.id) await enqueueTeardown(deps.queues, jobId, 'reconciler');
     }
   }
-  return { at: isoNow(now), checked: instances.length, ours: ours.length, terminated };
+  const swept = await sweepRunningJobs(deps);
+  return { at: isoNow(now), checked: instances.length, ours: ours.length, terminated, swept };
+}
+
+const RUNNING: JobStatus[] = ['queued', 'provisioning', 'staging_in', 'training', 'staging_out'];
+
+/**
+ * Makes sure every running job has its stage queued. A process that died between writing a job and
+ * queueing its stage (the API between create and enqueue, most of all) would otherwise leave the
+ * job waiting for ever; queueing is deduplicated by stage job id, so this is a no-op for the rest.
+ */
+export async function sweepRunningJobs(deps: Pick<ReconcilerDeps, 'store' | 'queues'>): Promise<number> {
+  let swept = 0;
+  for (const status of RUNNING) {
+    let after: string | undefined;
+    for (;;) {
+      const page = await deps.store.list({ status, limit: 200, ...(after ? { after } : {}) });
+      for (const job of page.jobs) if (job.status === status) await ensureStageQueued(deps, job);
+      swept += page.jobs.length;
+      after = page.jobs.at(-1)?.id;
+      if (!page.hasMore || !after) break;
+    }
+  }
+  return swept;
 }
 
 function verdict(job: JobRecord | null, instance: LambdaInstance, now: number, graceMs: number): ReconcileAction['reason'] | null {

@@ -1,4 +1,4 @@
-import { isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, isoNow, shellQuote, type Logger } from '@inno-train/core';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, hostTarget, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
@@ -44,6 +44,7 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   const pending = unconfirmed(job);
   if (polls % RETERMINATE_EVERY === 0) {
     await deps.lambda.terminate(pending.map((i) => i.id));
+    crashPoint('teardown:after-terminate-call');
     await noteTerminateAccepted(deps, job.id, pending.map((i) => i.id));
     if (polls === 0) await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Terminating instance ${pending.map((i) => i.id).join(', ')}` });
   }
@@ -89,10 +90,7 @@ async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[
       }
     }
     return changed ? current : null;
-  });
-  for (const id of ids) {
-    await deps.store.appendEvent(jobId, { type: 'teardown', stage: 'teardown', message: `Instance ${id} terminated (confirmed)`, data: { instanceId: id } });
-  }
+  }, ids.map((id) => ({ type: 'teardown', stage: 'teardown', message: `Instance ${id} terminated (confirmed)`, data: { instanceId: id } })));
 }
 
 /** Instances tagged with the job but unknown to its record join the retired list, to be torn down. */

@@ -1,7 +1,7 @@
-import { FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { presignLifetimeSeconds, QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
@@ -29,7 +29,10 @@ interface StageInStatus {
 /** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */
 export async function stageInStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const job = await deps.store.mustGet(payload.jobId);
-  if (isStopped(job) || job.status !== 'staging_in') return { kind: 'done' };
+  if (isStopped(job) || job.status !== 'staging_in') {
+    await ensureStageQueued(deps, job);
+    return { kind: 'done' };
+  }
   if (payload.step.phase !== 'running') return startStageIn(deps, job, payload.step);
 
   const target = hostTarget(job, deps.identity);
@@ -73,6 +76,7 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   await deps.shell.upload(target, `${dir}/config.yaml`, stringify(job.spec.config ?? {}), 0o644);
   if ('inline' in job.spec.script) await deps.shell.upload(target, `${dir}/${job.spec.script.filename}`, job.spec.script.inline, 0o644);
   await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-in.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  crashPoint('stage-in:after-start');
   const bytes = files.reduce((sum, file) => sum + file.size, 0);
   if (step.phase !== 'running' && step.restarts === undefined) {
     await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_in', message: `Fetching ${files.length} files (${bytes} bytes) from S3 on the host`, data: { files: files.length, bytes } });

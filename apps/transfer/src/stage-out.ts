@@ -1,7 +1,7 @@
-import { FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } from '@inno-train/workflow';
 import { presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
@@ -31,7 +31,10 @@ interface StageOutStatus {
  */
 export async function stageOutStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const job = await deps.store.mustGet(payload.jobId);
-  if (isStopped(job) || job.status !== 'staging_out') return { kind: 'done' };
+  if (isStopped(job) || job.status !== 'staging_out') {
+    await ensureStageQueued(deps, job);
+    return { kind: 'done' };
+  }
   if (payload.step.phase !== 'running') return startStageOut(deps, job, payload.step);
 
   const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
@@ -54,6 +57,7 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
   }
   const uploads = job.stageOutPlan ?? [];
   await completeUploads(deps, job, uploads, state.status);
+  crashPoint('stage-out:after-complete');
   await finish(deps, job, uploads, payload.step);
   return { kind: 'done' };
 }
@@ -66,6 +70,7 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   // Our own rendered config, beside the outputs (a few bytes we generated, not job data).
   await deps.storage.putSmallObject(bucket, `${prefix}config.yaml`, stringify(job.spec.config ?? {}));
   const planned = job.stageOutPlan ?? (await fixPlan(deps, job, bucket, prefix));
+  crashPoint('stage-out:after-plan');
   const expires = presignLifetimeSeconds(deps.timings);
   const uploads: Parameters<typeof renderStageOutScript>[0]['uploads'] = [];
   for (const file of planned) {
@@ -121,7 +126,13 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
     if (!upload.uploadId) continue;
     const parts = status.parts?.[`output/${upload.relPath}`];
     if (!parts || parts.length === 0) throw new FileTransferError('output_transfer_failed', `No parts recorded for ${upload.relPath}`);
-    await deps.storage.completeMultipartUpload(bucket, upload.key, upload.uploadId, [...parts].sort((a, b) => a.partNumber - b.partNumber));
+    try {
+      await deps.storage.completeMultipartUpload(bucket, upload.key, upload.uploadId, [...parts].sort((a, b) => a.partNumber - b.partNumber));
+    } catch (error) {
+      // A worker that died after completing leaves the upload gone and the object in place; the
+      // rerun's completion then answers NoSuchUpload. finish() checks every object's size next.
+      if ((error as { code?: unknown }).code !== 'storage_upload_not_found') throw error;
+    }
   }
 }
 

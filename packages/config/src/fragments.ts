@@ -45,6 +45,16 @@ export const logEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
+/**
+ * Test-only: comma-separated crash points (see core's crashPoint) at which the process SIGKILLs
+ * itself, to prove every stage survives a worker dying at that line. Never set in production.
+ */
+export const crashPointEnv = {
+  INNO_CRASH_POINTS: z.string().regex(/^[a-z0-9:_-]+(,[a-z0-9:_-]+)*$/, 'must be a comma-separated list of crash point names')
+    .transform((value) => value.split(','))
+    .optional(),
+};
+
 /** Worker tuning shared by the worker apps. */
 export const workerEnv = {
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
@@ -59,7 +69,15 @@ export const workerEnv = {
   BOOT_DEADLINE_MULTI_GPU_MS: z.coerce.number().int().min(1000).optional(),
   CAPACITY_POLL_MS: z.coerce.number().int().min(10).optional(),
   MAX_LAUNCH_ATTEMPTS: z.coerce.number().int().min(1).max(20).optional(),
+  /**
+   * BullMQ's lock on an active step, and how often workers look for steps whose worker died. A
+   * killed worker's step runs again within about lock + check interval; see README "Crashes".
+   */
+  STEP_LOCK_MS: z.coerce.number().int().min(1000).default(20_000),
+  STEP_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(10_000),
   /** The orphan reconciler: how often it runs, and how old an instance must be before it may act. */
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(60_000),
   RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(5 * 60_000),
+  ...crashPointEnv,
 };
+

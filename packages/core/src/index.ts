@@ -4,3 +4,4 @@ export * from './logger';
 export * from './time';
 export * from './shell';
 export * from './shutdown';
+export * from './crash-points';

@@ -28,6 +28,9 @@
  * - AbortMultipartUpload (DELETE ?uploadId=) is not routed by s3rver (405 MethodNotAllowed). The
  *   server process answers it itself (removes the upload's parts: 204, or 404 NoSuchUpload), without
  *   checking that request's signature.
+ * - CompleteMultipartUpload of an upload that is gone (completed or aborted) makes s3rver answer
+ *   500 InternalError (it reads the removed parts folder); S3 answers 404 NoSuchUpload, which is
+ *   what a retried completion must see. The server process answers that itself.
  * - The 5 MiB minimum part size is not enforced; continuation tokens only work in us-east-1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -127,12 +130,27 @@ async function abortUpload(req, res, url) {
   }
 }
 
+async function uploadExists(url) {
+  const bucket = decodeURIComponent(url.pathname.split('/')[1] || '');
+  const uploadId = url.searchParams.get('uploadId') || '';
+  if (!bucket || !/^[A-Za-z0-9]{1,128}$/.test(uploadId)) return false;
+  return fs.access(path.join(s3rver.store.getResourcePath(bucket, undefined, 'uploads'), uploadId)).then(() => true, () => false);
+}
+
 const server = http.createServer((req, res) => {
   delete req.headers[MARK];
   const url = new URL(req.url || '/', 'http://localhost');
   if (/^\/[^/]+\/$/.test(url.pathname)) req.headers[MARK] = '1';
   if (req.method === 'DELETE' && url.searchParams.has('uploadId')) {
     abortUpload(req, res, url).catch(() => sendError(res, 500, 'InternalError'));
+    return;
+  }
+  if (req.method === 'POST' && url.searchParams.has('uploadId')) {
+    uploadExists(url).then((exists) => {
+      if (exists) return handler(req, res);
+      req.resume();
+      sendError(res, 404, 'NoSuchUpload');
+    }, () => sendError(res, 500, 'InternalError'));
     return;
   }
   handler(req, res);

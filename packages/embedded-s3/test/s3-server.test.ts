@@ -121,6 +121,10 @@ describe('startS3Server', () => {
     const got = await s3.send(new GetObjectCommand({ Bucket: 'kit-bucket', Key: key }));
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(data)).toBe(true);
     expect(readFileSync(file).length).toBe(data.length);
+    // Completing it again (a retry after a lost answer) is NoSuchUpload, as on S3, and harms nothing.
+    await expect(s3.send(new CompleteMultipartUploadCommand({ Bucket: 'kit-bucket', Key: key, UploadId, MultipartUpload: { Parts: parts } }))).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    const again = await s3.send(new GetObjectCommand({ Bucket: 'kit-bucket', Key: key }));
+    expect(Buffer.from(await again.Body!.transformToByteArray()).equals(data)).toBe(true);
   });
 
   it('answers AbortMultipartUpload (which s3rver itself does not route)', async () => {

@@ -29,7 +29,11 @@ if len > max then
 end
 return len`;
 
-/** Writes ARGV[2] only if the record still equals ARGV[1]; moves the id between status sets. */
+/**
+ * Writes ARGV[2] only if the record still equals ARGV[1]; moves the id between status sets and
+ * appends the change's events (ARGV[4..]) in the same step, so a change is never recorded
+ * without its events nor an event without its change, whichever line the writer dies at.
+ */
 const COMPARE_AND_SET_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
@@ -37,7 +41,11 @@ if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('ZADD', KEYS[3], 0, ARGV[3])
 end
+if #ARGV > 3 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 4)) end
 return 1`;
+
+/** An event as stages write it; `at` defaults to now. */
+export type EventInput = Omit<JobEvent, 'at'> & { at?: string };
 
 const MAX_UPDATE_RETRIES = 50;
 
@@ -80,7 +88,11 @@ export function createJobStore(options: JobStoreOptions) {
    * compare-and-set on the whole stored value (WATCH would be per connection, and many jobs share
    * one connection), retried when another writer got there first.
    */
-  async function update(id: string, mutate: (job: JobRecord) => JobRecord | null): Promise<{ job: JobRecord; changed: boolean }> {
+  async function update(
+    id: string,
+    mutate: (job: JobRecord) => JobRecord | null,
+    events: EventInput[] | ((next: JobRecord) => EventInput[]) = [],
+  ): Promise<{ job: JobRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
       const raw = await redis.get(keys.job(id));
       if (raw === null) throw new JobNotFoundError(id);
@@ -88,19 +100,19 @@ export function createJobStore(options: JobStoreOptions) {
       const next = mutate(structuredClone(current));
       if (next === null) return { job: current, changed: false };
       next.updatedAt = isoNow();
+      const lines = (typeof events === 'function' ? events(next) : events).map((event) => JSON.stringify(cleanEvent(event)));
       const written = await redis.eval(
-        COMPARE_AND_SET_SCRIPT, 3,
-        keys.job(id), keys.byStatus(current.status), keys.byStatus(next.status),
-        raw, JSON.stringify(next), id,
+        COMPARE_AND_SET_SCRIPT, 4,
+        keys.job(id), keys.byStatus(current.status), keys.byStatus(next.status), keys.events(id),
+        raw, JSON.stringify(next), id, ...lines,
       );
       if (written === 1) return { job: next, changed: true };
     }
     throw new Error(`Job ${id} is changing too fast to update`);
   }
 
-  async function appendEvent(id: string, event: Omit<JobEvent, 'at'> & { at?: string }): Promise<void> {
-    const clean: JobEvent = { ...event, at: event.at ?? isoNow(), message: scrubSecrets(event.message) };
-    await redis.rpush(keys.events(id), JSON.stringify(clean));
+  async function appendEvent(id: string, event: EventInput): Promise<void> {
+    await redis.rpush(keys.events(id), JSON.stringify(cleanEvent(event)));
   }
 
   async function events(id: string): Promise<JobEvent[]> {
@@ -129,6 +141,10 @@ export function createJobStore(options: JobStoreOptions) {
   }
 
   return { get, mustGet, create, update, appendEvent, events, appendLog, log, list };
+}
+
+function cleanEvent(event: EventInput): JobEvent {
+  return { ...event, at: event.at ?? isoNow(), message: scrubSecrets(event.message) };
 }
 
 /** A helper for stage code: record an event in one call. */

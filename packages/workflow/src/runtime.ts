@@ -1,4 +1,4 @@
-import { createLogger, createShutdown, registerSecret, type Logger, type Shutdown } from '@inno-train/core';
+import { armCrashPoints, createLogger, createShutdown, registerSecret, type Logger, type Shutdown } from '@inno-train/core';
 import { createJobStore, type JobStore } from '@inno-train/job-store';
 import type { WorkflowTimings } from '@inno-train/workflow-constants';
 import type { Redis } from 'ioredis';
@@ -13,6 +13,10 @@ export interface WorkerRuntimeConfig {
   LOG_LEVEL: string;
   WORKER_CONCURRENCY: number;
   SHUTDOWN_DEADLINE_MS: number;
+  STEP_LOCK_MS?: number | undefined;
+  STEP_STALLED_CHECK_MS?: number | undefined;
+  /** Test-only crash points to arm (see core's crashPoint). */
+  INNO_CRASH_POINTS?: string[] | undefined;
   BOOT_POLL_MS?: number | undefined;
   TRANSFER_POLL_MS?: number | undefined;
   TRAIN_POLL_MS?: number | undefined;
@@ -42,6 +46,10 @@ export interface WorkerRuntime {
 export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime {
   for (const secret of config.secrets) registerSecret(secret);
   const logger = createLogger({ name: config.name, level: config.LOG_LEVEL });
+  if (config.INNO_CRASH_POINTS?.length) {
+    armCrashPoints(config.INNO_CRASH_POINTS);
+    logger.warn({ crashPoints: config.INNO_CRASH_POINTS }, 'crash points armed: this process will kill itself on purpose (test setting)');
+  }
   const shutdown = createShutdown(logger, config.SHUTDOWN_DEADLINE_MS);
   const redis = createRedis(config.REDIS_URL, 'worker', `inno-train-${config.name}`);
   shutdown.register('redis', async () => void (await redis.quit().catch(() => redis.disconnect())));
@@ -53,7 +61,10 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
   return {
     logger, shutdown, redis, queues, store, timings, prefix,
     startWorkers(bindings) {
-      const set = startWorkerSet({ connection: redis, prefix, concurrency: config.WORKER_CONCURRENCY, logger, deps: { store, queues } }, bindings);
+      const set = startWorkerSet({
+        connection: redis, prefix, concurrency: config.WORKER_CONCURRENCY, logger, deps: { store, queues },
+        lockDurationMs: config.STEP_LOCK_MS, stalledIntervalMs: config.STEP_STALLED_CHECK_MS,
+      }, bindings);
       shutdown.register('workers', () => set.close(config.SHUTDOWN_DEADLINE_MS));
       logger.info({ queues: bindings.map((b) => b.queue), concurrency: config.WORKER_CONCURRENCY }, `${config.name} started`);
     },

@@ -1,5 +1,5 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { coerceError, InnoError, scrubSecrets, type Logger } from '@inno-train/core';
+import { coerceError, crashPoint, InnoError, scrubSecrets, type Logger } from '@inno-train/core';
 import { QUEUE_PREFIX, stagePayloadSchema, type QueueName, type StagePayload } from '@inno-train/workflow-constants';
 
 /** What one step of a stage decided. */
@@ -33,6 +33,8 @@ export interface StepWorkerOptions {
   logger: Logger;
   /** How long a job's lock lasts without renewal; see the note in README on stalled jobs. */
   lockDurationMs?: number;
+  /** How often this worker looks for active jobs whose lock expired (their worker died). */
+  stalledIntervalMs?: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export function startStepWorker(options: StepWorkerOptions): Worker {
       // duration, so 20 s is ample; checking for stalled jobs every 10 s means a job whose worker
       // was killed is picked up again within ~30 s instead of BullMQ's default ~60 s.
       lockDuration: options.lockDurationMs ?? 20_000,
-      stalledInterval: 10_000,
+      stalledInterval: options.stalledIntervalMs ?? 10_000,
       maxStalledCount: 100,
     },
   );
@@ -69,6 +71,8 @@ async function processStep(job: Job, token: string | undefined, options: StepWor
   let outcome: StepOutcome;
   try {
     outcome = await options.handler(payload, { logger, attempt, maxAttempts });
+    // The step's work is done but BullMQ does not know yet (nor, for a wait, the step's new state).
+    crashPoint(`step:${options.queue}:after-handler`);
   } catch (value) {
     const error = coerceError(value);
     const retryable = error instanceof InnoError ? error.retryable : true;

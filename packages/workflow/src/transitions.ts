@@ -1,7 +1,7 @@
-import { errorCode, isoNow, scrubSecrets } from '@inno-train/core';
+import { crashPoint, errorCode, isoNow, scrubSecrets } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { JobError, JobRecord } from '@inno-train/schemas';
-import { isTerminal, type JobStatus, type Stage } from '@inno-train/workflow-constants';
+import { isTerminal, QUEUES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { enqueueStage, enqueueTeardown, type StageQueues } from './queues';
 import type { QueueName } from '@inno-train/workflow-constants';
 
@@ -35,10 +35,11 @@ export async function advance(
     move.patch?.(current);
     if (isTerminal(move.to)) current.finishedAt = isoNow();
     return current;
-  });
-  if (changed) await deps.store.appendEvent(jobId, { type: 'status', stage: move.stage, message: move.message, data: { status: move.to } });
-  // Enqueue even when another worker moved it first: the enqueue is deduplicated, and this way a
-  // worker that died between the update and the enqueue is covered by whoever runs next.
+  }, [{ type: 'status', stage: move.stage, message: move.message, data: { status: move.to } }]);
+  // The most dangerous line of the workflow: the job moved on but its next stage is not queued.
+  // Whoever runs next for this job (this step redelivered, or the reconciler) queues it: see
+  // ensureStageQueued. Enqueueing here even when another worker moved it first is deduplicated.
+  crashPoint(`advance:${move.to}:after-write`);
   if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId, job.hostRestarts ?? 0);
   if (isTerminal(job.status)) await enqueueTeardown(deps.queues, jobId, move.message);
   return changed;
@@ -46,17 +47,17 @@ export async function advance(
 
 /** Fails a job (unless it already ended) and hands it to teardown. */
 export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError): Promise<void> {
-  const { changed } = await deps.store.update(jobId, (job) => {
+  await deps.store.update(jobId, (job) => {
     if (isTerminal(job.status)) return null;
     job.status = 'failed';
     job.error = error;
     job.finishedAt = isoNow();
     return job;
-  });
-  if (changed) {
-    await deps.store.appendEvent(jobId, { type: 'error', stage: error.stage, message: `${error.code}: ${error.message}`, data: { code: error.code } });
-    await deps.store.appendEvent(jobId, { type: 'status', stage: error.stage, message: 'Job failed', data: { status: 'failed' } });
-  }
+  }, [
+    { type: 'error', stage: error.stage, message: `${error.code}: ${error.message}`, data: { code: error.code } },
+    { type: 'status', stage: error.stage, message: 'Job failed', data: { status: 'failed' } },
+  ]);
+  crashPoint('fail:after-write');
   await enqueueTeardown(deps.queues, jobId, `failed: ${error.code}`);
 }
 
@@ -78,16 +79,33 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
     current.pendingError = null;
     delete current.stageOutPlan;
     return current;
-  });
+  }, (next) => [{ type: 'retry', stage: 'training', message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: 'provisioning' } }]);
   if (!changed) return false;
-  await deps.store.appendEvent(jobId, { type: 'retry', stage: 'training', message: `Host lost (${reason}); starting over on a new instance (restart ${job.hostRestarts} of ${job.spec.retry?.onHostLost})`, data: { status: 'provisioning' } });
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
   await enqueueTeardown(deps.queues, jobId, 'host lost');
   await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts ?? 0);
   return true;
 }
 
-/** Makes sure a stopped job gets its teardown; stages call this when they find a job stopped. */
-export async function ensureTeardown(deps: WorkflowDeps, job: JobRecord): Promise<void> {
-  if (job.instance && !job.instance.terminatedAt) await enqueueTeardown(deps.queues, job.id, 'job stopped');
+/** The queue that carries a job in each running status. */
+const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
+  queued: QUEUES.provision,
+  provisioning: QUEUES.provision,
+  staging_in: QUEUES.stageIn,
+  training: QUEUES.train,
+  staging_out: QUEUES.stageOut,
+};
+
+/**
+ * Called by a step that finds its job no longer in its own status. The writer that moved the job
+ * (an advance, a failure, a cancel in the API) may have died before queueing what comes next, and
+ * this redelivered step may be the last thing that will ever run for the job: so a stopped job
+ * gets its teardown and a running one its current stage (a no-op when that stage is queued).
+ */
+export async function ensureStageQueued(deps: WorkflowDeps, job: JobRecord): Promise<void> {
+  const stopped = isStopped(job);
+  const toGiveBack = [...(job.retiredInstances ?? []), ...(stopped && job.instance ? [job.instance] : [])];
+  if (toGiveBack.some((instance) => !instance.terminatedAt)) await enqueueTeardown(deps.queues, job.id, stopped ? 'job stopped' : 'retired instance');
+  const queue = stopped ? undefined : QUEUE_OF_STATUS[job.status];
+  if (queue) await enqueueStage(deps.queues, queue, job.id, job.hostRestarts ?? 0);
 }

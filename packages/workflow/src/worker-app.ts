@@ -35,6 +35,8 @@ export interface WorkerSetOptions {
   connection: ConnectionOptions;
   prefix: string;
   concurrency: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
   logger: Logger;
   deps: WorkflowDeps;
 }
@@ -47,6 +49,8 @@ export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
+      lockDurationMs: options.lockDurationMs,
+      stalledIntervalMs: options.stalledIntervalMs,
       logger: options.logger,
       handler: binding.handler,
       onGiveUp: binding.onGiveUp,

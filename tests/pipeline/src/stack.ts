@@ -124,10 +124,11 @@ export async function startStack(options: StackOptions) {
     baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir, switches,
     api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) => callApi(baseUrl, secrets.apiKey, path, init),
     /** SIGKILLs an app process (a worker dying at any line) and starts a replacement under the same name. */
-    async killAndRestart(index: number): Promise<void> {
+    async killAndRestart(index: number, extraEnv: Record<string, string> = {}): Promise<AppProcess> {
       const victim = apps[index]!;
       await victim.stop('SIGKILL');
-      apps[index] = startApp(victim.app, victim.name, env, workDir, meter);
+      apps[index] = startApp(victim.app, victim.name, { ...env, ...extraEnv }, workDir, meter);
+      return apps[index];
     },
     /** Total bytes received over sockets by every app process so far. */
     bytesReceivedByApps(): number {
