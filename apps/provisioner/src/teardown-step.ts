@@ -120,7 +120,14 @@ async function stopTraining(deps: TeardownDeps, job: JobRecord, logger: Logger):
   if (!job.instance?.ip) return;
   const dir = shellQuote(jobDirOf(job));
   const grace = Math.max(1, Math.min(5, Math.round(deps.timings.killGraceMs / 1000)));
-  const command = `cd ${dir} 2>/dev/null && test -f .inno/train.pid && pgid=$(cat .inno/train.pid) && kill -TERM -- -"$pgid" 2>/dev/null; sleep ${grace}; kill -KILL -- -"$pgid" 2>/dev/null; true`;
+  // TERM, then wait up to the grace for the group to exit (no wait at all when it already has, as
+  // for a job cancelled after training ended), then KILL whatever is left.
+  const command = [
+    `cd ${dir} 2>/dev/null && test -f .inno/train.pid && pgid=$(cat .inno/train.pid) || exit 0`,
+    'kill -TERM -- -"$pgid" 2>/dev/null || exit 0',
+    `for _ in $(seq 1 ${grace * 10}); do kill -0 -- -"$pgid" 2>/dev/null || exit 0; sleep 0.1; done`,
+    'kill -KILL -- -"$pgid" 2>/dev/null; true',
+  ].join('\n');
   try {
     await deps.shell.exec(hostTarget(job, deps.identity), command, { timeoutMs: 20_000 });
     await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'cancel', message: 'Training process stopped' });

@@ -61,6 +61,12 @@ export interface S3ServerHandle {
   accessKeyId: 'S3RVER';
   secretAccessKey: 'S3RVER';
   directory: string;
+  /**
+   * Test control: while on, requests signed in the query (presigned URLs, as the GPU host's curl
+   * uses) get no answer, like an S3 that stalls; turning it off serves them. SDK calls are unaffected.
+   * Resolves with how many requests were being held when called (released ones, when turning off).
+   */
+  holdPresignedRequests(hold: boolean): Promise<number>;
   /** Stops the server process and removes the folder if this call created it. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -137,7 +143,32 @@ async function uploadExists(url) {
   return fs.access(path.join(s3rver.store.getResourcePath(bucket, undefined, 'uploads'), uploadId)).then(() => true, () => false);
 }
 
+// Test control, from the parent process only (IPC): while holding, requests signed in the query
+// (presigned URLs, i.e. the GPU host's curl) wait unanswered, as from an S3 that stalls; releasing
+// serves them. Header-signed requests (the orchestrator's SDK calls) are never held.
+let holding = false;
+let held = [];
+process.on('message', (message) => {
+  if (!message || typeof message.hold !== 'boolean') return;
+  holding = message.hold;
+  const count = held.length;
+  if (!holding) {
+    const waiting = held;
+    held = [];
+    for (const [req, res] of waiting) route(req, res);
+  }
+  process.send({ held: count });
+});
+
 const server = http.createServer((req, res) => {
+  if (holding && /[?&]X-Amz-Signature=/i.test(req.url || '')) {
+    held.push([req, res]);
+    return;
+  }
+  route(req, res);
+});
+
+function route(req, res) {
   delete req.headers[MARK];
   const url = new URL(req.url || '/', 'http://localhost');
   if (/^\/[^/]+\/$/.test(url.pathname)) req.headers[MARK] = '1';
@@ -154,7 +185,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   handler(req, res);
-});
+}
 
 function fail(err) {
   process.send({ error: String((err && err.stack) || err) }, () => process.exit(1));
@@ -204,6 +235,14 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     directory,
+    holdPresignedRequests: (hold: boolean) => new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('S3 server did not answer the hold request')), 5000);
+      child.once('message', (message: { held: number }) => {
+        clearTimeout(timer);
+        resolve(message.held);
+      });
+      child.send({ hold });
+    }),
     close: () => {
       closing ??= (async () => {
         await stopChild(child);

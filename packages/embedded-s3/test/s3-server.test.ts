@@ -9,6 +9,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -125,6 +126,29 @@ describe('startS3Server', () => {
     await expect(s3.send(new CompleteMultipartUploadCommand({ Bucket: 'kit-bucket', Key: key, UploadId, MultipartUpload: { Parts: parts } }))).rejects.toMatchObject({ name: 'NoSuchUpload' });
     const again = await s3.send(new GetObjectCommand({ Bucket: 'kit-bucket', Key: key }));
     expect(Buffer.from(await again.Body!.transformToByteArray()).equals(data)).toBe(true);
+  });
+
+  it('holds presigned requests on demand (a stalled S3, as the host sees it) and serves them on release', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'kit-bucket', Key: 'hold/obj.txt', Body: 'held bytes' }));
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'kit-bucket', Key: 'hold/obj.txt' }), { expiresIn: 60 });
+    expect(await server.holdPresignedRequests(true)).toBe(0);
+    let settled = false;
+    const pending = fetch(url).then(async (response) => {
+      settled = true;
+      return response.text();
+    });
+    // Wait (with a deadline) until the request has reached the server and is being held.
+    const deadline = Date.now() + 5000;
+    while ((await server.holdPresignedRequests(true)) !== 1) {
+      if (Date.now() > deadline) throw new Error('the presigned request never reached the server');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // SDK calls (signed in a header) go on being served meanwhile.
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'kit-bucket', Key: 'hold/obj.txt' }));
+    expect(head.ContentLength).toBe(10);
+    expect(settled).toBe(false);
+    expect(await server.holdPresignedRequests(false)).toBe(1);
+    expect(await pending).toBe('held bytes');
   });
 
   it('answers AbortMultipartUpload (which s3rver itself does not route)', async () => {
