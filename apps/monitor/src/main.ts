@@ -7,7 +7,7 @@ function main(): void {
   const env = parseEnv({ ...redisEnv, ...sshEnv, ...logEnv, ...workerEnv }, process.env);
   const runtime = createWorkerRuntime({ name: 'monitor', ...env, secrets: [env.SSH_KEY_PASSPHRASE] });
   runtime.shutdown.installSignalHandlers();
-  const deps = { store: runtime.store, queues: runtime.queues, shell: new SshExecutor(), identity: loadSshIdentity(env), timings: runtime.timings };
+  const deps = { store: runtime.store, queues: runtime.queues, shell: new SshExecutor({ onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
   runtime.startWorkers(monitorBindings(deps));
 }
 

@@ -6,8 +6,8 @@ import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, typ
 import { latestProgress } from './metrics';
 
 export interface HostSession {
-  exec(target: HostTarget, command: string, options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
-  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number): Promise<void>;
+  exec(target: HostTarget, command: string, options?: { timeoutMs?: number; label?: string }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
+  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number, options?: { label?: string }): Promise<void>;
 }
 
 export interface MonitorDeps extends WorkflowDeps {
@@ -32,7 +32,7 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
   const step: Step = { ...payload.step };
   try {
     if (!job.training.startedAt) await startTraining(deps, job, target);
-    const poll = parsePoll((await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
+    const poll = parsePoll((await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:poll' })).stdout);
     delete step.unreachableSince;
     delete step.gonePolls;
     return await handlePoll(deps, job, step, poll, target);
@@ -42,8 +42,8 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
 }
 
 async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarget): Promise<void> {
-  await deps.shell.upload(target, `inno-train/${job.id}/.inno/run.sh`, renderRunScript(job), 0o700);
-  await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  await deps.shell.upload(target, `inno-train/${job.id}/.inno/run.sh`, renderRunScript(job), 0o700, { label: 'train:upload-run-script' });
+  await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:start' });
   // The command runs and the record does not say so: the rerun's start must find it under its lock.
   crashPoint('train:after-start');
   await deps.store.update(job.id, (current) => {
@@ -69,7 +69,7 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, step: Step, poll: P
   const current = await deps.store.mustGet(job.id);
   const limitReason = !step.killing ? overLimit(current) : null;
   if (limitReason) {
-    await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+    await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:stop' });
     await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Stopping: ${limitReason.message}` });
     step.killing = limitReason.code;
   }

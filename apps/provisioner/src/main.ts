@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   runtime.shutdown.installSignalHandlers();
   const identity = loadSshIdentity(env);
   const { lambda, sshKeyName } = await setUpLambda(env, runtime.redis, identity, runtime.logger);
-  const deps = { store: runtime.store, queues: runtime.queues, lambda, shell: new SshExecutor(), identity, sshKeyName, timings: runtime.timings, namespace: env.INNO_NAMESPACE };
+  const deps = { store: runtime.store, queues: runtime.queues, lambda, shell: new SshExecutor({ onSession: runtime.logSshSession }), identity, sshKeyName, timings: runtime.timings, namespace: env.INNO_NAMESPACE };
   runtime.startWorkers(provisionerBindings(deps));
   const reconciler = await startReconciler({
     ...deps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger,

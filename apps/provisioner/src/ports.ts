@@ -37,7 +37,7 @@ export interface HostShell {
   probe(target: HostTarget, timeoutMs: number): Promise<boolean>;
   /** The host key the last connection to this address presented (SSH only). */
   hostKeyFingerprint?(target: Pick<HostTarget, 'host' | 'port'>): string | undefined;
-  exec(target: HostTarget, command: string, options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
+  exec(target: HostTarget, command: string, options?: { timeoutMs?: number; label?: string }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
 }
 
 /** Tags that mark an instance as ours and say which job it serves. */

@@ -73,7 +73,7 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
     return { kind: 'wait', delayMs: Math.round(deps.timings.bootPollMs * Math.min(4, 1.5 ** misses)), step: { ...payload.step, sshMisses: misses } };
   }
   await pinHostKey(deps, job, target);
-  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000 }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
+  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000, label: 'boot:gpu-check' }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
   if (gpus.exitCode !== 0) return retireInstance(deps, job, `GPU check failed: ${(gpus.stderr || gpus.stdout).trim().slice(0, 200)}`);
   const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
   await advance(deps, job.id, {

@@ -129,7 +129,7 @@ async function stopTraining(deps: TeardownDeps, job: JobRecord, logger: Logger):
     'kill -KILL -- -"$pgid" 2>/dev/null; true',
   ].join('\n');
   try {
-    await deps.shell.exec(hostTarget(job, deps.identity), command, { timeoutMs: 20_000 });
+    await deps.shell.exec(hostTarget(job, deps.identity), command, { timeoutMs: 20_000, label: 'teardown:stop-training' });
     await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'cancel', message: 'Training process stopped' });
   } catch (error) {
     logger.warn({ err: error }, 'could not stop the training process; terminating the instance anyway');

@@ -14,7 +14,7 @@ function main(): void {
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
     credentials: env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } : undefined,
   });
-  const deps = { store: runtime.store, queues: runtime.queues, storage, shell: new SshExecutor(), identity: loadSshIdentity(env), timings: runtime.timings };
+  const deps = { store: runtime.store, queues: runtime.queues, storage, shell: new SshExecutor({ onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
   runtime.startWorkers(transferBindings(deps));
 }
 

@@ -14,6 +14,6 @@ export interface TransferStorage {
 }
 
 export interface HostSession {
-  exec(target: HostTarget, command: string, options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
-  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number): Promise<void>;
+  exec(target: HostTarget, command: string, options?: { timeoutMs?: number; label?: string }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
+  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number, options?: { label?: string }): Promise<void>;
 }

@@ -36,7 +36,7 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
   if (payload.step.phase !== 'running') return startStageIn(deps, job, payload.step);
 
   const target = hostTarget(job, deps.identity);
-  const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
   const state = parseDetached<StageInStatus>(check.stdout);
   if (state.state === 'running') {
     if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
@@ -71,11 +71,11 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   const dir = jobDirOf(job);
   const script = renderStageInScript({ jobDir: dir, files, parallelism: TRANSFER.parallelism, statusFile: STATUS });
   const q = shellQuote(dir);
-  await deps.shell.exec(target, `mkdir -p ${q}/inputs ${q}/output ${q}/.inno && rm -f ${q}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs });
-  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700);
-  await deps.shell.upload(target, `${dir}/config.yaml`, stringify(job.spec.config ?? {}), 0o644);
-  if ('inline' in job.spec.script) await deps.shell.upload(target, `${dir}/${job.spec.script.filename}`, job.spec.script.inline, 0o644);
-  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-in.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  await deps.shell.exec(target, `mkdir -p ${q}/inputs ${q}/output ${q}/.inno && rm -f ${q}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:prepare' });
+  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700, { label: 'stage-in:upload-script' });
+  await deps.shell.upload(target, `${dir}/config.yaml`, stringify(job.spec.config ?? {}), 0o644, { label: 'stage-in:upload-config' });
+  if ('inline' in job.spec.script) await deps.shell.upload(target, `${dir}/${job.spec.script.filename}`, job.spec.script.inline, 0o644, { label: 'stage-in:upload-train-script' });
+  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-in.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:start' });
   crashPoint('stage-in:after-start');
   const bytes = files.reduce((sum, file) => sum + file.size, 0);
   if (step.phase !== 'running' && step.restarts === undefined) {

@@ -37,7 +37,7 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
   }
   if (payload.step.phase !== 'running') return startStageOut(deps, job, payload.step);
 
-  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
   const state = parseDetached<StageOutStatus>(check.stdout);
   if (state.state === 'running') {
     if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
@@ -87,9 +87,9 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   }
   const bytes = planned.reduce((sum, file) => sum + file.size, 0);
   const script = renderStageOutScript({ jobDir: dir, statusFile: STATUS, parallelism: TRANSFER.parallelism, uploads });
-  await deps.shell.exec(target, `rm -f ${shellQuote(dir)}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs });
-  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700);
-  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-out.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs });
+  await deps.shell.exec(target, `rm -f ${shellQuote(dir)}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:prepare' });
+  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700, { label: 'stage-out:upload-script' });
+  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-out.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:start' });
   if (step.restarts === undefined) {
     await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: planned.length, bytes } });
   }
@@ -103,7 +103,7 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
  * the first saved plan wins and the loser aborts its own uploads.
  */
 async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefix: string): Promise<PlannedUpload[]> {
-  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), renderListOutputsCommand(`${jobDirOf(job)}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs })).stdout);
+  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), renderListOutputsCommand(`${jobDirOf(job)}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:list' })).stdout);
   const plan: PlannedUpload[] = [];
   for (const file of listed) {
     const key = `${prefix}${file.relPath}`;

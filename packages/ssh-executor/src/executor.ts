@@ -10,7 +10,7 @@ import { timeoutError } from './errors';
 import { normalizeFingerprint } from './fingerprint';
 import { runCommand } from './run-command';
 import { atomicUpload } from './upload';
-import type { ExecOptions, ExecResult, SshExecutorOptions, SshTarget, UploadOptions } from './types';
+import type { ExecOptions, ExecResult, SshExecutorOptions, SshSessionRecord, SshTarget, UploadOptions } from './types';
 
 const DEFAULTS = {
   readyTimeoutMs: 20_000,
@@ -22,7 +22,8 @@ const DEFAULTS = {
 };
 
 export class SshExecutor {
-  private readonly settings: Required<SshExecutorOptions>;
+  private readonly settings: Required<Omit<SshExecutorOptions, 'onSession'>>;
+  private readonly onSession: SshExecutorOptions['onSession'];
   private readonly seenHostKeys = new Map<string, string>();
 
   constructor(options: SshExecutorOptions = {}) {
@@ -32,13 +33,14 @@ export class SshExecutor {
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax ?? DEFAULTS.keepaliveCountMax,
     };
+    this.onSession = options.onSession;
   }
 
   /** Runs `command` through the user's login shell (`$SHELL -c`); quote data with shellQuote. */
   async exec(target: SshTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
-    return this.withConnection(target, 'Command', options.timeoutMs, options.signal, (client, signal) =>
+    return this.withConnection(target, { what: 'Command', kind: 'exec', label: options.label }, options.timeoutMs, options.signal, (client, signal) =>
       runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
     );
   }
@@ -47,7 +49,7 @@ export class SshExecutor {
   async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: UploadOptions = {}): Promise<void> {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    return this.withConnection(target, 'Upload', options.timeoutMs, options.signal, (client, signal) =>
+    return this.withConnection(target, { what: 'Upload', kind: 'upload', label: options.label }, options.timeoutMs, options.signal, (client, signal) =>
       untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
     );
   }
@@ -58,7 +60,7 @@ export class SshExecutor {
    */
   async probe(target: SshTarget, timeoutMs: number): Promise<boolean> {
     try {
-      const result = await this.exec(target, 'true', { timeoutMs, maxOutputBytes: 4096 });
+      const result = await this.exec(target, 'true', { timeoutMs, maxOutputBytes: 4096, label: 'probe' });
       return result.exitCode === 0;
     } catch (error) {
       if (error instanceof InfrastructureError) return false;
@@ -73,15 +75,17 @@ export class SshExecutor {
 
   private async withConnection<T>(
     target: SshTarget,
-    what: string,
+    session: { what: string; kind: SshSessionRecord['kind']; label: string | undefined },
     timeoutMs: number | undefined,
     external: AbortSignal | undefined,
     work: (client: Client, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const limit = timeoutMs ?? this.settings.defaultTimeoutMs;
     if (!Number.isFinite(limit) || limit <= 0) throw new TypeError(`timeoutMs must be a positive number, got ${limit}`);
-    const deadline = new Deadline(limit, () => timeoutError(target, limit, what), external);
+    const deadline = new Deadline(limit, () => timeoutError(target, limit, session.what), external);
+    const started = Date.now();
     let client: Client | undefined;
+    let failure: unknown;
     try {
       client = await openConnection(target, {
         readyTimeoutMs: Math.min(this.settings.readyTimeoutMs, deadline.remainingMs()),
@@ -91,9 +95,26 @@ export class SshExecutor {
         onHostKey: (fingerprint) => this.seenHostKeys.set(hostKey(target), normalizeFingerprint(fingerprint)),
       });
       return await work(client, deadline.signal);
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
       deadline.dispose();
       if (client) closeConnection(client);
+      this.report(target, session, started, failure);
+    }
+  }
+
+  private report(target: SshTarget, session: { kind: SshSessionRecord['kind']; label: string | undefined }, started: number, failure: unknown): void {
+    if (!this.onSession) return;
+    const record: SshSessionRecord = { host: target.host, port: target.port, kind: session.kind, ms: Date.now() - started, ok: failure === undefined };
+    if (session.label) record.label = session.label;
+    const code = (failure as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string') record.errorCode = code;
+    try {
+      this.onSession(record);
+    } catch {
+      // Accounting must never break a host call.
     }
   }
 }

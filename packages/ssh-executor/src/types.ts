@@ -33,12 +33,28 @@ export interface ExecOptions {
   /** Per stream; defaults to 1 MiB. */
   maxOutputBytes?: number;
   signal?: AbortSignal;
+  /** What the session is for (`stage-in:start`), for `onSession`; never sent to the host. */
+  label?: string;
 }
 
 export interface UploadOptions {
   /** Whole call, connection included; defaults to the executor's defaultTimeoutMs. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** What the session is for, for `onSession`; never sent to the host. */
+  label?: string;
+}
+
+/** One SSH connection the executor opened and closed: what `onSession` is told. */
+export interface SshSessionRecord {
+  host: string;
+  port: number;
+  kind: 'exec' | 'upload';
+  label?: string;
+  ms: number;
+  ok: boolean;
+  /** The typed error's code when the call failed. */
+  errorCode?: string;
 }
 
 export interface SshExecutorOptions {
@@ -49,4 +65,6 @@ export interface SshExecutorOptions {
   /** SSH keepalives, so a host that stops answering mid-command is noticed; default 10 s, 3 misses. */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** Told about every session after it closed (for accounting: logs, metrics); must not throw. */
+  onSession?: (session: SshSessionRecord) => void;
 }

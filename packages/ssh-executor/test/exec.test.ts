@@ -1,6 +1,6 @@
 import { InfrastructureError, InnoError } from '@inno-train/core';
 import { generateSshKeyPair, startSshHost, waitFor } from '@inno-train/test-kit';
-import { SshExecutor, type SshTarget } from '../src';
+import { SshExecutor, type SshSessionRecord, type SshTarget } from '../src';
 import { startFixture, waitForNoConnections, type Fixture } from './helpers';
 
 describe('SshExecutor.exec against a real sshd', () => {
@@ -72,6 +72,25 @@ describe('SshExecutor.exec against a real sshd', () => {
       timeoutMs: 3000,
       description: 'the aborted remote command to be gone',
     });
+  });
+
+  it('tells onSession about every session it opened, with its label, and sshd agrees on the count', async () => {
+    const sessions: SshSessionRecord[] = [];
+    const counted = new SshExecutor({ readyTimeoutMs: 10_000, onSession: (session) => sessions.push(session) });
+    const before = fx.host.acceptedSessions();
+    await counted.exec(fx.target, 'true', { label: 'first' });
+    await counted.upload(fx.target, 'counted.txt', 'x', 0o600, { label: 'second' });
+    expect(await counted.probe(fx.target, 5000)).toBe(true);
+    await counted.exec({ ...fx.target, host: '127.0.0.59' }, 'true', { label: 'nobody' }).catch(() => undefined);
+    expect(sessions.map(({ kind, label, ok, errorCode }) => ({ kind, label, ok, errorCode }))).toEqual([
+      { kind: 'exec', label: 'first', ok: true, errorCode: undefined },
+      { kind: 'upload', label: 'second', ok: true, errorCode: undefined },
+      { kind: 'exec', label: 'probe', ok: true, errorCode: undefined },
+      { kind: 'exec', label: 'nobody', ok: false, errorCode: 'ssh_unreachable' },
+    ]);
+    expect(sessions.every((session) => session.ms >= 0 && session.port === fx.target.port)).toBe(true);
+    // The host's sshd logged one accepted login per successful session: nothing was opened unreported.
+    await waitFor(() => fx.host.acceptedSessions() - before === 3 || undefined, { timeoutMs: 5000, description: 'sshd to log 3 logins' });
   });
 
   it('says ssh_unreachable when nothing listens', async () => {

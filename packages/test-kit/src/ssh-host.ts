@@ -46,6 +46,8 @@ export interface SshHost {
   isAlive(): boolean;
   /** sshd's stderr (last 64 KiB), to explain failures in test output. */
   log(): string;
+  /** SSH sessions sshd accepted so far (its "Accepted publickey" lines, counted as they come). */
+  acceptedSessions(): number;
   /** Resolves when the instance has ended, however that happened. */
   exited: Promise<void>;
 }
@@ -126,6 +128,7 @@ export async function startSshHost(options: StartSshHostOptions): Promise<SshHos
     resume: () => instance.resume(),
     isAlive: () => instance.isAlive(),
     log: () => instance.log(),
+    acceptedSessions: () => instance.acceptedSessions,
     exited: instance.exited,
   };
 }
@@ -159,6 +162,8 @@ class Instance {
   readonly exited: Promise<void>;
   private alive = true;
   private logText = '';
+  private partialLine = '';
+  acceptedSessions = 0;
 
   constructor(
     private readonly child: ChildProcess,
@@ -173,7 +178,11 @@ class Instance {
     liveInstances.set(this.pid, stateDir);
     installExitHook();
     const keepLog = (chunk: Buffer) => {
-      this.logText = (this.logText + chunk.toString('utf8')).slice(-LOG_LIMIT);
+      const text = chunk.toString('utf8');
+      this.logText = (this.logText + text).slice(-LOG_LIMIT);
+      const lines = (this.partialLine + text).split('\n');
+      this.partialLine = lines.pop() ?? '';
+      this.acceptedSessions += lines.filter((line) => line.includes('Accepted publickey for ')).length;
     };
     child.stdout?.on('data', keepLog);
     child.stderr?.on('data', keepLog);

@@ -38,6 +38,8 @@ export interface WorkerRuntime {
   store: JobStore;
   timings: WorkflowTimings;
   prefix: string;
+  /** For the SSH executor's onSession: one debug line per host session (accounting, never content). */
+  logSshSession(session: { host: string; kind: string; label?: string; ms: number; ok: boolean; errorCode?: string }): void;
   /** Starts the app's stage workers; their close is registered with shutdown. */
   startWorkers(bindings: StageBinding[]): void;
 }
@@ -60,6 +62,7 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
   const timings = resolveTimings(config);
   return {
     logger, shutdown, redis, queues, store, timings, prefix,
+    logSshSession: (session) => logger.debug({ ssh: session }, 'ssh session'),
     startWorkers(bindings) {
       const set = startWorkerSet({
         connection: redis, prefix, concurrency: config.WORKER_CONCURRENCY, logger, deps: { store, queues },

@@ -6,7 +6,8 @@ jest.setTimeout(180_000);
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ ipBase: 120, replicas: { provisioner: 2, transfer: 2, monitor: 2 } });
+  // Debug logs carry one line per SSH session (host, label), which the test counts.
+  stack = await startStack({ ipBase: 120, replicas: { provisioner: 2, transfer: 2, monitor: 2 }, extraEnv: { LOG_LEVEL: 'debug' } });
   const s3 = testS3Client(stack.s3);
   await putObject(s3, BUCKET, 'replicas/data.bin', Buffer.alloc(256 * 1024, 7));
   s3.destroy();
@@ -51,4 +52,53 @@ describe('two replicas of every worker app', () => {
     }
     expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
   });
+
+  it('opened each SSH session that changes a host exactly once per job, and the hosts\' sshd agrees on every count', async () => {
+    const sessions = sshSessionsByHost(stack.appLogs());
+    const jobs = (await stack.api('/v1/jobs?limit=50')).json.data as { id: string; instance: { id: string; ip: string } }[];
+    expect(jobs).toHaveLength(4);
+    for (const job of jobs) {
+      const mine = sessions.get(job.instance.ip) ?? [];
+      const byLabel = countBy(mine.filter((s) => s.ok).map((s) => s.label));
+      for (const label of ONCE_PER_JOB) expect({ label, count: byLabel[label] ?? 0 }).toEqual({ label, count: 1 });
+      for (const label of POLLS) expect(byLabel[label] ?? 0).toBeGreaterThanOrEqual(1);
+      // Nothing else: no stop, no kill, no second start under another name.
+      expect(Object.keys(byLabel).filter((label) => !ONCE_PER_JOB.includes(label) && !POLLS.includes(label))).toEqual([]);
+      // Every login the host's sshd accepted is one of the sessions the workers reported.
+      const host = stack.hosts.get(job.instance.id)!;
+      expect(host.acceptedSessions()).toBe(mine.filter((s) => s.ok).length);
+      process.stdout.write(`replicas: job ${job.id}: ${host.acceptedSessions()} SSH sessions (sshd), ${JSON.stringify(byLabel)}\n`);
+    }
+  });
 });
+
+/** Sessions that change the host: each must happen once per job, whichever replica runs the step. */
+const ONCE_PER_JOB = [
+  'boot:gpu-check', 'stage-in:prepare', 'stage-in:upload-script', 'stage-in:upload-config', 'stage-in:upload-train-script', 'stage-in:start',
+  'train:upload-run-script', 'train:start', 'stage-out:list', 'stage-out:prepare', 'stage-out:upload-script', 'stage-out:start',
+];
+/** Read-only checks, as many as the timing needs. */
+const POLLS = ['probe', 'stage-in:check', 'train:poll', 'stage-out:check'];
+
+interface SessionLine {
+  host: string;
+  label: string;
+  ok: boolean;
+}
+
+/** The "ssh session" debug lines of every app process, grouped by host address. */
+function sshSessionsByHost(logs: string): Map<string, SessionLine[]> {
+  const byHost = new Map<string, SessionLine[]>();
+  for (const line of logs.split('\n')) {
+    if (!line.includes('"msg":"ssh session"')) continue;
+    const { ssh } = JSON.parse(line) as { ssh: SessionLine };
+    byHost.set(ssh.host, [...(byHost.get(ssh.host) ?? []), ssh]);
+  }
+  return byHost;
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
