@@ -64,3 +64,17 @@ describe('the orphan reconciler', () => {
     expect(report.terminated).toEqual([{ instanceId: 'i-orphan', jobId: job.id, reason: 'orphan' }]);
   });
 });
+
+describe('the running-jobs sweep', () => {
+  it('queues the current stage of a running job whose stage was never queued, and nothing twice', async () => {
+    const stuck = await createJob(h.deps.store);
+    await h.deps.store.update(stuck.id, (j) => ({ ...j, status: 'staging_in' }));
+    const before = await h.queues['stage-in'].getJobCounts('waiting');
+    const report = await reconcile();
+    expect(report.swept).toBeGreaterThanOrEqual(1);
+    const queued = await h.queues['stage-in'].getJob(`${stuck.id}.stage-in.0`);
+    expect(queued?.data).toEqual({ jobId: stuck.id, step: {} });
+    await reconcile();
+    expect((await h.queues['stage-in'].getJobCounts('waiting')).waiting).toBe((before.waiting ?? 0) + 1);
+  });
+});

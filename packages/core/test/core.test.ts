@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { backoffDelay, coerceError, createLogger, exportLines, InnoError, isoNow, registerSecret, scrubSecrets, shellQuote } from '../src';
 
@@ -69,5 +69,23 @@ describe('small helpers', () => {
     expect(backoffDelay(0, 1000, 30_000, () => 0)).toBe(500);
     expect(backoffDelay(3, 1000, 30_000, () => 1)).toBe(8000);
     expect(backoffDelay(10, 1000, 30_000, () => 1)).toBe(30_000);
+  });
+});
+
+describe('crash points', () => {
+  const run = (code: string) => spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', cwd: __dirname });
+  const load = `const { armCrashPoints, crashPoint } = require(${JSON.stringify(require.resolve('../dist/crash-points'))});`;
+
+  it('does nothing at a point that is not armed', () => {
+    const result = run(`${load} armCrashPoints(['other']); crashPoint('here'); console.log('alive');`);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('alive\n');
+  });
+
+  it('kills the process with SIGKILL at an armed point, saying which, and runs no line after it', () => {
+    const result = run(`${load} armCrashPoints(['here']); crashPoint('here'); console.log('alive');`);
+    expect(result.signal).toBe('SIGKILL');
+    expect(result.stdout).toBe('');
+    expect(JSON.parse(result.stderr.trim())).toMatchObject({ crashPoint: 'here' });
   });
 });

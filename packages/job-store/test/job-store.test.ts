@@ -44,6 +44,19 @@ describe('job store', () => {
     expect(Object.keys(job.metadata)).toHaveLength(40);
   });
 
+  it('writes a change and its events together, and no event when the change is refused', async () => {
+    const id = newJobId();
+    await store.create(record(id), { at: new Date().toISOString(), type: 'status', stage: 'submit', message: 'Job submitted' });
+    const moved = await store.update(id, (job) => ({ ...job, status: 'provisioning' }), (next) => [
+      { type: 'status', stage: 'provisioning', message: `now ${next.status}`, data: { status: next.status } },
+      { type: 'note', stage: 'provisioning', message: 'a second event of the same change' },
+    ]);
+    expect(moved.changed).toBe(true);
+    const refused = await store.update(id, () => null, [{ type: 'status', stage: 'provisioning', message: 'must not appear' }]);
+    expect(refused.changed).toBe(false);
+    expect((await store.events(id)).map((e) => e.message)).toEqual(['Job submitted', 'now provisioning', 'a second event of the same change']);
+  });
+
   it('lists newest first with cursor paging and a status filter', async () => {
     const ids = [1, 2, 3].map((n) => newJobId(1_800_000_000_000 + n));
     for (const id of ids) await store.create(record(id), { at: '', type: 'submitted', stage: 'submit', message: '' });
