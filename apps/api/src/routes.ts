@@ -28,7 +28,8 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
   const router = Router();
 
   router.post('/jobs', async (req, res) => {
-    const job = await submitJob(deps, req.body, (res.locals.keyId as string | undefined) ?? null);
+    const { job, replayed } = await submitJob(deps, req.body, (res.locals.keyId as string | undefined) ?? null, req.get('idempotency-key'));
+    if (replayed) res.set('Idempotent-Replayed', 'true');
     res.status(202).json(toPublicJob(job));
   });
 

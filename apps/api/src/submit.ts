@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { crashPoint, isoNow } from '@inno-train/core';
 import { newJobId, type JobStore } from '@inno-train/job-store';
 import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
@@ -32,8 +33,24 @@ export function validationDetails(error: z.ZodError) {
   });
 }
 
-/** Checks a submission, makes its record and enqueues provisioning. */
-export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: string | null): Promise<JobRecord> {
+/** What a submission made: a new job, or (a retry with the same Idempotency-Key) the one made before. */
+export interface SubmitResult {
+  job: JobRecord;
+  replayed: boolean;
+}
+
+/** RFC-draft Idempotency-Key: here 1 to 255 visible ASCII characters (a UUID is the usual choice). */
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * Checks a submission, makes its record and enqueues provisioning. With an Idempotency-Key, the key
+ * is reserved for the new job's id before anything is created, so a client that lost the answer
+ * (or an API that died mid-request) and sends the same request again gets the same job.
+ */
+export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: string | null, idempotencyKey?: string): Promise<SubmitResult> {
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw new HttpError(400, 'invalid_request', 'Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters', [{ path: 'Idempotency-Key', message: 'invalid' }]);
+  }
   const parsed = jobSubmissionSchema.safeParse(body);
   if (!parsed.success) {
     const details = validationDetails(parsed.error);
@@ -44,7 +61,47 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
   checkAllowedLocations(deps.allowedPrefixes, submission, deps.defaultBucket);
   await checkInputsExist(deps.storage, submission.inputs, 'uri' in submission.script ? submission.script.uri : undefined);
 
-  const id = newJobId();
+  let id = newJobId();
+  if (idempotencyKey !== undefined) {
+    const earlier = await reserveKey(deps, createdBy, idempotencyKey, body, id);
+    if (earlier.job) return { job: earlier.job, replayed: true };
+    id = earlier.jobId;
+  }
+  const job = newJobRecord(deps, submission, id, createdBy);
+  const now = job.createdAt;
+  try {
+    await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+  } catch (error) {
+    // The same key's first request created it meanwhile (two retries racing): answer with that one.
+    const existing = idempotencyKey !== undefined ? await deps.store.get(id) : null;
+    if (!existing) throw error;
+    return { job: existing, replayed: true };
+  }
+  // A crash here leaves a queued job with nothing queued: the provisioner's sweep queues it.
+  crashPoint('submit:after-create');
+  await enqueueStage(deps.queues, QUEUES.provision, id);
+  return { job, replayed: false };
+}
+
+/**
+ * Reserves the key for `id`; if it was reserved before, returns that job (re-queueing it if it is
+ * still queued, in case its first request died before that), or just its id when the first request
+ * died before creating it (the caller creates it now, under that id).
+ */
+async function reserveKey(deps: SubmitDeps, createdBy: string | null, key: string, body: unknown, id: string): Promise<{ jobId: string; job?: JobRecord }> {
+  const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  const earlier = await deps.store.reserveSubmission(createdBy ?? 'anonymous', key, { jobId: id, fingerprint });
+  if (!earlier) return { jobId: id };
+  if (earlier.fingerprint !== fingerprint) {
+    throw new HttpError(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request; use a new key for a new job');
+  }
+  const job = await deps.store.get(earlier.jobId);
+  if (!job) return { jobId: earlier.jobId };
+  if (job.status === 'queued') await enqueueStage(deps.queues, QUEUES.provision, job.id);
+  return { jobId: job.id, job };
+}
+
+function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, createdBy: string | null): JobRecord {
   const now = isoNow();
   const script = 'uri' in submission.script
     ? { uri: submission.script.uri, filename: submission.script.filename ?? basename(submission.script.uri) }
@@ -55,16 +112,11 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
     command: submission.command ?? `python3 ${script.filename}`,
     outputUri: submission.outputUri ?? `s3://${deps.defaultBucket}/jobs/${id}/output/`,
   };
-  const job: JobRecord = {
+  return {
     id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
     spec, instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
     createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
   };
-  await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
-  // A crash here leaves a queued job with nothing queued: the provisioner's sweep queues it.
-  crashPoint('submit:after-create');
-  await enqueueStage(deps.queues, QUEUES.provision, id);
-  return job;
 }
 
 /**

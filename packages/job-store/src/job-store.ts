@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
 import type { JobEvent, JobRecord } from '@inno-train/schemas';
@@ -48,6 +49,16 @@ return 1`;
 export type EventInput = Omit<JobEvent, 'at'> & { at?: string };
 
 const MAX_UPDATE_RETRIES = 50;
+
+/** How long a submission's Idempotency-Key keeps answering with the job it made. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+/** What an Idempotency-Key was first used for. */
+export interface SubmissionReservation {
+  jobId: string;
+  /** Digest of the request it came with: the same key with another request is refused. */
+  fingerprint: string;
+}
 
 export type JobStore = ReturnType<typeof createJobStore>;
 
@@ -140,7 +151,24 @@ export function createJobStore(options: JobStoreOptions) {
     return { jobs, hasMore: ids.length > opts.limit };
   }
 
-  return { get, mustGet, create, update, appendEvent, events, appendLog, log, list };
+  /**
+   * Reserves a client's Idempotency-Key (per `scope`, the caller) for `jobId` before the job is
+   * created. Returns null when this call made the reservation, else the earlier one: a retry after a
+   * lost answer (or a crash between reserving and creating) then finds the job it asked for.
+   */
+  async function reserveSubmission(scope: string, key: string, reservation: SubmissionReservation): Promise<SubmissionReservation | null> {
+    const digest = createHash('sha256').update(`${scope}\0${key}`).digest('hex');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const set = await redis.set(keys.idempotency(digest), JSON.stringify(reservation), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+      if (set === 'OK') return null;
+      const existing = await redis.get(keys.idempotency(digest));
+      // Null: it expired between the two calls; reserve again.
+      if (existing !== null) return JSON.parse(existing) as SubmissionReservation;
+    }
+    throw new Error('Could not reserve the idempotency key');
+  }
+
+  return { get, mustGet, create, update, appendEvent, events, appendLog, log, list, reserveSubmission };
 }
 
 function cleanEvent(event: EventInput): JobEvent {

@@ -6,5 +6,7 @@ export function storeKeys(namespace: string) {
     log: (id: string) => `${namespace}:job:${id}:log`,
     all: `${namespace}:jobs`,
     byStatus: (status: string) => `${namespace}:jobs:status:${status}`,
+    /** A submission's Idempotency-Key, as a digest (the client's raw key is never stored). */
+    idempotency: (digest: string) => `${namespace}:idempotency:${digest}`,
   };
 }

@@ -104,14 +104,21 @@ describe('kill -9 at chosen lines of every stage', () => {
     await supervisor.start();
     await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the armed API to answer' });
 
-    // The API dies after saving the job and before queueing it: the client sees the connection drop.
+    // The API dies after saving the job and before queueing it: the client sees the connection drop
+    // and sends the same request again with the same Idempotency-Key, as a careful client does.
     const body = { name: 'crash-points', instance: { type: 'gpu_1x_a10' }, inputs: { data: `s3://${BUCKET}/crash/input.bin` }, script: { inline: SCRIPT, filename: 'train.py' } };
-    await expect(stack.api('/v1/jobs', { body })).rejects.toThrow();
-    const listed = await waitFor(async () => {
-      const response = await stack.api('/v1/jobs').catch(() => null);
-      return response?.status === 200 && response.json.data.length === 1 ? response.json.data : undefined;
-    }, { timeoutMs: 20_000, description: 'the restarted API to list the job' });
-    const id = listed[0].id as string;
+    const submit = () => fetch(`${stack.baseUrl}/v1/jobs`, {
+      method: 'POST', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.secrets.apiKey}`, 'idempotency-key': 'crash-points-0001' },
+    });
+    await expect(submit()).rejects.toThrow();
+    const retried = await waitFor(async () => {
+      const response = await submit().catch(() => null);
+      return response?.status === 202 ? response : undefined;
+    }, { timeoutMs: 20_000, description: 'the restarted API to take the retry' });
+    expect(retried.headers.get('idempotent-replayed')).toBe('true');
+    const id = ((await retried.json()) as { id: string }).id;
+    expect((await stack.api('/v1/jobs')).json.data.map((j: { id: string }) => j.id)).toEqual([id]);
 
     const job = await waitForJobEnd(stack, id, 300_000);
     supervisor.stop();

@@ -1,8 +1,11 @@
 /**
- * Benchmark: time from a worker's death to its job progressing again. A monitor process is
- * SIGKILLed while its job trains (every monitor, so no live one holds the job), a replacement is
- * started at once, and we measure until the job's progress moves again. Repeated a few times.
- * Run: npm run bench:recovery -w tests/pipeline
+ * Benchmark: time from a worker's death to its job progressing again, in two cases:
+ * - between steps: the monitor is SIGKILLed at a random moment of training (mostly while its job
+ *   waits as a delayed re-check), a replacement is started at once;
+ * - mid-step: the monitor kills itself inside a step (crash point `step:train:after-handler`), so
+ *   its job is active and locked; a replacement is started at once and must wait for the lock to
+ *   expire and a stalled check to run (STEP_LOCK_MS + STEP_STALLED_CHECK_MS, defaults 20 s + 10 s).
+ * Each is repeated BENCH_ROUNDS times (default 3). Run: npm run bench:recovery -w tests/pipeline
  */
 import { waitFor } from '@inno-train/test-kit';
 import { startStack } from '../stack';
@@ -13,6 +16,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const stack = await startStack({ ipBase: 100, replicas: { monitor: 1 } });
   const figures: number[] = [];
+  const midStep: number[] = [];
   try {
     const id = await submitJob(stack, { instance: { type: 'gpu_1x_a10' }, script: { inline: ENDLESS_SCRIPT, filename: 'train.py' } });
     const step = async () => Number((await stack.api(`/v1/jobs/${id}`)).json.progress?.step ?? 0);
@@ -26,12 +30,25 @@ async function main(): Promise<void> {
       await waitFor(async () => (await step()) > before || undefined, { timeoutMs: 120_000, intervalMs: 100, description: 'progress after the kill' });
       figures.push(Date.now() - killedAt);
     }
+    for (let round = 0; round < rounds; round++) {
+      const armed = await stack.killAndRestart(monitorIndex, { INNO_CRASH_POINTS: 'step:train:after-handler' });
+      await armed.exited;
+      const diedAt = Date.now();
+      await stack.killAndRestart(monitorIndex);
+      const before = await step();
+      await waitFor(async () => (await step()) > before || undefined, { timeoutMs: 120_000, intervalMs: 100, description: 'progress after the mid-step death' });
+      midStep.push(Date.now() - diedAt);
+    }
     await stack.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
   } finally {
     await stack.stop();
   }
-  const sorted = [...figures].sort((a, b) => a - b);
-  process.stdout.write(`recovery: worker death -> job progressing again (ms) over ${figures.length} kills: ${JSON.stringify(figures)}; median ${sorted[Math.floor(sorted.length / 2)]}\n`);
+  process.stdout.write(`recovery, killed between steps: worker death -> job progressing again (ms) over ${figures.length} kills: ${JSON.stringify(figures)}; median ${median(figures)}\n`);
+  process.stdout.write(`recovery, killed mid-step (lock held): worker death -> job progressing again (ms) over ${midStep.length} kills: ${JSON.stringify(midStep)}; median ${median(midStep)}\n`);
+}
+
+function median(values: number[]): number | undefined {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
 main().catch((error: unknown) => {
