@@ -137,14 +137,13 @@ async function recordInstance(deps: ProvisionDeps, jobId: string, info: Instance
     current.instance = info;
     current.launchAttempts = (current.launchAttempts ?? 0) + 1;
     return current;
-  });
+  }, [{ type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } }]);
   if (job.instance?.id !== info.id) {
     // The job already has a live instance: this one is surplus and must not bill.
     await deps.lambda.terminate([info.id]);
     await deps.store.appendEvent(jobId, { type: 'instance', stage: 'provisioning', message: `Terminated surplus instance ${info.id}`, data: { instanceId: info.id } });
     return !isStopped(job);
   }
-  await deps.store.appendEvent(jobId, { type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } });
   if (isStopped(job)) {
     await terminateNow(deps, job);
     return false;

@@ -103,11 +103,11 @@ async function recordStatus(deps: ProvisionDeps, job: JobRecord, status: string,
   if (job.instance?.status === status && job.instance.ip === ip) return;
   await deps.store.update(job.id, (current) => {
     if (!current.instance || current.instance.id !== job.instance?.id) return null;
+    if (current.instance.status === status && current.instance.ip === ip) return null;
     current.instance.status = status;
     current.instance.ip = ip;
     return current;
-  });
-  await deps.store.appendEvent(job.id, { type: 'instance', stage: 'provisioning', message: `Instance ${job.instance?.id} is ${status}`, data: { status } });
+  }, [{ type: 'instance', stage: 'provisioning', message: `Instance ${job.instance?.id} is ${status}`, data: { status } }]);
 }
 
 /** Provider errors that end provisioning, as the stable codes jobs show. */

@@ -18,12 +18,11 @@ export async function retireInstance(deps: ProvisionDeps, job: JobRecord, reason
     current.retiredInstances = [...(current.retiredInstances ?? []), retired];
     current.instance = null;
     return current;
-  });
-  const attempts = updated.launchAttempts ?? 1;
-  await deps.store.appendEvent(job.id, {
-    type: 'instance', stage: 'provisioning', data: { instanceId: instance.id, reason, attempts },
+  }, (next) => [{
+    type: 'instance', stage: 'provisioning', data: { instanceId: instance.id, reason, attempts: next.launchAttempts ?? 1 },
     message: `Gave back instance ${instance.id} (${instance.type} in ${instance.region}): ${reason}`,
-  });
+  }]);
+  const attempts = updated.launchAttempts ?? 1;
   if (attempts >= deps.timings.maxLaunchAttempts) {
     const reasons = (updated.retiredInstances ?? []).map((i) => i.retiredReason).join('; ');
     await failJob(deps, job.id, { code: 'provision_failed', message: `No usable instance after ${attempts} launches: ${reasons}`, stage: 'provisioning' });

@@ -99,10 +99,13 @@ async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecor
   const ghosts = (await deps.lambda.listInstances()).filter((i) => jobIdOfInstance(i) === job.id && !GONE.has(i.status) && !known.has(i.id));
   if (ghosts.length === 0) return job;
   const { job: updated } = await deps.store.update(job.id, (current) => {
-    current.retiredInstances = [...(current.retiredInstances ?? []), ...ghosts.map(ghostInfo)];
+    // Another teardown run may have adopted them since this one read the job.
+    const recorded = new Set([...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])].map((i) => i.id));
+    const fresh = ghosts.filter((ghost) => !recorded.has(ghost.id));
+    if (fresh.length === 0) return null;
+    current.retiredInstances = [...(current.retiredInstances ?? []), ...fresh.map(ghostInfo)];
     return current;
-  });
-  await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`, data: { instanceIds: ghosts.map((g) => g.id) } });
+  }, [{ type: 'teardown', stage: 'teardown', message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`, data: { instanceIds: ghosts.map((g) => g.id) } }]);
   return updated;
 }
 
