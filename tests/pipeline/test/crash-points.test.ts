@@ -121,6 +121,10 @@ describe('kill -9 at chosen lines of every stage', () => {
     expect((await stack.api('/v1/jobs')).json.data.map((j: { id: string }) => j.id)).toEqual([id]);
 
     const job = await waitForJobEnd(stack, id, 300_000);
+    // The last points fire around the end (teardown's own step); let the plan run out first.
+    await waitFor(() => Object.entries(PLAN).every(([app, points]) => (supervisor.fired[app]?.length ?? 0) >= points.length) || undefined, {
+      timeoutMs: 60_000, description: 'every planned crash point to fire',
+    }).catch(() => undefined);
     supervisor.stop();
     if (job.status !== 'succeeded') process.stdout.write(`${JSON.stringify(job.error)}\n${JSON.stringify(await getEvents(stack, id), null, 1)}\n${JSON.stringify(supervisor.fired)}\n`);
 
