@@ -5,8 +5,6 @@ import { join } from 'node:path';
 import { redisAnswers as answers } from '@inno-train/workflow';
 import { freePort, waitFor } from '@inno-train/test-kit';
 
-
-
 /** A Redis of the test's own (AOF on, noeviction, as production runs it) that can be restarted. */
 export async function startOwnRedis() {
   const dir = mkdtempSync(join(tmpdir(), 'inno-redis-'));
@@ -35,6 +33,9 @@ export async function startOwnRedis() {
       await stop();
       await start();
     },
+    /** Stops Redis until `start` (to see how the service behaves while it is down). */
+    stop,
+    start,
     async close(): Promise<void> {
       await stop();
       rmSync(dir, { recursive: true, force: true });
