@@ -2,6 +2,7 @@
  * A small client for the REST API (apps/api/src/routes.ts). The types describe the JSON the demo
  * reads; they are its own, as any HTTP client's would be, rather than the server's internals.
  */
+import { randomUUID } from 'node:crypto';
 
 export interface InstanceView {
   id: string;
@@ -66,6 +67,8 @@ export interface ApiClient {
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
+/** Tries of a submission when the API cannot be reached or answers 503 (Redis restarting). */
+const SUBMIT_ATTEMPTS = 3;
 
 function assertJob(value: unknown): JobView {
   const job = value as Partial<JobView> | null;
@@ -76,8 +79,8 @@ function assertJob(value: unknown): JobView {
 export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
   const root = baseUrl.replace(/\/+$/, '');
 
-  async function request(method: string, path: string, body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${apiKey}` };
+  async function request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${apiKey}`, ...extraHeaders };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(`${root}${path}`, {
       method,
@@ -100,7 +103,17 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
 
   return {
     async submitJob(body) {
-      return assertJob(await (await request('POST', '/v1/jobs', body)).json());
+      // One key for every try: a retry after a lost answer gets the job the first try made.
+      const headers = { 'idempotency-key': randomUUID() };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return assertJob(await (await request('POST', '/v1/jobs', body, headers)).json());
+        } catch (error) {
+          const transient = !(error instanceof ApiError) || error.status === 503;
+          if (!transient || attempt >= SUBMIT_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
     },
     async getJob(id) {
       return assertJob(await (await request('GET', `/v1/jobs/${encodeURIComponent(id)}`)).json());
