@@ -56,8 +56,8 @@ describe('the training pipeline on real parts', () => {
     const submitted = Date.now();
     const id = await submit(baseJob(CHECKSUM_SCRIPT, { metadata: { team: 'speech' } }));
     const done = await waitForEnd(id);
-    expect(done.status).toBe('succeeded');
-    expect(done.error).toBeNull();
+    // Status and error together, so a failure says why.
+    expect({ status: done.status, error: done.error }).toEqual({ status: 'succeeded', error: null });
     expect(done.instance).toMatchObject({ type: 'gpu_1x_a10', region: 'us-west-1', priceCentsPerHour: 75, status: 'terminated' });
     expect(done.progress).toMatchObject({ step: 5, totalSteps: 5, epoch: 1, loss: 0.2 });
     expect(done.metadata).toEqual({ team: 'speech' });
