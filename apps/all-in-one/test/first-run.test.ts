@@ -64,7 +64,9 @@ describe('npm start on embedded defaults', () => {
     };
     service = run(process.execPath, [join(REPO, 'apps/all-in-one/dist/main.js')], env);
     await waitFor(() => existsSync(join(dataDir, 'runtime.json')) && service!.output().includes('Ctrl-C stops everything'), {
-      timeoutMs: 30_000, description: `the service to start; output so far:\n${service.output()}`,
+      timeoutMs: 60_000, description: 'the service to start',
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}\noutput so far:\n${service!.output()}`);
     });
     const banner = service.output();
     const apiKey = readFileSync(join(dataDir, 'api-key'), 'utf8').trim();
