@@ -42,13 +42,18 @@ export function startCommand(job: JobRecord): string {
 
 export const LOG_MARKER = '--inno-log--';
 
-/** One poll: state, log size, then the log bytes from `offset` (at most `chunk`). */
+/**
+ * One poll: state, log size, then the log bytes from `offset` (at most `chunk`). Liveness is asked
+ * before the exit code: the wrapper writes the exit code and then exits, so a process found dead
+ * has its exit code on disk already. (Asked the other way round, a command ending between the two
+ * checks looked like one that vanished without an exit code: training_process_lost.)
+ */
 export function pollCommand(job: JobRecord, offset: number, chunk: number): string {
   const dir = shellQuote(jobDirOf(job));
   return [
     `cd ${dir} 2>/dev/null || { echo state=nodir; exit 0; }`,
-    'if [ -f .inno/exit_code ]; then echo "state=exited $(cat .inno/exit_code)";',
-    'elif [ -f .inno/train.pid ] && kill -0 "$(cat .inno/train.pid)" 2>/dev/null; then echo state=running;',
+    'if [ -f .inno/train.pid ] && kill -0 "$(cat .inno/train.pid)" 2>/dev/null; then echo state=running;',
+    'elif [ -f .inno/exit_code ]; then echo "state=exited $(cat .inno/exit_code)";',
     'elif [ -d .inno/train.started ] && [ ! -f .inno/train.pid ]; then echo state=starting;',
     'else echo state=gone; fi',
     'echo "size=$(stat -c %s train.log 2>/dev/null || echo 0)"',

@@ -68,6 +68,17 @@ describe('the run wrapper on a host', () => {
     expect(parsePoll(out)).toEqual({ train: { state: 'exited', exitCode: 0 }, logSize: 8, chunk: 'two\n' });
   });
 
+  it('reports a command that ended between the liveness check and the exit code check as exited, not gone', () => {
+    const record = job();
+    const dir = join(home, 'inno-train', record.id, '.inno');
+    mkdirSync(join(dir, 'train.started'), { recursive: true });
+    writeFileSync(join(dir, 'train.pid'), '999999');
+    // `kill` stands in for the wrapper finishing just then: it writes the exit code and is gone.
+    const finishing = 'kill() { echo 0 > .inno/exit_code; return 1; }';
+    const out = execFileSync('bash', ['-c', `${finishing}\n${pollCommand(record, 0, 10)}`], { env: { HOME: home, PATH: process.env.PATH }, cwd: home }).toString();
+    expect(parsePoll(out).train).toEqual({ state: 'exited', exitCode: 0 });
+  });
+
   it('reports a job directory that does not exist', () => {
     const out = execFileSync('bash', ['-c', pollCommand(job(), 0, 10)], { env: { HOME: home, PATH: process.env.PATH }, cwd: home }).toString();
     expect(parsePoll(out).train).toEqual({ state: 'nodir' });

@@ -12,9 +12,15 @@ export function startDetached(jobDir: string, script: string, lock: string, log:
   return `cd ${dir} || exit 1\nnohup setsid flock -n ${shellQuote(lock)} bash ${shellQuote(script)} > ${shellQuote(log)} 2>&1 < /dev/null &\necho started`;
 }
 
+/**
+ * The lock is asked before the status file: the script writes its status while it still holds the
+ * lock, so once the lock is free the status is there (or the script died without one). Asked the
+ * other way round, a script ending between the two checks looked like one that died.
+ */
 export function checkDetached(jobDir: string, statusFile: string, lock: string): string {
   const dir = shellQuote(jobDir);
-  return `cd ${dir} && if [ -f ${shellQuote(statusFile)} ]; then cat ${shellQuote(statusFile)}; elif flock -n ${shellQuote(lock)} true; then echo NOT_RUNNING; else echo RUNNING; fi`;
+  const status = shellQuote(statusFile);
+  return `cd ${dir} && if ! flock -n ${shellQuote(lock)} true; then echo RUNNING; elif [ -f ${status} ]; then cat ${status}; else echo NOT_RUNNING; fi`;
 }
 
 export type DetachedState<T> = { state: 'running' } | { state: 'not_running' } | { state: 'done'; status: T };
