@@ -1,9 +1,17 @@
 /**
- * SSH key pairs for tests, made by ssh2's own generator so the private key is in the OpenSSH
- * format that both ssh2 and OpenSSH read, and the public key is an authorized_keys line.
+ * SSH key pairs for tests, made by OpenSSH's `ssh-keygen`, as operators make theirs: the private
+ * key in the OpenSSH format (bcrypt KDF, aes256-ctr when a passphrase is given), the public key an
+ * authorized_keys line.
+ *
+ * Not ssh2's `utils.generateKeyPairSync`: with a passphrase (ssh2 1.17, aes256-cbc) about 1 key in
+ * 150 comes out malformed, and neither ssh2 nor OpenSSH can read it back ("Malformed OpenSSH
+ * private key" / "error in libcrypto"); a stack built on such a key failed at random.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { utils } from 'ssh2';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface SshKeyPair {
   /** `-----BEGIN OPENSSH PRIVATE KEY-----` text; encrypted when a passphrase was given. */
@@ -18,12 +26,14 @@ export interface GenerateSshKeyPairOptions {
 }
 
 export function generateSshKeyPair(options: GenerateSshKeyPairOptions = {}): SshKeyPair {
-  const comment = options.comment ?? 'inno-train-test';
-  // ssh2 1.17 requires an explicit cipher with a passphrase; aes256-cbc is one it can also read back.
-  const pair = options.passphrase
-    ? utils.generateKeyPairSync('ed25519', { passphrase: options.passphrase, cipher: 'aes256-cbc', comment })
-    : utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  const dir = mkdtempSync(join(tmpdir(), 'inno-keygen-'));
+  try {
+    const file = join(dir, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', options.passphrase ?? '', '-C', options.comment ?? 'inno-train-test', '-f', file], { stdio: 'ignore' });
+    return { privateKey: readFileSync(file, 'utf8'), publicKey: readFileSync(`${file}.pub`, 'utf8').trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
