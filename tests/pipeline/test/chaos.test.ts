@@ -38,18 +38,21 @@ describe('chaos: processes killed at random while jobs run', () => {
       ids.push(await submitJob(stack, { instance: { type: 'gpu_1x_a10' }, inputs: { data: `s3://${BUCKET}/chaos/input.bin` }, script: { inline: SCRIPT, filename: 'train.py' } }));
     }
     // Every process is fair game, the API included (the test's own polls ride out its restarts).
-    const victims = stack.apps.map((app, index) => ({ app, index }));
+    // The kinds take turns so that even a short run kills each; the replica is picked at random.
+    const KINDS = ['monitor', 'transfer', 'provisioner', 'api'] as const;
     const killed: Record<string, number> = {};
     let kills = 0;
     let done = false;
-    // The driver: every 3 s, SIGKILL one random process and start a replacement.
+    // The driver: every 2 s, SIGKILL one process and start a replacement.
     const driver = (async () => {
       let seed = 7;
       while (!done) {
-        await waitFor(() => done || undefined, { timeoutMs: 3000, intervalMs: 100, description: 'next kill' }).catch(() => undefined);
+        await waitFor(() => done || undefined, { timeoutMs: 2000, intervalMs: 100, description: 'next kill' }).catch(() => undefined);
         if (done) break;
         seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        const victim = victims[seed % victims.length]!;
+        const kind = KINDS[kills % KINDS.length]!;
+        const replicas = stack.apps.map((app, index) => ({ app, index })).filter(({ app }) => app.app === kind);
+        const victim = replicas[seed % replicas.length]!;
         await stack.killAndRestart(victim.index);
         killed[victim.app.app] = (killed[victim.app.app] ?? 0) + 1;
         kills++;
