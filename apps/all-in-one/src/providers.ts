@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadSshIdentity } from '@inno-train/config';
+import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import type { Logger } from '@inno-train/core';
 import { createLocalProvider } from '@inno-train/local-provider';
 import { setUpLambda, type HostShell, type LambdaApi } from '@inno-train/provisioner';
@@ -34,5 +34,5 @@ export async function buildProvider(env: AllInOneEnv, redis: Redis, dataDir: str
   }
   const identity = loadSshIdentity({ ...env, SSH_PRIVATE_KEY_PATH: env.SSH_PRIVATE_KEY_PATH ?? '' });
   const { lambda, sshKeyName } = await setUpLambda({ ...env, LAMBDA_API_KEY: env.LAMBDA_API_KEY ?? '' }, redis, identity, logger);
-  return { lambda, shell: new SshExecutor(), identity, sshKeyName, stop: async () => undefined };
+  return { lambda, shell: new SshExecutor(sshExecutorSettings(env)), identity, sshKeyName, stop: async () => undefined };
 }

@@ -5,7 +5,7 @@ import { BULL_BOARD_PATH, createApp, redisRateCounter } from '@inno-train/api';
 import { createLogger, registerSecret } from '@inno-train/core';
 import { startS3Server } from '@inno-train/embedded-s3';
 import { monitorBindings } from '@inno-train/monitor';
-import { provisionerBindings, startReconciler } from '@inno-train/provisioner';
+import { provisionerBindings, startCloudWatch, startReconciler } from '@inno-train/provisioner';
 import { createS3Storage } from '@inno-train/storage';
 import { transferBindings } from '@inno-train/transfer';
 import { createRedis, createWorkerRuntime } from '@inno-train/workflow';
@@ -55,6 +55,8 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
     everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS,
   });
   runtime.shutdown.register('reconciler', () => reconciler.close());
+  const cloudWatch = await startCloudWatch({ ...provisionDeps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger, everyMs: env.CLOUD_WATCH_MS });
+  runtime.shutdown.register('cloud-watch', () => cloudWatch.close());
 
   const { key, created } = env.API_KEYS ? { key: env.API_KEYS.split(',')[0]!.trim(), created: false } : loadOrCreateApiKey(dataDir);
   registerSecret(key);

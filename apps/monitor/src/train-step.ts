@@ -1,6 +1,6 @@
-import { crashPoint, InnoError, isoNow, type Logger } from '@inno-train/core';
+import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { jobCost, type JobError, type JobRecord } from '@inno-train/schemas';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, restartOnNewHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, hostTarget, isStopped, onHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
@@ -28,17 +28,13 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
     await ensureStageQueued(deps, job);
     return { kind: 'done' };
   }
-  const target = hostTarget(job, deps.identity);
-  const step: Step = { ...payload.step };
-  try {
+  const context = { deps, stage: 'training' as const, logger, graceMs: deps.timings.unreachableGraceMs, recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.trainPollMs) };
+  return onHost(context, job, payload.step, async (step) => {
+    const target = hostTarget(job, deps.identity);
     if (!job.training.startedAt) await startTraining(deps, job, target);
     const poll = parsePoll((await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:poll' })).stdout);
-    delete step.unreachableSince;
-    delete step.gonePolls;
-    return await handlePoll(deps, job, step, poll, target);
-  } catch (error) {
-    return hostUnreachable(deps, job, step, error, logger);
-  }
+    return handlePoll(deps, job, { ...step }, poll, target);
+  });
 }
 
 async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarget): Promise<void> {
@@ -119,36 +115,6 @@ async function finishTraining(deps: MonitorDeps, job: JobRecord, step: Step, pol
     },
   });
   return { kind: 'done' };
-}
-
-/** Socket errors that mean nothing listens at the address any more: the host itself is gone. */
-const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'host_gone']);
-/** Polls in a row that must find the host gone before the job fails (one refusal can be an sshd restart). */
-const GONE_POLLS = 2;
-
-/**
- * SSH trouble during training. A host that does not answer (paused, network blip) is tolerated for
- * the unreachable grace window; a host that refuses connections poll after poll is gone.
- */
-async function hostUnreachable(deps: MonitorDeps, job: JobRecord, step: Step, error: unknown, logger: Logger): Promise<StepOutcome> {
-  // Only retryable infrastructure trouble means "the host is not answering"; anything else is a
-  // real failure of this step and goes to the worker's retry/give-up path.
-  if (!(error instanceof InnoError) || !error.retryable) throw error;
-  const since = typeof step.unreachableSince === 'number' ? step.unreachableSince : Date.now();
-  if (step.unreachableSince === undefined) {
-    await deps.store.appendEvent(job.id, { type: 'unreachable', stage: 'training', message: `Host not answering: ${(error as Error).message}` });
-  }
-  const code = (error as { details?: { code?: unknown } }).details?.code;
-  const gonePolls = GONE_CODES.has(String(code)) ? numberOf(step.gonePolls) + 1 : 0;
-  const elapsed = Date.now() - since;
-  if (gonePolls >= GONE_POLLS || elapsed > deps.timings.unreachableGraceMs) {
-    const why = gonePolls >= GONE_POLLS ? `refuses connections (${String(code)}) ${gonePolls} polls in a row` : `unreachable for ${Math.round(elapsed / 1000)} s`;
-    if (await restartOnNewHost(deps, job.id, `host ${why}`)) return { kind: 'done' };
-    await failJob(deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} ${why}`, stage: 'training' });
-    return { kind: 'done' };
-  }
-  logger.warn({ err: error }, 'host not answering; will re-check');
-  return { kind: 'wait', delayMs: deps.timings.trainPollMs, step: { ...step, unreachableSince: since, gonePolls } };
 }
 
 function numberOf(value: unknown): number {

@@ -26,5 +26,6 @@ export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
     },
   ];
 }
+export { watchCloudOnce, startCloudWatch, downStatus, CLOUD_WATCH_QUEUE, type CloudWatchReport, type CloudWatchDeps } from './cloud-watch';
 export { setUpLambda, type LambdaSetupConfig } from './lambda-setup';
 export { reconcileOnce, startReconciler, RECONCILE_QUEUE, type ReconcileReport, type ReconcilerDeps } from './reconciler';

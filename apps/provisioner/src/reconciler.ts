@@ -1,10 +1,11 @@
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
 import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal, type JobStatus } from '@inno-train/workflow-constants';
 import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, type LambdaApi, type LambdaInstance } from './ports';
+import { startSchedule } from './schedule';
 
 export interface ReconcilerDeps {
   store: JobStore;
@@ -106,26 +107,7 @@ function tag(instance: LambdaInstance, key: string): string | undefined {
 
 export const RECONCILE_QUEUE = 'reconcile';
 
-/**
- * Runs `reconcileOnce` on a BullMQ job scheduler. Every replica upserts the same scheduler (one
- * schedule, not one per replica) and the queue's global concurrency of 1 keeps runs from overlapping.
- */
-export async function startReconciler(deps: ReconcilerDeps & { connection: ConnectionOptions; prefix: string; everyMs: number; reportKey?: string }) {
-  const queue = new Queue(RECONCILE_QUEUE, { connection: deps.connection, prefix: deps.prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
-  queue.on('error', () => undefined);
-  await queue.setGlobalConcurrency(1);
-  await queue.upsertJobScheduler('reconcile-instances', { every: deps.everyMs }, { name: 'reconcile', data: {} });
-  const worker = new Worker(RECONCILE_QUEUE, async () => {
-    const report = await reconcileOnce(deps);
-    return report;
-  }, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
-  worker.on('error', (err) => deps.logger.error({ err }, 'reconciler error'));
-  worker.on('failed', (_job, err) => deps.logger.warn({ err }, 'reconciler run failed; the next run will try again'));
-  return {
-    worker,
-    async close() {
-      await worker.close();
-      await queue.close();
-    },
-  };
+/** Runs `reconcileOnce` every `everyMs`, one run at a time across every replica. */
+export function startReconciler(deps: ReconcilerDeps & { connection: ConnectionOptions; prefix: string; everyMs: number }) {
+  return startSchedule({ connection: deps.connection, prefix: deps.prefix, queue: RECONCILE_QUEUE, everyMs: deps.everyMs, logger: deps.logger, run: () => reconcileOnce(deps) });
 }

@@ -1,4 +1,4 @@
-import { loadSshIdentity, logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { loadSshIdentity, logEnv, parseEnv, redisEnv, sshExecutorSettings, s3Env, sshEnv, workerEnv } from '@inno-train/config';
 import { SshExecutor } from '@inno-train/ssh-executor';
 import { createS3Storage } from '@inno-train/storage';
 import { createWorkerRuntime, exitOnStartupError } from '@inno-train/workflow';
@@ -14,7 +14,7 @@ function main(): void {
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
     credentials: env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } : undefined,
   });
-  const deps = { store: runtime.store, queues: runtime.queues, storage, shell: new SshExecutor({ onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
+  const deps = { store: runtime.store, queues: runtime.queues, storage, shell: new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
   runtime.startWorkers(transferBindings(deps));
 }
 

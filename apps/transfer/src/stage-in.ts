@@ -1,7 +1,7 @@
 import { crashPoint, FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { presignLifetimeSeconds, QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
@@ -33,34 +33,42 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
     await ensureStageQueued(deps, job);
     return { kind: 'done' };
   }
-  if (payload.step.phase !== 'running') return startStageIn(deps, job, payload.step);
+  return onHost(hostContext(deps, 'staging_in', logger), job, payload.step, (step) =>
+    step.phase !== 'running' ? startStageIn(deps, job, step) : checkStageIn(deps, job, step, logger));
+}
 
+/** How the transfer stages treat a host that stops answering (see workflow's host-health). */
+export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_out', logger: Logger): HostStageContext {
+  return { deps, stage, logger, graceMs: deps.timings.unreachableGraceMs, recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.transferPollMs) };
+}
+
+async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
   const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
   const state = parseDetached<StageInStatus>(check.stdout);
   if (state.state === 'running') {
-    if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
+    if (pastTransferDeadline(step.startedAt, deps.timings.transferDeadlineMs)) {
       await failJob(deps, job.id, { code: 'transfer_timeout', message: `Fetching inputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_in' });
       return { kind: 'done' };
     }
-    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step };
   }
   if (state.state === 'not_running') {
     // The script died without a status (host reboot, OOM): start it again, a bounded number of times.
-    const restarts = Number(payload.step.restarts ?? 0) + 1;
+    const restarts = Number(step.restarts ?? 0) + 1;
     if (restarts > MAX_RESTARTS) throw new FileTransferError('input_transfer_failed', 'The stage-in script stopped without a result several times');
     logger.warn({ restarts }, 'stage-in script not running and no status; restarting');
-    return startStageIn(deps, job, { ...payload.step, restarts });
+    return startStageIn(deps, job, { ...step, restarts });
   }
   if (!state.status.ok) {
     const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
     await failJob(deps, job.id, { code: 'input_transfer_failed', message: `Could not fetch inputs onto the host: ${failed || 'unknown error'}`, stage: 'staging_in' });
     return { kind: 'done' };
   }
-  const seconds = Math.round((Date.now() - Number(payload.step.startedAt ?? Date.now())) / 1000);
+  const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
   await advance(deps, job.id, {
     from: ['staging_in'], to: 'training', stage: 'staging_in', next: QUEUES.train,
-    message: `Inputs on the host: ${payload.step.files} files, ${state.status.bytes ?? payload.step.bytes} bytes in ${seconds} s`,
+    message: `Inputs on the host: ${step.files} files, ${state.status.bytes ?? step.bytes} bytes in ${seconds} s`,
   });
   return { kind: 'done' };
 }

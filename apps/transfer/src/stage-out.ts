@@ -1,12 +1,12 @@
 import { crashPoint, FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, type StepOutcome } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type StepOutcome } from '@inno-train/workflow';
 import { presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
 import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
-import type { TransferDeps } from './stage-in';
+import { hostContext, type TransferDeps } from './stage-in';
 
 const SCRIPT = '.inno/stage-out.sh';
 const STATUS = '.inno/stage-out.status';
@@ -35,20 +35,23 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
     await ensureStageQueued(deps, job);
     return { kind: 'done' };
   }
-  if (payload.step.phase !== 'running') return startStageOut(deps, job, payload.step);
+  return onHost(hostContext(deps, 'staging_out', logger), job, payload.step, (step) =>
+    step.phase !== 'running' ? startStageOut(deps, job, step) : checkStageOut(deps, job, step, logger));
+}
 
+async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
   const state = parseDetached<StageOutStatus>(check.stdout);
   if (state.state === 'running') {
-    if (pastTransferDeadline(payload.step.startedAt, deps.timings.transferDeadlineMs)) {
+    if (pastTransferDeadline(step.startedAt, deps.timings.transferDeadlineMs)) {
       await failJob(deps, job.id, { code: 'transfer_timeout', message: `Uploading outputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_out' });
       return { kind: 'done' };
     }
-    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: payload.step };
+    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step };
   }
   if (state.state === 'not_running') {
     logger.warn('stage-out script not running and no status; starting over');
-    return startStageOut(deps, job, { ...payload.step, restarts: Number(payload.step.restarts ?? 0) + 1 });
+    return startStageOut(deps, job, { ...step, restarts: Number(step.restarts ?? 0) + 1 });
   }
   if (!state.status.ok) {
     const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
@@ -58,7 +61,7 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
   const uploads = job.stageOutPlan ?? [];
   await completeUploads(deps, job, uploads, state.status);
   crashPoint('stage-out:after-complete');
-  await finish(deps, job, uploads, payload.step);
+  await finish(deps, job, uploads, step);
   return { kind: 'done' };
 }
 

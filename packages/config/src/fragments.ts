@@ -27,7 +27,20 @@ export const sshEnv = {
   SSH_KEY_PASSPHRASE: optionalString,
   SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default('ubuntu'),
   SSH_PORT: z.coerce.number().int().min(1).max(65535).default(22),
+  /** TCP connect + SSH handshake + auth, per connection. */
+  SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * A connection whose peer leaves this many keepalives in a row unanswered, one every interval,
+   * is dropped and the operation on it fails as host trouble (about interval x (count + 1)).
+   */
+  SSH_KEEPALIVE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  SSH_KEEPALIVE_COUNT_MAX: z.coerce.number().int().min(1).max(100).default(3),
 };
+
+/** The SSH executor's settings from the parsed env (the executor itself never reads env). */
+export function sshExecutorSettings(env: { SSH_CONNECT_TIMEOUT_MS: number; SSH_KEEPALIVE_INTERVAL_MS: number; SSH_KEEPALIVE_COUNT_MAX: number }) {
+  return { readyTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS, keepaliveIntervalMs: env.SSH_KEEPALIVE_INTERVAL_MS, keepaliveCountMax: env.SSH_KEEPALIVE_COUNT_MAX };
+}
 
 export const lambdaEnv = {
   LAMBDA_API_URL: z.url().default('https://cloud.lambda.ai/api/v1'),
@@ -69,6 +82,13 @@ export const workerEnv = {
   BOOT_DEADLINE_MULTI_GPU_MS: z.coerce.number().int().min(1000).optional(),
   CAPACITY_POLL_MS: z.coerce.number().int().min(10).optional(),
   MAX_LAUNCH_ATTEMPTS: z.coerce.number().int().min(1).max(20).optional(),
+  /** How soon a stage looks again at a host that did not answer (default 2 s). */
+  HOST_RECHECK_MS: z.coerce.number().int().min(10).optional(),
+  /**
+   * How often the provisioner reads every instance's status from the cloud (one list call) so a
+   * stage whose instance is unhealthy, terminated or gone stops waiting on SSH at once.
+   */
+  CLOUD_WATCH_MS: z.coerce.number().int().min(100).default(15_000),
   /**
    * BullMQ's lock on an active step, and how often workers look for steps whose worker died. A
    * killed worker's step runs again within about lock + check interval; see README "Crashes".

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Client, utils, type ConnectConfig, type ParsedKey } from 'ssh2';
-import { connectError, invalidKeyError } from './errors';
+import { connectError, connectionLostError, invalidKeyError, silentPeerError } from './errors';
 import { fingerprintOf, sameFingerprint } from './fingerprint';
 import type { SshTarget } from './types';
 
@@ -29,6 +29,11 @@ export class Deadline {
 
   get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** Ends the operation now with `reason` (the connection under it is gone); a no-op once aborted. */
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
   remainingMs(): number {
@@ -134,6 +139,29 @@ export function openConnection(target: SshTarget, options: OpenOptions): Promise
       });
     }
   });
+}
+
+/**
+ * Watches a ready connection while an operation runs on it, and calls `onLost` once when it ends
+ * under the operation: closed or reset by the peer, or silent past its keepalives. ssh2 settles
+ * exec channels when their connection closes but leaves SFTP requests pending for ever, so without
+ * this an upload to a host that died waited for its whole timeout (10 minutes, once) while the
+ * instance kept billing.
+ */
+export function watchConnection(client: Client, target: SshTarget, what: string, onLost: (error: Error) => void): () => void {
+  const onError = (error: Error & { level?: string; code?: unknown }) => {
+    if (error.level === 'client-timeout') onLost(silentPeerError(target, what));
+    else onLost(connectionLostError(target, what, typeof error.code === 'string' ? error.code : undefined));
+  };
+  const onGone = () => onLost(connectionLostError(target, what));
+  client.on('error', onError);
+  client.once('end', onGone);
+  client.once('close', onGone);
+  return () => {
+    client.removeListener('error', onError);
+    client.removeListener('end', onGone);
+    client.removeListener('close', onGone);
+  };
 }
 
 /** How long a polite disconnect may take before the socket is simply destroyed. */

@@ -81,8 +81,17 @@ export function timeoutError(target: SshTarget, timeoutMs: number, what: string)
   });
 }
 
-export function connectionLostError(target: SshTarget, what: string): InfrastructureError {
-  return new InfrastructureError('ssh_connection_lost', `Connection to ${where(target)} was lost during ${what}`, {
+/** The peer closed or reset the connection while `what` ran on it (a host that died, most often). */
+export function connectionLostError(target: SshTarget, what: string, socketCode?: string): InfrastructureError {
+  return new InfrastructureError('ssh_connection_lost', `Connection to ${where(target)} was lost during ${what}${socketCode ? ` (${socketCode})` : ''}`, {
+    retryable: true,
+    details: { host: target.host, port: target.port, ...(socketCode ? { code: socketCode } : {}) },
+  });
+}
+
+/** The connection stayed open but the peer stopped answering keepalives (a hung or cut-off host). */
+export function silentPeerError(target: SshTarget, what: string): InfrastructureError {
+  return new InfrastructureError('ssh_timeout', `${where(target)} stopped answering (SSH keepalives unanswered) during ${what}`, {
     retryable: true,
     details: { host: target.host, port: target.port },
   });

@@ -2,10 +2,14 @@
  * The one way the orchestrator talks to GPU hosts. Every call opens its own connection and closes
  * it before returning, on success, failure, timeout or abort alike: hosts come and go, and a
  * connection pool would only add stale sockets to reason about.
+ *
+ * Every call settles within seconds of its host dying or going silent: the connection's end,
+ * reset or unanswered keepalives end the operation riding on it (watchConnection), and each call's
+ * own limit fits its work (a short command: seconds; an upload: a base plus time per byte).
  */
 import { InfrastructureError } from '@inno-train/core';
 import type { Client } from 'ssh2';
-import { closeConnection, Deadline, openConnection } from './connection';
+import { closeConnection, Deadline, openConnection, watchConnection } from './connection';
 import { timeoutError } from './errors';
 import { normalizeFingerprint } from './fingerprint';
 import { runCommand } from './run-command';
@@ -13,9 +17,12 @@ import { atomicUpload } from './upload';
 import type { ExecOptions, ExecResult, SshExecutorOptions, SshSessionRecord, SshTarget, UploadOptions } from './types';
 
 const DEFAULTS = {
-  readyTimeoutMs: 20_000,
-  defaultTimeoutMs: 10 * 60_000,
-  keepaliveIntervalMs: 10_000,
+  readyTimeoutMs: 15_000,
+  commandTimeoutMs: 30_000,
+  uploadBaseTimeoutMs: 15_000,
+  // 2 Mbit/s: far below any cloud host's link, so only a stalled transfer reaches the limit.
+  uploadMinBytesPerSecond: 256 * 1024,
+  keepaliveIntervalMs: 5_000,
   keepaliveCountMax: 3,
   maxOutputBytes: 1024 * 1024,
   uploadMode: 0o644,
@@ -29,7 +36,9 @@ export class SshExecutor {
   constructor(options: SshExecutorOptions = {}) {
     this.settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
-      defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULTS.defaultTimeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+      uploadBaseTimeoutMs: options.uploadBaseTimeoutMs ?? DEFAULTS.uploadBaseTimeoutMs,
+      uploadMinBytesPerSecond: options.uploadMinBytesPerSecond ?? DEFAULTS.uploadMinBytesPerSecond,
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax ?? DEFAULTS.keepaliveCountMax,
     };
@@ -40,7 +49,8 @@ export class SshExecutor {
   async exec(target: SshTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
-    return this.withConnection(target, { what: 'Command', kind: 'exec', label: options.label }, options.timeoutMs, options.signal, (client, signal) =>
+    const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
+    return this.withConnection(target, { what: 'Command', kind: 'exec', label: options.label }, timeoutMs, options.signal, (client, signal) =>
       runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
     );
   }
@@ -49,9 +59,15 @@ export class SshExecutor {
   async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: UploadOptions = {}): Promise<void> {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    return this.withConnection(target, { what: 'Upload', kind: 'upload', label: options.label }, options.timeoutMs, options.signal, (client, signal) =>
+    const timeoutMs = options.timeoutMs ?? this.uploadTimeoutMs(bytes.length);
+    return this.withConnection(target, { what: 'Upload', kind: 'upload', label: options.label }, timeoutMs, options.signal, (client, signal) =>
       untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
     );
+  }
+
+  /** The limit of an upload of `bytes` when the caller gives none: a base, plus time per byte. */
+  uploadTimeoutMs(bytes: number): number {
+    return Math.ceil(this.settings.uploadBaseTimeoutMs + (bytes / this.settings.uploadMinBytesPerSecond) * 1000);
   }
 
   /**
@@ -76,11 +92,10 @@ export class SshExecutor {
   private async withConnection<T>(
     target: SshTarget,
     session: { what: string; kind: SshSessionRecord['kind']; label: string | undefined },
-    timeoutMs: number | undefined,
+    limit: number,
     external: AbortSignal | undefined,
     work: (client: Client, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const limit = timeoutMs ?? this.settings.defaultTimeoutMs;
     if (!Number.isFinite(limit) || limit <= 0) throw new TypeError(`timeoutMs must be a positive number, got ${limit}`);
     const deadline = new Deadline(limit, () => timeoutError(target, limit, session.what), external);
     const started = Date.now();
@@ -94,7 +109,12 @@ export class SshExecutor {
         signal: deadline.signal,
         onHostKey: (fingerprint) => this.seenHostKeys.set(hostKey(target), normalizeFingerprint(fingerprint)),
       });
-      return await work(client, deadline.signal);
+      const unwatch = watchConnection(client, target, session.what.toLowerCase(), (lost) => deadline.abort(lost));
+      try {
+        return await work(client, deadline.signal);
+      } finally {
+        unwatch();
+      }
     } catch (error) {
       failure = error;
       throw error;

@@ -26,7 +26,7 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  /** Whole call, connection included; defaults to the executor's defaultTimeoutMs. */
+  /** Whole call, connection included; defaults to the executor's commandTimeoutMs (30 s). */
   timeoutMs?: number;
   /** Written to the command's stdin, which is then closed (always closed, so `cat` cannot hang). */
   stdin?: string | Buffer;
@@ -38,7 +38,7 @@ export interface ExecOptions {
 }
 
 export interface UploadOptions {
-  /** Whole call, connection included; defaults to the executor's defaultTimeoutMs. */
+  /** Whole call, connection included; defaults to uploadBaseTimeoutMs plus time per byte at uploadMinBytesPerSecond. */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** What the session is for, for `onSession`; never sent to the host. */
@@ -58,11 +58,18 @@ export interface SshSessionRecord {
 }
 
 export interface SshExecutorOptions {
-  /** Limit for TCP connect + SSH handshake + auth (ssh2's readyTimeout); default 20 s. */
+  /** Limit for TCP connect + SSH handshake + auth (ssh2's readyTimeout); default 15 s. */
   readyTimeoutMs?: number;
-  /** Used when a call gives no timeoutMs; default 10 minutes. */
-  defaultTimeoutMs?: number;
-  /** SSH keepalives, so a host that stops answering mid-command is noticed; default 10 s, 3 misses. */
+  /** Limit of a command when the call gives no timeoutMs; default 30 s (commands here are short). */
+  commandTimeoutMs?: number;
+  /** Limit of an upload when the call gives none: this base (default 15 s)... */
+  uploadBaseTimeoutMs?: number;
+  /** ...plus the time to send its bytes at this rate (default 256 KiB/s). */
+  uploadMinBytesPerSecond?: number;
+  /**
+   * SSH keepalives, so a host that stops answering mid-operation is noticed: the operation fails
+   * after about interval x (countMax + 1) of silence; default 5 s, 3 misses (~20 s).
+   */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   /** Told about every session after it closed (for accounting: logs, metrics); must not throw. */

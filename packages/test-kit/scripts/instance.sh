@@ -3,13 +3,18 @@
 # mount namespaces (unshare --pid --mount --fork --kill-child --mount-proc), so the instance has its
 # own processes and its own home and /tmp, while sharing the rest of the machine's files.
 #
-# Usage: instance.sh IP PORT USER STATE_DIR
+# Usage: instance.sh IP PORT USER STATE_DIR [FORCE_COMMAND]
 #   STATE_DIR holds ssh_host_ed25519_key (made by the caller, so it knows the fingerprint up front)
 #   and authorized_keys. It stays outside /tmp because sshd 9.2 re-reads the host key on every
 #   connection and /tmp is replaced below.
+#   FORCE_COMMAND, when given, becomes sshd's ForceCommand (the chaos hook, see src/chaos.ts).
 set -euo pipefail
 
-ip=$1 port=$2 user=$3 state_dir=$4
+ip=$1 port=$2 user=$3 state_dir=$4 force_command=${5:-}
+
+# Without FORCE_COMMAND sshd gets exactly the options it always had.
+extra_options=()
+[ -z "$force_command" ] || extra_options+=(-o "ForceCommand=$force_command")
 
 home=$(getent passwd "$user" | cut -d: -f6)
 uid=$(id -u "$user")
@@ -39,4 +44,5 @@ exec /usr/sbin/sshd -D -e \
   -o UsePAM=no \
   -o PasswordAuthentication=no \
   -o KbdInteractiveAuthentication=no \
-  -o "AllowUsers=$user"
+  -o "AllowUsers=$user" \
+  "${extra_options[@]}"

@@ -12,6 +12,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { chaosControls, HostChaos, type ChaosControls } from './chaos';
 import { publicKeyFingerprint } from './ssh-keys';
 import { waitFor } from './wait-for';
 
@@ -28,9 +29,15 @@ export interface StartSshHostOptions {
   user?: string;
   /** How long sshd may take to accept TCP connections; defaults to 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Runs every session through the chaos hook (src/chaos.ts), so `setChaosRule` can make a chosen
+   * SSH operation block inside the host. Without a rule sessions behave as on any other host.
+   */
+  chaos?: boolean;
 }
 
-export interface SshHost {
+/** The chaos members throw unless the host was started with `chaos: true`. */
+export interface SshHost extends ChaosControls {
   ip: string;
   port: number;
   user: string;
@@ -57,8 +64,11 @@ const INSTANCE_SCRIPT = join(__dirname, '..', 'scripts', 'instance.sh');
 const STATE_ROOT = '/run/inno-test-kit';
 const LOG_LIMIT = 64 * 1024;
 
-/** Instances still running, killed synchronously if the test process exits without doing it. */
-const liveInstances = new Map<number, string>();
+/**
+ * Instances still running, with the directories to remove, killed synchronously if the test
+ * process exits without doing it.
+ */
+const liveInstances = new Map<number, string[]>();
 let exitHookInstalled = false;
 let ubuntuReady: Promise<void> | undefined;
 
@@ -87,31 +97,29 @@ if [ "$(getent shadow ubuntu | cut -d: -f2)" != '*' ]; then usermod -p '*' ubunt
 export async function startSshHost(options: StartSshHostOptions): Promise<SshHost> {
   const port = options.port ?? 2222;
   const user = options.user ?? 'ubuntu';
+  const label = `${options.ip}:${port}`;
   if (user === 'ubuntu') await ensureUbuntuUser();
   if (await acceptsTcp(options.ip, port)) {
-    throw new Error(`${options.ip}:${port} already accepts connections; another SSH host is still running there`);
+    throw new Error(`${label} already accepts connections; another SSH host is still running there`);
   }
   const stateDir = await prepareStateDir(options.authorizedKeys);
   const hostKeyFingerprint = publicKeyFingerprint(await readFile(join(stateDir, 'ssh_host_ed25519_key.pub'), 'utf8'));
-  const child = spawn(
-    'unshare',
-    ['--pid', '--mount', '--fork', '--kill-child', '--mount-proc', 'bash', INSTANCE_SCRIPT, options.ip, String(port), user, stateDir],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let instance: Instance;
+  let chaos: HostChaos | undefined;
   try {
-    instance = new Instance(child, stateDir);
+    if (options.chaos) chaos = await HostChaos.prepare(user, label);
   } catch (error) {
     await rm(stateDir, { recursive: true, force: true });
     throw error;
   }
+  const args = [options.ip, String(port), user, stateDir, ...(chaos ? [chaos.hookPath] : [])];
+  const instance = await launchInstance(args, chaos ? [stateDir, chaos.dir] : [stateDir]);
   try {
     await waitFor(
       async () => {
         if (!instance.isAlive()) throw new Error(`sshd exited: ${instance.log().trim() || '(no output)'}`);
         return acceptsTcp(options.ip, port);
       },
-      { timeoutMs: options.startTimeoutMs ?? 15_000, description: `sshd to accept connections on ${options.ip}:${port}` },
+      { timeoutMs: options.startTimeoutMs ?? 15_000, description: `sshd to accept connections on ${label}` },
     );
   } catch (error) {
     await instance.kill();
@@ -130,7 +138,21 @@ export async function startSshHost(options: StartSshHostOptions): Promise<SshHos
     log: () => instance.log(),
     acceptedSessions: () => instance.acceptedSessions,
     exited: instance.exited,
+    ...chaosControls(chaos, label),
   };
+}
+
+/** Starts instance.sh in new namespaces; `dirs` are removed when it ends (or fails to start). */
+async function launchInstance(args: string[], dirs: string[]): Promise<Instance> {
+  const child = spawn('unshare', ['--pid', '--mount', '--fork', '--kill-child', '--mount-proc', 'bash', INSTANCE_SCRIPT, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    return new Instance(child, dirs);
+  } catch (error) {
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    throw error;
+  }
 }
 
 async function prepareStateDir(authorizedKeys: string[]): Promise<string> {
@@ -167,7 +189,8 @@ class Instance {
 
   constructor(
     private readonly child: ChildProcess,
-    private readonly stateDir: string,
+    /** The state dir and, on a chaos host, the chaos dir. */
+    private readonly dirs: string[],
   ) {
     if (child.pid === undefined) {
       // spawn reports the reason (e.g. ENOENT) as an 'error' event, which must not go unhandled.
@@ -175,7 +198,7 @@ class Instance {
       throw new Error('unshare could not be started');
     }
     this.pid = child.pid;
-    liveInstances.set(this.pid, stateDir);
+    liveInstances.set(this.pid, dirs);
     installExitHook();
     const keepLog = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -193,7 +216,7 @@ class Instance {
       const finish = () => {
         this.alive = false;
         liveInstances.delete(this.pid);
-        rm(this.stateDir, { recursive: true, force: true }).finally(resolve);
+        Promise.allSettled(this.dirs.map((dir) => rm(dir, { recursive: true, force: true }))).finally(resolve);
       };
       child.once('exit', finish);
       child.once('error', (error) => {
@@ -313,13 +336,13 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const [pid, stateDir] of liveInstances) {
+    for (const [pid, dirs] of liveInstances) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
-      rmSync(stateDir, { recursive: true, force: true });
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     }
   });
 }

@@ -27,8 +27,10 @@ export interface WorkflowTimings {
   sshCommandTimeoutMs: number;
   /** Grace between SIGTERM and SIGKILL when stopping training. */
   killGraceMs: number;
-  /** SSH failures while training are tolerated this long before the job fails with host_lost. */
+  /** A host that does not answer is tolerated this long (any stage on it) before the job fails with host_lost. */
   unreachableGraceMs: number;
+  /** How soon a stage looks again at a host that failed to answer (a dead one is called lost on the second refusal). */
+  hostRecheckMs: number;
 }
 
 export function defaultTimings(): WorkflowTimings {
@@ -43,9 +45,11 @@ export function defaultTimings(): WorkflowTimings {
     trainPollMs: 10_000,
     terminatePollMs: 5_000,
     terminateDeadlineMs: 10 * 60_000,
-    sshCommandTimeoutMs: 60_000,
+    // Host commands are short (start detached, poll, list); a dead connection ends them sooner still.
+    sshCommandTimeoutMs: 30_000,
     killGraceMs: 10_000,
     unreachableGraceMs: 5 * 60_000,
+    hostRecheckMs: 2_000,
   } satisfies WorkflowTimings;
 }
 

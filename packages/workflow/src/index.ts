@@ -5,3 +5,4 @@ export * from './redis';
 export * from './host';
 export * from './worker-app';
 export * from './runtime';
+export * from './host-health';

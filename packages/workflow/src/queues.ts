@@ -44,3 +44,18 @@ export async function enqueueTeardown(queues: StageQueues, jobId: string, reason
     { jobId: `${jobId}.teardown.${Date.now()}`, attempts: 1000, backoff: { type: 'exponential', delay: 2000 } },
   );
 }
+
+/**
+ * Runs a stage's parked (delayed) step now, so it acts on news (its host reported down) instead of
+ * at its next re-check. False when there is no such step or it is not parked (it runs or waits in line).
+ */
+export async function promoteStage(queues: StageQueues, queue: QueueName, jobId: string, attempt = 0): Promise<boolean> {
+  const job = await queues[queue].getJob(stageJobId(queue, jobId, attempt));
+  if (!job) return false;
+  try {
+    await job.promote();
+    return true;
+  } catch {
+    return false;
+  }
+}

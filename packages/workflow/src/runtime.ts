@@ -26,6 +26,7 @@ export interface WorkerRuntimeConfig {
   BOOT_DEADLINE_MULTI_GPU_MS?: number | undefined;
   CAPACITY_POLL_MS?: number | undefined;
   MAX_LAUNCH_ATTEMPTS?: number | undefined;
+  HOST_RECHECK_MS?: number | undefined;
   /** Secret values to mask in every log line and message. */
   secrets: (string | undefined)[];
 }

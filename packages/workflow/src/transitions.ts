@@ -66,7 +66,7 @@ export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError
  * instance, torn down and billed like any other) and start over from provisioning on a new one.
  * Returns false when the job has no restarts left.
  */
-export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string): Promise<boolean> {
+export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
   const { changed, job } = await deps.store.update(jobId, (current) => {
     const allowed = current.spec.retry?.onHostLost ?? 0;
     if (isTerminal(current.status) || current.cancelRequested || (current.hostRestarts ?? 0) >= allowed || !current.instance) return null;
@@ -79,7 +79,7 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
     current.pendingError = null;
     delete current.stageOutPlan;
     return current;
-  }, (next) => [{ type: 'retry', stage: 'training', message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: 'provisioning' } }]);
+  }, (next) => [{ type: 'retry', stage, message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: 'provisioning' } }]);
   if (!changed) return false;
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
   await enqueueTeardown(deps.queues, jobId, 'host lost');
@@ -88,7 +88,7 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
 }
 
 /** The queue that carries a job in each running status. */
-const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
+export const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
   queued: QUEUES.provision,
   provisioning: QUEUES.provision,
   staging_in: QUEUES.stageIn,

@@ -7,7 +7,7 @@ import type { WorkflowDeps } from './transitions';
 /** Env-provided overrides of the default timings (tests and local runs poll faster). */
 export type TimingOverrides = Partial<Record<
   'BOOT_POLL_MS' | 'TRANSFER_POLL_MS' | 'TRAIN_POLL_MS' | 'TERMINATE_POLL_MS' | 'BOOT_DEADLINE_MS' | 'BOOT_DEADLINE_MULTI_GPU_MS'
-  | 'UNREACHABLE_GRACE_MS' | 'CAPACITY_POLL_MS' | 'MAX_LAUNCH_ATTEMPTS', number | undefined>>;
+  | 'UNREACHABLE_GRACE_MS' | 'CAPACITY_POLL_MS' | 'MAX_LAUNCH_ATTEMPTS' | 'HOST_RECHECK_MS', number | undefined>>;
 
 export function resolveTimings(overrides: TimingOverrides): WorkflowTimings {
   const timings = defaultTimings();
@@ -22,6 +22,7 @@ export function resolveTimings(overrides: TimingOverrides): WorkflowTimings {
     capacityPollMs: overrides.CAPACITY_POLL_MS ?? timings.capacityPollMs,
     maxLaunchAttempts: overrides.MAX_LAUNCH_ATTEMPTS ?? timings.maxLaunchAttempts,
     unreachableGraceMs: overrides.UNREACHABLE_GRACE_MS ?? timings.unreachableGraceMs,
+    hostRecheckMs: overrides.HOST_RECHECK_MS ?? timings.hostRecheckMs,
   };
 }
 

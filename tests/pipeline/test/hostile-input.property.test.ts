@@ -33,7 +33,7 @@ const PORT = 2222;
 
 let host: SshHost;
 let target: SshTarget;
-const ssh = new SshExecutor({ readyTimeoutMs: 15_000, defaultTimeoutMs: 30_000 });
+const ssh = new SshExecutor({ readyTimeoutMs: 15_000, commandTimeoutMs: 30_000 });
 /** What `ls -A ~ /tmp` shows before any case ran: an injected command would add to it. */
 let baselineListing = '';
 

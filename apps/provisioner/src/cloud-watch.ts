@@ -1,0 +1,92 @@
+/**
+ * The cloud's own view of every running job's host. A host that dies keeps answering `active` on
+ * Lambda while SSH finds it gone, but the other way round matters as much: an instance Lambda
+ * reports `unhealthy`, `terminated`, `preempted` (or no longer lists) cannot finish its job, and
+ * every minute a stage spends waiting on SSH for it is billed. One list call per run covers every
+ * job (the account allows about one request a second), instead of one read per job.
+ */
+import type { ConnectionOptions } from 'bullmq';
+import { isoNow, type Logger } from '@inno-train/core';
+import type { JobStore } from '@inno-train/job-store';
+import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
+import { HOST_DOWN_STATUSES, promoteStage, QUEUE_OF_STATUS, type StageQueues } from '@inno-train/workflow';
+import type { JobStatus } from '@inno-train/workflow-constants';
+import type { LambdaApi, LambdaInstance } from './ports';
+import { startSchedule } from './schedule';
+
+export interface CloudWatchDeps {
+  store: JobStore;
+  queues: StageQueues;
+  lambda: Pick<LambdaApi, 'listInstances'>;
+  logger: Logger;
+}
+
+export interface CloudWatchReport {
+  at: string;
+  listed: number;
+  watched: number;
+  /** Jobs whose host the cloud reports down, newly recorded by this run. */
+  down: { jobId: string; instanceId: string; status: string }[];
+}
+
+/** Statuses in which a stage waits on the job's host (provisioning reads the cloud itself). */
+const ON_HOST: JobStatus[] = ['staging_in', 'training', 'staging_out'];
+
+/**
+ * The status to record for a job's instance, or null when there is nothing new: only "down"
+ * statuses are recorded here (the boot path records the rest). An instance missing from the list
+ * is gone: Lambda lists terminated instances only for a while.
+ */
+export function downStatus(recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>, listed: ReadonlyMap<string, LambdaInstance>): string | null {
+  if (recorded.terminatedAt) return null;
+  const status = listed.get(recorded.id)?.status ?? 'terminated';
+  if (!HOST_DOWN_STATUSES.has(status) || status === recorded.status) return null;
+  return status;
+}
+
+/** One pass: list every instance once, record the down ones on their jobs, wake their stages. */
+export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchReport> {
+  const listed = new Map((await deps.lambda.listInstances()).map((instance) => [instance.id, instance]));
+  const down: CloudWatchReport['down'] = [];
+  let watched = 0;
+  for (const status of ON_HOST) {
+    let after: string | undefined;
+    for (;;) {
+      const page = await deps.store.list({ status, limit: 200, ...(after ? { after } : {}) });
+      for (const job of page.jobs) {
+        if (job.status !== status || !job.instance) continue;
+        watched++;
+        const found = downStatus(job.instance, listed);
+        if (found && (await recordDown(deps, job, found, listed.has(job.instance.id)))) down.push({ jobId: job.id, instanceId: job.instance.id, status: found });
+      }
+      after = page.jobs.at(-1)?.id;
+      if (!page.hasMore || !after) break;
+    }
+  }
+  return { at: isoNow(), listed: listed.size, watched, down };
+}
+
+async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, stillListed: boolean): Promise<boolean> {
+  const instanceId = job.instance!.id;
+  const { changed, job: updated } = await deps.store.update(job.id, (current) => {
+    if (!current.instance || current.instance.id !== instanceId || current.instance.status === status) return null;
+    current.instance.status = status;
+    return current;
+  }, [{
+    type: 'instance', stage: job.status === 'training' ? 'training' : job.status === 'staging_in' ? 'staging_in' : 'staging_out',
+    message: `Instance ${instanceId} is ${status}${stillListed ? '' : ' (no longer listed)'} according to the cloud`,
+    data: { instanceId, status },
+  }]);
+  if (!changed) return false;
+  deps.logger.warn({ jobId: job.id, instanceId, status }, `cloud reports instance ${instanceId} ${status}; waking the job's stage`);
+  const queue = QUEUE_OF_STATUS[updated.status];
+  if (queue) await promoteStage(deps.queues, queue, job.id, updated.hostRestarts ?? 0);
+  return true;
+}
+
+export const CLOUD_WATCH_QUEUE = 'cloud-watch';
+
+/** Runs `watchCloudOnce` every `everyMs`, one run at a time across every replica. */
+export function startCloudWatch(deps: CloudWatchDeps & { connection: ConnectionOptions; prefix: string; everyMs: number }) {
+  return startSchedule({ connection: deps.connection, prefix: deps.prefix, queue: CLOUD_WATCH_QUEUE, everyMs: deps.everyMs, logger: deps.logger, run: () => watchCloudOnce(deps) });
+}

@@ -1,0 +1,109 @@
+/**
+ * What a stage does when the host it waits on stops answering, dies, or is reported down by the
+ * cloud: one rule for stage-in, training and stage-out. A host that does not answer (paused, a
+ * network blip) is tolerated for the unreachable grace window; a host that refuses connections
+ * check after check, or that the cloud reports down, is lost at once: every minute waited there is
+ * a minute of GPU billed for nothing.
+ */
+import { InnoError, type Logger } from '@inno-train/core';
+import type { JobRecord } from '@inno-train/schemas';
+import type { Stage, StagePayload } from '@inno-train/workflow-constants';
+import type { StepOutcome } from './step-worker';
+import { failJob, restartOnNewHost, type WorkflowDeps } from './transitions';
+
+type Step = StagePayload['step'];
+
+/** Failures of the host connection itself, as the SSH and local executors report them. */
+const HOST_TROUBLE_CODES = new Set(['ssh_unreachable', 'ssh_timeout', 'ssh_connection_lost', 'ssh_exec_failed', 'ssh_upload_failed']);
+
+/** Socket errors that mean nothing listens at the address any more: the host itself is gone. */
+const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'host_gone']);
+
+/** Checks in a row that must find the host gone before it is lost (one refusal can be an sshd restart). */
+export const GONE_CHECKS = 2;
+
+/** Cloud statuses of an instance that can no longer run its job. */
+export const HOST_DOWN_STATUSES: ReadonlySet<string> = new Set(['unhealthy', 'terminating', 'terminated', 'preempted']);
+
+/** True for a retryable failure to reach or keep talking to the host (not a failure of the work). */
+export function isHostTrouble(error: unknown): error is InnoError {
+  return error instanceof InnoError && error.retryable && HOST_TROUBLE_CODES.has(error.code);
+}
+
+/** Why the job's current instance is down by the cloud's own account, or null while it is not. */
+export function cloudSaysDown(job: Pick<JobRecord, 'instance'>): string | null {
+  const status = job.instance?.status;
+  return status && HOST_DOWN_STATUSES.has(status) ? `reported ${status} by the cloud` : null;
+}
+
+export type HostTroubleDecision =
+  | { kind: 'not_host_trouble' }
+  | { kind: 'wait'; step: Step; first: boolean }
+  | { kind: 'lost'; why: string };
+
+/**
+ * The pure rule: given a step's failure and its bookkeeping (`unreachableSince`, `goneChecks`),
+ * wait and look again, or call the host lost.
+ */
+export function decideHostTrouble(input: { error: unknown; step: Step; now: number; graceMs: number }): HostTroubleDecision {
+  const { error, step, now, graceMs } = input;
+  if (!isHostTrouble(error)) return { kind: 'not_host_trouble' };
+  const first = typeof step.unreachableSince !== 'number';
+  const since = first ? now : (step.unreachableSince as number);
+  const code = String((error.details as { code?: unknown } | undefined)?.code ?? '');
+  const goneChecks = GONE_CODES.has(code) ? numberOf(step.goneChecks) + 1 : 0;
+  const elapsed = now - since;
+  if (goneChecks >= GONE_CHECKS) return { kind: 'lost', why: `refuses connections (${code}) ${goneChecks} checks in a row` };
+  if (elapsed > graceMs) return { kind: 'lost', why: `unreachable for ${Math.round(elapsed / 1000)} s` };
+  return { kind: 'wait', first, step: { ...step, unreachableSince: since, goneChecks } };
+}
+
+/** A step's bookkeeping without the host-trouble counters: what a step that reached its host keeps. */
+export function withoutHostTrouble(step: Step): Step {
+  const { unreachableSince: _since, goneChecks: _gone, ...rest } = step;
+  return rest;
+}
+
+export interface HostStageContext {
+  deps: WorkflowDeps;
+  stage: Stage;
+  logger: Logger;
+  /** Unreachable grace window. */
+  graceMs: number;
+  /** How soon to look again at a host that failed to answer. */
+  recheckMs: number;
+}
+
+/**
+ * Runs one step's host work under the host-trouble rule. The cloud's view comes first: a host the
+ * cloud reports down is lost without another SSH attempt. `work` gets the step without the trouble
+ * counters (it reached the host if it returns); any failure that is not host trouble is rethrown.
+ */
+export async function onHost(ctx: HostStageContext, job: JobRecord, step: Step, work: (step: Step) => Promise<StepOutcome>): Promise<StepOutcome> {
+  const down = cloudSaysDown(job);
+  if (down) return hostLost(ctx, job, down);
+  try {
+    return await work(withoutHostTrouble(step));
+  } catch (error) {
+    const decision = decideHostTrouble({ error, step, now: Date.now(), graceMs: ctx.graceMs });
+    if (decision.kind === 'not_host_trouble') throw error;
+    if (decision.kind === 'lost') return hostLost(ctx, job, decision.why);
+    if (decision.first) {
+      await ctx.deps.store.appendEvent(job.id, { type: 'unreachable', stage: ctx.stage, message: `Host not answering: ${(error as Error).message}`, data: { code: (error as InnoError).code } });
+    }
+    ctx.logger.warn({ err: error }, `host ${job.instance?.ip ?? '?'} not answering during ${ctx.stage}; will re-check in ${ctx.recheckMs} ms`);
+    return { kind: 'wait', delayMs: ctx.recheckMs, step: decision.step };
+  }
+}
+
+/** The host is lost: start over on a new instance when the job allows it, else fail with host_lost. */
+export async function hostLost(ctx: Pick<HostStageContext, 'deps' | 'stage' | 'logger'>, job: JobRecord, why: string): Promise<StepOutcome> {
+  ctx.logger.warn({ instanceId: job.instance?.id }, `host ${job.instance?.ip ?? '?'} lost during ${ctx.stage}: ${why}`);
+  if (await restartOnNewHost(ctx.deps, job.id, `host ${why}`, ctx.stage)) return { kind: 'done' };
+  await failJob(ctx.deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} (instance ${job.instance?.id ?? '?'}) ${why}`, stage: ctx.stage });
+  return { kind: 'done' };
+}
+
+function numberOf(value: unknown): number {
+  return typeof value === 'number' ? value : 0;
+}
