@@ -7,13 +7,15 @@ import { startLambdaSimulator, type LambdaSimulator, type SimInstanceType } from
 import { createS3Storage } from '@inno-train/storage';
 import {
   ensureUbuntuUser, freePort, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
-  waitFor, type S3ServerHandle, type SshHost,
+  waitFor, type ChaosRule, type S3ServerHandle, type SshHost,
 } from '@inno-train/test-kit';
 import { startApp, type AppName, type AppProcess } from './processes';
 
 export interface StackOptions {
   /** First octet-4 of the loopback addresses handed to instances (each stack its own range). */
   ipBase: number;
+  /** The first three octets of those addresses, with the dot; default `127.0.0.`. */
+  ipPrefix?: string;
   bootDelayMs?: number;
   replicas?: Partial<Record<AppName, number>>;
   extraEnv?: Record<string, string>;
@@ -22,6 +24,12 @@ export interface StackOptions {
   instanceTypes?: SimInstanceType[];
   /** A Redis of the stack's own instead of the machine's (for restarting it mid-run). */
   redisUrl?: string;
+  /**
+   * Hosts run every SSH session through test-kit's chaos hook. A job whose metadata has
+   * `hostChaos` (a JSON ChaosRule) gets that rule on its first instance before the instance is
+   * handed out, so the rule is in place before the first SSH operation.
+   */
+  hostChaos?: boolean;
 }
 
 export const DEFAULT_TEST_TYPES: SimInstanceType[] = [
@@ -74,13 +82,15 @@ export async function startStack(options: StackOptions) {
     instanceTypes: options.instanceTypes ?? DEFAULT_TEST_TYPES,
     hosts: {
       async start(req) {
-        const ip = `127.0.0.${nextIp++}`;
+        const ip = `${options.ipPrefix ?? '127.0.0.'}${nextIp++}`;
         // A "silent" host gets an address but no sshd: the instance is active and never answers SSH.
         if (switches.silentHosts > 0) {
           switches.silentHosts--;
           return { ip };
         }
-        hosts.set(req.instanceId, await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys }));
+        const host = await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys, chaos: options.hostChaos === true });
+        if (options.hostChaos) await armChaos(host, req.instanceId);
+        hosts.set(req.instanceId, host);
         return { ip };
       },
       async stop(instanceId) {
@@ -88,6 +98,15 @@ export async function startStack(options: StackOptions) {
       },
     },
   });
+
+  const chaosArmed = new Set<string>();
+  async function armChaos(host: SshHost, instanceId: string): Promise<void> {
+    const jobId = lambda.state.instance(instanceId)?.tags.find((t) => t.key === 'inno-train:job')?.value;
+    if (!jobId || chaosArmed.has(jobId)) return;
+    chaosArmed.add(jobId);
+    const rule = (await callApi(baseUrl, secrets.apiKey, `/v1/jobs/${jobId}`, {})).json?.metadata?.hostChaos;
+    if (typeof rule === 'string') await host.setChaosRule(JSON.parse(rule) as ChaosRule);
+  }
 
   const apiPort = await freePort();
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
