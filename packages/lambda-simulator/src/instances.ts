@@ -170,6 +170,12 @@ async function preempt(ctx: StoreContext, id: string): Promise<void> {
   await stopHost(ctx, rec);
 }
 
+/** Lambda's health check fails: the instance reads `unhealthy` (still billed); its host is left as it is. */
+function markUnhealthy(ctx: StoreContext, id: string): void {
+  const rec = mustGet(ctx, id);
+  if (!ended(rec)) rec.status = 'unhealthy';
+}
+
 async function closeStore(ctx: StoreContext): Promise<void> {
   ctx.closed = true;
   await Promise.allSettled([...ctx.records.values()].map((rec) => rec.hostStart));
@@ -190,6 +196,7 @@ export function createInstanceStore(opts: InstanceStoreOptions) {
     launch: (input: LaunchInput) => launch(ctx, input),
     terminate: (ids: string[]) => terminate(ctx, ids),
     preempt: (id: string) => preempt(ctx, id),
+    markUnhealthy: (id: string) => markUnhealthy(ctx, id),
     killHost: (id: string) => stopHost(ctx, mustGet(ctx, id)),
     close: () => closeStore(ctx),
     visible: (id: string) => visible(ctx, id),

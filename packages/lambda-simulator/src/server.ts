@@ -26,6 +26,8 @@ export interface SimulatorState {
   killInstanceHost(id: string): Promise<void>;
   /** The provider takes the instance back: status `preempted`, host stopped, billing stops. */
   preempt(id: string): Promise<void>;
+  /** Lambda's health check fails: the API says `unhealthy` (still billed); the host itself is untouched. */
+  markUnhealthy(id: string): void;
 }
 
 export interface LambdaSimulator {
@@ -78,6 +80,7 @@ function buildState(instances: InstanceStore, keys: SshKeyStore, counters: SimCo
     setCapacity: (type, region, count) => instances.setCapacity(type, region, count),
     killInstanceHost: (id) => instances.killHost(id),
     preempt: (id) => instances.preempt(id),
+    markUnhealthy: (id) => instances.markUnhealthy(id),
   };
 }
 

@@ -88,6 +88,9 @@ export async function onHost(ctx: HostStageContext, job: JobRecord, step: Step, 
     const decision = decideHostTrouble({ error, step, now: Date.now(), graceMs: ctx.graceMs });
     if (decision.kind === 'not_host_trouble') throw error;
     if (decision.kind === 'lost') return hostLost(ctx, job, decision.why);
+    // The cloud watch may have heard from the cloud while this step waited on SSH.
+    const downNow = cloudSaysDown((await ctx.deps.store.get(job.id)) ?? job);
+    if (downNow) return hostLost(ctx, job, downNow);
     if (decision.first) {
       await ctx.deps.store.appendEvent(job.id, { type: 'unreachable', stage: ctx.stage, message: `Host not answering: ${(error as Error).message}`, data: { code: (error as InnoError).code } });
     }

@@ -30,6 +30,8 @@ export interface KillPoint {
   expect: ChaosOutcome;
   /** The job is cancelled during training, so the point is in teardown's stop of the process. */
   cancelDuringTraining?: boolean;
+  /** After the fault, Lambda's health check also fails: the API says `unhealthy`. */
+  cloudSaysUnhealthy?: boolean;
 }
 
 const exec = (pattern: string): ChaosRule => ({ kind: 'exec', pattern });
@@ -60,6 +62,7 @@ export const KILL_POINTS: KillPoint[] = [
 export const EXTRA_POINTS: (KillPoint & { retry?: boolean; label: string })[] = [
   { label: 'train:upload-run-script (retry.onHostLost)', name: 'train:upload-run-script', rule: sftp(4), expect: 'restarted', retry: true },
   { label: 'stage-in:upload-script (host hangs)', name: 'stage-in:upload-script', rule: sftp(1), expect: 'host_lost', action: 'pause' },
+  { label: 'train:poll (host hangs, cloud says unhealthy)', name: 'train:poll', rule: exec('state=nodir'), expect: 'host_lost', action: 'pause', cloudSaysUnhealthy: true },
 ];
 
 export interface KillPointRun {
@@ -92,6 +95,7 @@ export async function runKillPoint(stack: Stack, point: KillPoint & { retry?: bo
   const diedAt = Date.now();
   if (point.action === 'pause') await host.pause();
   else await stack.lambda.state.killInstanceHost(instanceId);
+  if (point.cloudSaysUnhealthy) stack.lambda.state.markUnhealthy(instanceId);
   const job = await waitForJobEnd(stack, jobId, endTimeoutMs);
   const terminatedAt = stack.lambda.state.ledger().find((e) => e.id === instanceId)?.terminatedAt;
   if (terminatedAt === undefined) throw new Error(`instance ${instanceId} of job ${jobId} ended ${job.status} but was never terminated`);
@@ -112,7 +116,7 @@ export async function inBatches<T, R>(items: T[], limit: number, work: (item: T)
 
 /** The env a host-chaos stack runs with: fast keepalives and a short grace, so a run takes seconds. */
 export const HOST_CHAOS_ENV = {
-  UNREACHABLE_GRACE_MS: '6000',
+  UNREACHABLE_GRACE_MS: '10000',
   SSH_KEEPALIVE_INTERVAL_MS: '500',
   SSH_KEEPALIVE_COUNT_MAX: '3',
   SSH_CONNECT_TIMEOUT_MS: '5000',

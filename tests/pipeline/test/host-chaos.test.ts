@@ -95,3 +95,13 @@ describe('a host that stops answering in the middle of an upload', () => {
     expect(Date.parse(failed!.at) - Date.parse(unreachable!.at)).toBeGreaterThanOrEqual(Number(HOST_CHAOS_ENV.UNREACHABLE_GRACE_MS));
   });
 });
+
+describe('a host the cloud reports unhealthy while SSH waits on it', () => {
+  it('is lost as soon as the cloud watch sees it, without waiting out the grace window', async () => {
+    const run = runs.get('train:poll (host hangs, cloud says unhealthy)')!;
+    expect(run.job.status).toBe('failed');
+    expect(run.job.error).toMatchObject({ code: 'host_lost', stage: 'training', message: expect.stringContaining('reported unhealthy by the cloud') });
+    expect(stack.lambda.state.instance(run.instanceId)?.status).toBe('terminated');
+    expect((await getEvents(stack, run.jobId)).some((e) => e.message === `Instance ${run.instanceId} is unhealthy according to the cloud`)).toBe(true);
+  });
+});
