@@ -8,8 +8,8 @@
 # the exit code and the environment are the client's own.
 #
 # When the session triggers the rule, the hook writes the "fired" marker and then blocks without
-# running the command, so the client's operation is in flight until the test kills or pauses the
-# host.
+# running the command (an SFTP session: right after its handshake, with the client's first request
+# unanswered), so the client's operation is in flight until the test kills or pauses the host.
 #
 # Files, all beside this script (made by src/chaos.ts):
 #   rule              absent, or four lines: generation, kind (exec|sftp), nth, ERE pattern
@@ -69,11 +69,23 @@ count_session() {
   printf '%s\n' "$count"
 }
 
-fire() {
-  local generation=$1
-  local marker=$state_dir/fired-$generation
+mark_fired() {
+  local marker=$state_dir/fired-$1
   # Written aside and renamed, so the test never reads a half-written marker.
   printf '%s\n' "$command" >"$marker.tmp.$$" && mv -f "$marker.tmp.$$" "$marker"
+}
+
+fire() {
+  local generation=$1
+  if is_sftp; then
+    # The SFTP handshake goes through (the client's INIT, 9 bytes, reaches a real sftp-server,
+    # whose VERSION answer goes straight back), then the hook reads the first 4 bytes of the
+    # client's next request (opening the file) and nothing more: that request is in flight, with
+    # no answer coming, when the test kills the host, as for a host lost in the middle of an upload.
+    { head -c 9; head -c 4 >/dev/null; mark_fired "$generation"; exec sleep infinity; } | /usr/lib/openssh/sftp-server
+    exit 1
+  fi
+  mark_fired "$generation"
   # Nothing else runs: the session hangs until the host is killed or paused. Not a bounded sleep,
   # which would end the session with exit 0 as if the command had succeeded.
   exec sleep infinity
