@@ -31,7 +31,10 @@ export class LocalExecutor {
   async exec(target: LocalTarget, command: string, options: { timeoutMs?: number; maxOutputBytes?: number } = {}): Promise<LocalExecResult> {
     const home = this.requireHome(target);
     const max = options.maxOutputBytes ?? 1024 * 1024;
+    // Host commands are short, as over SSH: none may run unbounded.
+    const timeoutMs = options.timeoutMs ?? 30_000;
     return new Promise((resolvePromise, reject) => {
+      let timedOut = false;
       const child = spawn('bash', ['-c', command], { cwd: home, env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' }, stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -39,15 +42,18 @@ export class LocalExecutor {
       let errBytes = 0;
       child.stdout.on('data', (chunk: Buffer) => { if (outBytes < max) out.push(chunk); outBytes += chunk.length; });
       child.stderr.on('data', (chunk: Buffer) => { if (errBytes < max) err.push(chunk); errBytes += chunk.length; });
-      const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
       child.once('error', (error) => {
         clearTimeout(timer);
         reject(new InfrastructureError('ssh_exec_failed', `Could not run a command on ${target.host}: ${error.message}`, { retryable: true }));
       });
       child.once('close', (code, signal) => {
         clearTimeout(timer);
-        if (signal === 'SIGKILL' && options.timeoutMs) {
-          reject(new InfrastructureError('ssh_timeout', `Command on ${target.host} timed out after ${options.timeoutMs} ms`, { retryable: true }));
+        if (timedOut) {
+          reject(new InfrastructureError('ssh_timeout', `Command on ${target.host} timed out after ${timeoutMs} ms`, { retryable: true }));
           return;
         }
         resolvePromise({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code, signal });
