@@ -1,8 +1,7 @@
 import { createLogger, InfrastructureError, InnoError } from '@inno-train/core';
-import { Redis } from 'ioredis';
-import { createJobStore, newJobId } from '@inno-train/job-store';
 import type { JobRecord } from '@inno-train/schemas';
-import { closeStageQueues, cloudSaysDown, decideHostTrouble, GONE_CHECKS, isHostTrouble, onHost, openStageQueues, withoutHostTrouble } from '../src';
+import { cloudSaysDown, decideHostTrouble, GONE_CHECKS, isHostTrouble, onHost, withoutHostTrouble } from '../src';
+import { liveInstance, openHarness } from './harness';
 
 const refused = new InfrastructureError('ssh_unreachable', 'Cannot reach ubuntu@10.0.0.1:22: connect ECONNREFUSED', { retryable: true, details: { code: 'ECONNREFUSED' } });
 const lost = new InfrastructureError('ssh_connection_lost', 'Connection to ubuntu@10.0.0.1:22 was lost during upload', { retryable: true, details: {} });
@@ -60,32 +59,12 @@ describe('deciding what host trouble means (pure)', () => {
 });
 
 describe('a stage step on a host in trouble (real Redis)', () => {
-  const namespace = `t-hh-${process.pid}-${Date.now()}`;
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const queues = openStageQueues({ connection: redis, prefix: `{${namespace}}` });
-  const store = createJobStore({ redis, namespace });
-  const ctx = { deps: { store, queues }, stage: 'staging_in' as const, logger: createLogger({ name: 'test', level: 'silent' }), graceMs: 60_000, recheckMs: 123 };
+  const h = openHarness('hh');
+  const { store } = h;
+  const ctx = { deps: h.deps, stage: 'staging_in' as const, logger: createLogger({ name: 'test', level: 'silent' }), graceMs: 60_000, recheckMs: 123 };
+  const saved = () => h.saved({ status: 'staging_in', instance: { ...liveInstance, ip: '10.0.0.1' } });
 
-  afterAll(async () => {
-    await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
-    await closeStageQueues(queues);
-    const keys = await redis.keys(`${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
-
-  async function saved(patch: Partial<JobRecord> = {}): Promise<JobRecord> {
-    const now = new Date().toISOString();
-    const job: JobRecord = {
-      id: newJobId(), name: null, status: 'staging_in', createdAt: now, updatedAt: now, startedAt: now, finishedAt: null,
-      spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-      instance: { id: 'i-1', type: 'gpu_1x_a10', region: 'us-east-1', ip: '10.0.0.1', status: 'active', launchedAt: now, terminatedAt: null, priceCentsPerHour: 75 },
-      progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-      createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {}, ...patch,
-    };
-    await store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted' });
-    return job;
-  }
+  afterAll(() => h.close());
 
   it('fails the job with host_lost at once when the cloud reports its instance down, without touching the host', async () => {
     const job = await saved();

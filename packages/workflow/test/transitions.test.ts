@@ -1,43 +1,12 @@
-import { Redis } from 'ioredis';
-import { createJobStore, newJobId } from '@inno-train/job-store';
-import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { QUEUES } from '@inno-train/workflow-constants';
-import { advance, closeStageQueues, ensureStageQueued, openStageQueues } from '../src';
-
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function record(id: string, patch: Partial<JobRecord>): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id, name: null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-    instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-    createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {}, ...patch,
-  };
-}
-
-const liveInstance: InstanceInfo = { id: 'i-1', type: 'gpu_1x_a10', region: 'us-east-1', ip: '127.0.0.1', status: 'active', launchedAt: new Date().toISOString(), terminatedAt: null, priceCentsPerHour: 75 };
+import { advance, ensureStageQueued } from '../src';
+import { liveInstance, openHarness } from './harness';
 
 describe('after a worker died between a state change and queueing what comes next', () => {
-  const namespace = `t-tr-${process.pid}-${Date.now()}`;
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queues = openStageQueues({ connection: redis, prefix: `{${namespace}}` });
-  const store = createJobStore({ redis, namespace });
-  const deps = { store, queues };
+  const h = openHarness('tr');
+  const { store, queues, deps, saved } = h;
 
-  afterAll(async () => {
-    await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
-    await closeStageQueues(queues);
-    const keys = await redis.keys(`${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
-
-  async function saved(patch: Partial<JobRecord>): Promise<JobRecord> {
-    const job = record(newJobId(), patch);
-    await store.create(job, { at: job.createdAt, type: 'status', stage: 'submit', message: 'Job submitted' });
-    return job;
-  }
+  afterAll(() => h.close());
 
   it('queues the stage of the status the job is in, once however often asked', async () => {
     const job = await saved({ status: 'training', instance: liveInstance });
