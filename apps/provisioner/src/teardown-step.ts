@@ -144,5 +144,5 @@ export async function terminateNow(deps: Pick<TeardownDeps, 'lambda' | 'queues' 
   if (!job.instance || job.instance.terminatedAt) return;
   await deps.lambda.terminate([job.instance.id]);
   await noteTerminateAccepted(deps, job.id, [job.instance.id]);
-  await enqueueTeardown(deps.queues, job.id, 'instance found on a stopped job');
+  await enqueueTeardown(deps.queues, job.id, 'instance found on a stopped job', job.instance.id);
 }

@@ -33,15 +33,22 @@ export async function enqueueStage(queues: StageQueues, queue: QueueName, jobId:
   await queues[queue].add(queue, { jobId, step: {} }, { jobId: stageJobId(queue, jobId, attempt) });
 }
 
+/** The BullMQ id of a teardown: one per instance that prompted it, or `final` for the job's end. */
+export function teardownJobId(jobId: string, instanceId?: string): string {
+  return `${jobId}.teardown.${instanceId ?? 'final'}`;
+}
+
 /**
- * Teardown may be asked for more than once (cancel, failure, a late launch answer); each request
- * gets its own BullMQ job, and teardown itself is idempotent.
+ * Teardown may be asked for more than once (cancel, failure, a sweep, a late launch answer). Each
+ * request names what prompted it: the job's end (`final`), or one instance (a retired one while the
+ * job runs, a late launch after it ended). A request already queued, running or done under that id
+ * adds nothing; teardown itself handles every unconfirmed instance of the job, whichever prompted it.
  */
-export async function enqueueTeardown(queues: StageQueues, jobId: string, reason: string): Promise<void> {
+export async function enqueueTeardown(queues: StageQueues, jobId: string, reason: string, instanceId?: string): Promise<void> {
   await queues[QUEUES.teardown].add(
     QUEUES.teardown,
     { jobId, step: { reason } },
-    { jobId: `${jobId}.teardown.${Date.now()}`, attempts: 1000, backoff: { type: 'exponential', delay: 2000 } },
+    { jobId: teardownJobId(jobId, instanceId), attempts: 1000, backoff: { type: 'exponential', delay: 2000 } },
   );
 }
 

@@ -82,7 +82,8 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
   }, (next) => [{ type: 'retry', stage, message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: 'provisioning' } }]);
   if (!changed) return false;
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
-  await enqueueTeardown(deps.queues, jobId, 'host lost');
+  const lost = job.retiredInstances?.at(-1);
+  await enqueueTeardown(deps.queues, jobId, 'host lost', lost?.id);
   await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts ?? 0);
   return true;
 }
@@ -104,8 +105,9 @@ export const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
  */
 export async function ensureStageQueued(deps: WorkflowDeps, job: JobRecord): Promise<void> {
   const stopped = isStopped(job);
-  const toGiveBack = [...(job.retiredInstances ?? []), ...(stopped && job.instance ? [job.instance] : [])];
-  if (toGiveBack.some((instance) => !instance.terminatedAt)) await enqueueTeardown(deps.queues, job.id, stopped ? 'job stopped' : 'retired instance');
+  const unconfirmed = [...(job.retiredInstances ?? []), ...(stopped && job.instance ? [job.instance] : [])].filter((instance) => !instance.terminatedAt);
+  if (stopped && unconfirmed.length > 0) await enqueueTeardown(deps.queues, job.id, 'job stopped');
+  else for (const instance of unconfirmed) await enqueueTeardown(deps.queues, job.id, 'retired instance', instance.id);
   const queue = stopped ? undefined : QUEUE_OF_STATUS[job.status];
   if (queue) await enqueueStage(deps.queues, queue, job.id, job.hostRestarts ?? 0);
 }

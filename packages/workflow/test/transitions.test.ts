@@ -21,8 +21,19 @@ describe('after a worker died between a state change and queueing what comes nex
     const gone = await saved({ status: 'failed', instance: { ...liveInstance, terminatedAt: new Date().toISOString() } });
     await ensureStageQueued(deps, live);
     await ensureStageQueued(deps, gone);
+    // Sweeps every minute while the termination is unconfirmed add nothing to what is queued.
+    await ensureStageQueued(deps, live);
+    await ensureStageQueued(deps, live);
     const teardowns = (await queues[QUEUES.teardown].getJobs(['waiting'])).map((j) => j.data.jobId);
     expect(teardowns).toEqual([live.id]);
+  });
+
+  it('queues one teardown per retired instance of a running job, however often swept', async () => {
+    const retired = [{ ...liveInstance, id: 'i-old-1' }, { ...liveInstance, id: 'i-old-2' }, { ...liveInstance, id: 'i-done', terminatedAt: new Date().toISOString() }];
+    const job = await saved({ status: 'training', instance: { ...liveInstance, id: 'i-now' }, retiredInstances: retired });
+    for (let sweep = 0; sweep < 3; sweep++) await ensureStageQueued(deps, job);
+    const ids = (await queues[QUEUES.teardown].getJobs(['waiting'])).filter((j) => j.data.jobId === job.id).map((j) => j.id).sort();
+    expect(ids).toEqual([`${job.id}.teardown.i-old-1`, `${job.id}.teardown.i-old-2`]);
   });
 
   it('records a move and its event in one write: a second advance changes nothing and adds no event', async () => {
