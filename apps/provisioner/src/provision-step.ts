@@ -1,21 +1,11 @@
-import { InnoError, isoNow, type Logger } from '@inno-train/core';
-import type { JobRecord } from '@inno-train/schemas';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { QUEUES, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
+import { isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type StepOutcome } from '@inno-train/workflow';
+import { QUEUES, type StagePayload } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
-import type { HostShell, LambdaApi } from './ports';
-
-export interface ProvisionDeps extends WorkflowDeps {
-  lambda: LambdaApi;
-  shell: HostShell;
-  identity: SshIdentity;
-  sshKeyName: string;
-  timings: WorkflowTimings;
-  /** Tagged on every instance, so the reconciler only ever touches this installation's. */
-  namespace: string;
-}
+import type { ProvisionDeps } from './provision-deps';
 
 const GONE_STATUSES = new Set(['terminated', 'terminating', 'preempted']);
 
@@ -111,18 +101,20 @@ async function recordStatus(deps: ProvisionDeps, job: JobRecord, status: string,
 }
 
 /** Provider errors that end provisioning, as the stable codes jobs show. */
-function provisionErrorCode(error: Error): string {
+function provisionErrorCode(error: Error): JobErrorCode {
   const code = error instanceof InnoError ? error.code : (error as { code?: unknown }).code;
   if (typeof code !== 'string') return 'provision_failed';
   if (code === 'global/invalid-api-key' || code === 'global/account-inactive' || code === 'global/invalid-address') return 'provider_auth_failed';
   if (code === 'global/quota-exceeded') return 'quota_exceeded';
   if (code.includes('/')) return 'provider_error';
-  return code;
+  return isJobErrorCode(code) ? code : 'provision_failed';
 }
 
 /** Called when provisioning gives up: the failure is recorded and teardown follows. */
 export async function provisionGaveUp(deps: ProvisionDeps, jobId: string, error: Error): Promise<void> {
-  await failJob(deps, jobId, { code: provisionErrorCode(error), message: error.message, stage: 'provisioning' });
+  const code = provisionErrorCode(error);
+  const underlying = errorCode(error, '');
+  await failJob(deps, jobId, { code, message: underlying && underlying !== code ? `${underlying}: ${error.message}` : error.message, stage: 'provisioning' });
   const job = await deps.store.get(jobId);
   if (job?.instance && !job.instance.terminatedAt) await terminateNow(deps, job).catch(() => undefined);
 }

@@ -2,3 +2,4 @@ export * from './submission';
 export * from './record';
 export * from './view';
 export * from './cost';
+export * from './error-codes';

@@ -1,8 +1,9 @@
 import type { JobStatus, Stage } from '@inno-train/workflow-constants';
+import type { JobErrorCode } from './error-codes';
 import type { JobSubmission } from './submission';
 
 export interface JobError {
-  code: string;
+  code: JobErrorCode;
   message: string;
   stage: Stage;
 }

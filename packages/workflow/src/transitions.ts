@@ -1,6 +1,6 @@
 import { crashPoint, errorCode, isoNow, scrubSecrets } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
-import type { JobError, JobRecord } from '@inno-train/schemas';
+import { isJobErrorCode, type JobError, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import { isTerminal, QUEUES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { enqueueStage, enqueueTeardown, type StageQueues } from './queues';
 import type { QueueName } from '@inno-train/workflow-constants';
@@ -15,9 +15,15 @@ export function isStopped(job: JobRecord): boolean {
   return isTerminal(job.status) || job.cancelRequested;
 }
 
-export function jobError(stage: Stage, error: unknown, fallbackCode = 'internal_error'): JobError {
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: errorCode(error, fallbackCode), message: scrubSecrets(message).slice(0, 4000), stage };
+/**
+ * The job error for a stage that gives up on `error`: its own code when it already is a job error
+ * code, else the stage's give-up code with the underlying code (`ssh_auth_failed`, ...) in the message.
+ */
+export function jobError(stage: Stage, error: unknown, giveUpCode: JobErrorCode = 'internal_error'): JobError {
+  const message = scrubSecrets(error instanceof Error ? error.message : String(error));
+  const code = errorCode(error, '');
+  if (isJobErrorCode(code)) return { code, message: message.slice(0, 4000), stage };
+  return { code: giveUpCode, message: `${code ? `${code}: ` : ''}${message}`.slice(0, 4000), stage };
 }
 
 /**
