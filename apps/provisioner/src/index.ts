@@ -1,9 +1,11 @@
 import type { StageBinding } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
-import { provisionGaveUp, provisionStep, type ProvisionDeps } from './provision-step';
+import type { ProvisionDeps } from './provision-deps';
+import { provisionGaveUp, provisionStep } from './provision-step';
 import { teardownStep } from './teardown-step';
 
-export { provisionStep, type ProvisionDeps } from './provision-step';
+export { provisionStep } from './provision-step';
+export type { ProvisionDeps } from './provision-deps';
 export { teardownStep } from './teardown-step';
 export { ensureSshKeyName, publicKeyOf, derivedKeyName } from './ssh-key';
 export * from './ports';

@@ -5,7 +5,7 @@ import {
   ATTEMPT_TAG, instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, NAMESPACE_TAG,
   type LambdaInstance, type LambdaInstanceTypeEntry,
 } from './ports';
-import type { ProvisionDeps } from './provision-step';
+import type { ProvisionDeps } from './provision-deps';
 import { terminateNow } from './teardown-step';
 
 const INSUFFICIENT_CAPACITY = 'instance-operations/launch/insufficient-capacity';

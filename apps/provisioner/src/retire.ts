@@ -1,7 +1,7 @@
 import { isoNow } from '@inno-train/core';
 import { failJob, type StepOutcome } from '@inno-train/workflow';
 import type { JobRecord } from '@inno-train/schemas';
-import type { ProvisionDeps } from './provision-step';
+import type { ProvisionDeps } from './provision-deps';
 
 /**
  * Gives back an instance that booted badly (unhealthy, preempted, gone, no SSH, no GPUs) and

@@ -1,0 +1,14 @@
+import type { SshIdentity, WorkflowDeps } from '@inno-train/workflow';
+import type { WorkflowTimings } from '@inno-train/workflow-constants';
+import type { HostShell, LambdaApi } from './ports';
+
+/** What provisioning needs; launch, retire and the provision step all take it. */
+export interface ProvisionDeps extends WorkflowDeps {
+  lambda: LambdaApi;
+  shell: HostShell;
+  identity: SshIdentity;
+  sshKeyName: string;
+  timings: WorkflowTimings;
+  /** Tagged on every instance, so the reconciler only ever touches this installation's. */
+  namespace: string;
+}
