@@ -114,7 +114,7 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, c
   };
   return {
     id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec, instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    spec, instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
     createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
   };
 }

@@ -10,7 +10,7 @@ function job(overrides: Partial<JobRecord['spec']> = {}): JobRecord {
   return {
     id: 'j00test0000000000000001', name: null, status: 'training', createdAt: '', updatedAt: '', startedAt: null, finishedAt: null,
     spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: '', filename: 'train.py' }, command: 'true', outputUri: 's3://b/o/', ...overrides },
-    instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false, createdBy: null,
+    instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false, createdBy: null,
     training: { startedAt: null, exitCode: null }, metadata: {},
   };
 }

@@ -80,7 +80,7 @@ async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, 
   if (!changed) return false;
   deps.logger.warn({ jobId: job.id, instanceId, status }, `cloud reports instance ${instanceId} ${status}; waking the job's stage`);
   const queue = QUEUE_OF_STATUS[updated.status];
-  if (queue) await promoteStage(deps.queues, queue, job.id, updated.hostRestarts ?? 0);
+  if (queue) await promoteStage(deps.queues, queue, job.id, updated.hostRestarts);
   return true;
 }
 

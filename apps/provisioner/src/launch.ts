@@ -28,7 +28,7 @@ interface Candidate {
  */
 export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: Logger, alreadyWaiting: boolean): Promise<LaunchOutcome> {
   const attempt = String((job.launchAttempts ?? 0) + 1);
-  const retired = new Set((job.retiredInstances ?? []).map((instance) => instance.id));
+  const retired = new Set(job.retiredInstances.map((instance) => instance.id));
   const existing = (await deps.lambda.listInstances()).find((instance) =>
     jobIdOfInstance(instance) === job.id && LIVE(instance) && !retired.has(instance.id) && tagOf(instance, ATTEMPT_TAG) === attempt);
   if (existing) {
@@ -53,7 +53,7 @@ export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: 
 
 /** Every (type, region) to try, in the job's order, skipping places where a boot already failed. */
 function candidates(job: JobRecord, types: Record<string, LambdaInstanceTypeEntry>): Candidate[] {
-  const failed = new Set((job.retiredInstances ?? []).map((i) => `${i.type}@${i.region}`));
+  const failed = new Set(job.retiredInstances.map((i) => `${i.type}@${i.region}`));
   const list: Candidate[] = [];
   for (const type of [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])]) {
     const entry = types[type];

@@ -1,5 +1,5 @@
 import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
-import { isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
+import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type StepOutcome } from '@inno-train/workflow';
 import { QUEUES, type StagePayload } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
@@ -7,7 +7,6 @@ import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
 import type { ProvisionDeps } from './provision-deps';
 
-const GONE_STATUSES = new Set(['terminated', 'terminating', 'preempted']);
 
 /** Lists GPUs where nvidia-smi exists; a host whose GPUs do not answer is a bad boot. */
 const GPU_CHECK = 'if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L; else echo "no nvidia-smi on this host"; fi';
@@ -46,7 +45,7 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
   const instance = await deps.lambda.getInstance(recorded.id);
   const waitMore: StepOutcome = { kind: 'wait', delayMs: deps.timings.bootPollMs, step: payload.step };
   const pastDeadline = Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
-  if (!instance || GONE_STATUSES.has(instance.status)) {
+  if (!instance || isInstanceGone(instance.status)) {
     return retireInstance(deps, job, `instance ${instance?.status ?? 'disappeared (404)'} while booting`);
   }
   await recordStatus(deps, job, instance.status, instance.ip ?? null);

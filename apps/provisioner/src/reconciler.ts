@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'bullmq';
 import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
-import type { JobRecord } from '@inno-train/schemas';
+import { isInstanceGone, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal, type JobStatus } from '@inno-train/workflow-constants';
 import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, type LambdaApi, type LambdaInstance } from './ports';
@@ -32,7 +32,6 @@ export interface ReconcileReport {
   swept: number;
 }
 
-const GONE = new Set(['terminated', 'terminating', 'preempted']);
 
 /**
  * One pass over every instance in the account. Instances not tagged as ours (job tag and our
@@ -41,7 +40,7 @@ const GONE = new Set(['terminated', 'terminating', 'preempted']);
  */
 export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now()): Promise<ReconcileReport> {
   const instances = await deps.lambda.listInstances();
-  const ours = instances.filter((instance) => tag(instance, NAMESPACE_TAG) === deps.namespace && tag(instance, JOB_TAG) && !GONE.has(instance.status));
+  const ours = instances.filter((instance) => tag(instance, NAMESPACE_TAG) === deps.namespace && tag(instance, JOB_TAG) && !isInstanceGone(instance.status));
   const terminated: ReconcileAction[] = [];
   for (const instance of ours) {
     const jobId = tag(instance, JOB_TAG)!;

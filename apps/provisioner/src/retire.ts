@@ -15,7 +15,7 @@ export async function retireInstance(deps: ProvisionDeps, job: JobRecord, reason
   const { job: updated } = await deps.store.update(job.id, (current) => {
     if (!current.instance || current.instance.id !== instance.id) return null;
     const retired = { ...current.instance, status: 'terminating', retiredReason: reason, ...(accepted ? { terminateRequestedAt: accepted } : {}) };
-    current.retiredInstances = [...(current.retiredInstances ?? []), retired];
+    current.retiredInstances = [...current.retiredInstances, retired];
     current.instance = null;
     return current;
   }, (next) => [{
@@ -24,7 +24,7 @@ export async function retireInstance(deps: ProvisionDeps, job: JobRecord, reason
   }]);
   const attempts = updated.launchAttempts ?? 1;
   if (attempts >= deps.timings.maxLaunchAttempts) {
-    const reasons = (updated.retiredInstances ?? []).map((i) => i.retiredReason).join('; ');
+    const reasons = updated.retiredInstances.map((i) => i.retiredReason).join('; ');
     await failJob(deps, job.id, { code: 'provision_failed', message: `No usable instance after ${attempts} launches: ${reasons}`, stage: 'provisioning' });
     return { kind: 'done' };
   }

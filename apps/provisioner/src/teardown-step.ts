@@ -1,5 +1,5 @@
 import { crashPoint, isoNow, shellQuote, type Logger } from '@inno-train/core';
-import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
+import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, hostTarget, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type HostShell, type LambdaApi, type LambdaInstance } from './ports';
@@ -13,7 +13,6 @@ export interface TeardownDeps extends WorkflowDeps {
 
 /** Re-issue the terminate call every this many confirmation polls (a terminate can be lost). */
 const RETERMINATE_EVERY = 3;
-const GONE = new Set(['terminated', 'terminating', 'preempted']);
 
 /**
  * Every instance of the job not confirmed terminated yet: all of them once the job ended; only the
@@ -21,7 +20,7 @@ const GONE = new Set(['terminated', 'terminating', 'preempted']);
  */
 function unconfirmed(job: JobRecord): InstanceInfo[] {
   const current = isTerminal(job.status) && job.instance ? [job.instance] : [];
-  return [...(job.retiredInstances ?? []), ...current].filter((i) => !i.terminatedAt);
+  return [...job.retiredInstances, ...current].filter((i) => !i.terminatedAt);
 }
 
 /**
@@ -68,7 +67,7 @@ export async function noteTerminateAccepted(deps: Pick<TeardownDeps, 'store'>, j
   const at = isoNow();
   await deps.store.update(jobId, (current) => {
     let changed = false;
-    for (const instance of [...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])]) {
+    for (const instance of instancesOf(current)) {
       if (ids.includes(instance.id) && !instance.terminateRequestedAt) {
         instance.terminateRequestedAt = at;
         changed = true;
@@ -82,7 +81,7 @@ async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[
   const terminatedAt = isoNow();
   await deps.store.update(jobId, (current) => {
     let changed = false;
-    for (const instance of [...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])]) {
+    for (const instance of instancesOf(current)) {
       if (ids.includes(instance.id) && !instance.terminatedAt) {
         instance.status = 'terminated';
         instance.terminatedAt = terminatedAt;
@@ -95,15 +94,15 @@ async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[
 
 /** Instances tagged with the job but unknown to its record join the retired list, to be torn down. */
 async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecord> {
-  const known = new Set([...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])].map((i) => i.id));
-  const ghosts = (await deps.lambda.listInstances()).filter((i) => jobIdOfInstance(i) === job.id && !GONE.has(i.status) && !known.has(i.id));
+  const known = new Set(instancesOf(job).map((i) => i.id));
+  const ghosts = (await deps.lambda.listInstances()).filter((i) => jobIdOfInstance(i) === job.id && !isInstanceGone(i.status) && !known.has(i.id));
   if (ghosts.length === 0) return job;
   const { job: updated } = await deps.store.update(job.id, (current) => {
     // Another teardown run may have adopted them since this one read the job.
-    const recorded = new Set([...(current.retiredInstances ?? []), ...(current.instance ? [current.instance] : [])].map((i) => i.id));
+    const recorded = new Set(instancesOf(current).map((i) => i.id));
     const fresh = ghosts.filter((ghost) => !recorded.has(ghost.id));
     if (fresh.length === 0) return null;
-    current.retiredInstances = [...(current.retiredInstances ?? []), ...fresh.map(ghostInfo)];
+    current.retiredInstances = [...current.retiredInstances, ...fresh.map(ghostInfo)];
     return current;
   }, [{ type: 'teardown', stage: 'teardown', message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`, data: { instanceIds: ghosts.map((g) => g.id) } }]);
   return updated;

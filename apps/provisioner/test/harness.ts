@@ -150,7 +150,7 @@ export async function createJob(store: JobStore, input: Partial<JobSubmissionInp
   };
   const job: JobRecord = {
     id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec, instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    spec, instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
     createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
   };
   await store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
-import type { JobEvent, JobRecord } from '@inno-train/schemas';
+import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from '@inno-train/schemas';
 import type { JobStatus, Stage } from '@inno-train/workflow-constants';
 import { storeKeys } from './keys';
 
@@ -73,7 +73,7 @@ export function createJobStore(options: JobStoreOptions) {
 
   async function get(id: string): Promise<JobRecord | null> {
     const raw = await redis.get(keys.job(id));
-    return raw === null ? null : (JSON.parse(raw) as JobRecord);
+    return raw === null ? null : parseJobRecord(raw);
   }
 
   async function mustGet(id: string): Promise<JobRecord> {
@@ -82,7 +82,7 @@ export function createJobStore(options: JobStoreOptions) {
     return job;
   }
 
-  async function create(job: JobRecord, firstEvent: JobEvent): Promise<void> {
+  async function create(job: NewJobRecord, firstEvent: JobEvent): Promise<void> {
     const result = await redis
       .multi()
       .set(keys.job(job.id), JSON.stringify(job), 'NX')
@@ -107,7 +107,7 @@ export function createJobStore(options: JobStoreOptions) {
     for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
       const raw = await redis.get(keys.job(id));
       if (raw === null) throw new JobNotFoundError(id);
-      const current = JSON.parse(raw) as JobRecord;
+      const current = parseJobRecord(raw);
       const next = mutate(structuredClone(current));
       if (next === null) return { job: current, changed: false };
       next.updatedAt = isoNow();
@@ -147,7 +147,7 @@ export function createJobStore(options: JobStoreOptions) {
     const ids = await redis.zrevrangebylex(key, max, '-', 'LIMIT', 0, opts.limit + 1);
     const page = ids.slice(0, opts.limit);
     const raw = page.length ? await redis.mget(page.map((id) => keys.job(id))) : [];
-    const jobs = raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as JobRecord);
+    const jobs = raw.filter((r): r is string => r !== null).map(parseJobRecord);
     return { jobs, hasMore: ids.length > opts.limit };
   }
 

@@ -9,7 +9,7 @@ function record(id: string): JobRecord {
   return {
     id, name: null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
     spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-    instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+    instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
     createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {},
   };
 }

@@ -1,4 +1,4 @@
-import type { InstanceInfo, JobRecord } from './record';
+import { instancesOf, type InstanceInfo, type JobRecord } from './record';
 
 export interface JobCost {
   /** Billed seconds of every instance of the job: launch to confirmed termination (or now). */
@@ -16,7 +16,7 @@ function billedSeconds(instance: InstanceInfo, now: number): number {
 
 /** What the job's instances cost: price recorded at launch × billed time, summed. */
 export function jobCost(job: Pick<JobRecord, 'instance' | 'retiredInstances'>, now: number = Date.now()): JobCost {
-  const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
+  const instances = instancesOf(job);
   let seconds = 0;
   let usd = 0;
   for (const instance of instances) {

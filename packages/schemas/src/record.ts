@@ -1,31 +1,44 @@
-import type { JobStatus, Stage } from '@inno-train/workflow-constants';
-import type { JobErrorCode } from './error-codes';
+/**
+ * The job record: the source of truth for a job, kept in the job store. It is read back from
+ * Redis as text, so it is parsed here (graphile's rule: `unknown` until checked), with defaults for
+ * fields older records lack. Unknown fields are kept, so a newer writer's fields survive an older
+ * reader's update.
+ */
+import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { z } from 'zod';
+import { jobErrorCodeSchema } from './error-codes';
 import type { JobSubmission } from './submission';
 
-export interface JobError {
-  code: JobErrorCode;
-  message: string;
-  stage: Stage;
-}
+const isoTime = z.string().min(1);
 
-export interface InstanceInfo {
-  id: string;
-  type: string;
-  region: string;
-  ip: string | null;
-  status: string;
-  launchedAt: string;
-  terminatedAt: string | null;
-  priceCentsPerHour: number | null;
+export const jobErrorSchema = z.object({
+  code: jobErrorCodeSchema,
+  message: z.string(),
+  stage: z.enum(STAGE_NAMES),
+});
+
+export type JobError = z.infer<typeof jobErrorSchema>;
+
+export const instanceInfoSchema = z.looseObject({
+  id: z.string().min(1),
+  type: z.string(),
+  region: z.string(),
+  ip: z.string().nullable(),
+  status: z.string(),
+  launchedAt: isoTime,
+  terminatedAt: isoTime.nullable(),
+  priceCentsPerHour: z.number().nullable(),
   /** Give up on this instance if it is not ready by then (depends on its size). */
-  bootDeadlineAt?: string;
+  bootDeadlineAt: isoTime.optional(),
   /** SHA-256 of the host key seen at the first SSH connection; every later connection must match. */
-  hostKeyFingerprint?: string;
+  hostKeyFingerprint: z.string().optional(),
   /** When a terminate call for it was first accepted: billing stops there. */
-  terminateRequestedAt?: string;
+  terminateRequestedAt: isoTime.optional(),
   /** Why it was given back before the job ended (unhealthy, never answered SSH, ...). */
-  retiredReason?: string;
-}
+  retiredReason: z.string().optional(),
+});
+
+export type InstanceInfo = z.infer<typeof instanceInfoSchema>;
 
 /** The latest metrics record printed by the training script. */
 export interface Progress {
@@ -35,6 +48,8 @@ export interface Progress {
   loss?: number;
   [metric: string]: number | undefined;
 }
+
+const progressSchema = z.record(z.string(), z.number()).refine((p) => typeof p.step === 'number', 'progress needs a step') as unknown as z.ZodType<Progress>;
 
 export interface OutputObject {
   key: string;
@@ -48,41 +63,77 @@ export interface JobSpec extends Omit<JobSubmission, 'script' | 'outputUri'> {
   outputUri: string;
 }
 
-/** The job record: the source of truth for a job, kept in the job store. */
-export interface JobRecord {
-  id: string;
-  name: string | null;
-  status: JobStatus;
-  createdAt: string;
-  updatedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  spec: JobSpec;
-  instance: InstanceInfo | null;
-  /** Instances given up during provisioning (unhealthy, preempted, no SSH): torn down and billed too. */
-  retiredInstances?: InstanceInfo[];
+/**
+ * The spec was validated in full at submit; on read only its shape is checked (the submission's
+ * refinements, e.g. config depth, would cost every read of every job).
+ */
+const jobSpecSchema = z.looseObject({
+  instance: z.looseObject({ type: z.string() }),
+  inputs: z.record(z.string(), z.string()),
+  script: z.union([z.looseObject({ inline: z.string(), filename: z.string() }), z.looseObject({ uri: z.string(), filename: z.string() })]),
+  command: z.string(),
+  outputUri: z.string(),
+}) as unknown as z.ZodType<JobSpec>;
+
+export const jobRecordSchema = z.looseObject({
+  id: z.string().min(1),
+  name: z.string().nullable(),
+  status: z.enum(JOB_STATUSES),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  startedAt: isoTime.nullable(),
+  finishedAt: isoTime.nullable(),
+  spec: jobSpecSchema,
+  instance: instanceInfoSchema.nullable(),
+  /** Instances given up before the job ended (bad boots, lost hosts): torn down and billed too. */
+  retiredInstances: z.array(instanceInfoSchema).default([]),
   /** Launches made for this job so far. */
-  launchAttempts?: number;
+  launchAttempts: z.number().int().min(0).optional(),
   /** How many times the job started over on a new instance after losing its host. */
-  hostRestarts?: number;
+  hostRestarts: z.number().int().min(0).default(0),
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
-  stageOutPlan?: { relPath: string; key: string; size: number; uploadId?: string }[];
-  progress: Progress | null;
-  outputs: OutputObject[];
-  error: JobError | null;
+  stageOutPlan: z.array(z.object({ relPath: z.string(), key: z.string(), size: z.number(), uploadId: z.string().optional() })).optional(),
+  progress: progressSchema.nullable(),
+  outputs: z.array(z.object({ key: z.string(), size: z.number() })),
+  error: jobErrorSchema.nullable(),
   /** A failure seen during training, reported once partial outputs have been staged out. */
-  pendingError: JobError | null;
-  cancelRequested: boolean;
+  pendingError: jobErrorSchema.nullable(),
+  cancelRequested: z.boolean(),
   /** Which API key created the job (an id, never the key). */
-  createdBy: string | null;
-  training: { startedAt: string | null; exitCode: number | null };
-  metadata: Record<string, string>;
+  createdBy: z.string().nullable(),
+  training: z.object({ startedAt: isoTime.nullable(), exitCode: z.number().int().nullable() }),
+  metadata: z.record(z.string(), z.string()),
+});
+
+/** A job record as read (defaults applied). */
+export type JobRecord = z.output<typeof jobRecordSchema>;
+/** A job record as written by its creator (fields with defaults may be left out). */
+export type NewJobRecord = z.input<typeof jobRecordSchema>;
+
+/** Parses a stored record; a record that does not parse is corrupt (or foreign) and says why. */
+export function parseJobRecord(raw: string): JobRecord {
+  const result = jobRecordSchema.safeParse(JSON.parse(raw));
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  throw new Error(`Stored job record is invalid at ${first?.path.join('.') || '(root)'}: ${first?.message ?? 'unknown problem'}`);
+}
+
+/** Every instance the job has had: the ones given back before, then the current one. */
+export function instancesOf(job: Pick<JobRecord, 'instance' | 'retiredInstances'>): InstanceInfo[] {
+  return [...job.retiredInstances, ...(job.instance ? [job.instance] : [])];
+}
+
+/** Cloud statuses of an instance that is gone or going: never to be waited on or adopted. */
+export const GONE_INSTANCE_STATUSES: ReadonlySet<string> = new Set(['terminated', 'terminating', 'preempted']);
+
+export function isInstanceGone(status: string): boolean {
+  return GONE_INSTANCE_STATUSES.has(status);
 }
 
 export interface JobEvent {
   at: string;
   type: string;
-  stage: Stage;
+  stage: JobError['stage'];
   message: string;
   data?: Record<string, unknown>;
 }

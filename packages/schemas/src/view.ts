@@ -12,7 +12,7 @@ export function toPublicJob(job: JobRecord) {
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
     instance: job.instance,
-    retiredInstances: job.retiredInstances ?? [],
+    retiredInstances: job.retiredInstances,
     cost: jobCost(job),
     progress: job.progress,
     outputUri: job.spec.outputUri,

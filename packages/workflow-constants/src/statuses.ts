@@ -19,4 +19,6 @@ export function isTerminal(status: JobStatus): boolean {
 }
 
 /** The stage a status belongs to, as shown in `error.stage` and events. */
-export type Stage = 'submit' | 'provisioning' | 'staging_in' | 'training' | 'staging_out' | 'teardown' | 'cancel';
+export const STAGE_NAMES = ['submit', 'provisioning', 'staging_in', 'training', 'staging_out', 'teardown', 'cancel'] as const;
+
+export type Stage = (typeof STAGE_NAMES)[number];

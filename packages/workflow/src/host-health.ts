@@ -6,7 +6,7 @@
  * a minute of GPU billed for nothing.
  */
 import { InnoError, type Logger } from '@inno-train/core';
-import type { JobRecord } from '@inno-train/schemas';
+import { GONE_INSTANCE_STATUSES, type JobRecord } from '@inno-train/schemas';
 import type { Stage, StagePayload } from '@inno-train/workflow-constants';
 import type { StepOutcome } from './step-worker';
 import { failJob, restartOnNewHost, type WorkflowDeps } from './transitions';
@@ -22,8 +22,8 @@ const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'host_gone']);
 /** Checks in a row that must find the host gone before it is lost (one refusal can be an sshd restart). */
 export const GONE_CHECKS = 2;
 
-/** Cloud statuses of an instance that can no longer run its job. */
-export const HOST_DOWN_STATUSES: ReadonlySet<string> = new Set(['unhealthy', 'terminating', 'terminated', 'preempted']);
+/** Cloud statuses of an instance that can no longer run its job: gone or going, or failing its health check. */
+export const HOST_DOWN_STATUSES: ReadonlySet<string> = new Set([...GONE_INSTANCE_STATUSES, 'unhealthy']);
 
 /** True for a retryable failure to reach or keep talking to the host (not a failure of the work). */
 export function isHostTrouble(error: unknown): error is InnoError {

@@ -46,7 +46,7 @@ export async function advance(
   // Whoever runs next for this job (this step redelivered, or the reconciler) queues it: see
   // ensureStageQueued. Enqueueing here even when another worker moved it first is deduplicated.
   crashPoint(`advance:${move.to}:after-write`);
-  if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId, job.hostRestarts ?? 0);
+  if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId, job.hostRestarts);
   if (isTerminal(job.status)) await enqueueTeardown(deps.queues, jobId, move.message);
   return changed;
 }
@@ -75,10 +75,10 @@ export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError
 export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
   const { changed, job } = await deps.store.update(jobId, (current) => {
     const allowed = current.spec.retry?.onHostLost ?? 0;
-    if (isTerminal(current.status) || current.cancelRequested || (current.hostRestarts ?? 0) >= allowed || !current.instance) return null;
-    current.retiredInstances = [...(current.retiredInstances ?? []), { ...current.instance, retiredReason: reason }];
+    if (isTerminal(current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
+    current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
     current.instance = null;
-    current.hostRestarts = (current.hostRestarts ?? 0) + 1;
+    current.hostRestarts = current.hostRestarts + 1;
     current.status = 'provisioning';
     current.training = { startedAt: null, exitCode: null };
     current.progress = null;
@@ -90,7 +90,7 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
   const lost = job.retiredInstances?.at(-1);
   await enqueueTeardown(deps.queues, jobId, 'host lost', lost?.id);
-  await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts ?? 0);
+  await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts);
   return true;
 }
 
@@ -111,9 +111,9 @@ export const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
  */
 export async function ensureStageQueued(deps: WorkflowDeps, job: JobRecord): Promise<void> {
   const stopped = isStopped(job);
-  const unconfirmed = [...(job.retiredInstances ?? []), ...(stopped && job.instance ? [job.instance] : [])].filter((instance) => !instance.terminatedAt);
+  const unconfirmed = [...job.retiredInstances, ...(stopped && job.instance ? [job.instance] : [])].filter((instance) => !instance.terminatedAt);
   if (stopped && unconfirmed.length > 0) await enqueueTeardown(deps.queues, job.id, 'job stopped');
   else for (const instance of unconfirmed) await enqueueTeardown(deps.queues, job.id, 'retired instance', instance.id);
   const queue = stopped ? undefined : QUEUE_OF_STATUS[job.status];
-  if (queue) await enqueueStage(deps.queues, queue, job.id, job.hostRestarts ?? 0);
+  if (queue) await enqueueStage(deps.queues, queue, job.id, job.hostRestarts);
 }

@@ -1,0 +1,41 @@
+import { instancesOf, isInstanceGone, parseJobRecord, type InstanceInfo } from '../src';
+
+const now = '2026-01-01T00:00:00.000Z';
+const stored = {
+  id: 'j1234567890', name: null, status: 'training', createdAt: now, updatedAt: now, startedAt: now, finishedAt: null,
+  spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
+  instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
+  createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {},
+};
+const instance = (id: string): InstanceInfo => ({ id, type: 'gpu_1x_a10', region: 'us-east-1', ip: null, status: 'active', launchedAt: now, terminatedAt: null, priceCentsPerHour: 75 });
+
+describe('a stored job record', () => {
+  it('is parsed with defaults for the fields older records lack', () => {
+    const job = parseJobRecord(JSON.stringify(stored));
+    expect(job.retiredInstances).toEqual([]);
+    expect(job.hostRestarts).toBe(0);
+  });
+
+  it('keeps fields it does not know, so a newer writer\'s fields survive an older reader', () => {
+    expect(parseJobRecord(JSON.stringify({ ...stored, webhookIds: ['w1'] }))).toMatchObject({ webhookIds: ['w1'] });
+  });
+
+  it.each([
+    ['an unknown status', { status: 'paused' }, /at status/],
+    ['an error code outside the closed set', { error: { code: 'ssh_auth_failed', message: 'x', stage: 'training' } }, /at error\.code/],
+    ['a missing spec', { spec: undefined }, /at spec/],
+  ])('is refused with the place of the problem when it has %s', (_name, patch, message) => {
+    expect(() => parseJobRecord(JSON.stringify({ ...stored, ...patch }))).toThrow(message);
+  });
+});
+
+describe('the instances of a job', () => {
+  it('are the retired ones, then the current one', () => {
+    expect(instancesOf({ retiredInstances: [instance('a'), instance('b')], instance: instance('c') }).map((i) => i.id)).toEqual(['a', 'b', 'c']);
+    expect(instancesOf({ retiredInstances: [], instance: null })).toEqual([]);
+  });
+
+  it.each([['terminated', true], ['terminating', true], ['preempted', true], ['active', false], ['unhealthy', false], ['booting', false]])('%s is gone: %s', (status, gone) => {
+    expect(isInstanceGone(status)).toBe(gone);
+  });
+});
