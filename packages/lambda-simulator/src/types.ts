@@ -3,18 +3,12 @@
  * spec (openapi 1.8.3); everything else (options, ledger, faults) is the simulator's own API.
  */
 
+import type { CatalogInstanceType } from '@inno-train/cloud-catalog';
+
 export type InstanceStatus = 'booting' | 'active' | 'unhealthy' | 'terminating' | 'terminated' | 'preempted';
 
-export interface SimInstanceType {
-  /** Lambda's type name, e.g. `gpu_1x_a10`. */
-  name: string;
-  description: string;
-  gpuDescription: string;
-  priceCentsPerHour: number;
-  specs: { vcpus: number; memory_gib: number; storage_gib: number; gpus: number };
-  /** Region name -> how many more instances of this type may launch there. */
-  capacity: Record<string, number>;
-}
+/** An instance type the simulator offers: the catalog's shape (name, specs, price, capacity per region). */
+export type SimInstanceType = CatalogInstanceType;
 
 export interface HostStartRequest {
   instanceId: string;

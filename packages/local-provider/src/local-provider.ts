@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { DEFAULT_INSTANCE_TYPES, PUBLIC_REGION_CODES } from '@inno-train/lambda-simulator';
+import { DEFAULT_INSTANCE_TYPES, PUBLIC_REGION_CODES } from '@inno-train/cloud-catalog';
 import { LocalExecutor } from './local-executor';
 
 export interface LocalInstance {

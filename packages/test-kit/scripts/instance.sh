@@ -33,7 +33,7 @@ install -d -m 700 -o "$uid" -g "$gid" "$home/.ssh"
 install -m 600 -o "$uid" -g "$gid" "$state_dir/authorized_keys" "$home/.ssh/authorized_keys"
 
 # Privilege separation directory; shared between instances, which is fine (root-owned, empty).
-mkdir -p -m 755 /run/sshd
+install -d -m 755 /run/sshd
 
 # Foreground (-D) with logs on stderr (-e): as a forking daemon sshd resets connections here.
 exec /usr/sbin/sshd -D -e \
