@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@inno-train/test-kit';
 import { createLocalProvider } from '../src';
 
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', USER: 'tester', LANG: 'C.UTF-8' };
@@ -45,7 +46,8 @@ describe('the local provider', () => {
     expect(alive(pid)).toBe(true);
 
     await provider.api.terminate([id]);
-    expect(alive(pid)).toBe(false);
+    // SIGKILL was sent; the kernel ends the process when it next runs it.
+    await waitFor(() => !alive(pid) || undefined, { timeoutMs: 5000, intervalMs: 10, description: `process ${pid} to die` });
     expect(existsSync(join(root, 'instances', id, 'home'))).toBe(false);
     expect((await provider.api.getInstance(id))?.status).toBe('terminated');
     expect(await provider.api.listInstances()).toHaveLength(0);
