@@ -1,9 +1,8 @@
 import { Router, type Request } from 'express';
 import type { JobStore } from '@inno-train/job-store';
 import { toPublicJob } from '@inno-train/schemas';
-import { enqueueTeardown, type StageQueues } from '@inno-train/workflow';
-import { crashPoint, isoNow } from '@inno-train/core';
-import { isTerminal, JOB_STATUSES, type JobStatus } from '@inno-train/workflow-constants';
+import { cancelJob, type StageQueues } from '@inno-train/workflow';
+import { isTerminal, JOB_STATUSES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
 import { HttpError } from './http-error';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
@@ -47,18 +46,8 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
   router.post('/jobs/:id/cancel', async (req, res) => {
     const job = await loadJob(deps.store, req);
     if (isTerminal(job.status)) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${job.status})`);
-    const { job: updated, changed } = await deps.store.update(job.id, (current) => {
-      if (isTerminal(current.status)) return null;
-      current.cancelRequested = true;
-      current.status = 'cancelled' satisfies JobStatus;
-      current.finishedAt = isoNow();
-      return current;
-    }, [{ type: 'status', stage: 'cancel', message: `Cancelled while ${job.status}`, data: { status: 'cancelled', from: job.status } }]);
+    const { job: updated, changed } = await cancelJob(deps, job.id);
     if (!changed) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
-    // A crash here is covered too: the job's own stage step finds it stopped and queues teardown.
-    crashPoint('cancel:after-write');
-    // Teardown kills the training process and gives the instance back.
-    await enqueueTeardown(deps.queues, job.id, 'cancelled');
     res.json(toPublicJob(updated));
   });
 

@@ -79,7 +79,7 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
   }
   // A crash here leaves a queued job with nothing queued: the provisioner's sweep queues it.
   crashPoint('submit:after-create');
-  await enqueueStage(deps.queues, QUEUES.provision, id);
+  await enqueueStage(deps.queues, QUEUES.provisioning, id);
   return { job, replayed: false };
 }
 
@@ -97,7 +97,7 @@ async function reserveKey(deps: SubmitDeps, createdBy: string | null, key: strin
   }
   const job = await deps.store.get(earlier.jobId);
   if (!job) return { jobId: earlier.jobId };
-  if (job.status === 'queued') await enqueueStage(deps.queues, QUEUES.provision, job.id);
+  if (job.status === 'queued') await enqueueStage(deps.queues, QUEUES.provisioning, job.id);
   return { jobId: job.id, job };
 }
 

@@ -194,7 +194,7 @@ describe('POST /v1/jobs/:id/cancel', () => {
     expect(events[0]!.stage).toBe('submit');
     const cancelEvents = events.filter((e) => e.stage === 'cancel');
     expect(cancelEvents).toHaveLength(1);
-    expect(cancelEvents[0]!.data).toEqual({ status: 'cancelled', from: 'queued' });
+    expect(cancelEvents[0]!.data).toEqual({ status: 'cancelled', from: 'queued', transition: 'cancel' });
 
     const teardowns = (await pendingJobs(h.queues, 'teardown')).filter((job) => job.data.jobId === id);
     expect(teardowns).toHaveLength(1);

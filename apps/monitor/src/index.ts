@@ -1,5 +1,5 @@
 import { failJob, jobError, type StageBinding } from '@inno-train/workflow';
-import { QUEUES } from '@inno-train/workflow-constants';
+import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import { trainStep, type MonitorDeps } from './train-step';
 
 export { trainStep, type MonitorDeps } from './train-step';
@@ -10,9 +10,9 @@ export { renderRunScript } from './host-commands';
 export function monitorBindings(deps: MonitorDeps): StageBinding[] {
   return [
     {
-      queue: QUEUES.train,
+      queue: QUEUES.training,
       handler: (payload, ctx) => trainStep(deps, payload, ctx.logger),
-      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('training', error, 'training_error')),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('training', error, STAGES.training.giveUp)),
     },
   ];
 }

@@ -1,7 +1,7 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { jobCost, type JobError, type JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, hostTarget, isStopped, onHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
 
@@ -107,7 +107,7 @@ async function finishTraining(deps: MonitorDeps, job: JobRecord, step: Step, pol
     pending = { code: 'training_failed', message: `Training command exited with code ${exitCode}. Last lines of its log:\n${tail}`, stage: 'training' };
   }
   await advance(deps, job.id, {
-    from: ['training'], to: 'staging_out', stage: 'training', next: QUEUES.stageOut,
+    transition: 'training_ended', stage: 'training',
     message: pending ? `Training ended: ${pending.code}; staging out partial outputs` : 'Training finished (exit code 0)',
     patch: (current) => {
       current.training.exitCode = exitCode;

@@ -9,7 +9,7 @@ import type { ConnectionOptions } from 'bullmq';
 import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
-import { HOST_DOWN_STATUSES, promoteStage, QUEUE_OF_STATUS, type StageQueues } from '@inno-train/workflow';
+import { HOST_DOWN_STATUSES, promoteStage, queueOfStatus, type StageQueues } from '@inno-train/workflow';
 import type { JobStatus } from '@inno-train/workflow-constants';
 import type { LambdaApi, LambdaInstance } from './ports';
 import { startSchedule } from './schedule';
@@ -79,7 +79,7 @@ async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, 
   }]);
   if (!changed) return false;
   deps.logger.warn({ jobId: job.id, instanceId, status }, `cloud reports instance ${instanceId} ${status}; waking the job's stage`);
-  const queue = QUEUE_OF_STATUS[updated.status];
+  const queue = queueOfStatus(updated.status);
   if (queue) await promoteStage(deps.queues, queue, job.id, updated.hostRestarts);
   return true;
 }

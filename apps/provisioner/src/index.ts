@@ -14,7 +14,7 @@ export * from './ports';
 export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
   return [
     {
-      queue: QUEUES.provision,
+      queue: QUEUES.provisioning,
       handler: (payload, ctx) => provisionStep(deps, payload, ctx.logger),
       onGiveUp: (payload, error) => provisionGaveUp(deps, payload.jobId, error),
     },

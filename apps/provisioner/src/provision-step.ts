@@ -1,7 +1,7 @@
 import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
 import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type StepOutcome } from '@inno-train/workflow';
-import { QUEUES, type StagePayload } from '@inno-train/workflow-constants';
+import type { StagePayload } from '@inno-train/workflow-constants';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
@@ -23,7 +23,7 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
     return { kind: 'done' };
   }
   if (job.status === 'queued') {
-    await advance(deps, job.id, { from: ['queued'], to: 'provisioning', stage: 'provisioning', message: 'Provisioning an instance', patch: (j) => { j.startedAt = isoNow(); } });
+    await advance(deps, job.id, { transition: 'start', stage: 'provisioning', message: 'Provisioning an instance', patch: (j) => { j.startedAt = isoNow(); } });
     job = await deps.store.mustGet(job.id);
   }
   if (job.status !== 'provisioning') {
@@ -66,7 +66,7 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
   if (gpus.exitCode !== 0) return retireInstance(deps, job, `GPU check failed: ${(gpus.stderr || gpus.stdout).trim().slice(0, 200)}`);
   const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
   await advance(deps, job.id, {
-    from: ['provisioning'], to: 'staging_in', stage: 'provisioning', next: QUEUES.stageIn,
+    transition: 'instance_ready', stage: 'provisioning',
     message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${gpus.stdout.trim().split('\n').length} GPU line(s): ${gpus.stdout.trim().split('\n')[0]?.slice(0, 120) ?? ''})`,
   });
   return { kind: 'done' };

@@ -1,5 +1,5 @@
 import { failJob, jobError, type StageBinding } from '@inno-train/workflow';
-import { QUEUES } from '@inno-train/workflow-constants';
+import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import { stageInStep, type TransferDeps } from './stage-in';
 import { stageOutStep } from './stage-out';
 
@@ -10,14 +10,14 @@ export { stageOutStep } from './stage-out';
 export function transferBindings(deps: TransferDeps): StageBinding[] {
   return [
     {
-      queue: QUEUES.stageIn,
+      queue: QUEUES.staging_in,
       handler: (payload, ctx) => stageInStep(deps, payload, ctx.logger),
-      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_in', error, 'input_transfer_failed')),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_in', error, STAGES.staging_in.giveUp)),
     },
     {
-      queue: QUEUES.stageOut,
+      queue: QUEUES.staging_out,
       handler: (payload, ctx) => stageOutStep(deps, payload, ctx.logger),
-      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_out', error, 'output_transfer_failed')),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('staging_out', error, STAGES.staging_out.giveUp)),
     },
   ];
 }

@@ -2,7 +2,7 @@ import { crashPoint, FileTransferError, InnoError, isoNow, shellQuote, type Logg
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { presignLifetimeSeconds, QUEUES, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
 import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
@@ -67,7 +67,7 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   }
   const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
   await advance(deps, job.id, {
-    from: ['staging_in'], to: 'training', stage: 'staging_in', next: QUEUES.train,
+    transition: 'inputs_ready', stage: 'staging_in',
     message: `Inputs on the host: ${step.files} files, ${state.status.bytes ?? step.bytes} bytes in ${seconds} s`,
   });
   return { kind: 'done' };

@@ -152,7 +152,7 @@ async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload
   const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
   const pending = job.pendingError;
   await advance(deps, job.id, {
-    from: ['staging_out'], to: pending ? 'failed' : 'succeeded', stage: 'staging_out',
+    transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded', stage: 'staging_out',
     message: `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
     patch: (current) => {
       current.outputs = outputs;

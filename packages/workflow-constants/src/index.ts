@@ -1,3 +1,5 @@
 export * from './statuses';
 export * from './queues';
 export * from './timing';
+export * from './catalog';
+export * from './error-codes';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STAGE_NAMES_IN_ORDER, STAGES, type StageDefinition, type StageName } from './catalog';
 
 /**
  * Every queue of the workflow. They share one prefix with a hash tag so that a Redis Cluster keeps
@@ -6,22 +7,23 @@ import { z } from 'zod';
  */
 export const QUEUE_PREFIX = '{inno}';
 
+/** Each stage's queue, by stage name (the catalog declares them). */
 export const QUEUES = {
-  provision: 'provision',
-  stageIn: 'stage-in',
-  train: 'train',
-  stageOut: 'stage-out',
-  teardown: 'teardown',
-} as const;
+  provisioning: STAGES.provisioning.queue,
+  staging_in: STAGES.staging_in.queue,
+  training: STAGES.training.queue,
+  staging_out: STAGES.staging_out.queue,
+  teardown: STAGES.teardown.queue,
+} as const satisfies Record<StageName, string>;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
-/** Which app consumes which queue. */
+/** Which app consumes which queue, from the catalog. */
 export const APP_QUEUES = {
-  provisioner: [QUEUES.provision, QUEUES.teardown],
-  transfer: [QUEUES.stageIn, QUEUES.stageOut],
-  monitor: [QUEUES.train],
-} as const satisfies Record<string, readonly QueueName[]>;
+  provisioner: STAGE_NAMES_IN_ORDER.filter((stage) => STAGES[stage].app === 'provisioner').map((stage) => QUEUES[stage]),
+  transfer: STAGE_NAMES_IN_ORDER.filter((stage) => STAGES[stage].app === 'transfer').map((stage) => QUEUES[stage]),
+  monitor: STAGE_NAMES_IN_ORDER.filter((stage) => STAGES[stage].app === 'monitor').map((stage) => QUEUES[stage]),
+} satisfies Record<StageDefinition['app'], QueueName[]>;
 
 /**
  * The payload of every stage job: an id and the step's own bookkeeping. Never secrets, never

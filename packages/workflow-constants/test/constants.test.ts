@@ -7,8 +7,8 @@ describe('workflow constants', () => {
   });
 
   it('makes BullMQ job ids without colons (BullMQ forbids them)', () => {
-    expect(stageJobId(QUEUES.stageIn, 'j00abc', 2)).toBe('j00abc.stage-in.2');
-    expect(stageJobId(QUEUES.train, 'j00abc')).not.toContain(':');
+    expect(stageJobId(QUEUES.staging_in, 'j00abc', 2)).toBe('j00abc.stage-in.2');
+    expect(stageJobId(QUEUES.training, 'j00abc')).not.toContain(':');
   });
 
   it('knows which statuses are final', () => {

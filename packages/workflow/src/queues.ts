@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, QUEUE_PREFIX, QUEUES, stageJobId, type QueueName } from '@inno-train/workflow-constants';
+import { DEFAULT_JOB_OPTIONS, QUEUE_PREFIX, QUEUES, stageJobId, stageOfQueue, STAGES, type QueueName } from '@inno-train/workflow-constants';
 
 export type StageQueues = Record<QueueName, Queue>;
 
@@ -30,7 +30,10 @@ export async function closeStageQueues(queues: StageQueues): Promise<void> {
  * that died after enqueueing, then ran again) a no-op while the first one exists.
  */
 export async function enqueueStage(queues: StageQueues, queue: QueueName, jobId: string, attempt = 0): Promise<void> {
-  await queues[queue].add(queue, { jobId, step: {} }, { jobId: stageJobId(queue, jobId, attempt) });
+  const stage = STAGES[stageOfQueue(queue)];
+  await queues[queue].add(queue, { jobId, step: {} }, {
+    jobId: stageJobId(queue, jobId, attempt), attempts: stage.attempts, backoff: { type: 'exponential', delay: stage.backoffMs },
+  });
 }
 
 /** The BullMQ id of a teardown: one per instance that prompted it, or `final` for the job's end. */
@@ -48,7 +51,7 @@ export async function enqueueTeardown(queues: StageQueues, jobId: string, reason
   await queues[QUEUES.teardown].add(
     QUEUES.teardown,
     { jobId, step: { reason } },
-    { jobId: teardownJobId(jobId, instanceId), attempts: 1000, backoff: { type: 'exponential', delay: 2000 } },
+    { jobId: teardownJobId(jobId, instanceId), attempts: STAGES.teardown.attempts, backoff: { type: 'exponential', delay: STAGES.teardown.backoffMs } },
   );
 }
 

@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { coerceError, crashPoint, InnoError, scrubSecrets, type Logger } from '@inno-train/core';
-import { QUEUE_PREFIX, stagePayloadSchema, type QueueName, type StagePayload } from '@inno-train/workflow-constants';
+import { parseStepState, QUEUE_PREFIX, stageOfQueue, stagePayloadSchema, type QueueName, type StagePayload } from '@inno-train/workflow-constants';
 
 /** What one step of a stage decided. */
 export type StepOutcome =
@@ -63,7 +63,9 @@ export function startStepWorker(options: StepWorkerOptions): Worker {
 }
 
 async function processStep(job: Job, token: string | undefined, options: StepWorkerOptions): Promise<void> {
-  const payload = stagePayloadSchema.parse(job.data);
+  // Re-parsed at dequeue: an old or foreign payload fails here, not halfway through a step.
+  const parsed = stagePayloadSchema.parse(job.data);
+  const payload = { ...parsed, step: parseStepState(stageOfQueue(options.queue), parsed.step) as StagePayload['step'] };
   const maxAttempts = job.opts.attempts ?? 1;
   const attempt = job.attemptsMade + 1;
   const logger = options.logger.child({ jobId: payload.jobId, queue: options.queue, attempt });

@@ -1,9 +1,13 @@
 import { crashPoint, errorCode, isoNow, scrubSecrets } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import { isJobErrorCode, type JobError, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
-import { isTerminal, QUEUES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
+import { isTerminal, QUEUES, stageOfStatus, TRANSITIONS, type JobStatus, type QueueName, type Stage, type TransitionName } from '@inno-train/workflow-constants';
 import { enqueueStage, enqueueTeardown, type StageQueues } from './queues';
-import type { QueueName } from '@inno-train/workflow-constants';
+
+/** True when `status` is one of a transition's `from` statuses. */
+function includes(from: readonly JobStatus[], status: JobStatus): boolean {
+  return from.includes(status);
+}
 
 export interface WorkflowDeps {
   store: JobStore;
@@ -27,44 +31,72 @@ export function jobError(stage: Stage, error: unknown, giveUpCode: JobErrorCode 
 }
 
 /**
- * Moves a job from one of `from` to `to`, records the event, and enqueues the next stage's queue.
- * Returns false if the job was no longer in `from` (another worker moved it first).
+ * Makes a declared transition (the catalog's TRANSITIONS): moves the job from one of the
+ * transition's `from` statuses to its `to`, records the event in the same write, and queues the
+ * stage of the new status (or teardown once the job ended). Returns false if the job was no longer
+ * in `from` (another worker moved it first), or was cancelled.
  */
 export async function advance(
   deps: WorkflowDeps,
   jobId: string,
-  move: { from: JobStatus[]; to: JobStatus; stage: Stage; message: string; next?: QueueName; patch?: (job: JobRecord) => void },
+  move: { transition: TransitionName; stage: Stage; message: string; patch?: (job: JobRecord) => void },
 ): Promise<boolean> {
+  const { from, to } = TRANSITIONS[move.transition] as { from: readonly JobStatus[]; to: JobStatus };
   const { changed, job } = await deps.store.update(jobId, (current) => {
-    if (!move.from.includes(current.status) || current.cancelRequested) return null;
-    current.status = move.to;
+    if (!from.includes(current.status) || current.cancelRequested) return null;
+    current.status = to;
     move.patch?.(current);
-    if (isTerminal(move.to)) current.finishedAt = isoNow();
+    if (isTerminal(to)) current.finishedAt = isoNow();
     return current;
-  }, [{ type: 'status', stage: move.stage, message: move.message, data: { status: move.to } }]);
+  }, [{ type: 'status', stage: move.stage, message: move.message, data: { status: to, transition: move.transition } }]);
   // The most dangerous line of the workflow: the job moved on but its next stage is not queued.
   // Whoever runs next for this job (this step redelivered, or the reconciler) queues it: see
   // ensureStageQueued. Enqueueing here even when another worker moved it first is deduplicated.
-  crashPoint(`advance:${move.to}:after-write`);
-  if (job.status === move.to && move.next) await enqueueStage(deps.queues, move.next, jobId, job.hostRestarts);
+  crashPoint(`advance:${to}:after-write`);
+  const nextStage = stageOfStatus(to);
+  if (job.status === to && nextStage && !isTerminal(to)) await enqueueStage(deps.queues, QUEUES[nextStage], jobId, job.hostRestarts);
   if (isTerminal(job.status)) await enqueueTeardown(deps.queues, jobId, move.message);
   return changed;
 }
 
 /** Fails a job (unless it already ended) and hands it to teardown. */
 export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError): Promise<void> {
+  const { from, to } = TRANSITIONS.fail;
   await deps.store.update(jobId, (job) => {
-    if (isTerminal(job.status)) return null;
-    job.status = 'failed';
+    if (!includes(from, job.status)) return null;
+    job.status = to;
     job.error = error;
     job.finishedAt = isoNow();
     return job;
   }, [
     { type: 'error', stage: error.stage, message: `${error.code}: ${error.message}`, data: { code: error.code } },
-    { type: 'status', stage: error.stage, message: 'Job failed', data: { status: 'failed' } },
+    { type: 'status', stage: error.stage, message: 'Job failed', data: { status: to, transition: 'fail' } },
   ]);
   crashPoint('fail:after-write');
   await enqueueTeardown(deps.queues, jobId, `failed: ${error.code}`);
+}
+
+/**
+ * Cancels a running job (the API's POST cancel): the job ends `cancelled` at once, its event in
+ * the same write, and teardown stops the training process and gives the instance back. Returns the
+ * job as it is after the call, and whether this call cancelled it (false: it had already ended).
+ */
+export async function cancelJob(deps: WorkflowDeps, jobId: string): Promise<{ job: JobRecord; changed: boolean }> {
+  const { from, to } = TRANSITIONS.cancel;
+  const before = await deps.store.mustGet(jobId);
+  const result = await deps.store.update(jobId, (current) => {
+    if (!includes(from, current.status)) return null;
+    current.cancelRequested = true;
+    current.status = to;
+    current.finishedAt = isoNow();
+    return current;
+  }, [{ type: 'status', stage: 'cancel', message: `Cancelled while ${before.status}`, data: { status: to, from: before.status, transition: 'cancel' } }]);
+  if (!result.changed) return result;
+  // A crash here is covered too: the job's own stage step finds it stopped and queues teardown.
+  crashPoint('cancel:after-write');
+  // Teardown kills the training process and gives the instance back.
+  await enqueueTeardown(deps.queues, jobId, 'cancelled');
+  return result;
 }
 
 /**
@@ -73,35 +105,33 @@ export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError
  * Returns false when the job has no restarts left.
  */
 export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
+  const { from, to } = TRANSITIONS.host_lost_restart;
   const { changed, job } = await deps.store.update(jobId, (current) => {
     const allowed = current.spec.retry?.onHostLost ?? 0;
-    if (isTerminal(current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
+    if (!includes(from, current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
     current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
     current.instance = null;
     current.hostRestarts = current.hostRestarts + 1;
-    current.status = 'provisioning';
+    current.status = to;
     current.training = { startedAt: null, exitCode: null };
     current.progress = null;
     current.pendingError = null;
     delete current.stageOutPlan;
     return current;
-  }, (next) => [{ type: 'retry', stage, message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: 'provisioning' } }]);
+  }, (next) => [{ type: 'retry', stage, message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: to, transition: 'host_lost_restart' } }]);
   if (!changed) return false;
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
   const lost = job.retiredInstances?.at(-1);
   await enqueueTeardown(deps.queues, jobId, 'host lost', lost?.id);
-  await enqueueStage(deps.queues, 'provision', jobId, job.hostRestarts);
+  await enqueueStage(deps.queues, QUEUES.provisioning, jobId, job.hostRestarts);
   return true;
 }
 
-/** The queue that carries a job in each running status. */
-export const QUEUE_OF_STATUS: Partial<Record<JobStatus, QueueName>> = {
-  queued: QUEUES.provision,
-  provisioning: QUEUES.provision,
-  staging_in: QUEUES.stageIn,
-  training: QUEUES.train,
-  staging_out: QUEUES.stageOut,
-};
+/** The queue that carries a job in a running status, from the catalog. */
+export function queueOfStatus(status: JobStatus): QueueName | undefined {
+  const stage = isTerminal(status) ? null : stageOfStatus(status);
+  return stage ? QUEUES[stage] : undefined;
+}
 
 /**
  * Called by a step that finds its job no longer in its own status. The writer that moved the job
@@ -114,6 +144,6 @@ export async function ensureStageQueued(deps: WorkflowDeps, job: JobRecord): Pro
   const unconfirmed = [...job.retiredInstances, ...(stopped && job.instance ? [job.instance] : [])].filter((instance) => !instance.terminatedAt);
   if (stopped && unconfirmed.length > 0) await enqueueTeardown(deps.queues, job.id, 'job stopped');
   else for (const instance of unconfirmed) await enqueueTeardown(deps.queues, job.id, 'retired instance', instance.id);
-  const queue = stopped ? undefined : QUEUE_OF_STATUS[job.status];
+  const queue = stopped ? undefined : queueOfStatus(job.status);
   if (queue) await enqueueStage(deps.queues, queue, job.id, job.hostRestarts);
 }

@@ -1,6 +1,6 @@
 import type { ConnectionOptions, Worker } from 'bullmq';
 import type { Logger } from '@inno-train/core';
-import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { defaultTimings, stageOfQueue, type QueueName, type StageName, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { closeWorkerWithDeadline, startStepWorker, type GiveUpHandler, type StepHandler } from './step-worker';
 import type { WorkflowDeps } from './transitions';
 
@@ -69,12 +69,7 @@ export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding
   };
 }
 
-export function stageOf(queue: QueueName) {
-  switch (queue) {
-    case 'provision': return 'provisioning' as const;
-    case 'stage-in': return 'staging_in' as const;
-    case 'train': return 'training' as const;
-    case 'stage-out': return 'staging_out' as const;
-    case 'teardown': return 'teardown' as const;
-  }
+/** The stage a queue belongs to (the catalog's one spelling). */
+export function stageOf(queue: QueueName): StageName {
+  return stageOfQueue(queue);
 }

@@ -12,8 +12,8 @@ describe('after a worker died between a state change and queueing what comes nex
     const job = await saved({ status: 'training', instance: liveInstance });
     await ensureStageQueued(deps, job);
     await ensureStageQueued(deps, job);
-    expect((await queues[QUEUES.train].getJob(`${job.id}.train.0`))?.data).toEqual({ jobId: job.id, step: {} });
-    expect(await queues[QUEUES.train].getJobCounts('waiting')).toEqual({ waiting: 1 });
+    expect((await queues[QUEUES.training].getJob(`${job.id}.train.0`))?.data).toEqual({ jobId: job.id, step: {} });
+    expect(await queues[QUEUES.training].getJobCounts('waiting')).toEqual({ waiting: 1 });
   });
 
   it('queues teardown for a stopped job whose instance is not confirmed gone, and nothing for one already given back', async () => {
@@ -38,10 +38,10 @@ describe('after a worker died between a state change and queueing what comes nex
 
   it('records a move and its event in one write: a second advance changes nothing and adds no event', async () => {
     const job = await saved({ status: 'staging_in', instance: liveInstance });
-    const move = { from: ['staging_in' as const], to: 'training' as const, stage: 'staging_in' as const, message: 'Inputs on the host', next: QUEUES.train };
+    const move = { transition: 'inputs_ready' as const, stage: 'staging_in' as const, message: 'Inputs on the host' };
     expect(await advance(deps, job.id, move)).toBe(true);
     expect(await advance(deps, job.id, move)).toBe(false);
     expect((await store.events(job.id)).filter((e) => e.message === 'Inputs on the host')).toHaveLength(1);
-    expect(await queues[QUEUES.train].getJob(`${job.id}.train.0`)).toBeDefined();
+    expect(await queues[QUEUES.training].getJob(`${job.id}.train.0`)).toBeDefined();
   });
 });
