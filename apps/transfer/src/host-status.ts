@@ -1,4 +1,5 @@
-import { shellQuote } from '@inno-train/core';
+import { FileTransferError, shellQuote } from '@inno-train/core';
+import type { z } from 'zod';
 
 /**
  * Transfer scripts run detached on the host under `flock`, so a second start while one runs is a
@@ -25,14 +26,21 @@ export function checkDetached(jobDir: string, statusFile: string, lock: string):
 
 export type DetachedState<T> = { state: 'running' } | { state: 'not_running' } | { state: 'done'; status: T };
 
-export function parseDetached<T>(stdout: string): DetachedState<T> {
+/**
+ * Reads a check's answer. The status file comes from the host, which runs the job's own code: it is
+ * parsed with `schema`, and anything else (garbage, a truncated file) is a clear error, not a cast.
+ */
+export function parseDetached<T>(stdout: string, schema: z.ZodType<T>): DetachedState<T> {
   const text = stdout.trim();
   if (text === 'RUNNING') return { state: 'running' };
   if (text === 'NOT_RUNNING' || text === '') return { state: 'not_running' };
-  return { state: 'done', status: JSON.parse(text) as T };
-}
-
-/** A running transfer past its stage's deadline is over; its presigned URLs expire soon after. */
-export function pastTransferDeadline(startedAt: unknown, deadlineMs: number): boolean {
-  return Date.now() - Number(startedAt ?? Date.now()) > deadlineMs;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new FileTransferError('host_answer_invalid', `The transfer status on the host is not JSON: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new FileTransferError('host_answer_invalid', `The transfer status on the host is malformed: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  return { state: 'done', status: parsed.data };
 }

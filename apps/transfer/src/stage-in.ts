@@ -2,10 +2,11 @@ import { crashPoint, FileTransferError, InnoError, isoNow, shellQuote, type Logg
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { renderStageInScript } from './host-scripts';
-import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
+import { decideTransferCheck, transferStatusSchema } from './decide';
+import { checkDetached, parseDetached, startDetached } from './host-status';
 import type { HostSession, TransferStorage } from './ports';
 
 export interface TransferDeps extends WorkflowDeps {
@@ -19,12 +20,6 @@ const SCRIPT = '.inno/stage-in.sh';
 const STATUS = '.inno/stage-in.status';
 const LOCK = '.inno/stage-in.lock';
 const MAX_RESTARTS = 3;
-
-interface StageInStatus {
-  ok: boolean;
-  failed?: { path: string; reason: string }[];
-  bytes?: number;
-}
 
 /** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */
 export async function stageInStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
@@ -45,32 +40,30 @@ export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_o
 async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
   const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
-  const state = parseDetached<StageInStatus>(check.stdout);
-  if (state.state === 'running') {
-    if (pastTransferDeadline(step.startedAt, deps.timings.transferDeadlineMs)) {
-      await failJob(deps, job.id, { code: 'transfer_timeout', message: `Fetching inputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_in' });
+  const state = parseStepState('staging_in', step);
+  const decision = decideTransferCheck({
+    state: parseDetached(check.stdout, transferStatusSchema), step: state, now: Date.now(),
+    deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
+    what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
+  });
+  switch (decision.kind) {
+    case 'wait':
+      return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+    case 'restart':
+      logger.warn({ restarts: decision.step.restarts }, 'stage-in script not running and no status; restarting');
+      return startStageIn(deps, job, decision.step);
+    case 'fail':
+      await failJob(deps, job.id, { code: decision.code, message: decision.message, stage: 'staging_in' });
+      return { kind: 'done' };
+    case 'finished': {
+      const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
+      await advance(deps, job.id, {
+        transition: 'inputs_ready', stage: 'staging_in',
+        message: `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s`,
+      });
       return { kind: 'done' };
     }
-    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step };
   }
-  if (state.state === 'not_running') {
-    // The script died without a status (host reboot, OOM): start it again, a bounded number of times.
-    const restarts = Number(step.restarts ?? 0) + 1;
-    if (restarts > MAX_RESTARTS) throw new FileTransferError('input_transfer_failed', 'The stage-in script stopped without a result several times');
-    logger.warn({ restarts }, 'stage-in script not running and no status; restarting');
-    return startStageIn(deps, job, { ...step, restarts });
-  }
-  if (!state.status.ok) {
-    const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
-    await failJob(deps, job.id, { code: 'input_transfer_failed', message: `Could not fetch inputs onto the host: ${failed || 'unknown error'}`, stage: 'staging_in' });
-    return { kind: 'done' };
-  }
-  const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
-  await advance(deps, job.id, {
-    transition: 'inputs_ready', stage: 'staging_in',
-    message: `Inputs on the host: ${step.files} files, ${state.status.bytes ?? step.bytes} bytes in ${seconds} s`,
-  });
-  return { kind: 'done' };
 }
 
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {

@@ -2,10 +2,11 @@ import { crashPoint, FileTransferError, isoNow, shellQuote, type Logger } from '
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type StepOutcome } from '@inno-train/workflow';
-import { presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
+import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
-import { checkDetached, parseDetached, pastTransferDeadline, startDetached } from './host-status';
+import { decideTransferCheck, transferStatusSchema, type TransferStatus } from './decide';
+import { checkDetached, parseDetached, startDetached } from './host-status';
 import { hostContext, type TransferDeps } from './stage-in';
 
 const SCRIPT = '.inno/stage-out.sh';
@@ -19,11 +20,8 @@ interface PlannedUpload {
   uploadId?: string;
 }
 
-interface StageOutStatus {
-  ok: boolean;
-  failed?: { path: string; reason: string }[];
-  parts?: Record<string, { partNumber: number; etag: string }[]>;
-}
+/** Starts again allowed after the upload script stopped without a result. */
+const MAX_RESTARTS = 3;
 
 /**
  * Stage-out: everything under output/ goes from the host straight to the job's output URI (large
@@ -41,32 +39,35 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
-  const state = parseDetached<StageOutStatus>(check.stdout);
-  if (state.state === 'running') {
-    if (pastTransferDeadline(step.startedAt, deps.timings.transferDeadlineMs)) {
-      await failJob(deps, job.id, { code: 'transfer_timeout', message: `Uploading outputs took longer than ${Math.round(deps.timings.transferDeadlineMs / 1000)} s`, stage: 'staging_out' });
+  const state = parseStepState('staging_out', step);
+  const decision = decideTransferCheck({
+    state: parseDetached(check.stdout, transferStatusSchema), step: state, now: Date.now(),
+    deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
+    what: {
+      noun: 'outputs', failedCode: 'output_transfer_failed', failedMessage: 'Could not upload outputs',
+      ...(job.pendingError ? { failedSuffix: `; training had failed: ${job.pendingError.code}` } : {}),
+    },
+  });
+  switch (decision.kind) {
+    case 'wait':
+      return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+    case 'restart':
+      logger.warn({ restarts: decision.step.restarts }, 'stage-out script not running and no status; starting over');
+      return startStageOut(deps, job, decision.step);
+    case 'fail':
+      await failJob(deps, job.id, { code: decision.code, message: decision.message, stage: 'staging_out' });
+      return { kind: 'done' };
+    case 'finished': {
+      const uploads = job.stageOutPlan ?? [];
+      await completeUploads(deps, job, uploads, decision.status);
+      crashPoint('stage-out:after-complete');
+      await finish(deps, job, uploads, state);
       return { kind: 'done' };
     }
-    return { kind: 'wait', delayMs: deps.timings.transferPollMs, step };
   }
-  if (state.state === 'not_running') {
-    logger.warn('stage-out script not running and no status; starting over');
-    return startStageOut(deps, job, { ...step, restarts: Number(step.restarts ?? 0) + 1 });
-  }
-  if (!state.status.ok) {
-    const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
-    await failJob(deps, job.id, { code: 'output_transfer_failed', message: `Could not upload outputs: ${failed || 'unknown error'}${job.pendingError ? `; training had failed: ${job.pendingError.code}` : ''}`, stage: 'staging_out' });
-    return { kind: 'done' };
-  }
-  const uploads = job.stageOutPlan ?? [];
-  await completeUploads(deps, job, uploads, state.status);
-  crashPoint('stage-out:after-complete');
-  await finish(deps, job, uploads, step);
-  return { kind: 'done' };
 }
 
 async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
-  if (Number(step.restarts ?? 0) > 3) throw new FileTransferError('output_transfer_failed', 'The stage-out script stopped without a result several times');
   const target = hostTarget(job, deps.identity);
   const dir = jobDirOf(job);
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
@@ -123,7 +124,7 @@ async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefi
   return saved.stageOutPlan ?? [];
 }
 
-async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: StageOutStatus): Promise<void> {
+async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: TransferStatus): Promise<void> {
   const { bucket } = parseS3Uri(job.spec.outputUri);
   for (const upload of uploads) {
     if (!upload.uploadId) continue;

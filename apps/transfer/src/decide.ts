@@ -1,0 +1,66 @@
+/**
+ * What a transfer stage does with what it saw of its detached script on the host: pure functions
+ * of the observation and the step state, table-tested without Redis, SSH or S3. The stage observes,
+ * one of these decides, and the stage (through the workflow's executor) acts.
+ */
+import type { JobErrorCode, StepState } from '@inno-train/workflow-constants';
+import { z } from 'zod';
+import type { DetachedState } from './host-status';
+
+/** What a transfer script writes when it ends (read back from the host: parsed, never trusted). */
+export const transferStatusSchema = z.object({
+  ok: z.boolean(),
+  failed: z.array(z.object({ path: z.string(), reason: z.string() })).optional(),
+  bytes: z.number().optional(),
+  parts: z.record(z.string(), z.array(z.object({ partNumber: z.number().int().min(1), etag: z.string() }))).optional(),
+});
+
+export type TransferStatus = z.infer<typeof transferStatusSchema>;
+
+type TransferStep = StepState<'staging_in'> | StepState<'staging_out'>;
+
+export type TransferDecision<S extends TransferStep> =
+  /** Still running: look again later. */
+  | { kind: 'wait'; delayMs: number; step: S }
+  /** The script stopped without a result (host reboot, OOM): start it again. */
+  | { kind: 'restart'; step: S }
+  /** The script ended well: the stage finishes (advance, or complete the uploads first). */
+  | { kind: 'finished'; status: TransferStatus }
+  | { kind: 'fail'; code: JobErrorCode; message: string };
+
+export interface TransferCheck<S extends TransferStep> {
+  state: DetachedState<TransferStatus>;
+  step: S;
+  now: number;
+  /** The stage's deadline, from the script's start. */
+  deadlineMs: number;
+  pollMs: number;
+  /** Starts again allowed after the script stopped without a result. */
+  maxRestarts: number;
+  /** What moves, for messages, and the code for a transfer that reported failures. */
+  what: { noun: 'inputs' | 'outputs'; failedCode: 'input_transfer_failed' | 'output_transfer_failed'; failedMessage: string; failedSuffix?: string };
+}
+
+export function decideTransferCheck<S extends TransferStep>(check: TransferCheck<S>): TransferDecision<S> {
+  const { state, step } = check;
+  if (state.state === 'running') {
+    const elapsed = check.now - (step.startedAt ?? check.now);
+    if (elapsed > check.deadlineMs) {
+      const verb = check.what.noun === 'inputs' ? 'Fetching inputs' : 'Uploading outputs';
+      return { kind: 'fail', code: 'transfer_timeout', message: `${verb} took longer than ${Math.round(check.deadlineMs / 1000)} s` };
+    }
+    return { kind: 'wait', delayMs: check.pollMs, step };
+  }
+  if (state.state === 'not_running') {
+    const restarts = (step.restarts ?? 0) + 1;
+    if (restarts > check.maxRestarts) {
+      return { kind: 'fail', code: check.what.failedCode, message: `The ${check.what.noun} script stopped without a result ${restarts} times` };
+    }
+    return { kind: 'restart', step: { ...step, restarts } };
+  }
+  if (!state.status.ok) {
+    const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
+    return { kind: 'fail', code: check.what.failedCode, message: `${check.what.failedMessage}: ${failed || 'unknown error'}${check.what.failedSuffix ?? ''}` };
+  }
+  return { kind: 'finished', status: state.status };
+}
