@@ -1,7 +1,8 @@
 import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
 import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type StepOutcome } from '@inno-train/workflow';
-import type { StagePayload } from '@inno-train/workflow-constants';
+import { parseStepState, type StagePayload } from '@inno-train/workflow-constants';
+import { decideBoot, type BootObservation } from './boot-decision';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
@@ -40,36 +41,48 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
   return checkBoot(deps, job, payload, logger);
 }
 
+/** Observes the booting instance one thing at a time (cloud, SSH, GPUs) until decideBoot decides. */
 async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const recorded = job.instance!;
+  const step = parseStepState('provisioning', payload.step);
   const instance = await deps.lambda.getInstance(recorded.id);
-  const waitMore: StepOutcome = { kind: 'wait', delayMs: deps.timings.bootPollMs, step: payload.step };
   const pastDeadline = Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
-  if (!instance || isInstanceGone(instance.status)) {
-    return retireInstance(deps, job, `instance ${instance?.status ?? 'disappeared (404)'} while booting`);
+  const seen: BootObservation = { cloud: instance ? { status: instance.status, ip: instance.ip ?? null } : null, pastDeadline };
+  if (instance && !isInstanceGone(instance.status)) await recordStatus(deps, job, instance.status, instance.ip ?? null);
+  let target: HostTarget | undefined;
+  for (;;) {
+    const decision = decideBoot(seen, step, deps.timings.bootPollMs);
+    switch (decision.kind) {
+      case 'retire':
+        return retireInstance(deps, job, decision.reason);
+      case 'wait':
+        return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+      case 'probe_ssh':
+        target = hostTarget(await deps.store.mustGet(job.id), deps.identity);
+        seen.ssh = await deps.shell.probe(target, Math.min(deps.timings.sshCommandTimeoutMs, 15_000));
+        if (!seen.ssh) logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
+        break;
+      case 'check_gpus':
+        seen.gpus = await checkGpus(deps, job, target!);
+        break;
+      case 'ready': {
+        const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
+        await advance(deps, job.id, {
+          transition: 'instance_ready', stage: 'provisioning',
+          message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${decision.gpuLines.length} GPU line(s): ${decision.gpuLines[0]?.slice(0, 120) ?? ''})`,
+        });
+        return { kind: 'done' };
+      }
+    }
   }
-  await recordStatus(deps, job, instance.status, instance.ip ?? null);
-  if (instance.status === 'unhealthy' && pastDeadline) return retireInstance(deps, job, 'instance stayed unhealthy past its boot deadline');
-  if (instance.status !== 'active' || !instance.ip) {
-    return pastDeadline ? retireInstance(deps, job, `instance still ${instance.status} at its boot deadline`) : waitMore;
-  }
-  const target = hostTarget(await deps.store.mustGet(job.id), deps.identity);
-  if (!(await deps.shell.probe(target, Math.min(deps.timings.sshCommandTimeoutMs, 15_000)))) {
-    logger.debug({ instanceId: recorded.id }, 'instance active, SSH not answering yet');
-    if (pastDeadline) return retireInstance(deps, job, 'SSH never answered before the boot deadline');
-    // sshd comes up a little after `active`: probe again with backoff (x1.5 per miss, capped at 4 polls).
-    const misses = Number(payload.step.sshMisses ?? 0) + 1;
-    return { kind: 'wait', delayMs: Math.round(deps.timings.bootPollMs * Math.min(4, 1.5 ** misses)), step: { ...payload.step, sshMisses: misses } };
-  }
+}
+
+/** Pins the host key seen by the probe (trust on first use), then lists the GPUs over the pinned key. */
+async function checkGpus(deps: ProvisionDeps, job: JobRecord, target: HostTarget): Promise<{ ok: boolean; output: string }> {
   await pinHostKey(deps, job, target);
-  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000, label: 'boot:gpu-check' }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
-  if (gpus.exitCode !== 0) return retireInstance(deps, job, `GPU check failed: ${(gpus.stderr || gpus.stdout).trim().slice(0, 200)}`);
-  const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
-  await advance(deps, job.id, {
-    transition: 'instance_ready', stage: 'provisioning',
-    message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${gpus.stdout.trim().split('\n').length} GPU line(s): ${gpus.stdout.trim().split('\n')[0]?.slice(0, 120) ?? ''})`,
-  });
-  return { kind: 'done' };
+  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000, label: 'boot:gpu-check' })
+    .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
+  return gpus.exitCode === 0 ? { ok: true, output: gpus.stdout } : { ok: false, output: gpus.stderr || gpus.stdout };
 }
 
 function pinnedKey(deps: ProvisionDeps, target: HostTarget): { hostKeyFingerprint?: string } {

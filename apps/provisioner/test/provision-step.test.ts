@@ -207,7 +207,7 @@ describe('provisioning a queued job', () => {
 describe('waiting for the instance to boot', () => {
   it('waits while the instance is booting, without probing SSH', async () => {
     const { job, instanceId } = await launchedJob();
-    expect(await step(job.id, { n: 1 })).toEqual({ kind: 'wait', delayMs: 1234, step: { n: 1 } });
+    expect(await step(job.id, { sshMisses: 1 })).toEqual({ kind: 'wait', delayMs: 1234, step: { sshMisses: 1 } });
     expect(h.deps.lambda.getCalls).toEqual([instanceId]);
     expect(h.deps.shell.probes).toHaveLength(0);
     expect(h.deps.lambda.launches).toHaveLength(1);
