@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Job } from 'bullmq';
 import { createLogger } from '@inno-train/core';
+import { deleteNamespace } from '@inno-train/test-kit';
 import { createJobStore, type JobStore } from '@inno-train/job-store';
 import { parseS3Uri } from '@inno-train/storage';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
@@ -73,17 +74,6 @@ export function openHarness(ns: string, options: { rateLimitPerMinute?: number }
       await redis.quit();
     },
   };
-}
-
-export async function deleteNamespace(redis: Redis, ns: string): Promise<void> {
-  for (const pattern of [`${ns}:*`, `{${ns}}:*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
 }
 
 /** Every BullMQ job of a queue that has not run yet, whatever its state. */

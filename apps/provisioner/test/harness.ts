@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Job } from 'bullmq';
 import { createLogger, isoNow } from '@inno-train/core';
+import { deleteNamespace } from '@inno-train/test-kit';
 import { createJobStore, newJobId, type JobStore } from '@inno-train/job-store';
 import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmissionInput } from '@inno-train/schemas';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
@@ -111,14 +112,7 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
     ns, redis, queues, deps,
     async close() {
       await closeStageQueues(queues);
-      for (const pattern of [`${ns}:*`, `{${ns}}:*`]) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-          cursor = next;
-          if (keys.length > 0) await redis.del(...keys);
-        } while (cursor !== '0');
-      }
+      await deleteNamespace(redis, ns);
       await redis.quit();
     },
   };

@@ -1,8 +1,7 @@
-import { Redis } from 'ioredis';
+import { openRedisNamespace } from '@inno-train/test-kit';
 import type { JobRecord } from '@inno-train/schemas';
 import { createJobStore, newJobId, JOB_ID_PATTERN } from '../src';
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function record(id: string): JobRecord {
   const now = new Date().toISOString();
@@ -15,14 +14,12 @@ function record(id: string): JobRecord {
 }
 
 describe('job store', () => {
-  const namespace = `test-store-${process.pid}-${Date.now()}`;
-  const redis = new Redis(redisUrl);
+  const space = openRedisNamespace('store');
+  const { redis, namespace } = space;
   const store = createJobStore({ redis, namespace, maxLogBytes: 16 });
 
   afterAll(async () => {
-    const keys = await redis.keys(`${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
+    await space.close();
   });
 
   it('makes ids that sort by creation time', () => {

@@ -3,7 +3,7 @@ import {
   createLambdaClient, isInsufficientCapacity, isNotFound, isQuotaExceeded, LambdaApiError, noPacer, type LambdaClient,
   type LambdaClientLogger,
 } from '../src';
-import { waitFor } from './helpers';
+import { waitFor } from '@inno-train/test-kit';
 import { API_KEY, PUBLIC_KEY, recordingFetch, startSim, type LambdaSimulator } from './sim';
 
 const TAGS = [{ key: 'job-id', value: 'job-1' }];
@@ -43,7 +43,7 @@ describe('lambda client against the simulator: lifecycle and errors', () => {
     const active = await waitFor(async () => {
       const instance = await client.getInstance(id);
       return instance?.status === 'active' && instance.ip ? instance : null;
-    }, 'the instance to be active with an ip');
+    }, { timeoutMs: 5000, intervalMs: 10, description: 'the instance to be active with an ip' });
     expect(active.instance_type?.price_cents_per_hour).toBe(75);
     expect((await client.listInstances()).map((i) => i.id)).toEqual([id]);
 

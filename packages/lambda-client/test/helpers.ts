@@ -1,19 +1,3 @@
-/** Waits on a condition with a deadline; tests never synchronise with fixed sleeps. */
-export async function waitFor<T>(check: () => Promise<T> | T, description: string, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}; last: ${String(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Largest number of points in any half-open window [t, t + windowMs). */
 export function maxInWindow(points: readonly number[], windowMs: number): number {
   const sorted = [...points].sort((a, b) => a - b);

@@ -1,5 +1,6 @@
 import { createMemoryHostBackend, startLambdaSimulator, type LambdaSimulator, type MemoryHostBackend } from '../src';
-import { apiCaller, manualClock, waitFor } from './helpers';
+import { waitFor } from '@inno-train/test-kit';
+import { apiCaller, manualClock } from './helpers';
 
 const API_KEY = 'secret_sim-test_faults_0123456789';
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T test';
@@ -128,7 +129,7 @@ describe('lambda simulator: fault switches', () => {
     const sick = await launch();
     const healthy = await launch();
     expect(sim.state.faults.nextLaunchStatus).toBeNull();
-    await waitFor(async () => (await call('GET', `/instances/${healthy}`)).body.data.status === 'active', 'the healthy one active');
+    await waitFor(async () => (await call('GET', `/instances/${healthy}`)).body.data.status === 'active', { timeoutMs: 5000, intervalMs: 10, description: 'the healthy one active' });
     const status = (await call('GET', `/instances/${sick}`)).body.data;
     expect(status.status).toBe('unhealthy');
     expect(status).not.toHaveProperty('ip');
@@ -141,14 +142,14 @@ describe('lambda simulator: fault switches', () => {
     const started = Date.now();
     await expect(call('POST', '/instance-operations/terminate', { instance_ids: [id] }, { signal: AbortSignal.timeout(50) }))
       .rejects.toThrow();
-    await waitFor(() => sim.state.instance(id)?.status === 'terminated', 'the hung terminate to complete');
+    await waitFor(() => sim.state.instance(id)?.status === 'terminated', { timeoutMs: 5000, intervalMs: 10, description: 'the hung terminate to complete' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(hosts.alive()).toEqual([]);
   });
 
   it('killInstanceHost stops the host while the API still says active', async () => {
     const id = await launch();
-    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'active', 'active');
+    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'active', { timeoutMs: 5000, intervalMs: 10, description: 'active' });
     await sim.state.killInstanceHost(id);
     expect(hosts.alive()).toEqual([]);
     expect((await call('GET', `/instances/${id}`)).body.data.status).toBe('active');
@@ -157,7 +158,7 @@ describe('lambda simulator: fault switches', () => {
 
   it('preempt marks the instance preempted, stops the host and the billing, and frees capacity', async () => {
     const id = await launch();
-    await waitFor(() => hosts.alive().length === 1, 'the host to start');
+    await waitFor(() => hosts.alive().length === 1, { timeoutMs: 5000, intervalMs: 10, description: 'the host to start' });
     const before = sim.state.capacity('gpu_1x_a10', 'us-west-1');
     await sim.state.preempt(id);
     expect((await call('GET', `/instances/${id}`)).body.data.status).toBe('preempted');

@@ -1,22 +1,7 @@
 /**
- * Test helpers: wait on a condition with a deadline (never a fixed sleep), and a raw HTTP caller so
- * the simulator is checked on the wire, not through the client it is meant to test.
+ * Test helpers: a raw HTTP caller, so the simulator is checked on the wire, not through the client it
+ * is meant to test, and a manual clock. Waiting on a condition is test-kit's waitFor.
  */
-export async function waitFor<T>(check: () => Promise<T> | T, description: string, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}; last: ${String(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 export interface WireResponse {
   status: number;
   headers: Headers;

@@ -1,5 +1,6 @@
 import { createMemoryHostBackend, startLambdaSimulator, type LambdaSimulator, type MemoryHostBackend } from '../src';
-import { apiCaller, manualClock, waitFor } from './helpers';
+import { waitFor } from '@inno-train/test-kit';
+import { apiCaller, manualClock } from './helpers';
 
 const API_KEY = 'secret_sim-test_lifecycle_0123456789';
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T test';
@@ -41,7 +42,7 @@ describe('lambda simulator: instance lifecycle and billing', () => {
     expect(booting).not.toHaveProperty('ip');
     expect(booting.region).toEqual({ name: 'us-west-1', description: 'California, USA' });
     expect(booting.instance_type).toMatchObject({ name: 'gpu_1x_a10', price_cents_per_hour: 75 });
-    const host = await waitFor(() => hosts.alive()[0], 'the host to start');
+    const host = await waitFor(() => hosts.alive()[0], { timeoutMs: 5000, intervalMs: 10, description: 'the host to start' });
     expect(host).toMatchObject({ instanceId: id, publicKeys: [PUBLIC_KEY], sshReadyAfterMs: 185_000 });
 
     clock.advance(180_000);
@@ -112,7 +113,7 @@ describe('lambda simulator: instance lifecycle and billing', () => {
       const id = (await slowCall('POST', '/instance-operations/launch', LAUNCH)).body.data.instance_ids[0];
       expect((await slowCall('GET', `/instances/${id}`)).body.data.status).toBe('booting');
       release('198.51.100.200');
-      await waitFor(async () => (await slowCall('GET', `/instances/${id}`)).body.data.ip === '198.51.100.200', 'the ip');
+      await waitFor(async () => (await slowCall('GET', `/instances/${id}`)).body.data.ip === '198.51.100.200', { timeoutMs: 5000, intervalMs: 10, description: 'the ip' });
     } finally {
       await slowSim.close();
     }
@@ -122,12 +123,12 @@ describe('lambda simulator: instance lifecycle and billing', () => {
     hosts.failNextStarts(1);
     const id = await launch();
     clock.advance(180_000);
-    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'unhealthy', 'unhealthy');
+    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'unhealthy', { timeoutMs: 5000, intervalMs: 10, description: 'unhealthy' });
   });
 
   it('stops every host still running when it closes', async () => {
     await launch();
-    await waitFor(() => hosts.alive().length === 1, 'the host to start');
+    await waitFor(() => hosts.alive().length === 1, { timeoutMs: 5000, intervalMs: 10, description: 'the host to start' });
     await sim.close();
     expect(hosts.alive()).toEqual([]);
     sim = await startLambdaSimulator({ apiKey: API_KEY, hosts, rateLimits: false });

@@ -5,3 +5,4 @@ export * from './ssh-host';
 export * from './chaos';
 export * from './socket-meter';
 export * from './free-port';
+export * from './redis-namespace';

@@ -1,5 +1,5 @@
 /** A namespace of its own on the real Redis: the stage queues, the job store, and records to save. */
-import { Redis } from 'ioredis';
+import { openRedisNamespace } from '@inno-train/test-kit';
 import { createJobStore, newJobId } from '@inno-train/job-store';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { closeStageQueues, openStageQueues } from '../src';
@@ -17,9 +17,9 @@ export function jobRecord(id: string, patch: Partial<JobRecord>): JobRecord {
 export const liveInstance: InstanceInfo = { id: 'i-1', type: 'gpu_1x_a10', region: 'us-east-1', ip: '127.0.0.1', status: 'active', launchedAt: new Date().toISOString(), terminatedAt: null, priceCentsPerHour: 75 };
 
 export function openHarness(name: string) {
-  const namespace = `t-${name}-${process.pid}-${Date.now()}`;
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const queues = openStageQueues({ connection: redis, prefix: `{${namespace}}` });
+  const space = openRedisNamespace(name);
+  const { redis, namespace } = space;
+  const queues = openStageQueues({ connection: redis, prefix: space.prefix });
   const store = createJobStore({ redis, namespace });
   return {
     redis, queues, store, deps: { store, queues },
@@ -32,9 +32,7 @@ export function openHarness(name: string) {
     async close(): Promise<void> {
       await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
       await closeStageQueues(queues);
-      const keys = await redis.keys(`${namespace}:*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
+      await space.close();
     },
   };
 }

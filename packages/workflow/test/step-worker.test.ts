@@ -1,21 +1,19 @@
-import { Redis } from 'ioredis';
 import { createLogger, InnoError } from '@inno-train/core';
-import { waitFor } from '@inno-train/test-kit';
+import { openRedisNamespace, waitFor } from '@inno-train/test-kit';
 import { QUEUES, type StagePayload } from '@inno-train/workflow-constants';
 import { closeStageQueues, closeWorkerWithDeadline, enqueueStage, openStageQueues, startStepWorker, type StepHandler } from '../src';
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = createLogger({ name: 'test', level: 'silent' });
 
 describe('step workers', () => {
-  const prefix = `{t-wf-${process.pid}-${Date.now()}}`;
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const space = openRedisNamespace('wf');
+  const { redis: connection, prefix } = space;
   const queues = openStageQueues({ connection, prefix });
 
   afterAll(async () => {
     await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
     await closeStageQueues(queues);
-    await connection.quit();
+    await space.close();
   });
 
   async function runWorker(handler: StepHandler, onGiveUp = jest.fn(async () => undefined), onRetry = jest.fn(async () => undefined)) {

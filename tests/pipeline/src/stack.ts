@@ -7,7 +7,7 @@ import { startLambdaSimulator, type LambdaSimulator, type SimInstanceType } from
 import { createS3Storage } from '@inno-train/storage';
 import {
   ensureUbuntuUser, freePort, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
-  waitFor, type ChaosRule, type S3ServerHandle, type SshHost,
+  deleteNamespace, waitFor, type ChaosRule, type S3ServerHandle, type SshHost,
 } from '@inno-train/test-kit';
 import { startApp, type AppName, type AppProcess } from './processes';
 
@@ -194,14 +194,7 @@ async function callApi(baseUrl: string, apiKey: string, path: string, init: { me
 
 async function cleanRedis(url: string, namespace: string): Promise<void> {
   const redis = new Redis(url);
-  for (const pattern of [`${namespace}:*`, `{${namespace}}:*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
+  await deleteNamespace(redis, namespace);
   await redis.quit();
 }
 
