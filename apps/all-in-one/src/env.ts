@@ -1,44 +1,34 @@
 import { z } from 'zod';
 import { apiEnvShape } from '@inno-train/api';
-import { envBoolean, lambdaEnv, logEnv, parseEnv, redisEnv, sshEnv, workerEnv } from '@inno-train/config';
+import { parseEnv } from '@inno-train/config';
+import { monitorEnvShape } from '@inno-train/monitor';
+import { provisionerEnvShape } from '@inno-train/provisioner';
+import { transferEnvShape } from '@inno-train/transfer';
 
 /**
- * `npm start` reads the same variables as the separate apps, but almost all are optional: what is
- * not configured is filled in (local Redis, embedded S3, local provider, a generated API key).
+ * `npm start` reads the same variables as the separate apps, with the same rules: the shape is
+ * theirs, spread, so a rule changed in an app holds here too. Only what it fills in itself when
+ * unset is made optional (S3 bucket, provider keys, API key; Redis needs nothing: a local
+ * redis-server is started when REDIS_URL does not answer), plus its own few variables.
  */
 export const allInOneEnvShape = {
-  ...redisEnv,
-  ...logEnv,
-  ...workerEnv,
+  ...apiEnvShape,
+  ...provisionerEnvShape,
+  ...transferEnvShape,
+  ...monitorEnvShape,
+  /** A person's machine: listen on loopback unless told otherwise (the API app defaults to 0.0.0.0). */
+  API_HOST: apiEnvShape.API_HOST.unwrap().default('127.0.0.1'),
+  /** Unset: one key is generated at first start and kept under INNO_DATA_DIR. */
+  API_KEYS: apiEnvShape.API_KEYS.optional(),
+  /** Unset: the embedded S3's bucket (`inno-train`); required once S3 is configured (below). */
+  S3_BUCKET: transferEnvShape.S3_BUCKET.optional(),
+  /** Unset: the local provider; required with PROVIDER=lambda (below). */
+  LAMBDA_API_KEY: provisionerEnvShape.LAMBDA_API_KEY.optional(),
+  SSH_PRIVATE_KEY_PATH: provisionerEnvShape.SSH_PRIVATE_KEY_PATH.optional(),
   PROVIDER: z.enum(['lambda', 'local']).optional(),
   INNO_DATA_DIR: z.string().min(1).optional(),
-  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  API_HOST: z.string().min(1).default('127.0.0.1'),
-  API_KEYS: z.string().min(1).optional(),
-  S3_ALLOWED_PREFIXES: apiEnvShape.S3_ALLOWED_PREFIXES,
-  API_RATE_LIMIT_PER_MINUTE: apiEnvShape.API_RATE_LIMIT_PER_MINUTE,
-  S3_ENDPOINT: z.url().optional(),
-  S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_FORCE_PATH_STYLE: envBoolean.optional(),
-  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
   /** Port of the embedded S3 server (0 = any free port). */
   S3_EMBEDDED_PORT: z.coerce.number().int().min(0).max(65535).default(0),
-  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
-  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  LAMBDA_API_URL: lambdaEnv.LAMBDA_API_URL,
-  LAMBDA_API_KEY: lambdaEnv.LAMBDA_API_KEY.optional(),
-  LAMBDA_SSH_KEY_NAME: lambdaEnv.LAMBDA_SSH_KEY_NAME,
-  LAMBDA_REQUESTS_PER_SECOND: lambdaEnv.LAMBDA_REQUESTS_PER_SECOND,
-  LAMBDA_LAUNCH_MIN_INTERVAL_MS: lambdaEnv.LAMBDA_LAUNCH_MIN_INTERVAL_MS,
-  LAMBDA_LAUNCHES_PER_MINUTE: lambdaEnv.LAMBDA_LAUNCHES_PER_MINUTE,
-  LAMBDA_PACE_MARGIN_MS: lambdaEnv.LAMBDA_PACE_MARGIN_MS,
-  SSH_PRIVATE_KEY_PATH: sshEnv.SSH_PRIVATE_KEY_PATH.optional(),
-  SSH_KEY_PASSPHRASE: sshEnv.SSH_KEY_PASSPHRASE,
-  SSH_USER: sshEnv.SSH_USER,
-  SSH_PORT: sshEnv.SSH_PORT,
-  SSH_CONNECT_TIMEOUT_MS: sshEnv.SSH_CONNECT_TIMEOUT_MS,
-  SSH_KEEPALIVE_INTERVAL_MS: sshEnv.SSH_KEEPALIVE_INTERVAL_MS,
-  SSH_KEEPALIVE_COUNT_MAX: sshEnv.SSH_KEEPALIVE_COUNT_MAX,
 };
 
 export type AllInOneEnv = ReturnType<typeof parseAllInOneEnv>;

@@ -1,29 +1,34 @@
 import { join } from 'node:path';
+import type { CloudProvider } from '@inno-train/cloud-port';
 import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import type { Logger } from '@inno-train/core';
+import type { HostExecutor } from '@inno-train/host-port';
 import { createLocalProvider } from '@inno-train/local-provider';
-import { setUpLambda, type HostShell, type LambdaApi } from '@inno-train/provisioner';
-import { SshExecutor } from '@inno-train/ssh-executor';
-import type { HostTarget, SshIdentity } from '@inno-train/workflow';
+import { setUpLambda } from '@inno-train/provisioner';
+import { SshExecutor, type SshExecutorOptions } from '@inno-train/ssh-executor';
+import type { SshIdentity } from '@inno-train/workflow';
 import type { Redis } from 'ioredis';
 import type { AllInOneEnv } from './env';
 
-/** What every stage needs of a host: run a command, write a file, check it answers. */
-export interface HostAccess extends HostShell {
-  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number): Promise<void>;
-}
-
 export interface ProviderParts {
-  lambda: LambdaApi;
-  shell: HostAccess;
+  /** The cloud: Lambda's client, or the local provider's instances. */
+  lambda: CloudProvider;
+  /** What every stage needs of a host (run a command, write a file, check it answers): SSH or local. */
+  shell: HostExecutor;
   identity: SshIdentity;
   sshKeyName: string;
   /** Stops what the provider runs on this machine (local instances' processes). */
   stop(): Promise<void>;
 }
 
-/** The provider's clients: real Lambda over SSH, or instances that are folders on this machine. */
-export async function buildProvider(env: AllInOneEnv, redis: Redis, dataDir: string, logger: Logger): Promise<ProviderParts> {
+/**
+ * The provider's clients: real Lambda over SSH (built as the provisioner's main builds them, and
+ * reporting every SSH session through `onSession` like the separate apps), or instances that are
+ * folders on this machine.
+ */
+export async function buildProvider(
+  env: AllInOneEnv, redis: Redis, dataDir: string, logger: Logger, onSession: SshExecutorOptions['onSession'],
+): Promise<ProviderParts> {
   if (env.provider === 'local') {
     const local = createLocalProvider({
       rootDir: join(dataDir, 'local-instances'),
@@ -32,7 +37,8 @@ export async function buildProvider(env: AllInOneEnv, redis: Redis, dataDir: str
     await local.load();
     return { lambda: local.api, shell: local.executor, identity: { username: env.SSH_USER, port: 0, privateKey: '' }, sshKeyName: 'local', stop: () => local.stopAll() };
   }
+  // parseAllInOneEnv refuses PROVIDER=lambda without these two.
   const identity = loadSshIdentity({ ...env, SSH_PRIVATE_KEY_PATH: env.SSH_PRIVATE_KEY_PATH ?? '' });
   const { lambda, sshKeyName } = await setUpLambda({ ...env, LAMBDA_API_KEY: env.LAMBDA_API_KEY ?? '' }, redis, identity, logger);
-  return { lambda, shell: new SshExecutor(sshExecutorSettings(env)), identity, sshKeyName, stop: async () => undefined };
+  return { lambda, shell: new SshExecutor({ ...sshExecutorSettings(env), onSession }), identity, sshKeyName, stop: async () => undefined };
 }

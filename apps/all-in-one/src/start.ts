@@ -1,17 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
-import { BULL_BOARD_PATH, createApp, redisRateCounter } from '@inno-train/api';
-import { createLogger, registerSecret } from '@inno-train/core';
+import { BULL_BOARD_PATH, compose as composeApi } from '@inno-train/api';
+import { createLogger } from '@inno-train/core';
 import { startS3Server } from '@inno-train/embedded-s3';
-import { monitorBindings } from '@inno-train/monitor';
-import { provisionerBindings, startCloudWatch, startReconciler } from '@inno-train/provisioner';
-import { createS3Storage } from '@inno-train/storage';
-import { transferBindings } from '@inno-train/transfer';
-import { createRedis, createWorkerRuntime } from '@inno-train/workflow';
+import { compose as composeMonitor } from '@inno-train/monitor';
+import { compose as composeProvisioner } from '@inno-train/provisioner';
+import { createS3Storage, type S3Storage } from '@inno-train/storage';
+import { compose as composeTransfer } from '@inno-train/transfer';
+import { createRedis, createWorkerRuntime, type WorkerRuntime } from '@inno-train/workflow';
+import type { Redis } from 'ioredis';
 import { loadOrCreateApiKey, repoRoot, writeRuntimeInfo, type RuntimeInfo } from './data-dir';
 import type { AllInOneEnv } from './env';
-import { buildProvider } from './providers';
+import { buildProvider, type ProviderParts } from './providers';
 import { ensureRedis } from './redis-bootstrap';
 
 export interface StartedService {
@@ -22,16 +22,65 @@ export interface StartedService {
   shutdown(reason: string): Promise<void>;
 }
 
+/** What the process builds once from the outside world; every app composed here shares it. */
+interface Infrastructure {
+  runtime: WorkerRuntime;
+  /** The API's fail-fast Redis client (503 during an outage), as apps/api builds it. */
+  apiRedis: Redis;
+  storage: S3Storage;
+  s3: S3Settings;
+  provider: ProviderParts;
+}
+
 /**
- * The whole service in one process: the same API factory and stage bindings the separate apps
- * run, with Redis, S3, provider and API key filled in when not configured.
+ * The whole service in one process: each app's own `compose` (the functions the separate apps'
+ * mains call, so the two cannot drift) over infrastructure built once, with Redis, S3, provider
+ * and API key filled in when not configured.
  */
 export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const dataDir = env.INNO_DATA_DIR ?? join(repoRoot(), '.data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const infra = await buildInfrastructure(env, dataDir);
+  const { runtime, provider } = infra;
+  const { key, created } = env.API_KEYS ? { key: env.API_KEYS[0]!, created: false } : loadOrCreateApiKey(dataDir);
+
+  const hosts = { runtime, shell: provider.shell, identity: provider.identity };
+  const workerApps = [
+    composeProvisioner(env, { ...hosts, lambda: provider.lambda, sshKeyName: provider.sshKeyName }),
+    composeTransfer(env, { ...hosts, storage: infra.storage }),
+    composeMonitor(env, hosts),
+  ];
+  const api = composeApi(
+    { ...env, API_KEYS: env.API_KEYS ?? [key], S3_BUCKET: infra.s3.bucket },
+    { redis: infra.apiRedis, storage: infra.storage, logger: runtime.logger },
+  );
+  // The worker apps close together under one deadline (one after another would take three).
+  runtime.shutdown.register('workers', async () => {
+    await Promise.all(workerApps.map((app) => app.close(env.SHUTDOWN_DEADLINE_MS)));
+  });
+  // Registered last, so closed first: stop taking requests before the workers go.
+  runtime.shutdown.register('api', () => api.close());
+  for (const app of workerApps) await app.start();
+  await api.start();
+
+  const apiUrl = `http://${env.API_HOST === '0.0.0.0' ? '127.0.0.1' : env.API_HOST}:${api.port()}`;
+  const { s3 } = infra;
+  const info: RuntimeInfo = {
+    apiUrl, bullBoardUrl: `${apiUrl}${BULL_BOARD_PATH}`, provider: env.provider, pid: process.pid,
+    s3: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, forcePathStyle: s3.forcePathStyle, ...(s3.embedded ? s3.credentials : {}) },
+  };
+  writeRuntimeInfo(dataDir, info);
+  runtime.logger.info({ apiUrl, provider: env.provider }, 'all-in-one started');
+  return { info, apiKey: key, apiKeyCreated: created, dataDir, shutdown: runtime.shutdown.shutdown };
+}
+
+/** Redis (started here if none answers), S3 (embedded if none is configured), the provider's clients. */
+async function buildInfrastructure(env: AllInOneEnv, dataDir: string): Promise<Infrastructure> {
   const bootLogger = createLogger({ name: 'all-in-one', level: env.LOG_LEVEL });
   const redisHandle = await ensureRedis(env.REDIS_URL, dataDir, bootLogger);
-  const runtime = createWorkerRuntime({ name: 'all-in-one', ...env, REDIS_URL: redisHandle.url, secrets: [env.AWS_SECRET_ACCESS_KEY, env.LAMBDA_API_KEY, env.SSH_KEY_PASSPHRASE] });
+  const runtime = createWorkerRuntime({
+    name: 'all-in-one', ...env, REDIS_URL: redisHandle.url, secrets: [env.AWS_SECRET_ACCESS_KEY, env.LAMBDA_API_KEY, env.SSH_KEY_PASSPHRASE],
+  });
   // Stopped last: registered first (closers run in reverse order).
   runtime.shutdown.register('redis-server', () => redisHandle.stop());
 
@@ -40,47 +89,14 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const storage = createS3Storage({ region: s3.region, endpoint: s3.endpoint ?? undefined, forcePathStyle: s3.forcePathStyle, credentials: s3.credentials });
   if (s3.embedded) await storage.ensureBucket(s3.bucket);
 
-  const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger);
+  const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger, runtime.logSshSession);
   runtime.shutdown.register('provider', provider.stop);
-  const base = { store: runtime.store, queues: runtime.queues, timings: runtime.timings, identity: provider.identity, shell: provider.shell };
-  const provisionDeps = { ...base, lambda: provider.lambda, sshKeyName: provider.sshKeyName, namespace: env.INNO_NAMESPACE };
-  runtime.startWorkers([
-    ...provisionerBindings(provisionDeps),
-    ...transferBindings({ ...base, storage }),
-    ...monitorBindings(base),
-  ]);
-
-  const reconciler = await startReconciler({
-    ...provisionDeps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger,
-    everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS,
-  });
-  runtime.shutdown.register('reconciler', () => reconciler.close());
-  const cloudWatch = await startCloudWatch({ ...provisionDeps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger, everyMs: env.CLOUD_WATCH_MS });
-  runtime.shutdown.register('cloud-watch', () => cloudWatch.close());
-
-  const { key, created } = env.API_KEYS ? { key: env.API_KEYS.split(',')[0]!.trim(), created: false } : loadOrCreateApiKey(dataDir);
-  registerSecret(key);
   const apiRedis = createRedis(redisHandle.url, 'api', 'inno-train-all-in-one-api');
   runtime.shutdown.register('api-redis', async () => void (await apiRedis.quit().catch(() => apiRedis.disconnect())));
-  const app = createApp({
-    store: runtime.store, queues: runtime.queues, storage, defaultBucket: s3.bucket,
-    apiKeys: env.API_KEYS ? env.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean) : [key],
-    logger: runtime.logger, ping: async () => (await apiRedis.ping()) === 'PONG',
-    allowedPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${s3.bucket}/`],
-    rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
-    rateCounter: redisRateCounter(apiRedis, env.INNO_NAMESPACE),
-  });
-  const server = await listen(app, env.API_PORT, env.API_HOST);
-  runtime.shutdown.register('http', () => new Promise<void>((resolve) => server.close(() => resolve())));
-  const port = (server.address() as { port: number }).port;
-  const apiUrl = `http://${env.API_HOST === '0.0.0.0' ? '127.0.0.1' : env.API_HOST}:${port}`;
-  const info: RuntimeInfo = {
-    apiUrl, bullBoardUrl: `${apiUrl}${BULL_BOARD_PATH}`, provider: env.provider, pid: process.pid,
-    s3: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, forcePathStyle: s3.forcePathStyle, ...(s3.embedded ? s3.credentials : {}) },
-  };
-  writeRuntimeInfo(dataDir, info);
-  return { info, apiKey: key, apiKeyCreated: created, dataDir, shutdown: runtime.shutdown.shutdown };
+  return { runtime, apiRedis, storage, s3, provider };
 }
+
+type S3Settings = Awaited<ReturnType<typeof resolveS3>>;
 
 async function resolveS3(env: AllInOneEnv, dataDir: string) {
   if (env.s3Configured) {
@@ -93,11 +109,4 @@ async function resolveS3(env: AllInOneEnv, dataDir: string) {
     embedded: true, endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }, stop: () => server.close(),
   };
-}
-
-function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, () => resolve(server));
-    server.once('error', reject);
-  });
 }

@@ -1,18 +1,18 @@
-import { loadSshIdentity, logEnv, parseEnv, redisEnv, sshExecutorSettings, sshEnv, workerEnv } from '@inno-train/config';
+import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import { SshExecutor } from '@inno-train/ssh-executor';
 import { createWorkerRuntime, exitOnStartupError } from '@inno-train/workflow';
-import { monitorBindings } from './index';
+import { compose } from './compose';
+import { parseMonitorEnv } from './env';
 
-function main(): void {
-  const env = parseEnv({ ...redisEnv, ...sshEnv, ...logEnv, ...workerEnv }, process.env);
+/** Wires the monitor to the outside world (Redis, SSH); compose builds the rest. */
+async function main(): Promise<void> {
+  const env = parseMonitorEnv(process.env);
   const runtime = createWorkerRuntime({ name: 'monitor', ...env, secrets: [env.SSH_KEY_PASSPHRASE] });
   runtime.shutdown.installSignalHandlers();
-  const deps = { store: runtime.store, queues: runtime.queues, shell: new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
-  runtime.startWorkers(monitorBindings(deps));
+  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
+  const monitor = compose(env, { runtime, shell, identity: loadSshIdentity(env) });
+  runtime.shutdown.register('monitor', () => monitor.close());
+  await monitor.start();
 }
 
-try {
-  main();
-} catch (error) {
-  exitOnStartupError(error);
-}
+main().catch(exitOnStartupError);

@@ -11,13 +11,13 @@ import type { JobStore } from '@inno-train/job-store';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { HOST_DOWN_STATUSES, promoteStage, queueOfStatus, type StageQueues } from '@inno-train/workflow';
 import type { JobStatus } from '@inno-train/workflow-constants';
-import type { LambdaApi, LambdaInstance } from './ports';
+import type { CloudInstance, CloudProvider } from '@inno-train/cloud-port';
 import { startSchedule } from './schedule';
 
 export interface CloudWatchDeps {
   store: JobStore;
   queues: StageQueues;
-  lambda: Pick<LambdaApi, 'listInstances'>;
+  lambda: Pick<CloudProvider, 'listInstances'>;
   logger: Logger;
 }
 
@@ -37,7 +37,7 @@ const ON_HOST: JobStatus[] = ['staging_in', 'training', 'staging_out'];
  * statuses are recorded here (the boot path records the rest). An instance missing from the list
  * is gone: Lambda lists terminated instances only for a while.
  */
-export function downStatus(recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>, listed: ReadonlyMap<string, LambdaInstance>): string | null {
+export function downStatus(recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>, listed: ReadonlyMap<string, CloudInstance>): string | null {
   if (recorded.terminatedAt) return null;
   const status = listed.get(recorded.id)?.status ?? 'terminated';
   if (!HOST_DOWN_STATUSES.has(status) || status === recorded.status) return null;

@@ -1,23 +1,23 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
-import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
+import { isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { failJob, isStopped } from '@inno-train/workflow';
 import {
-  ATTEMPT_TAG, instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, NAMESPACE_TAG,
-  type LambdaInstance, type LambdaInstanceTypeEntry,
-} from './ports';
+  ATTEMPT_TAG, instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, NAMESPACE_TAG, tagOf,
+  type CloudInstance, type CloudInstanceTypeEntry,
+} from '@inno-train/cloud-port';
 import type { ProvisionDeps } from './provision-deps';
 import { terminateNow } from './teardown-step';
 
 const INSUFFICIENT_CAPACITY = 'instance-operations/launch/insufficient-capacity';
 const QUOTA_EXCEEDED = 'global/quota-exceeded';
-const LIVE = (instance: LambdaInstance) => !['terminated', 'terminating', 'preempted'].includes(instance.status);
+const LIVE = (instance: CloudInstance) => !isInstanceGone(instance.status);
 
 export type LaunchOutcome = 'launched' | 'wait' | 'stopped';
 
 interface Candidate {
   type: string;
   region: string;
-  entry: LambdaInstanceTypeEntry;
+  entry: CloudInstanceTypeEntry;
 }
 
 /**
@@ -52,7 +52,7 @@ export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: 
 }
 
 /** Every (type, region) to try, in the job's order, skipping places where a boot already failed. */
-function candidates(job: JobRecord, types: Record<string, LambdaInstanceTypeEntry>): Candidate[] {
+function candidates(job: JobRecord, types: Record<string, CloudInstanceTypeEntry>): Candidate[] {
   const failed = new Set(job.retiredInstances.map((i) => `${i.type}@${i.region}`));
   const list: Candidate[] = [];
   for (const type of [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])]) {
@@ -116,11 +116,7 @@ async function noCapacity(deps: ProvisionDeps, job: JobRecord, wanted: string[],
   return 'stopped';
 }
 
-function tagOf(instance: LambdaInstance, key: string): string | undefined {
-  return instance.tags?.find((tag) => tag.key === key)?.value;
-}
-
-function toInstanceInfo(instance: LambdaInstance, bootDeadlineMs: number): InstanceInfo {
+function toInstanceInfo(instance: CloudInstance, bootDeadlineMs: number): InstanceInfo {
   const launchedAt = tagOf(instance, LAUNCHED_AT_TAG) ?? isoNow();
   return {
     id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',

@@ -1,11 +1,12 @@
 import type { SshIdentity, WorkflowDeps } from '@inno-train/workflow';
 import type { WorkflowTimings } from '@inno-train/workflow-constants';
-import type { HostShell, LambdaApi } from './ports';
+import type { CloudProvider } from '@inno-train/cloud-port';
+import type { HostExecutor } from '@inno-train/host-port';
 
 /** What provisioning needs; launch, retire and the provision step all take it. */
 export interface ProvisionDeps extends WorkflowDeps {
-  lambda: LambdaApi;
-  shell: HostShell;
+  lambda: CloudProvider;
+  shell: HostExecutor;
   identity: SshIdentity;
   sshKeyName: string;
   timings: WorkflowTimings;

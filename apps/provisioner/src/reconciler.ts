@@ -4,13 +4,13 @@ import type { JobStore } from '@inno-train/job-store';
 import { isInstanceGone, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal, type JobStatus } from '@inno-train/workflow-constants';
-import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, type LambdaApi, type LambdaInstance } from './ports';
+import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, tagOf, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import { startSchedule } from './schedule';
 
 export interface ReconcilerDeps {
   store: JobStore;
   queues: StageQueues;
-  lambda: Pick<LambdaApi, 'listInstances' | 'terminate'>;
+  lambda: Pick<CloudProvider, 'listInstances' | 'terminate'>;
   namespace: string;
   /** Instances younger than this are left alone: their launch may not be recorded yet. */
   graceMs: number;
@@ -40,11 +40,11 @@ export interface ReconcileReport {
  */
 export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now()): Promise<ReconcileReport> {
   const instances = await deps.lambda.listInstances();
-  const ours = instances.filter((instance) => tag(instance, NAMESPACE_TAG) === deps.namespace && tag(instance, JOB_TAG) && !isInstanceGone(instance.status));
+  const ours = instances.filter((instance) => tagOf(instance, NAMESPACE_TAG) === deps.namespace && tagOf(instance, JOB_TAG) && !isInstanceGone(instance.status));
   const terminated: ReconcileAction[] = [];
   for (const instance of ours) {
-    const jobId = tag(instance, JOB_TAG)!;
-    const launchedAt = Date.parse(tag(instance, LAUNCHED_AT_TAG) ?? '');
+    const jobId = tagOf(instance, JOB_TAG)!;
+    const launchedAt = Date.parse(tagOf(instance, LAUNCHED_AT_TAG) ?? '');
     if (!Number.isFinite(launchedAt) || now - launchedAt < deps.graceMs) continue;
     const job = await deps.store.get(jobId);
     const reason = verdict(job, instance, now, deps.graceMs);
@@ -84,7 +84,7 @@ export async function sweepRunningJobs(deps: Pick<ReconcilerDeps, 'store' | 'que
   return swept;
 }
 
-function verdict(job: JobRecord | null, instance: LambdaInstance, now: number, graceMs: number): ReconcileAction['reason'] | null {
+function verdict(job: JobRecord | null, instance: CloudInstance, now: number, graceMs: number): ReconcileAction['reason'] | null {
   if (!job) return 'unknown_job';
   if (job.retiredInstances?.some((retired) => retired.id === instance.id)) return 'retired';
   const current = job.instance?.id === instance.id;
@@ -98,10 +98,6 @@ function verdict(job: JobRecord | null, instance: LambdaInstance, now: number, g
   const started = job.training.startedAt ? Date.parse(job.training.startedAt) : null;
   if (limit && started && now - started > limit * 1000 + 2 * graceMs) return 'past_deadline';
   return null;
-}
-
-function tag(instance: LambdaInstance, key: string): string | undefined {
-  return instance.tags?.find((entry) => entry.key === key)?.value;
 }
 
 export const RECONCILE_QUEUE = 'reconcile';

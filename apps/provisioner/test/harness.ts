@@ -6,25 +6,27 @@ import { createJobStore, newJobId, type JobStore } from '@inno-train/job-store';
 import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmissionInput } from '@inno-train/schemas';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
 import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
-import type { HostShell, LambdaApi, LambdaInstance, LambdaInstanceTypeEntry, ProvisionDeps } from '../src';
+import type { CloudInstance, CloudInstanceTypeEntry, CloudLaunchRequest, CloudProvider } from '@inno-train/cloud-port';
+import type { ExecResult, HostExecutor } from '@inno-train/host-port';
+import type { ProvisionDeps } from '../src';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DEFAULT_BUCKET = 'inno-default';
 export const logger = createLogger({ name: 'provisioner-test', level: 'silent' });
 
-export type LaunchRequest = Parameters<LambdaApi['launch']>[0];
+export type LaunchRequest = CloudLaunchRequest;
 
 /**
  * A scriptable Lambda: `types` answers listInstanceTypes, `listed` answers listInstances,
  * `instances` answers getInstance. Every call is recorded.
  */
-export class FakeLambda implements LambdaApi {
-  types: Record<string, LambdaInstanceTypeEntry> = {
+export class FakeLambda implements CloudProvider {
+  types: Record<string, CloudInstanceTypeEntry> = {
     gpu_1x_a10: { instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 }, regions_with_capacity_available: [{ name: 'us-west-1' }] },
     gpu_8x_h100: { instance_type: { name: 'gpu_8x_h100', price_cents_per_hour: 2392 }, regions_with_capacity_available: [] },
   };
-  listed: LambdaInstance[] = [];
-  instances = new Map<string, LambdaInstance | null>();
+  listed: CloudInstance[] = [];
+  instances = new Map<string, CloudInstance | null>();
   readonly launches: LaunchRequest[] = [];
   readonly terminations: string[][] = [];
   readonly getCalls: string[] = [];
@@ -61,13 +63,13 @@ export class FakeLambda implements LambdaApi {
     return {};
   }
 
-  setInstance(id: string, patch: Partial<LambdaInstance>): void {
+  setInstance(id: string, patch: Partial<CloudInstance>): void {
     const current = this.instances.get(id) ?? { id, status: 'booting' };
     this.instances.set(id, { ...current, ...patch });
   }
 }
 
-export class FakeShell implements HostShell {
+export class FakeShell implements HostExecutor {
   reachable = false;
   readonly probes: { host: string; port: number; username: string }[] = [];
   readonly commands: { host: string; command: string }[] = [];
@@ -78,10 +80,14 @@ export class FakeShell implements HostShell {
     return this.reachable;
   }
 
-  async exec(target: { host: string }, command: string) {
+  async exec(target: { host: string }, command: string): Promise<ExecResult> {
     this.commands.push({ host: target.host, command });
     if (this.execError) throw this.execError;
-    return { stdout: '', stderr: '', exitCode: 0 };
+    return { stdout: '', stderr: '', exitCode: 0, signal: null, stdoutTruncated: false, stderrTruncated: false };
+  }
+
+  async upload(): Promise<void> {
+    throw new Error('The provisioner writes no file on a host');
   }
 }
 

@@ -1,11 +1,13 @@
-import { loadSshIdentity, logEnv, parseEnv, redisEnv, sshExecutorSettings, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import { SshExecutor } from '@inno-train/ssh-executor';
 import { createS3Storage } from '@inno-train/storage';
 import { createWorkerRuntime, exitOnStartupError } from '@inno-train/workflow';
-import { transferBindings } from './index';
+import { compose } from './compose';
+import { parseTransferEnv } from './env';
 
-function main(): void {
-  const env = parseEnv({ ...redisEnv, ...s3Env, ...sshEnv, ...logEnv, ...workerEnv }, process.env);
+/** Wires the transfer app to the outside world (Redis, S3, SSH); compose builds the rest. */
+async function main(): Promise<void> {
+  const env = parseTransferEnv(process.env);
   const runtime = createWorkerRuntime({ name: 'transfer', ...env, secrets: [env.SSH_KEY_PASSPHRASE, env.AWS_SECRET_ACCESS_KEY] });
   runtime.shutdown.installSignalHandlers();
   const storage = createS3Storage({
@@ -14,12 +16,10 @@ function main(): void {
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
     credentials: env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } : undefined,
   });
-  const deps = { store: runtime.store, queues: runtime.queues, storage, shell: new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession }), identity: loadSshIdentity(env), timings: runtime.timings };
-  runtime.startWorkers(transferBindings(deps));
+  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
+  const transfer = compose(env, { runtime, storage, shell, identity: loadSshIdentity(env) });
+  runtime.shutdown.register('transfer', () => transfer.close());
+  await transfer.start();
 }
 
-try {
-  main();
-} catch (error) {
-  exitOnStartupError(error);
-}
+main().catch(exitOnStartupError);

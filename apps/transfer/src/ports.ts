@@ -1,4 +1,4 @@
-import type { HostTarget } from '@inno-train/workflow';
+import type { HostExecutor } from '@inno-train/host-port';
 
 /** The S3 operations the transfer stages use: metadata and presigning only, never bodies. */
 export interface TransferStorage {
@@ -13,7 +13,5 @@ export interface TransferStorage {
   putSmallObject(bucket: string, key: string, body: string): Promise<void>;
 }
 
-export interface HostSession {
-  exec(target: HostTarget, command: string, options?: { timeoutMs?: number; label?: string }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
-  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number, options?: { label?: string }): Promise<void>;
-}
+/** @deprecated The host executor port: `HostExecutor` from @inno-train/host-port (this alias keeps older imports working). */
+export type HostSession = HostExecutor;

@@ -1,3 +1,4 @@
+import type { CloudLaunchRequest, CloudProvider } from '@inno-train/cloud-port';
 import { registerSecret } from '@inno-train/core';
 import { z } from 'zod';
 import { isNotFound, LambdaApiError } from './errors';
@@ -30,16 +31,9 @@ export interface LambdaClientOptions {
   logger?: LambdaClientLogger;
 }
 
-export interface LaunchRequest {
-  regionName: string;
-  instanceTypeName: string;
-  /** The API requires exactly one key. */
-  sshKeyNames: [string];
-  /** At most 64 characters. */
-  name?: string;
+/** The port's launch request, plus what only Lambda offers. */
+export interface LaunchRequest extends CloudLaunchRequest {
   hostname?: string;
-  /** Keys match `^[a-z][a-z0-9-:]+$`. Tag every launch so an ambiguous failure can be resolved. */
-  tags?: { key: string; value: string }[];
   image?: { id: string } | { family: string };
   userData?: string;
   fileSystemNames?: string[];
@@ -52,7 +46,8 @@ export interface TerminateResult {
   alreadyGone: string[];
 }
 
-export interface LambdaClient {
+/** The cloud provider port over Lambda's HTTP API, plus its SSH key calls. */
+export interface LambdaClient extends CloudProvider {
   listInstanceTypes(): Promise<InstanceTypesMap>;
   /**
    * One instance per call. Not retried when the outcome is unknown (timeout, 5xx, reset): the

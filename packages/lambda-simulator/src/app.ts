@@ -1,3 +1,4 @@
+import type { CloudInstanceTypeEntry } from '@inno-train/cloud-port';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { PUBLIC_REGION_CODES, regionOf } from './catalog';
@@ -145,7 +146,7 @@ function instanceRoutes(ctx: AppContext, router: express.Router): void {
     const entries = ctx.instances.types().map((type) => [type.name, {
       instance_type: typeToWire(type),
       regions_with_capacity_available: Object.entries(type.capacity).filter(([, left]) => left > 0).map(([name]) => regionOf(name)),
-    }]);
+    } satisfies CloudInstanceTypeEntry]);
     res.json({ data: Object.fromEntries(entries) });
   });
   router.post('/instance-operations/launch', launchRoute(ctx));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { CloudInstance } from '@inno-train/cloud-port';
 import { regionOf } from './catalog';
 import { SimApiError, instanceNotFound, invalidParameters } from './errors';
 import type { HostBackend, InstanceStatus, LedgerEntry, SimInstanceSnapshot, SimInstanceType } from './types';
@@ -258,13 +259,16 @@ export function typeToWire(type: SimInstanceType) {
   };
 }
 
-/** The spec's `Instance`. `ip` (and the ip-based hostname) only while active, as documented. */
-function toWire(rec: InstanceRecord, status: InstanceStatus = rec.status): Record<string, unknown> {
+/**
+ * The spec's `Instance`. `ip` (and the ip-based hostname) only while active, as documented. Typed
+ * against the cloud provider port, so the client-facing shape cannot drift from what callers read.
+ */
+function toWire(rec: InstanceRecord, status: InstanceStatus = rec.status): CloudInstance & Record<string, unknown> {
   const ip = status === 'active' ? rec.ip : undefined;
   const action = (available: boolean, reason: string) =>
     available ? { available } : { available, reason_code: reason, reason_description: `Instance is ${status}.` };
   const reason = status === 'booting' ? 'vm-has-not-launched' : 'vm-is-terminating';
-  const wire: Record<string, unknown> = {
+  const wire: CloudInstance & Record<string, unknown> = {
     id: rec.id,
     status,
     ssh_key_names: [...rec.sshKeyNames],

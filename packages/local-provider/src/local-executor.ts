@@ -3,45 +3,47 @@ import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InfrastructureError, InnoError } from '@inno-train/core';
-
-/** What the stage code calls a host target; only `host` matters here (it names the instance). */
-export interface LocalTarget {
-  host: string;
-}
-
-export interface LocalExecResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  signal: string | null;
-}
+import type { ExecOptions, ExecResult, HostExecutor, HostTarget } from '@inno-train/host-port';
 
 /**
  * Runs the stages' host commands on this machine, in the instance's home directory, through
  * `bash -c` exactly as sshd would. The environment is built from scratch: the service's own
- * variables (API keys, S3 secrets) never reach the "host".
+ * variables (API keys, S3 secrets) never reach the "host". Of a target only `host` matters (it
+ * names the instance); login, port and key are the SSH executor's business.
  */
-export class LocalExecutor {
+export class LocalExecutor implements HostExecutor {
   constructor(
     private readonly homeOf: (host: string) => string | null,
     /** PATH, USER and LANG for host commands; nothing else of the service's environment. */
     private readonly baseEnv: { PATH: string; USER: string; LANG: string },
   ) {}
 
-  async exec(target: LocalTarget, command: string, options: { timeoutMs?: number; maxOutputBytes?: number } = {}): Promise<LocalExecResult> {
+  async exec(target: Pick<HostTarget, 'host'>, command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const home = this.requireHome(target);
     const max = options.maxOutputBytes ?? 1024 * 1024;
     // Host commands are short, as over SSH: none may run unbounded.
     const timeoutMs = options.timeoutMs ?? 30_000;
     return new Promise((resolvePromise, reject) => {
       let timedOut = false;
-      const child = spawn('bash', ['-c', command], { cwd: home, env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const how = { cwd: home, env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' } };
+      // stdin as over SSH: the given bytes then end-of-file; without any, /dev/null.
+      const { stdin } = options;
+      const child = stdin === undefined
+        ? spawn('bash', ['-c', command], { ...how, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('bash', ['-c', command], { ...how, stdio: ['pipe', 'pipe', 'pipe'] });
+      if (stdin !== undefined && child.stdin) {
+        // A command that exits without reading its input is not a failure (EPIPE).
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(stdin);
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let outBytes = 0;
       let errBytes = 0;
-      child.stdout.on('data', (chunk: Buffer) => { if (outBytes < max) out.push(chunk); outBytes += chunk.length; });
-      child.stderr.on('data', (chunk: Buffer) => { if (errBytes < max) err.push(chunk); errBytes += chunk.length; });
+      let outKept = 0;
+      let errKept = 0;
+      child.stdout.on('data', (chunk: Buffer) => { if (outBytes < max) { out.push(chunk); outKept += chunk.length; } outBytes += chunk.length; });
+      child.stderr.on('data', (chunk: Buffer) => { if (errBytes < max) { err.push(chunk); errKept += chunk.length; } errBytes += chunk.length; });
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
@@ -56,13 +58,16 @@ export class LocalExecutor {
           reject(new InfrastructureError('ssh_timeout', `Command on ${target.host} timed out after ${timeoutMs} ms`, { retryable: true }));
           return;
         }
-        resolvePromise({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code, signal });
+        resolvePromise({
+          stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code, signal,
+          stdoutTruncated: outBytes > outKept, stderrTruncated: errBytes > errKept,
+        });
       });
     });
   }
 
   /** Writes a file under the instance's home atomically (temp file + rename), like the SFTP upload. */
-  async upload(target: LocalTarget, remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  async upload(target: Pick<HostTarget, 'host'>, remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const home = this.requireHome(target);
     const path = resolve(home, remotePath);
     if (relative(home, path).startsWith('..') || !path.startsWith(home + sep)) {
@@ -74,12 +79,12 @@ export class LocalExecutor {
     await rename(temp, path);
   }
 
-  async probe(target: LocalTarget): Promise<boolean> {
+  async probe(target: Pick<HostTarget, 'host'>): Promise<boolean> {
     const home = this.homeOf(target.host);
     return home !== null && (await stat(home).then((s) => s.isDirectory(), () => false));
   }
 
-  private requireHome(target: LocalTarget): string {
+  private requireHome(target: Pick<HostTarget, 'host'>): string {
     const home = this.homeOf(target.host);
     if (!home) throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, { retryable: true, details: { code: 'host_gone' } });
     return home;

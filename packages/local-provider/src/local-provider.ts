@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { DEFAULT_INSTANCE_TYPES, PUBLIC_REGION_CODES } from '@inno-train/cloud-catalog';
+import type { CloudLaunchRequest, CloudProvider, InstanceTag } from '@inno-train/cloud-port';
 import { LocalExecutor } from './local-executor';
 
 export interface LocalInstance {
@@ -13,7 +14,7 @@ export interface LocalInstance {
   status: 'active' | 'terminated';
   region: { name: string };
   instance_type: { name: string; price_cents_per_hour: number };
-  tags: { key: string; value: string }[];
+  tags: InstanceTag[];
 }
 
 export interface LocalProviderOptions {
@@ -23,9 +24,10 @@ export interface LocalProviderOptions {
 }
 
 /**
- * The `local` provider. It answers the same calls as the Lambda client (types, launch, list, get,
- * terminate), so the provisioner's code does not change; an "instance" is a directory on this
- * machine and terminating it kills every process working in it and removes it. Prices are zero.
+ * The `local` provider. It answers the cloud provider port (types, launch, list, get, terminate)
+ * as the Lambda client does, so the provisioner's code does not change; an "instance" is a
+ * directory on this machine and terminating it kills every process working in it and removes it.
+ * Prices are zero.
  */
 export function createLocalProvider(options: LocalProviderOptions) {
   const instances = new Map<string, LocalInstance>();
@@ -65,7 +67,8 @@ export function createLocalProvider(options: LocalProviderOptions) {
         regions_with_capacity_available: regions,
       }]));
     },
-    async launch(request: { regionName: string; instanceTypeName: string; name?: string; tags?: { key: string; value: string }[] }) {
+    // SSH keys are not asked for: nothing logs in to a local instance.
+    async launch(request: Omit<CloudLaunchRequest, 'sshKeyNames'>) {
       const id = randomBytes(16).toString('hex');
       await mkdir(join(options.rootDir, id, 'home'), { recursive: true, mode: 0o700 });
       const instance: LocalInstance = {
@@ -86,7 +89,7 @@ export function createLocalProvider(options: LocalProviderOptions) {
       for (const id of ids) await terminateOne(id);
       return { terminated: ids };
     },
-  };
+  } satisfies CloudProvider;
 
   return {
     api,

@@ -55,6 +55,24 @@ describe('the local provider', () => {
     delete process.env.INNO_TEST_SECRET;
   });
 
+  it('runs commands as the SSH executor does: stdin given then closed, none without it, long output cut and flagged', async () => {
+    const provider = createLocalProvider({ rootDir: join(root, 'instances'), baseEnv });
+    const { instanceIds } = await provider.api.launch({ regionName: 'local', instanceTypeName: 'gpu_1x_a10' });
+    const target = { host: (await provider.api.getInstance(instanceIds[0]!))!.ip };
+
+    expect(await provider.executor.exec(target, 'cat; echo " done"', { stdin: 'from stdin', label: 'test:stdin' })).toEqual({
+      stdout: 'from stdin done\n', stderr: '', exitCode: 0, signal: null, stdoutTruncated: false, stderrTruncated: false,
+    });
+    expect((await provider.executor.exec(target, 'cat; echo eof')).stdout).toBe('eof\n');
+    // A command that exits before reading its input is not a failure.
+    expect((await provider.executor.exec(target, 'true', { stdin: Buffer.alloc(1024 * 1024) })).exitCode).toBe(0);
+
+    const long = await provider.executor.exec(target, 'head -c 200000 /dev/zero | tr "\\0" x; echo err >&2', { maxOutputBytes: 1000 });
+    expect(long.stdoutTruncated).toBe(true);
+    expect(long.stdout.length).toBeLessThan(200000);
+    expect(long).toMatchObject({ stderr: 'err\n', stderrTruncated: false, exitCode: 0 });
+  });
+
   it('remembers its instances across restarts', async () => {
     const first = createLocalProvider({ rootDir: join(root, 'instances'), baseEnv });
     const { instanceIds } = await first.api.launch({ regionName: 'local', instanceTypeName: 'gpu_1x_a10' });

@@ -8,13 +8,14 @@
  * own limit fits its work (a short command: seconds; an upload: a base plus time per byte).
  */
 import { InfrastructureError } from '@inno-train/core';
+import type { ExecResult, HostExecutor } from '@inno-train/host-port';
 import type { Client } from 'ssh2';
 import { closeConnection, Deadline, openConnection, watchConnection } from './connection';
 import { timeoutError } from './errors';
 import { normalizeFingerprint } from './fingerprint';
 import { runCommand } from './run-command';
 import { atomicUpload } from './upload';
-import type { ExecOptions, ExecResult, SshExecutorOptions, SshSessionRecord, SshTarget, UploadOptions } from './types';
+import type { SshExecOptions, SshExecutorOptions, SshSessionRecord, SshTarget, SshUploadOptions } from './types';
 
 const DEFAULTS = {
   readyTimeoutMs: 15_000,
@@ -28,7 +29,7 @@ const DEFAULTS = {
   uploadMode: 0o644,
 };
 
-export class SshExecutor {
+export class SshExecutor implements HostExecutor {
   private readonly settings: Required<Omit<SshExecutorOptions, 'onSession'>>;
   private readonly onSession: SshExecutorOptions['onSession'];
   private readonly seenHostKeys = new Map<string, string>();
@@ -46,7 +47,7 @@ export class SshExecutor {
   }
 
   /** Runs `command` through the user's login shell (`$SHELL -c`); quote data with shellQuote. */
-  async exec(target: SshTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(target: SshTarget, command: string, options: SshExecOptions = {}): Promise<ExecResult> {
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
     const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
@@ -56,7 +57,7 @@ export class SshExecutor {
   }
 
   /** Writes `content` to `remotePath` atomically (temp file + rename). The directory must exist. */
-  async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: UploadOptions = {}): Promise<void> {
+  async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: SshUploadOptions = {}): Promise<void> {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const timeoutMs = options.timeoutMs ?? this.uploadTimeoutMs(bytes.length);

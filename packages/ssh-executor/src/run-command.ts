@@ -1,8 +1,9 @@
 /** Running one command on a ready connection and collecting its output within limits. */
 import { InfrastructureError } from '@inno-train/core';
+import type { ExecResult } from '@inno-train/host-port';
 import type { Client, ClientChannel } from 'ssh2';
 import { connectionLostError, safeMessage, where } from './errors';
-import type { ExecResult, SshTarget } from './types';
+import type { SshTarget } from './types';
 
 /** Keeps at most `limit` bytes of a stream and remembers whether more arrived. */
 export class CappedOutput {

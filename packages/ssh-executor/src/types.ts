@@ -1,48 +1,16 @@
-/** Where and as whom to connect. Instances are created by the provisioner; nothing here reads env. */
-export interface SshTarget {
-  host: string;
-  port: number;
-  username: string;
-  /** OpenSSH/PEM private key text. Never appears in error messages. */
-  privateKey: string | Buffer;
-  passphrase?: string;
-  /**
-   * Pinned host key: SHA-256 of the key as base64 (with or without the `SHA256:` prefix and `=`
-   * padding). When set, a server presenting any other key is refused with 'host_key_mismatch'.
-   */
-  hostKeyFingerprint?: string;
-}
+import type { ExecOptions, HostTarget, UploadOptions } from '@inno-train/host-port';
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  /** null when the command ended by a signal (or the server reported no status). */
-  exitCode: number | null;
-  /** Signal that ended the command, Node style ('SIGKILL'), else null. */
-  signal: string | null;
-  /** True when stdout went past maxOutputBytes and the rest was dropped. */
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-}
+/** The host executor port's target: where and as whom to connect (one type, declared in @inno-train/host-port). */
+export type SshTarget = HostTarget;
 
-export interface ExecOptions {
-  /** Whole call, connection included; defaults to the executor's commandTimeoutMs (30 s). */
-  timeoutMs?: number;
-  /** Written to the command's stdin, which is then closed (always closed, so `cat` cannot hang). */
-  stdin?: string | Buffer;
-  /** Per stream; defaults to 1 MiB. */
-  maxOutputBytes?: number;
+export interface SshExecOptions extends ExecOptions {
+  /** Aborts the call (and closes its connection); SSH only, the port does not carry it. */
   signal?: AbortSignal;
-  /** What the session is for (`stage-in:start`), for `onSession`; never sent to the host. */
-  label?: string;
 }
 
-export interface UploadOptions {
-  /** Whole call, connection included; defaults to uploadBaseTimeoutMs plus time per byte at uploadMinBytesPerSecond. */
-  timeoutMs?: number;
+export interface SshUploadOptions extends UploadOptions {
+  /** Aborts the call (and closes its connection); SSH only, the port does not carry it. */
   signal?: AbortSignal;
-  /** What the session is for, for `onSession`; never sent to the host. */
-  label?: string;
 }
 
 /** One SSH connection the executor opened and closed: what `onSession` is told. */

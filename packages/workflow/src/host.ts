@@ -1,6 +1,10 @@
 import { InnoError } from '@inno-train/core';
+import type { HostTarget } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
 import { hostJobDir } from '@inno-train/workflow-constants';
+
+// The one host target type is declared with the host executor port (@inno-train/host-port).
+export type { HostTarget } from '@inno-train/host-port';
 
 /** How every worker logs in to a job's host. The private key is read once at start. */
 export interface SshIdentity {
@@ -8,16 +12,6 @@ export interface SshIdentity {
   port: number;
   privateKey: string;
   passphrase?: string;
-}
-
-export interface HostTarget {
-  host: string;
-  port: number;
-  username: string;
-  privateKey: string;
-  passphrase?: string;
-  /** Pinned at the first connection: a host presenting another key is refused (host_key_mismatch). */
-  hostKeyFingerprint?: string;
 }
 
 export function hostTarget(job: JobRecord, identity: SshIdentity): HostTarget {

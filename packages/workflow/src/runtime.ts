@@ -4,7 +4,7 @@ import type { WorkflowTimings } from '@inno-train/workflow-constants';
 import type { Redis } from 'ioredis';
 import { closeStageQueues, openStageQueues, type StageQueues } from './queues';
 import { createRedis } from './redis';
-import { resolveTimings, startWorkerSet, type StageBinding } from './worker-app';
+import { resolveTimings } from './worker-app';
 
 export interface WorkerRuntimeConfig {
   name: string;
@@ -41,8 +41,6 @@ export interface WorkerRuntime {
   prefix: string;
   /** For the SSH executor's onSession: one debug line per host session (accounting, never content). */
   logSshSession(session: { host: string; kind: string; label?: string; ms: number; ok: boolean; errorCode?: string }): void;
-  /** Starts the app's stage workers; their close is registered with shutdown. */
-  startWorkers(bindings: StageBinding[]): void;
 }
 
 /** What every worker app builds the same way at start: logger, shutdown, Redis, queues, store. */
@@ -64,14 +62,6 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
   return {
     logger, shutdown, redis, queues, store, timings, prefix,
     logSshSession: (session) => logger.debug({ ssh: session }, 'ssh session'),
-    startWorkers(bindings) {
-      const set = startWorkerSet({
-        connection: redis, prefix, concurrency: config.WORKER_CONCURRENCY, logger, deps: { store, queues },
-        lockDurationMs: config.STEP_LOCK_MS, stalledIntervalMs: config.STEP_STALLED_CHECK_MS,
-      }, bindings);
-      shutdown.register('workers', () => set.close(config.SHUTDOWN_DEADLINE_MS));
-      logger.info({ queues: bindings.map((b) => b.queue), concurrency: config.WORKER_CONCURRENCY }, `${config.name} started`);
-    },
   };
 }
 

@@ -1,0 +1,103 @@
+import type { Server } from 'node:http';
+import { registerSecret, type Logger } from '@inno-train/core';
+import { createJobStore } from '@inno-train/job-store';
+import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
+import type { Redis } from 'ioredis';
+import { createApp } from './app';
+import type { ApiEnv } from './env';
+import { redisRateCounter } from './guard';
+import type { InputChecker } from './submit';
+
+/** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
+export type ApiComposeEnv = Pick<ApiEnv,
+  'INNO_NAMESPACE' | 'API_PORT' | 'API_HOST' | 'API_KEYS' | 'S3_BUCKET' | 'S3_ALLOWED_PREFIXES' | 'API_RATE_LIMIT_PER_MINUTE'>;
+
+/** What a process builds from the outside world and hands in. */
+export interface ApiInfrastructure {
+  /**
+   * A fail-fast client (createRedis(url, 'api', ...)): with no offline queue, a request during a
+   * Redis outage answers 503 at once instead of hanging. The job store, queues, rate counter and
+   * /healthz all use it.
+   */
+  redis: Redis;
+  /** S3 metadata, to check that a job's inputs exist (createS3Storage). */
+  storage: InputChecker;
+  logger: Logger;
+}
+
+export interface ApiService {
+  /** Listens on API_HOST:API_PORT; resolves once listening, rejects if the port cannot be bound. */
+  start(): Promise<void>;
+  /** Stops listening, cuts connections still open after `deadlineMs`, closes the queues. */
+  close(deadlineMs?: number): Promise<void>;
+  /** The port listened on (API_PORT=0 picks a free one); only after start. */
+  port(): number;
+}
+
+/** The API's own shutdown deadline (its requests are short; workers get SHUTDOWN_DEADLINE_MS). */
+const CLOSE_DEADLINE_MS = 10_000;
+
+/**
+ * The API: job store, queues and the Express app over the given Redis. Reads no process.env and
+ * installs no signal handlers: its main and the all-in-one do that.
+ */
+export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): ApiService {
+  const { redis, storage, logger } = infrastructure;
+  // Clients' keys never reach a log line, whichever process serves them.
+  for (const key of env.API_KEYS) registerSecret(key);
+  const queues = openStageQueues({ connection: redis, prefix: `{${env.INNO_NAMESPACE}}` });
+  const app = createApp({
+    store: createJobStore({ redis, namespace: env.INNO_NAMESPACE }),
+    queues,
+    storage,
+    defaultBucket: env.S3_BUCKET,
+    apiKeys: env.API_KEYS,
+    allowedPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
+    rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
+    rateCounter: redisRateCounter(redis, env.INNO_NAMESPACE),
+    logger,
+    ping: async () => (await redis.ping()) === 'PONG',
+  });
+  let server: Server | undefined;
+  return {
+    async start() {
+      server = await listen(app, env.API_PORT, env.API_HOST);
+      const port = boundPort(server, env.API_PORT);
+      logger.info({ port }, `API listening on http://${env.API_HOST}:${port}`);
+    },
+    async close(deadlineMs = CLOSE_DEADLINE_MS) {
+      if (server) await closeServer(server, deadlineMs);
+      await closeStageQueues(queues);
+    },
+    port() {
+      if (!server) throw new Error('The API is not listening yet: call start() first');
+      return boundPort(server, env.API_PORT);
+    },
+  };
+}
+
+function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+    server.once('error', reject);
+  });
+}
+
+function boundPort(server: Server, configured: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : configured;
+}
+
+/** Requests in flight may finish until the deadline; then their connections are cut (clients retry). */
+function closeServer(server: Server, deadlineMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

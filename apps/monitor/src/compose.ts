@@ -1,0 +1,58 @@
+import { failJob, jobError, resolveTimings, startWorkerSet, type StageBinding, type TimingOverrides, type WorkerRuntime } from '@inno-train/workflow';
+import { QUEUES, STAGES } from '@inno-train/workflow-constants';
+import type { MonitorEnv } from './env';
+import { trainStep, type MonitorDeps } from './train-step';
+
+/** The monitor app's queues and what runs for them. */
+export function monitorBindings(deps: MonitorDeps): StageBinding[] {
+  return [
+    {
+      queue: QUEUES.training,
+      handler: (payload, ctx) => trainStep(deps, payload, ctx.logger),
+      onGiveUp: (payload, error) => failJob(deps, payload.jobId, jobError('training', error, STAGES.training.giveUp)),
+    },
+  ];
+}
+
+/** What compose reads of the env: worker tuning and timings. SSH settings go to main's executor. */
+export type MonitorComposeEnv = Pick<MonitorEnv,
+  'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'> & TimingOverrides;
+
+/** What a process builds from the outside world and hands in. */
+export interface MonitorInfrastructure {
+  /** Redis, queues, job store and logger (createWorkerRuntime); shared by every app of a process. */
+  runtime: Pick<WorkerRuntime, 'redis' | 'prefix' | 'store' | 'queues' | 'logger'>;
+  /** The SSH executor (or the local provider's executor). */
+  shell: MonitorDeps['shell'];
+  identity: MonitorDeps['identity'];
+}
+
+export interface MonitorService {
+  start(): Promise<void>;
+  /** Stops taking steps and waits up to `deadlineMs` (default SHUTDOWN_DEADLINE_MS) for those in flight. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+/**
+ * The monitor app: the training worker. Reads no process.env and installs no signal handlers:
+ * its main and the all-in-one do that.
+ */
+export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastructure): MonitorService {
+  const { runtime, shell, identity } = infrastructure;
+  const deps: MonitorDeps = { store: runtime.store, queues: runtime.queues, shell, identity, timings: resolveTimings(env) };
+  let workers: ReturnType<typeof startWorkerSet> | undefined;
+  return {
+    async start() {
+      const bindings = monitorBindings(deps);
+      workers = startWorkerSet({
+        connection: runtime.redis, prefix: runtime.prefix, concurrency: env.WORKER_CONCURRENCY, logger: runtime.logger,
+        deps, lockDurationMs: env.STEP_LOCK_MS, stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+      }, bindings);
+      // Tests wait for this line: the queue is consumed.
+      runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'monitor started');
+    },
+    async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
+      await workers?.close(deadlineMs);
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { resolveTimings, startWorkerSet, type StageBinding, type TimingOverrides, type WorkerRuntime } from '@inno-train/workflow';
+import { QUEUES } from '@inno-train/workflow-constants';
+import { startCloudWatch } from './cloud-watch';
+import type { ProvisionerEnv } from './env';
+import type { ProvisionDeps } from './provision-deps';
+import { provisionGaveUp, provisionStep } from './provision-step';
+import { startReconciler } from './reconciler';
+import { teardownStep } from './teardown-step';
+
+/** The provisioner app's queues and what runs for them. */
+export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
+  return [
+    {
+      queue: QUEUES.provisioning,
+      handler: (payload, ctx) => provisionStep(deps, payload, ctx.logger),
+      onGiveUp: (payload, error) => provisionGaveUp(deps, payload.jobId, error),
+    },
+    {
+      queue: QUEUES.teardown,
+      handler: (payload, ctx) => teardownStep(deps, payload, ctx.logger),
+      // Teardown never gives up quietly: its BullMQ job has many attempts; this logs the last one.
+      onGiveUp: async (payload, error) => {
+        await deps.store.appendEvent(payload.jobId, { type: 'error', stage: 'teardown', message: `Teardown failed, instance may still be running: ${error.message}` });
+      },
+    },
+  ];
+}
+
+/**
+ * What compose reads of the env. Narrower than ProvisionerEnv on purpose: the Lambda key and the
+ * SSH key path are the process's business (its main builds the clients from them), so the
+ * all-in-one can compose a provisioner around the local provider, which has neither.
+ */
+export type ProvisionerComposeEnv = Pick<ProvisionerEnv,
+  'INNO_NAMESPACE' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
+  | 'RECONCILE_EVERY_MS' | 'RECONCILE_GRACE_MS' | 'CLOUD_WATCH_MS'> & TimingOverrides;
+
+/** What a process builds from the outside world and hands in. */
+export interface ProvisionerInfrastructure {
+  /** Redis, queues, job store and logger (createWorkerRuntime); shared by every app of a process. */
+  runtime: Pick<WorkerRuntime, 'redis' | 'prefix' | 'store' | 'queues' | 'logger'>;
+  /** The cloud: Lambda (paced through Redis) or the local provider. */
+  lambda: ProvisionDeps['lambda'];
+  /** The SSH key name instances are launched with (already registered with the cloud). */
+  sshKeyName: string;
+  shell: ProvisionDeps['shell'];
+  identity: ProvisionDeps['identity'];
+}
+
+export interface ProvisionerService {
+  start(): Promise<void>;
+  /** Stops taking steps and waits up to `deadlineMs` (default SHUTDOWN_DEADLINE_MS) for those in flight. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+type Closable = { close(): Promise<void> };
+
+/**
+ * The provisioner: provisioning and teardown workers, the orphan reconciler and the cloud watch.
+ * Reads no process.env and installs no signal handlers: its main and the all-in-one do that.
+ */
+export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerInfrastructure): ProvisionerService {
+  const { runtime } = infrastructure;
+  const deps: ProvisionDeps = {
+    store: runtime.store, queues: runtime.queues, lambda: infrastructure.lambda, shell: infrastructure.shell,
+    identity: infrastructure.identity, sshKeyName: infrastructure.sshKeyName, timings: resolveTimings(env), namespace: env.INNO_NAMESPACE,
+  };
+  const schedule = { ...deps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger };
+  let workers: ReturnType<typeof startWorkerSet> | undefined;
+  const schedules: Closable[] = [];
+  return {
+    async start() {
+      const bindings = provisionerBindings(deps);
+      workers = startWorkerSet({
+        connection: runtime.redis, prefix: runtime.prefix, concurrency: env.WORKER_CONCURRENCY, logger: runtime.logger,
+        deps, lockDurationMs: env.STEP_LOCK_MS, stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+      }, bindings);
+      // Tests wait for this line: the queues are consumed (and the SSH key was registered before compose).
+      runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'provisioner started');
+      schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS }));
+      schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS }));
+    },
+    async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
+      // In parallel: the schedules and the step workers are independent, and one deadline covers all.
+      await Promise.all([...schedules.map((s) => s.close()), workers?.close(deadlineMs)]);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export type { ExecOptions, ExecResult, HostExecutor, HostTarget, UploadOptions } from './host-executor';
