@@ -1,15 +1,11 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
+import type { HostExecutor as HostSession } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, hostTarget, isStopped, onHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
-import { killCommand, parsePoll, pollCommand, renderRunScript, startCommand, type PollResult } from './host-commands';
+import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
-
-export interface HostSession {
-  exec(target: HostTarget, command: string, options?: { timeoutMs?: number; label?: string }): Promise<{ stdout: string; stderr: string; exitCode: number | null }>;
-  upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number, options?: { label?: string }): Promise<void>;
-}
 
 export interface MonitorDeps extends WorkflowDeps {
   shell: HostSession;
@@ -39,7 +35,7 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
 }
 
 async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarget): Promise<void> {
-  await deps.shell.upload(target, `inno-train/${job.id}/.inno/run.sh`, renderRunScript(job), 0o700, { label: 'train:upload-run-script' });
+  await deps.shell.upload(target, runScriptPath(job), renderRunScript(job), 0o700, { label: 'train:upload-run-script' });
   await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:start' });
   // The command runs and the record does not say so: the rerun's start must find it under its lock.
   crashPoint('train:after-start');

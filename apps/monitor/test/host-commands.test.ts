@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobRecord } from '@inno-train/schemas';
 import { latestProgress } from '../src/metrics';
-import { parsePoll, pollCommand, renderRunScript } from '../src/host-commands';
+import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand } from '../src/host-commands';
 
 function job(overrides: Partial<JobRecord['spec']> = {}): JobRecord {
   return {
@@ -30,21 +30,28 @@ describe('metrics lines', () => {
   });
 });
 
-describe('the run wrapper on a host', () => {
+describe('the training task on a host', () => {
   let home: string;
   beforeEach(() => {
     home = mkdtempSync(join(tmpdir(), 'inno-home-'));
   });
   afterEach(() => rmSync(home, { recursive: true, force: true }));
 
-  function runOnHost(record: JobRecord): { log: string; exitCode: string } {
-    const dir = join(home, 'inno-train', record.id);
+  const hostEnv = () => ({ HOME: home, PATH: process.env.PATH });
+  const dirOf = (record: JobRecord) => join(home, 'inno-train', record.id);
+
+  /** Uploads the run script where the step does, and runs it as the task runner would. */
+  function runOnHost(record: JobRecord): { log: string; exitCode: number | null } {
+    const dir = dirOf(record);
     mkdirSync(join(dir, '.inno'), { recursive: true });
     mkdirSync(join(dir, 'inputs', 'train'), { recursive: true });
-    writeFileSync(join(dir, '.inno', 'run.sh'), renderRunScript(record));
-    spawnSync('bash', [join(dir, '.inno', 'run.sh')], { env: { HOME: home, PATH: process.env.PATH }, encoding: 'utf8' });
-    return { log: readFileSync(join(dir, 'train.log'), 'utf8'), exitCode: readFileSync(join(dir, '.inno', 'exit_code'), 'utf8').trim() };
+    writeFileSync(join(home, runScriptPath(record)), renderRunScript(record));
+    const run = spawnSync('bash', [join(home, runScriptPath(record))], { env: hostEnv(), encoding: 'utf8' });
+    return { log: readFileSync(join(dir, 'train.log'), 'utf8'), exitCode: run.status };
   }
+
+  const poll = (record: JobRecord, offset: number, chunk: number, prelude = '') =>
+    parsePoll(execFileSync('bash', ['-c', `${prelude}\n${pollCommand(record, offset, chunk)}`], { env: hostEnv(), cwd: home }).toString());
 
   it('sets the documented environment and carries hostile env values as data', () => {
     const hostile = `$(touch ${home}/canary) \`id\` ; 'quoted' "double"\nnewline`;
@@ -54,33 +61,57 @@ describe('the run wrapper on a host', () => {
       command: 'printf "%s\\n" "$JOB_ID" "$INPUT_TRAIN" "$INPUT_EVAL" "$OUTPUT_DIR" "$CONFIG_PATH"; printf "%s" "$HOSTILE" > hostile.txt; exit 7',
     });
     const { log, exitCode } = runOnHost(record);
-    const dir = join(home, 'inno-train', record.id);
-    expect(exitCode).toBe('7');
+    const dir = dirOf(record);
+    expect(exitCode).toBe(7);
     expect(log.split('\n')).toEqual([record.id, `${dir}/inputs/train/train.jsonl`, `${dir}/inputs/eval`, `${dir}/output`, `${dir}/config.yaml`, '']);
     expect(readFileSync(join(dir, 'hostile.txt'), 'utf8')).toBe(hostile);
     expect(() => readFileSync(join(home, 'canary'))).toThrow();
   });
 
-  it('polls state, size and the log from an offset in one command', () => {
-    const record = job({ command: 'echo one; echo two' });
-    runOnHost(record);
-    const out = execFileSync('bash', ['-c', pollCommand(record, 4, 1000)], { env: { HOME: home, PATH: process.env.PATH }, cwd: home }).toString();
-    expect(parsePoll(out)).toEqual({ train: { state: 'exited', exitCode: 0 }, logSize: 8, chunk: 'two\n' });
+  it('starts once, polls state, size and the log from an offset in one command, and sees the exit code', async () => {
+    const record = job({ command: 'echo one; echo two; exit 4' });
+    mkdirSync(join(dirOf(record), '.inno'), { recursive: true });
+    writeFileSync(join(home, runScriptPath(record)), renderRunScript(record));
+    const start = () => execFileSync('bash', ['-c', startCommand(record)], { env: hostEnv(), cwd: home }).toString();
+    expect(start()).toBe('started\n');
+    let result = poll(record, 4, 1000);
+    for (let i = 0; result.train.state === 'running' && i < 400; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      result = poll(record, 4, 1000);
+    }
+    expect(result).toEqual({ train: { state: 'exited', exitCode: 4 }, logSize: 8, chunk: 'two\n' });
+    // A start after it ended (a worker that died before recording the start) runs nothing again.
+    start();
+    expect(poll(record, 0, 1000)).toEqual({ train: { state: 'exited', exitCode: 4 }, logSize: 8, chunk: 'one\ntwo\n' });
   });
 
   it('reports a command that ended between the liveness check and the exit code check as exited, not gone', () => {
     const record = job();
-    const dir = join(home, 'inno-train', record.id, '.inno');
-    mkdirSync(join(dir, 'train.started'), { recursive: true });
-    writeFileSync(join(dir, 'train.pid'), '999999');
-    // `kill` stands in for the wrapper finishing just then: it writes the exit code and is gone.
-    const finishing = 'kill() { echo 0 > .inno/exit_code; return 1; }';
-    const out = execFileSync('bash', ['-c', `${finishing}\n${pollCommand(record, 0, 10)}`], { env: { HOME: home, PATH: process.env.PATH }, cwd: home }).toString();
-    expect(parsePoll(out).train).toEqual({ state: 'exited', exitCode: 0 });
+    mkdirSync(join(dirOf(record), '.inno'), { recursive: true });
+    // `flock` stands in for the runner finishing just then: it writes the status and lets the lock go.
+    const finishing = `flock() { echo '{"exitCode":0,"result":null}' > .inno/train.status; command flock "$@"; }`;
+    expect(poll(record, 0, 10, finishing).train).toEqual({ state: 'exited', exitCode: 0 });
+    // Without a status, a command that is not running is gone.
+    rmSync(join(dirOf(record), '.inno', 'train.status'));
+    expect(poll(record, 0, 10).train).toEqual({ state: 'gone' });
   });
 
   it('reports a job directory that does not exist', () => {
-    const out = execFileSync('bash', ['-c', pollCommand(job(), 0, 10)], { env: { HOME: home, PATH: process.env.PATH }, cwd: home }).toString();
-    expect(parsePoll(out).train).toEqual({ state: 'nodir' });
+    expect(poll(job(), 0, 10).train).toEqual({ state: 'nodir' });
+  });
+
+  it('stops the command with TERM, detached', async () => {
+    const record = job({ command: 'sleep 30' });
+    mkdirSync(join(dirOf(record), '.inno'), { recursive: true });
+    writeFileSync(join(home, runScriptPath(record)), renderRunScript(record));
+    execFileSync('bash', ['-c', startCommand(record)], { env: hostEnv(), cwd: home });
+    expect(poll(record, 0, 10).train).toEqual({ state: 'running' });
+    expect(execFileSync('bash', ['-c', killCommand(record, 5)], { env: hostEnv(), cwd: home }).toString()).toBe('stopping\n');
+    let state = poll(record, 0, 10).train;
+    for (let i = 0; state.state === 'running' && i < 400; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      state = poll(record, 0, 10).train;
+    }
+    expect(state).toEqual({ state: 'gone' });
   });
 });

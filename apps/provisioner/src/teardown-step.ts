@@ -1,6 +1,7 @@
-import { crashPoint, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, isoNow, type Logger } from '@inno-train/core';
+import { killTaskCommand } from '@inno-train/host-protocol';
 import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
-import { enqueueTeardown, hostTarget, jobDirOf, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { enqueueTeardown, hostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type HostShell, type LambdaApi, type LambdaInstance } from './ports';
 
@@ -120,16 +121,10 @@ function ghostInfo(instance: LambdaInstance): InstanceInfo {
 /** Kills the training process group on the host; best effort, the instance goes away next anyway. */
 async function stopTraining(deps: TeardownDeps, job: JobRecord, logger: Logger): Promise<void> {
   if (!job.instance?.ip) return;
-  const dir = shellQuote(jobDirOf(job));
-  const grace = Math.max(1, Math.min(5, Math.round(deps.timings.killGraceMs / 1000)));
+  const graceSeconds = Math.max(1, Math.min(5, Math.round(deps.timings.killGraceMs / 1000)));
   // TERM, then wait up to the grace for the group to exit (no wait at all when it already has, as
-  // for a job cancelled after training ended), then KILL whatever is left.
-  const command = [
-    `cd ${dir} 2>/dev/null && test -f .inno/train.pid && pgid=$(cat .inno/train.pid) || exit 0`,
-    'kill -TERM -- -"$pgid" 2>/dev/null || exit 0',
-    `for _ in $(seq 1 ${grace * 10}); do kill -0 -- -"$pgid" 2>/dev/null || exit 0; sleep 0.1; done`,
-    'kill -KILL -- -"$pgid" 2>/dev/null; true',
-  ].join('\n');
+  // for a job cancelled after training ended), then KILL whatever is left; the host protocol's kill.
+  const command = killTaskCommand(job.id, 'train', { graceSeconds, wait: true });
   try {
     await deps.shell.exec(hostTarget(job, deps.identity), command, { timeoutMs: 20_000, label: 'teardown:stop-training' });
     await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'cancel', message: 'Training process stopped' });

@@ -1,12 +1,15 @@
-import { crashPoint, FileTransferError, InnoError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, FileTransferError, InnoError, isoNow, type Logger } from '@inno-train/core';
+import {
+  checkTaskCommand, inputDir, jobDir, JOB_LAYOUT, jobPath, parseTaskCheck, renderStageInScript, resetTaskCommand, stageInResultSchema, startTaskCommand,
+  taskFiles, taskScriptPath,
+} from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { renderStageInScript } from './host-scripts';
-import { decideTransferCheck, transferStatusSchema } from './decide';
-import { checkDetached, parseDetached, startDetached } from './host-status';
+import { decideTransferCheck } from './decide';
+import { transferState } from './host-status';
 import type { HostSession, TransferStorage } from './ports';
 
 export interface TransferDeps extends WorkflowDeps {
@@ -16,9 +19,6 @@ export interface TransferDeps extends WorkflowDeps {
   timings: WorkflowTimings;
 }
 
-const SCRIPT = '.inno/stage-in.sh';
-const STATUS = '.inno/stage-in.status';
-const LOCK = '.inno/stage-in.lock';
 const MAX_RESTARTS = 3;
 
 /** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */
@@ -39,10 +39,10 @@ export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_o
 
 async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
-  const check = await deps.shell.exec(target, checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
+  const check = await deps.shell.exec(target, checkTaskCommand(job.id, 'stage-in'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
   const state = parseStepState('staging_in', step);
   const decision = decideTransferCheck({
-    state: parseDetached(check.stdout, transferStatusSchema), step: state, now: Date.now(),
+    state: transferState(parseTaskCheck('stage-in', check.stdout, stageInResultSchema)), step: state, now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
     what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
   });
@@ -69,14 +69,13 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
   const files = await planInputs(deps.storage, job, presignLifetimeSeconds(deps.timings));
   const target = hostTarget(job, deps.identity);
-  const dir = jobDirOf(job);
-  const script = renderStageInScript({ jobDir: dir, files, parallelism: TRANSFER.parallelism, statusFile: STATUS });
-  const q = shellQuote(dir);
-  await deps.shell.exec(target, `mkdir -p ${q}/inputs ${q}/output ${q}/.inno && rm -f ${q}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:prepare' });
-  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700, { label: 'stage-in:upload-script' });
-  await deps.shell.upload(target, `${dir}/config.yaml`, stringify(job.spec.config ?? {}), 0o644, { label: 'stage-in:upload-config' });
-  if ('inline' in job.spec.script) await deps.shell.upload(target, `${dir}/${job.spec.script.filename}`, job.spec.script.inline, 0o644, { label: 'stage-in:upload-train-script' });
-  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-in.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:start' });
+  const script = renderStageInScript({ jobDir: jobDir(job.id), files, parallelism: TRANSFER.parallelism, statusFile: taskFiles('stage-in').result });
+  // The job directory's layout, and no status of an earlier run: the start below runs the task again.
+  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-in', { createLayout: true }), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:prepare' });
+  await deps.shell.upload(target, taskScriptPath(job.id, 'stage-in'), script, 0o700, { label: 'stage-in:upload-script' });
+  await deps.shell.upload(target, jobPath(job.id, JOB_LAYOUT.config), stringify(job.spec.config ?? {}), 0o644, { label: 'stage-in:upload-config' });
+  if ('inline' in job.spec.script) await deps.shell.upload(target, jobPath(job.id, job.spec.script.filename), job.spec.script.inline, 0o644, { label: 'stage-in:upload-train-script' });
+  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-in'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:start' });
   crashPoint('stage-in:after-start');
   const bytes = files.reduce((sum, file) => sum + file.size, 0);
   if (step.phase !== 'running' && step.restarts === undefined) {
@@ -87,7 +86,7 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
 
 /** Every object to fetch, where it goes under the job directory, its size, and a presigned GET. */
 async function planInputs(storage: TransferStorage, job: JobRecord, expiresSeconds: number) {
-  const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({ uri, base: `inputs/${name}`, single: false }));
+  const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({ uri, base: inputDir(name), single: false }));
   if ('uri' in job.spec.script) wanted.push({ uri: job.spec.script.uri, base: job.spec.script.filename, single: true });
   const plans = await Promise.all(wanted.map(async ({ uri, base, single }) => {
     const { bucket, key } = parseS3Uri(uri);

@@ -1,17 +1,16 @@
-import { crashPoint, FileTransferError, isoNow, shellQuote, type Logger } from '@inno-train/core';
+import { crashPoint, FileTransferError, isoNow, type Logger } from '@inno-train/core';
+import {
+  checkTaskCommand, jobDir, JOB_LAYOUT, listOutputsCommand, parseListOutputs, parseTaskCheck, renderStageOutScript, resetTaskCommand, stageOutResultSchema,
+  startTaskCommand, taskFiles, taskScriptPath, type StageOutUpload,
+} from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, jobDirOf, onHost, type StepOutcome } from '@inno-train/workflow';
+import { advance, ensureStageQueued, failJob, hostTarget, isStopped, onHost, type StepOutcome } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { parseListOutputs, renderListOutputsCommand, renderStageOutScript } from './host-scripts';
-import { decideTransferCheck, transferStatusSchema, type TransferStatus } from './decide';
-import { checkDetached, parseDetached, startDetached } from './host-status';
+import { decideTransferCheck, type TransferStatus } from './decide';
+import { transferState } from './host-status';
 import { hostContext, type TransferDeps } from './stage-in';
-
-const SCRIPT = '.inno/stage-out.sh';
-const STATUS = '.inno/stage-out.status';
-const LOCK = '.inno/stage-out.lock';
 
 interface PlannedUpload {
   relPath: string;
@@ -38,10 +37,10 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
 }
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkDetached(jobDirOf(job), STATUS, LOCK), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
+  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
   const state = parseStepState('staging_out', step);
   const decision = decideTransferCheck({
-    state: parseDetached(check.stdout, transferStatusSchema), step: state, now: Date.now(),
+    state: transferState(parseTaskCheck('stage-out', check.stdout, stageOutResultSchema)), step: state, now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
     what: {
       noun: 'outputs', failedCode: 'output_transfer_failed', failedMessage: 'Could not upload outputs',
@@ -69,17 +68,16 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
 
 async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
-  const dir = jobDirOf(job);
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
   // Our own rendered config, beside the outputs (a few bytes we generated, not job data).
   await deps.storage.putSmallObject(bucket, `${prefix}config.yaml`, stringify(job.spec.config ?? {}));
   const planned = job.stageOutPlan ?? (await fixPlan(deps, job, bucket, prefix));
   crashPoint('stage-out:after-plan');
   const expires = presignLifetimeSeconds(deps.timings);
-  const uploads: Parameters<typeof renderStageOutScript>[0]['uploads'] = [];
+  const uploads: StageOutUpload[] = [];
   for (const file of planned) {
     if (!file.uploadId) {
-      uploads.push({ kind: 'put', relPath: `output/${file.relPath}`, url: await deps.storage.presignPut(bucket, file.key, expires) });
+      uploads.push({ kind: 'put', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, url: await deps.storage.presignPut(bucket, file.key, expires) });
       continue;
     }
     const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
@@ -87,13 +85,14 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
       partNumber: i + 1,
       url: await deps.storage.presignUploadPart(bucket, file.key, file.uploadId!, i + 1, expires),
     })));
-    uploads.push({ kind: 'multipart', relPath: `output/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
+    uploads.push({ kind: 'multipart', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
   }
   const bytes = planned.reduce((sum, file) => sum + file.size, 0);
-  const script = renderStageOutScript({ jobDir: dir, statusFile: STATUS, parallelism: TRANSFER.parallelism, uploads });
-  await deps.shell.exec(target, `rm -f ${shellQuote(dir)}/${STATUS}`, { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:prepare' });
-  await deps.shell.upload(target, `${dir}/${SCRIPT}`, script, 0o700, { label: 'stage-out:upload-script' });
-  await deps.shell.exec(target, startDetached(dir, SCRIPT, LOCK, '.inno/stage-out.log'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:start' });
+  const script = renderStageOutScript({ jobDir: jobDir(job.id), statusFile: taskFiles('stage-out').result, parallelism: TRANSFER.parallelism, uploads });
+  // No status of an earlier run: the start below runs the task again (a run still going keeps its lock).
+  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:prepare' });
+  await deps.shell.upload(target, taskScriptPath(job.id, 'stage-out'), script, 0o700, { label: 'stage-out:upload-script' });
+  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:start' });
   if (step.restarts === undefined) {
     await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: planned.length, bytes } });
   }
@@ -107,7 +106,7 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
  * the first saved plan wins and the loser aborts its own uploads.
  */
 async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefix: string): Promise<PlannedUpload[]> {
-  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), renderListOutputsCommand(`${jobDirOf(job)}/output`), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:list' })).stdout);
+  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), listOutputsCommand(job.id), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:list' })).stdout);
   const plan: PlannedUpload[] = [];
   for (const file of listed) {
     const key = `${prefix}${file.relPath}`;
@@ -128,7 +127,7 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
   const { bucket } = parseS3Uri(job.spec.outputUri);
   for (const upload of uploads) {
     if (!upload.uploadId) continue;
-    const parts = status.parts?.[`output/${upload.relPath}`];
+    const parts = status.parts?.[`${JOB_LAYOUT.output}/${upload.relPath}`];
     if (!parts || parts.length === 0) throw new FileTransferError('output_transfer_failed', `No parts recorded for ${upload.relPath}`);
     try {
       await deps.storage.completeMultipartUpload(bucket, upload.key, upload.uploadId, [...parts].sort((a, b) => a.partNumber - b.partNumber));

@@ -1,4 +1,9 @@
-export { renderStageInScript, type StageInFile, type StageInPlan, type StageInStatus } from './stage-in';
-export { renderStageOutScript, type StageOutPlan, type StageOutStatus, type StageOutUpload } from './stage-out';
-export { parseListOutputs, renderListOutputsCommand, type ListedOutput } from './list-outputs';
-export { checkRelPath } from './validate';
+/**
+ * The transfer scripts now live in @inno-train/host-protocol (scripts/transfer.sh, rendered by its
+ * renderStageInScript and renderStageOutScript). Re-exported here for importers of this module by
+ * path (tests/pipeline's hostile-input property test imports apps/transfer/dist/host-scripts).
+ */
+export {
+  checkRelPath, parseListOutputs, renderListOutputsCommand, renderStageInScript, renderStageOutScript, type ListedOutput, type StageInFile,
+  type StageInPlan, type StageInStatus, type StageOutPlan, type StageOutStatus, type StageOutUpload,
+} from '@inno-train/host-protocol';

@@ -1,6 +1,8 @@
 /**
- * The generated scripts run with the local bash, curl and python3 against a real S3-protocol server,
- * as they will on the GPU host: presigned URLs from @inno-train/storage, bytes moved only by curl.
+ * The rendered transfer scripts (@inno-train/host-protocol's scripts/transfer.sh) run with the local
+ * bash, curl and python3 against a real S3-protocol server, as they will on the GPU host: presigned
+ * URLs from @inno-train/storage, bytes moved only by curl. Each runs as `bash file`, the way the
+ * task runner runs it; the result they write is read back with the protocol's schemas.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,16 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createS3Storage, type S3Storage } from '@inno-train/storage';
 import { startS3Server, type S3ServerHandle } from '@inno-train/test-kit';
+import type { z } from 'zod';
 import {
   parseListOutputs,
   renderListOutputsCommand,
   renderStageInScript,
   renderStageOutScript,
+  stageInResultSchema,
+  stageOutResultSchema,
   type StageInFile,
-  type StageInStatus,
-  type StageOutStatus,
   type StageOutUpload,
-} from './index';
+} from '@inno-train/host-protocol';
 
 const BUCKET = 'transfer-test';
 const MiB = 1024 * 1024;
@@ -101,9 +104,10 @@ function newJobDir(): string {
   return dir;
 }
 
-function readStatus<T>(jobDir: string): { raw: string; status: T } {
+/** The result the script wrote, parsed as the orchestrator parses it. */
+function readStatus<T>(jobDir: string, schema: z.ZodType<T>): { raw: string; status: T } {
   const raw = readFileSync(join(jobDir, STATUS), 'utf8');
-  return { raw, status: JSON.parse(raw) as T };
+  return { raw, status: schema.parse(JSON.parse(raw)) };
 }
 
 function expectNoSecrets(...texts: string[]): void {
@@ -153,7 +157,7 @@ describe('stage-in script', () => {
     ];
     const script = renderStageInScript({ jobDir, files, parallelism: 2, statusFile: STATUS });
     const first = runOnHost(script);
-    const { raw, status } = readStatus<StageInStatus>(jobDir);
+    const { raw, status } = readStatus(jobDir, stageInResultSchema);
     expect(first.code).toBe(0);
     const total = files.reduce((sum, f) => sum + f.size, 0);
     expect(status).toEqual({ ok: true, failed: [], bytes: total, skipped: 0 });
@@ -168,7 +172,7 @@ describe('stage-in script', () => {
     truncateSync(join(jobDir, 'inputs/train/a.jsonl'), 10);
     const second = runOnHost(script);
     expect(second.code).toBe(0);
-    expect(readStatus<StageInStatus>(jobDir).status).toEqual({ ok: true, failed: [], bytes: total, skipped: files.length - 1 });
+    expect(readStatus(jobDir, stageInResultSchema).status).toEqual({ ok: true, failed: [], bytes: total, skipped: files.length - 1 });
     expect(readFileSync(join(jobDir, 'inputs/train/a.jsonl')).equals(data.get('ds/train/a.jsonl')!)).toBe(true);
   });
 
@@ -181,7 +185,7 @@ describe('stage-in script', () => {
       { url: remember(await storage.presignGet(BUCKET, 'ds/train/a.jsonl')), relPath: 'inputs/wrong/a.jsonl', size: 1 },
     ];
     const run = runOnHost(renderStageInScript({ jobDir, files, parallelism: 3, statusFile: STATUS }));
-    const { raw, status } = readStatus<StageInStatus>(jobDir);
+    const { raw, status } = readStatus(jobDir, stageInResultSchema);
     expect(run.code).toBe(1);
     expect(status.ok).toBe(false);
     expect(status.failed).toEqual(
@@ -228,7 +232,7 @@ describe('stage-in script', () => {
     expect(files).toHaveLength(HOSTILE.length);
     const run = runOnHost(renderStageInScript({ jobDir, files, parallelism: 4, statusFile: STATUS }));
     expect(run.code).toBe(0);
-    expect(readStatus<StageInStatus>(jobDir).status.ok).toBe(true);
+    expect(readStatus(jobDir, stageInResultSchema).status.ok).toBe(true);
     expect(readdirSync(join(jobDir, 'inputs/hostile')).sort()).toEqual([...HOSTILE].sort());
     for (const name of HOSTILE) expect(readFileSync(join(jobDir, 'inputs/hostile', name), 'utf8')).toBe(`content of ${name}`);
     expectNoCanary();
@@ -275,7 +279,7 @@ describe('stage-out script', () => {
     expect(multipart.map((m) => m.relPath)).toEqual(['output/checkpoints/model.bin']);
 
     const run = runOnHost(renderStageOutScript({ jobDir, statusFile: STATUS, parallelism: 3, uploads }));
-    const { raw, status } = readStatus<StageOutStatus>(jobDir);
+    const { raw, status } = readStatus(jobDir, stageOutResultSchema);
     expect(run.code).toBe(0);
     expect(status.ok).toBe(true);
     expect(status.failed).toEqual([]);
@@ -307,7 +311,7 @@ describe('stage-out script', () => {
       { kind: 'multipart', relPath: 'output/shrunk.bin', partSize: 5 * MiB, parts: [await part(1), await part(2)] },
     ];
     const run = runOnHost(renderStageOutScript({ jobDir, statusFile: STATUS, parallelism: 2, uploads }));
-    const { raw, status } = readStatus<StageOutStatus>(jobDir);
+    const { raw, status } = readStatus(jobDir, stageOutResultSchema);
     expect(run.code).toBe(1);
     expect(status.ok).toBe(false);
     const byPath = Object.fromEntries(status.failed.map((f) => [f.path, f.reason]));

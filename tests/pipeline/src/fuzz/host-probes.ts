@@ -92,12 +92,13 @@ export async function runEnvThroughWrapper(h: HostUnderTest, lane: number, id: s
   const dir = `inno-train/${id}`;
   await h.ssh.exec(h.target, `mkdir -p ${shellQuote(`${dir}/.inno`)}`);
   await h.ssh.upload(h.target, `${dir}/.inno/run.sh`, renderRunScript(jobRecord(id, { env, inputs, command })));
-  const run = await h.ssh.exec(h.target, `bash ${shellQuote(`${dir}/.inno/run.sh`)}; echo "wrapper=$?"; cat ${shellQuote(`${dir}/.inno/exit_code`)}`);
+  // The wrapper exits with the command's exit code (the task runner records it; here it runs alone).
+  const run = await h.ssh.exec(h.target, `bash ${shellQuote(`${dir}/.inno/run.sh`)}; echo "wrapper=$?"`);
   const readBack = `base64 -w0 ${shellQuote(`${dir}/env.out`)}; echo; base64 -w0 ${shellQuote(`${dir}/train.log`)}; echo`;
   const out = await h.ssh.exec(h.target, `${readBack}; rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`);
   const [envOut, log, ...rest] = out.stdout.split('\n');
   const logText = Buffer.from(log ?? '', 'base64').toString('utf8');
-  if (run.stdout !== 'wrapper=0\n0\n' || run.stderr !== '') throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
+  if (run.stdout !== 'wrapper=0\n' || run.stderr !== '') throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
   // printf '%s\0' ends every value with \0; 'binary' keeps the bytes as they are.
   const fields = Buffer.from(envOut ?? '', 'base64').toString('binary').split('\0');
   return { dir, names: [...keys, ...inputKeys], fields, logText, canaries: rest.join('\n') };

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InnoError } from '@inno-train/core';
-import { parseListOutputs, renderListOutputsCommand, renderStageInScript, renderStageOutScript } from './index';
+import { parseListOutputs, renderListOutputsCommand, renderStageInScript, renderStageOutScript } from '../src';
 
 const URL_A = 'http://127.0.0.1:9/b/k?X-Amz-Signature=0123abcd&X-Amz-Credential=AKIA%2F1';
 
@@ -86,7 +86,7 @@ describe('rendered scripts', () => {
     expect(bashSyntaxOk(script)).toBe(true);
     expect(script).toContain(`'inputs/it'\\''s $(touch x) \`y\` "z"\nnext line ü.txt'`);
     expect(script.split(URL_A).length - 1).toBe(files.length);
-    const urlArray = /^URL=\(\n([\s\S]*?)\n\)$/m.exec(script)?.[1] ?? '';
+    const urlArray = /^ITEM_URL=\(\n([\s\S]*?)\n\)$/m.exec(script)?.[1] ?? '';
     expect(urlArray.split(URL_A).length - 1).toBe(files.length);
 
     const out = renderStageOutScript({

@@ -5,12 +5,19 @@
  * link to a file elsewhere on the host is never uploaded.
  */
 import { InnoError, shellQuote } from '@inno-train/core';
+import { z } from 'zod';
+import { jobPath, JOB_LAYOUT } from '../layout';
 import { checkHostPath, checkRelPath } from './validate';
 
 export interface ListedOutput {
   /** Relative to the listed directory. */
   relPath: string;
   size: number;
+}
+
+/** The listing of a job's output/ (relative paths under it). */
+export function listOutputsCommand(jobId: string): string {
+  return renderListOutputsCommand(jobPath(jobId, JOB_LAYOUT.output));
 }
 
 /** A shell command printing every regular file under `outputDir` (nothing if it does not exist). */
@@ -22,6 +29,20 @@ export function renderListOutputsCommand(outputDir: string): string {
   return `if [ -d ${dir} ]; then find ${dir} -type f -printf '%s\\t%P\\0'; fi`;
 }
 
+/** One record: `<size>\t<relPath>`, the path a legal relative path (it becomes a key and a plan entry). */
+const recordSchema = z
+  .string()
+  .regex(/^\d+\t/, 'not "<size>\\t<path>"')
+  .transform((record) => ({ size: Number(record.slice(0, record.indexOf('\t'))), relPath: record.slice(record.indexOf('\t') + 1) }))
+  .refine((listed) => Number.isSafeInteger(listed.size), 'size out of range')
+  .superRefine((listed, ctx) => {
+    try {
+      checkRelPath(listed.relPath, 'listed output');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+    }
+  });
+
 /** Parses the command's output. Takes a Buffer too, so names that are not UTF-8 are not mangled twice. */
 export function parseListOutputs(stdout: string | Buffer): ListedOutput[] {
   const text = typeof stdout === 'string' ? stdout : stdout.toString('utf8');
@@ -32,17 +53,10 @@ export function parseListOutputs(stdout: string | Buffer): ListedOutput[] {
     throw new InnoError('invalid_listing', 'The output listing ended in the middle of a record');
   }
   return records.map((record) => {
-    const tab = record.indexOf('\t');
-    const sizeText = tab === -1 ? '' : record.slice(0, tab);
-    const relPath = record.slice(tab + 1);
-    if (!/^\d+$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
-      throw new InnoError('invalid_listing', `Malformed output listing record ${JSON.stringify(record.slice(0, 200))}`);
+    const parsed = recordSchema.safeParse(record);
+    if (!parsed.success) {
+      throw new InnoError('invalid_listing', `Malformed output listing record ${JSON.stringify(record.slice(0, 200))}: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
     }
-    try {
-      checkRelPath(relPath, 'listed output');
-    } catch (err) {
-      throw new InnoError('invalid_listing', (err as Error).message);
-    }
-    return { relPath, size: Number(sizeText) };
+    return parsed.data;
   });
 }

@@ -1,0 +1,12 @@
+export { HOST_ROOT, inputDir, inputEnvName, inputPath, jobDir, JOB_LAYOUT, jobPath } from './layout';
+export { renderScript, scriptSource, SCRIPTS_DIR, type RenderOptions, type ScriptName, type ShellValue } from './render';
+export {
+  checkTaskCommand, HostAnswerError, killTaskCommand, LOG_MARKER, parseTaskCheck, resetTaskCommand, startTaskCommand, TASK_NAMES, taskFiles,
+  taskScriptPath, type KillOptions, type LogRead, type TaskFiles, type TaskName, type TaskState, type TaskStatus,
+} from './task';
+export { parseTrainingPoll, pollTrainingCommand, renderTrainScript, type TrainingJob, type TrainingPoll } from './training';
+export { listOutputsCommand, parseListOutputs, renderListOutputsCommand, type ListedOutput } from './transfer/list-outputs';
+export { stageInResultSchema, stageOutResultSchema, type StageInStatus, type StageOutStatus } from './transfer/result';
+export { renderStageInScript, type StageInFile, type StageInPlan } from './transfer/stage-in';
+export { renderStageOutScript, type StageOutPlan, type StageOutUpload } from './transfer/stage-out';
+export { checkRelPath } from './transfer/validate';
