@@ -1,5 +1,5 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
-import type { HostExecutor as HostSession } from '@inno-train/host-port';
+import type { HostExecutor } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
 import { advance, ensureStageQueued, hostTarget, isStopped, onHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
@@ -8,7 +8,7 @@ import { latestProgress } from './metrics';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
 
 export interface MonitorDeps extends WorkflowDeps {
-  shell: HostSession;
+  shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
 }

@@ -3,11 +3,12 @@ import { killTaskCommand } from '@inno-train/host-protocol';
 import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, hostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
 import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
-import { jobIdOfInstance, LAUNCHED_AT_TAG, type HostShell, type LambdaApi, type LambdaInstance } from './ports';
+import { jobIdOfInstance, LAUNCHED_AT_TAG, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
+import type { HostExecutor } from '@inno-train/host-port';
 
 export interface TeardownDeps extends WorkflowDeps {
-  lambda: LambdaApi;
-  shell: HostShell;
+  lambda: CloudProvider;
+  shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
 }
@@ -109,7 +110,7 @@ async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecor
   return updated;
 }
 
-function ghostInfo(instance: LambdaInstance): InstanceInfo {
+function ghostInfo(instance: CloudInstance): InstanceInfo {
   return {
     id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',
     ip: instance.ip ?? null, status: instance.status, terminatedAt: null,

@@ -4,18 +4,18 @@
  * one of these decides, and the stage (through the workflow's executor) acts.
  */
 import type { JobErrorCode, StepState } from '@inno-train/workflow-constants';
-import { z } from 'zod';
 import type { DetachedState } from './host-status';
 
-/** What a transfer script writes when it ends (read back from the host: parsed, never trusted). */
-export const transferStatusSchema = z.object({
-  ok: z.boolean(),
-  failed: z.array(z.object({ path: z.string(), reason: z.string() })).optional(),
-  bytes: z.number().optional(),
-  parts: z.record(z.string(), z.array(z.object({ partNumber: z.number().int().min(1), etag: z.string() }))).optional(),
-});
-
-export type TransferStatus = z.infer<typeof transferStatusSchema>;
+/**
+ * What a transfer script reports when it ends. The host protocol parses it (its stage-in and
+ * stage-out result schemas); both results fit this shape.
+ */
+export interface TransferStatus {
+  ok: boolean;
+  failed?: { path: string; reason: string }[];
+  bytes?: number;
+  parts?: Record<string, { partNumber: number; etag: string }[]>;
+}
 
 type TransferStep = StepState<'staging_in'> | StepState<'staging_out'>;
 

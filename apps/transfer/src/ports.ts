@@ -1,5 +1,3 @@
-import type { HostExecutor } from '@inno-train/host-port';
-
 /** The S3 operations the transfer stages use: metadata and presigning only, never bodies. */
 export interface TransferStorage {
   checkInput(uri: string): Promise<{ kind: 'object' | 'prefix'; objects: { key: string; size: number }[]; totalBytes: number }>;
@@ -12,6 +10,3 @@ export interface TransferStorage {
   listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]>;
   putSmallObject(bucket: string, key: string, body: string): Promise<void>;
 }
-
-/** @deprecated The host executor port: `HostExecutor` from @inno-train/host-port (this alias keeps older imports working). */
-export type HostSession = HostExecutor;

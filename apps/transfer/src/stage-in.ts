@@ -10,11 +10,12 @@ import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, ty
 import { stringify } from 'yaml';
 import { decideTransferCheck } from './decide';
 import { transferState } from './host-status';
-import type { HostSession, TransferStorage } from './ports';
+import type { HostExecutor } from '@inno-train/host-port';
+import type { TransferStorage } from './ports';
 
 export interface TransferDeps extends WorkflowDeps {
   storage: TransferStorage;
-  shell: HostSession;
+  shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
 }

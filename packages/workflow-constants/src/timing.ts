@@ -65,11 +65,6 @@ export const TRANSFER = {
   maxStoredLogBytes: 8 * 1024 * 1024,
 } as const;
 
-/** Where a job lives on the host. The directory is relative to the SSH user's home. */
-export function hostJobDir(jobId: string): string {
-  return `inno-train/${jobId}`;
-}
-
 /**
  * Presigned URLs live as long as their stage may run, plus a little: a URL that outlives its
  * stage is a credential lying around on a host.

@@ -1,7 +1,6 @@
 import { InnoError } from '@inno-train/core';
 import type { HostTarget } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
-import { hostJobDir } from '@inno-train/workflow-constants';
 
 // The one host target type is declared with the host executor port (@inno-train/host-port).
 export type { HostTarget } from '@inno-train/host-port';
@@ -25,9 +24,4 @@ export function hostTarget(job: JobRecord, identity: SshIdentity): HostTarget {
     ...(identity.passphrase ? { passphrase: identity.passphrase } : {}),
     ...(job.instance?.hostKeyFingerprint ? { hostKeyFingerprint: job.instance.hostKeyFingerprint } : {}),
   };
-}
-
-/** The job directory as an absolute-free path relative to the login directory. */
-export function jobDirOf(job: JobRecord): string {
-  return hostJobDir(job.id);
 }
