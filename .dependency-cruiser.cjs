@@ -51,14 +51,16 @@ module.exports = {
     {
       name: 'workspace-imports-resolve-to-src',
       severity: 'error',
-      comment: 'An @inno-train import resolved to a built dist/ (or not at all): add the package to tsconfig.depcruise.json paths, or this check misses its edges.',
+      comment:
+        'An @inno-train import resolved to a built dist/ (or not at all): add the package to tsconfig.depcruise.json paths, or this check misses its edges.',
       from: {},
       to: { path: '^(apps|packages|tests)/[^/]+/dist/' },
     },
     {
       name: 'no-unresolvable-workspace-imports',
       severity: 'error',
-      comment: 'An @inno-train import that does not resolve: a package that does not exist, or a path missing from tsconfig.depcruise.json.',
+      comment:
+        'An @inno-train import that does not resolve: a package that does not exist, or a path missing from tsconfig.depcruise.json.',
       from: {},
       to: { path: '^@inno-train/', couldNotResolve: true },
     },

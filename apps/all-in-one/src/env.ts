@@ -36,17 +36,27 @@ export type AllInOneEnv = ReturnType<typeof parseAllInOneEnv>;
 export function parseAllInOneEnv(env: Record<string, string | undefined>) {
   const parsed = parseEnv(allInOneEnvShape, env);
   const provider = parsed.PROVIDER ?? (parsed.LAMBDA_API_KEY ? 'lambda' : 'local');
-  if (provider === 'lambda' && !parsed.LAMBDA_API_KEY) throw new Error('Invalid configuration: LAMBDA_API_KEY is required with PROVIDER=lambda');
-  if (provider === 'lambda' && !parsed.SSH_PRIVATE_KEY_PATH) throw new Error('Invalid configuration: SSH_PRIVATE_KEY_PATH is required with PROVIDER=lambda');
+  if (provider === 'lambda' && !parsed.LAMBDA_API_KEY)
+    throw new Error('Invalid configuration: LAMBDA_API_KEY is required with PROVIDER=lambda');
+  if (provider === 'lambda' && !parsed.SSH_PRIVATE_KEY_PATH)
+    throw new Error('Invalid configuration: SSH_PRIVATE_KEY_PATH is required with PROVIDER=lambda');
   const s3Configured = Boolean(parsed.S3_ENDPOINT || parsed.AWS_ACCESS_KEY_ID);
   if (s3Configured && !parsed.S3_BUCKET) throw new Error('Invalid configuration: S3_BUCKET is required when S3 is configured');
   if (provider === 'lambda' && !s3Configured) {
-    throw new Error('Invalid configuration: PROVIDER=lambda needs a real S3 (S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): a GPU host cannot reach the embedded one');
+    throw new Error(
+      'Invalid configuration: PROVIDER=lambda needs a real S3 (S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): a GPU host cannot reach the embedded one',
+    );
   }
   // A local "instance" answers at once and costs nothing: poll it every second, so a person
   // watching the demo sees progress move. Real instances keep the slower defaults.
-  const localPolls = provider === 'local'
-    ? { BOOT_POLL_MS: parsed.BOOT_POLL_MS ?? 1000, TRANSFER_POLL_MS: parsed.TRANSFER_POLL_MS ?? 1000, TRAIN_POLL_MS: parsed.TRAIN_POLL_MS ?? 1000, TERMINATE_POLL_MS: parsed.TERMINATE_POLL_MS ?? 1000 }
-    : {};
+  const localPolls =
+    provider === 'local'
+      ? {
+          BOOT_POLL_MS: parsed.BOOT_POLL_MS ?? 1000,
+          TRANSFER_POLL_MS: parsed.TRANSFER_POLL_MS ?? 1000,
+          TRAIN_POLL_MS: parsed.TRAIN_POLL_MS ?? 1000,
+          TERMINATE_POLL_MS: parsed.TERMINATE_POLL_MS ?? 1000,
+        }
+      : {};
   return { ...parsed, ...localPolls, provider, s3Configured };
 }

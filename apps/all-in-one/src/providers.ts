@@ -27,7 +27,11 @@ export interface ProviderParts {
  * folders on this machine.
  */
 export async function buildProvider(
-  env: AllInOneEnv, redis: Redis, dataDir: string, logger: Logger, onSession: SshExecutorOptions['onSession'],
+  env: AllInOneEnv,
+  redis: Redis,
+  dataDir: string,
+  logger: Logger,
+  onSession: SshExecutorOptions['onSession'],
 ): Promise<ProviderParts> {
   if (env.provider === 'local') {
     const local = createLocalProvider({
@@ -35,7 +39,13 @@ export async function buildProvider(
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', USER: process.env.USER ?? 'inno', LANG: process.env.LANG ?? 'C.UTF-8' },
     });
     await local.load();
-    return { lambda: local.api, shell: local.executor, identity: { username: env.SSH_USER, port: 0, privateKey: '' }, sshKeyName: 'local', stop: () => local.stopAll() };
+    return {
+      lambda: local.api,
+      shell: local.executor,
+      identity: { username: env.SSH_USER, port: 0, privateKey: '' },
+      sshKeyName: 'local',
+      stop: () => local.stopAll(),
+    };
   }
   // parseAllInOneEnv refuses PROVIDER=lambda without these two.
   const identity = loadSshIdentity({ ...env, SSH_PRIVATE_KEY_PATH: env.SSH_PRIVATE_KEY_PATH ?? '' });

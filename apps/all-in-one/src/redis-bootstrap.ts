@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { redisAnswers as answers } from '@inno-train/workflow';
 import { sleep, type Logger } from '@inno-train/core';
 
-
 export interface RedisHandle {
   url: string;
   /** Set when we started redis-server ourselves. */
@@ -24,21 +23,42 @@ export async function ensureRedis(url: string, dataDir: string, logger: Logger):
   if (!loopback || !installed) {
     throw new Error(
       `Redis does not answer at ${parsed.host}${installed ? '' : ' and redis-server is not installed'}. ` +
-      'Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), ' +
-      'or run one with `docker compose up -d redis`, or set REDIS_URL to a Redis that answers.',
+        'Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), ' +
+        'or run one with `docker compose up -d redis`, or set REDIS_URL to a Redis that answers.',
     );
   }
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const port = parsed.port || '6379';
-  const child = spawn('redis-server', [
-    '--bind', '127.0.0.1', '--port', port, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec',
-    '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      port,
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   while (!(await answers(`redis://127.0.0.1:${port}`))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
     await sleep(100);
   }
   logger.info({ port, dir }, 'started a local redis-server');

@@ -66,8 +66,17 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const apiUrl = `http://${env.API_HOST === '0.0.0.0' ? '127.0.0.1' : env.API_HOST}:${api.port()}`;
   const { s3 } = infra;
   const info: RuntimeInfo = {
-    apiUrl, bullBoardUrl: `${apiUrl}${BULL_BOARD_PATH}`, provider: env.provider, pid: process.pid,
-    s3: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, forcePathStyle: s3.forcePathStyle, ...(s3.embedded ? s3.credentials : {}) },
+    apiUrl,
+    bullBoardUrl: `${apiUrl}${BULL_BOARD_PATH}`,
+    provider: env.provider,
+    pid: process.pid,
+    s3: {
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: s3.bucket,
+      forcePathStyle: s3.forcePathStyle,
+      ...(s3.embedded ? s3.credentials : {}),
+    },
   };
   writeRuntimeInfo(dataDir, info);
   runtime.logger.info({ apiUrl, provider: env.provider }, 'all-in-one started');
@@ -79,14 +88,22 @@ async function buildInfrastructure(env: AllInOneEnv, dataDir: string): Promise<I
   const bootLogger = createLogger({ name: 'all-in-one', level: env.LOG_LEVEL });
   const redisHandle = await ensureRedis(env.REDIS_URL, dataDir, bootLogger);
   const runtime = createWorkerRuntime({
-    name: 'all-in-one', ...env, REDIS_URL: redisHandle.url, secrets: [env.AWS_SECRET_ACCESS_KEY, env.LAMBDA_API_KEY, env.SSH_KEY_PASSPHRASE],
+    name: 'all-in-one',
+    ...env,
+    REDIS_URL: redisHandle.url,
+    secrets: [env.AWS_SECRET_ACCESS_KEY, env.LAMBDA_API_KEY, env.SSH_KEY_PASSPHRASE],
   });
   // Stopped last: registered first (closers run in reverse order).
   runtime.shutdown.register('redis-server', () => redisHandle.stop());
 
   const s3 = await resolveS3(env, dataDir);
   if (s3.stop) runtime.shutdown.register('embedded-s3', s3.stop);
-  const storage = createS3Storage({ region: s3.region, endpoint: s3.endpoint ?? undefined, forcePathStyle: s3.forcePathStyle, credentials: s3.credentials });
+  const storage = createS3Storage({
+    region: s3.region,
+    endpoint: s3.endpoint ?? undefined,
+    forcePathStyle: s3.forcePathStyle,
+    credentials: s3.credentials,
+  });
   if (s3.embedded) await storage.ensureBucket(s3.bucket);
 
   const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger, runtime.logSshSession);
@@ -100,13 +117,29 @@ type S3Settings = Awaited<ReturnType<typeof resolveS3>>;
 
 async function resolveS3(env: AllInOneEnv, dataDir: string) {
   if (env.s3Configured) {
-    const credentials = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } : undefined;
-    return { embedded: false, endpoint: env.S3_ENDPOINT ?? null, region: env.S3_REGION, bucket: env.S3_BUCKET!, forcePathStyle: env.S3_FORCE_PATH_STYLE ?? false, credentials, stop: undefined };
+    const credentials =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
+        : undefined;
+    return {
+      embedded: false,
+      endpoint: env.S3_ENDPOINT ?? null,
+      region: env.S3_REGION,
+      bucket: env.S3_BUCKET!,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE ?? false,
+      credentials,
+      stop: undefined,
+    };
   }
   const bucket = env.S3_BUCKET ?? 'inno-train';
   const server = await startS3Server({ directory: join(dataDir, 's3'), buckets: [bucket], port: env.S3_EMBEDDED_PORT });
   return {
-    embedded: true, endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }, stop: () => server.close(),
+    embedded: true,
+    endpoint: server.endpoint,
+    region: server.region,
+    bucket,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    stop: () => server.close(),
   };
 }

@@ -9,7 +9,6 @@ jest.setTimeout(180_000);
 
 const REPO = join(__dirname, '..', '..', '..');
 
-
 /** Pids of processes that run from, or work inside, the data directory (redis, s3, local instances). */
 function processesUsing(dir: string): number[] {
   const found: number[] = [];
@@ -28,11 +27,19 @@ function processesUsing(dir: string): number[] {
   return found;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => output, exited };
 }
@@ -58,13 +65,21 @@ describe('npm start on embedded defaults', () => {
     const redisPort = await freePort();
     // Nothing answers on redisPort: the service must start its own redis-server there.
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8',
-      INNO_DATA_DIR: dataDir, API_PORT: String(apiPort), REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      TRAIN_POLL_MS: '300', TRANSFER_POLL_MS: '300', BOOT_POLL_MS: '300', TERMINATE_POLL_MS: '300',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LANG: 'C.UTF-8',
+      INNO_DATA_DIR: dataDir,
+      API_PORT: String(apiPort),
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      TRAIN_POLL_MS: '300',
+      TRANSFER_POLL_MS: '300',
+      BOOT_POLL_MS: '300',
+      TERMINATE_POLL_MS: '300',
     };
     service = run(process.execPath, [join(REPO, 'apps/all-in-one/dist/main.js')], env);
     await waitFor(() => existsSync(join(dataDir, 'runtime.json')) && service!.output().includes('Ctrl-C stops everything'), {
-      timeoutMs: 60_000, description: 'the service to start',
+      timeoutMs: 60_000,
+      description: 'the service to start',
     }).catch((error: Error) => {
       throw new Error(`${error.message}\noutput so far:\n${service!.output()}`);
     });
@@ -82,12 +97,26 @@ describe('npm start on embedded defaults', () => {
     expect(demo.output()).toMatch(/succeeded/);
 
     const list = await fetch(`http://127.0.0.1:${apiPort}/v1/jobs`, { headers: { authorization: `Bearer ${apiKey}` } });
-    const [job] = ((await list.json()) as { data: { id: string; status: string; outputs: { key: string; size: number }[]; instance: { terminatedAt: string | null }; progress: { loss: number } }[] }).data;
+    const [job] = (
+      (await list.json()) as {
+        data: {
+          id: string;
+          status: string;
+          outputs: { key: string; size: number }[];
+          instance: { terminatedAt: string | null };
+          progress: { loss: number };
+        }[];
+      }
+    ).data;
     expect(job?.status).toBe('succeeded');
     expect(job?.instance.terminatedAt).toBeTruthy();
-    const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as { s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string } };
+    const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as {
+      s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+    };
     const s3 = new S3Client({
-      endpoint: runtime.s3.endpoint, region: runtime.s3.region, forcePathStyle: true,
+      endpoint: runtime.s3.endpoint,
+      region: runtime.s3.region,
+      forcePathStyle: true,
       credentials: { accessKeyId: runtime.s3.accessKeyId, secretAccessKey: runtime.s3.secretAccessKey },
     });
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: runtime.s3.bucket, Prefix: `jobs/${job!.id}/output/` }));

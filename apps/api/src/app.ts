@@ -85,7 +85,9 @@ function asClientError(error: unknown): { status: number; code: string; message:
   const err = error as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
   const status = typeof err.status === 'number' ? err.status : typeof err.statusCode === 'number' ? err.statusCode : null;
   if (status === null || status < 400 || status > 499) return null;
-  const code = (typeof err.type === 'string' && CLIENT_ERROR_CODES[err.type]) || (status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request');
+  const code =
+    (typeof err.type === 'string' && CLIENT_ERROR_CODES[err.type]) ||
+    (status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request');
   return { status, code, message: scrubSecrets(typeof err.message === 'string' ? err.message : 'Bad request').slice(0, 500) };
 }
 

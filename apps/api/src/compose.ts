@@ -9,8 +9,10 @@ import { redisRateCounter } from './guard';
 import type { InputChecker } from './submit';
 
 /** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
-export type ApiComposeEnv = Pick<ApiEnv,
-  'INNO_NAMESPACE' | 'API_PORT' | 'API_HOST' | 'API_KEYS' | 'S3_BUCKET' | 'S3_ALLOWED_PREFIXES' | 'API_RATE_LIMIT_PER_MINUTE'>;
+export type ApiComposeEnv = Pick<
+  ApiEnv,
+  'INNO_NAMESPACE' | 'API_PORT' | 'API_HOST' | 'API_KEYS' | 'S3_BUCKET' | 'S3_ALLOWED_PREFIXES' | 'API_RATE_LIMIT_PER_MINUTE'
+>;
 
 /** What a process builds from the outside world and hands in. */
 export interface ApiInfrastructure {

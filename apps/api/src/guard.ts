@@ -26,7 +26,17 @@ export function requestContext(logger: Logger) {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, keyId: res.locals.keyId ?? null }, 'request');
+      logger.info(
+        {
+          requestId,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          keyId: res.locals.keyId ?? null,
+        },
+        'request',
+      );
     });
     next();
   };
@@ -54,7 +64,10 @@ export function rateLimitPerKey(counter: RateCounter, perMinute: number) {
 }
 
 /** The Redis-backed counter: one key per API key per minute, expiring with its window. */
-export function redisRateCounter(redis: { incr(key: string): Promise<number>; expire(key: string, seconds: number): Promise<number> }, namespace: string): RateCounter {
+export function redisRateCounter(
+  redis: { incr(key: string): Promise<number>; expire(key: string, seconds: number): Promise<number> },
+  namespace: string,
+): RateCounter {
   return {
     async hit(keyId, windowSeconds) {
       const window = Math.floor(Date.now() / 1000 / windowSeconds);

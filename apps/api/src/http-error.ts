@@ -23,9 +23,11 @@ const STATUS_BY_CODE: Record<string, number> = {
 /** Errors ioredis (and BullMQ through it) raise when Redis is down: the API answers 503 at once. */
 export function isRedisUnavailable(error: unknown): boolean {
   const err = error as { name?: string; message?: string; code?: string };
-  return err?.name === 'MaxRetriesPerRequestError'
-    || /enableOfflineQueue|Connection is closed|Stream isn't writeable/.test(err?.message ?? '')
-    || ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET'].includes(err?.code ?? '');
+  return (
+    err?.name === 'MaxRetriesPerRequestError' ||
+    /enableOfflineQueue|Connection is closed|Stream isn't writeable/.test(err?.message ?? '') ||
+    ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET'].includes(err?.code ?? '')
+  );
 }
 
 export function httpStatusOf(error: unknown): number {

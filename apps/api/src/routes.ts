@@ -10,7 +10,10 @@ import { submitJob, validationDetails, type SubmitDeps } from './submit';
 const listQuerySchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  after: z.string().regex(/^j[0-9a-z]{22}$/, 'must be a job id').optional(),
+  after: z
+    .string()
+    .regex(/^j[0-9a-z]{22}$/, 'must be a job id')
+    .optional(),
 });
 
 const jobIdSchema = z.string().regex(/^j[0-9a-z]{22}$/);

@@ -49,7 +49,9 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  */
 export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: string | null, idempotencyKey?: string): Promise<SubmitResult> {
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw new HttpError(400, 'invalid_request', 'Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters', [{ path: 'Idempotency-Key', message: 'invalid' }]);
+    throw new HttpError(400, 'invalid_request', 'Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters', [
+      { path: 'Idempotency-Key', message: 'invalid' },
+    ]);
   }
   const parsed = jobSubmissionSchema.safeParse(body);
   if (!parsed.success) {
@@ -88,12 +90,22 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
  * still queued, in case its first request died before that), or just its id when the first request
  * died before creating it (the caller creates it now, under that id).
  */
-async function reserveKey(deps: SubmitDeps, createdBy: string | null, key: string, body: unknown, id: string): Promise<{ jobId: string; job?: JobRecord }> {
+async function reserveKey(
+  deps: SubmitDeps,
+  createdBy: string | null,
+  key: string,
+  body: unknown,
+  id: string,
+): Promise<{ jobId: string; job?: JobRecord }> {
   const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
   const earlier = await deps.store.reserveSubmission(createdBy ?? 'anonymous', key, { jobId: id, fingerprint });
   if (!earlier) return { jobId: id };
   if (earlier.fingerprint !== fingerprint) {
-    throw new HttpError(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request; use a new key for a new job');
+    throw new HttpError(
+      422,
+      'idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request; use a new key for a new job',
+    );
   }
   const job = await deps.store.get(earlier.jobId);
   if (!job) return { jobId: earlier.jobId };
@@ -103,9 +115,10 @@ async function reserveKey(deps: SubmitDeps, createdBy: string | null, key: strin
 
 function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, createdBy: string | null): JobRecord {
   const now = isoNow();
-  const script = 'uri' in submission.script
-    ? { uri: submission.script.uri, filename: submission.script.filename ?? basename(submission.script.uri) }
-    : submission.script;
+  const script =
+    'uri' in submission.script
+      ? { uri: submission.script.uri, filename: submission.script.filename ?? basename(submission.script.uri) }
+      : submission.script;
   const spec: JobSpec = {
     ...submission,
     script,
@@ -113,9 +126,25 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, c
     outputUri: submission.outputUri ?? `s3://${deps.defaultBucket}/jobs/${id}/output/`,
   };
   return {
-    id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec, instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-    createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
+    id,
+    name: submission.name ?? null,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    spec,
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy,
+    training: { startedAt: null, exitCode: null },
+    metadata: submission.metadata ?? {},
   };
 }
 
@@ -136,14 +165,19 @@ function checkAllowedLocations(allowed: string[], submission: JobSubmission, def
       parseS3Uri(uri);
       return true;
     } catch (error) {
-      if (path === 'outputUri') throw new HttpError(400, 'invalid_request', `Invalid job submission: outputUri`, [{ path, message: (error as Error).message }]);
+      if (path === 'outputUri')
+        throw new HttpError(400, 'invalid_request', `Invalid job submission: outputUri`, [{ path, message: (error as Error).message }]);
       return false;
     }
   });
   const denied = wellFormed.filter(({ uri }) => !allowed.some((prefix) => uri.startsWith(prefix)));
   if (denied.length > 0) {
-    throw new HttpError(403, 'forbidden_location', `Not under an allowed S3 prefix: ${denied.map((d) => d.path).join(', ')}`,
-      denied.map((d) => ({ path: d.path, message: 'outside the S3 prefixes this service may use (S3_ALLOWED_PREFIXES)' })));
+    throw new HttpError(
+      403,
+      'forbidden_location',
+      `Not under an allowed S3 prefix: ${denied.map((d) => d.path).join(', ')}`,
+      denied.map((d) => ({ path: d.path, message: 'outside the S3 prefixes this service may use (S3_ALLOWED_PREFIXES)' })),
+    );
   }
 }
 
@@ -158,7 +192,13 @@ function basename(uri: string): string {
 }
 
 /** Storage answers that mean "this input cannot be used" (a 400), not "try again later". */
-const INPUT_PROBLEM_CODES = new Set(['input_not_found', 'invalid_s3_uri', 'storage_access_denied', 'storage_bucket_not_found', 'storage_object_not_found']);
+const INPUT_PROBLEM_CODES = new Set([
+  'input_not_found',
+  'invalid_s3_uri',
+  'storage_access_denied',
+  'storage_bucket_not_found',
+  'storage_object_not_found',
+]);
 
 /** Every input must exist now: a typo is a 400 at submit, not a failed job an hour later. */
 async function checkInputsExist(storage: InputChecker, inputs: Record<string, string>, scriptUri: string | undefined): Promise<void> {

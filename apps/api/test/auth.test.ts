@@ -33,7 +33,13 @@ describe('API authentication', () => {
   });
 
   it('answers 401 with a Bearer challenge for a wrong key, a non-Bearer scheme and an empty Bearer', async () => {
-    for (const header of ['Bearer wrong-key-wrong-key-wrong', `Basic ${KEY_A}`, 'Bearer ', `Bearer ${KEY_A}x`, `Bearer ${KEY_A.slice(0, -1)}`]) {
+    for (const header of [
+      'Bearer wrong-key-wrong-key-wrong',
+      `Basic ${KEY_A}`,
+      'Bearer ',
+      `Bearer ${KEY_A}x`,
+      `Bearer ${KEY_A.slice(0, -1)}`,
+    ]) {
       const response = await request(h.app).get('/v1/jobs').set('Authorization', header);
       expect({ header, status: response.status }).toEqual({ header, status: 401 });
       expect(response.headers['www-authenticate']).toBe('Bearer');

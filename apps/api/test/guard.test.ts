@@ -9,13 +9,25 @@ import { redisRateCounter } from '../src/guard';
 import { ALLOWED_PREFIXES, DEFAULT_BUCKET, FakeStorage, KEY_A, openHarness, uniqueNamespace, type Harness } from './harness';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const validJob = () => ({ instance: { type: 'gpu_1x_a10' }, inputs: { train: 's3://data-bucket/sets/train.jsonl' }, script: { inline: 'print(1)' } });
+const validJob = () => ({
+  instance: { type: 'gpu_1x_a10' },
+  inputs: { train: 's3://data-bucket/sets/train.jsonl' },
+  script: { inline: 'print(1)' },
+});
 
 describe('S3 locations a client may name', () => {
   let h: Harness;
-  beforeAll(() => { h = openHarness(uniqueNamespace('guard')); });
-  afterAll(async () => { await h.close(); });
-  const submit = (body: unknown) => request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).send(body as object);
+  beforeAll(() => {
+    h = openHarness(uniqueNamespace('guard'));
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+  const submit = (body: unknown) =>
+    request(h.app)
+      .post('/v1/jobs')
+      .set('Authorization', `Bearer ${KEY_A}`)
+      .send(body as object);
 
   it('refuses inputs, script and outputs outside the allowed prefixes with 403, naming each', async () => {
     const response = await submit({
@@ -53,11 +65,17 @@ describe('API keys given as digests, and per-key rate limits', () => {
   const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
   const plain = 'a-client-key-that-is-long-enough';
   const app = createApp({
-    store: createJobStore({ redis, namespace: ns }), queues, storage: new FakeStorage(), defaultBucket: DEFAULT_BUCKET,
+    store: createJobStore({ redis, namespace: ns }),
+    queues,
+    storage: new FakeStorage(),
+    defaultBucket: DEFAULT_BUCKET,
     apiKeys: [`sha256:${createHash('sha256').update(plain).digest('hex')}`],
-    logger: createLogger({ name: 't', level: 'silent' }), ping: async () => true,
+    logger: createLogger({ name: 't', level: 'silent' }),
+    ping: async () => true,
     // A counter whose window never rolls over, so the limit is checked deterministically.
-    allowedPrefixes: ALLOWED_PREFIXES, rateLimitPerMinute: 5, rateCounter: { hit: async (keyId) => (counts[keyId] = (counts[keyId] ?? 0) + 1) },
+    allowedPrefixes: ALLOWED_PREFIXES,
+    rateLimitPerMinute: 5,
+    rateCounter: { hit: async (keyId) => (counts[keyId] = (counts[keyId] ?? 0) + 1) },
   });
   const counts: Record<string, number> = {};
   afterAll(async () => {
@@ -75,7 +93,13 @@ describe('API keys given as digests, and per-key rate limits', () => {
     expect(limited.body.error.code).toBe('rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     // The digest itself is not a key.
-    expect((await request(app).get('/v1/jobs').set('Authorization', `Bearer sha256:${createHash('sha256').update(plain).digest('hex')}`)).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/v1/jobs')
+          .set('Authorization', `Bearer sha256:${createHash('sha256').update(plain).digest('hex')}`)
+      ).status,
+    ).toBe(401);
   });
 
   it('counts requests per key and window in Redis, expiring with the window', async () => {
@@ -91,13 +115,25 @@ describe('API keys given as digests, and per-key rate limits', () => {
 describe('when Redis is down', () => {
   it('answers 503 promptly instead of hanging', async () => {
     // Nothing listens on port 1: the client fails fast, as the API's own client is configured to.
-    const dead = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 1000 });
+    const dead = new Redis('redis://127.0.0.1:1', {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      retryStrategy: () => 1000,
+    });
     dead.on('error', () => undefined);
     const queues = openStageQueues({ connection: dead, prefix: '{t-dead}' });
     const app = createApp({
-      store: createJobStore({ redis: dead, namespace: 't-dead' }), queues, storage: new FakeStorage(), defaultBucket: DEFAULT_BUCKET,
-      apiKeys: [KEY_A], logger: createLogger({ name: 't', level: 'silent' }), ping: async () => (await dead.ping()) === 'PONG',
-      allowedPrefixes: ALLOWED_PREFIXES, rateLimitPerMinute: 0, rateCounter: { hit: async () => 1 },
+      store: createJobStore({ redis: dead, namespace: 't-dead' }),
+      queues,
+      storage: new FakeStorage(),
+      defaultBucket: DEFAULT_BUCKET,
+      apiKeys: [KEY_A],
+      logger: createLogger({ name: 't', level: 'silent' }),
+      ping: async () => (await dead.ping()) === 'PONG',
+      allowedPrefixes: ALLOWED_PREFIXES,
+      rateLimitPerMinute: 0,
+      rateCounter: { hit: async () => 1 },
     });
     const started = Date.now();
     const list = await request(app).get('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`);
@@ -113,19 +149,35 @@ describe('when Redis is down', () => {
 
 describe('malformed requests', () => {
   let h: Harness;
-  beforeAll(() => { h = openHarness(uniqueNamespace('malformed')); });
-  afterAll(async () => { await h.close(); });
-
-  it.each(['/v1/jobs/%u0041', '/v1/jobs/%zz/events', '/v1/jobs/%E0%A4%A/cancel'])('answers 400, not 500, for broken percent-encoding in %s', async (path) => {
-    const response = await request(h.app).get(path).set('Authorization', `Bearer ${KEY_A}`);
-    expect(response.status).toBe(400);
-    expect(response.body.error.code).toBe('bad_request');
+  beforeAll(() => {
+    h = openHarness(uniqueNamespace('malformed'));
+  });
+  afterAll(async () => {
+    await h.close();
   });
 
+  it.each(['/v1/jobs/%u0041', '/v1/jobs/%zz/events', '/v1/jobs/%E0%A4%A/cancel'])(
+    'answers 400, not 500, for broken percent-encoding in %s',
+    async (path) => {
+      const response = await request(h.app).get(path).set('Authorization', `Bearer ${KEY_A}`);
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('bad_request');
+    },
+  );
+
   it('answers 415 for a body encoding or charset it does not take', async () => {
-    const gzip = await request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).set('Content-Type', 'application/json').set('Content-Encoding', 'compress').send('{}');
+    const gzip = await request(h.app)
+      .post('/v1/jobs')
+      .set('Authorization', `Bearer ${KEY_A}`)
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'compress')
+      .send('{}');
     expect(gzip.status).toBe(415);
-    const latin1 = await request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).set('Content-Type', 'application/json; charset=latin1').send('{}');
+    const latin1 = await request(h.app)
+      .post('/v1/jobs')
+      .set('Authorization', `Bearer ${KEY_A}`)
+      .set('Content-Type', 'application/json; charset=latin1')
+      .send('{}');
     expect(latin1.status).toBe(415);
     expect(latin1.body.error.code).toBe('unsupported_media_type');
   });

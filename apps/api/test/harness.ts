@@ -67,7 +67,13 @@ export function openHarness(ns: string, options: { rateLimitPerMinute?: number }
     rateCounter: redisRateCounter(redis, ns),
   });
   return {
-    ns, redis, store, queues, storage, app, pingOk,
+    ns,
+    redis,
+    store,
+    queues,
+    storage,
+    app,
+    pingOk,
     async close() {
       await closeStageQueues(queues);
       await deleteNamespace(redis, ns);

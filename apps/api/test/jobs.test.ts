@@ -38,7 +38,11 @@ async function submitInOrder(name: string): Promise<string> {
   const response = await post('/v1/jobs', validJob(name));
   expect(response.status).toBe(202);
   const created = Date.parse(response.body.createdAt);
-  await waitFor(() => Date.now() > created + 1, { timeoutMs: 2000, intervalMs: 1, description: 'the clock to pass the creation millisecond' });
+  await waitFor(() => Date.now() > created + 1, {
+    timeoutMs: 2000,
+    intervalMs: 1,
+    description: 'the clock to pass the creation millisecond',
+  });
   return response.body.id as string;
 }
 
@@ -54,11 +58,18 @@ describe('GET /v1/jobs', () => {
     lister.storage.known.add(TRAIN);
     created = [];
     for (let n = 1; n <= 5; n++) {
-      const response = await request(lister.app).post('/v1/jobs').set(auth).send(validJob(`job-${n}`));
+      const response = await request(lister.app)
+        .post('/v1/jobs')
+        .set(auth)
+        .send(validJob(`job-${n}`));
       expect(response.status).toBe(202);
       created.push(response.body.id);
       const at = Date.parse(response.body.createdAt);
-      await waitFor(() => Date.now() > at + 1, { timeoutMs: 2000, intervalMs: 1, description: 'the clock to pass the creation millisecond' });
+      await waitFor(() => Date.now() > at + 1, {
+        timeoutMs: 2000,
+        intervalMs: 1,
+        description: 'the clock to pass the creation millisecond',
+      });
     }
   });
 
@@ -158,7 +169,13 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     const response = await get(`/v1/jobs/${id}/events`);
     expect(response.status).toBe(200);
     expect(response.body.data).toHaveLength(1);
-    expect(response.body.data[0]).toEqual({ at: expect.stringMatching(ISO_WITH_OFFSET), type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
+    expect(response.body.data[0]).toEqual({
+      at: expect.stringMatching(ISO_WITH_OFFSET),
+      type: 'status',
+      stage: 'submit',
+      message: 'Job submitted',
+      data: { status: 'queued' },
+    });
   });
 
   it('serves the stored log as plain text', async () => {

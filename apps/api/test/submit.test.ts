@@ -32,7 +32,10 @@ afterAll(async () => {
 });
 
 function submit(body: unknown) {
-  return request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).send(body as object);
+  return request(h.app)
+    .post('/v1/jobs')
+    .set('Authorization', `Bearer ${KEY_A}`)
+    .send(body as object);
 }
 
 async function jobCount(): Promise<number> {
@@ -56,7 +59,12 @@ const paths = (details: Detail[] | undefined) => (details ?? []).map((d) => d.pa
 
 describe('POST /v1/jobs', () => {
   it('accepts a valid job with 202 and answers every field of the REST contract', async () => {
-    const response = await submit({ ...validJob(), name: 'sft-demo.v1_a', metadata: { team: 'speech' }, inputs: { train: TRAIN, eval: EVAL } });
+    const response = await submit({
+      ...validJob(),
+      name: 'sft-demo.v1_a',
+      metadata: { team: 'speech' },
+      inputs: { train: TRAIN, eval: EVAL },
+    });
     expect(response.status).toBe(202);
     const job = response.body;
     expect(job.id).toMatch(JOB_ID_PATTERN);
@@ -230,7 +238,18 @@ describe('POST /v1/jobs', () => {
   });
 
   it('rejects env keys the service sets itself', async () => {
-    for (const key of ['OUTPUT_DIR', 'JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'INPUT_X', 'INPUT_TRAIN', 'INNO_ANYTHING', 'PATH', 'HOME']) {
+    for (const key of [
+      'OUTPUT_DIR',
+      'JOB_ID',
+      'JOB_DIR',
+      'INPUT_DIR',
+      'CONFIG_PATH',
+      'INPUT_X',
+      'INPUT_TRAIN',
+      'INNO_ANYTHING',
+      'PATH',
+      'HOME',
+    ]) {
       const error = await rejected({ ...validJob(), env: { OK_VAR: '1', [key]: '1' } });
       expect(paths(error.details)).toEqual([`env.${key}`]);
       expect(error.details[0]!.message).toContain('cannot be overridden');
@@ -253,7 +272,9 @@ describe('POST /v1/jobs', () => {
   });
 
   it('answers 503 unavailable without the internal message when the storage check is down', async () => {
-    h.storage.failWith = new InnoError('storage_unavailable', 'connect ECONNREFUSED 10.9.8.7:9000 internal-detail-5e1', { retryable: true });
+    h.storage.failWith = new InnoError('storage_unavailable', 'connect ECONNREFUSED 10.9.8.7:9000 internal-detail-5e1', {
+      retryable: true,
+    });
     const jobsBefore = await jobCount();
     const response = await submit(validJob());
     expect(response.status).toBe(503);

@@ -72,7 +72,8 @@ const SUBMIT_ATTEMPTS = 3;
 
 function assertJob(value: unknown): JobView {
   const job = value as Partial<JobView> | null;
-  if (!job || typeof job.id !== 'string' || typeof job.status !== 'string') throw new Error('The API answered with something that is not a job');
+  if (!job || typeof job.id !== 'string' || typeof job.status !== 'string')
+    throw new Error('The API answered with something that is not a job');
   return job as JobView;
 }
 

@@ -135,8 +135,13 @@ export interface RunWithServiceOptions {
 export async function runDemoWithService(demoEnv: DemoEnv, options: RunWithServiceOptions): Promise<number> {
   const log = (line: string) => void options.out.write(`${line}\n`);
   const service = await ensureService({
-    dataDir: demoEnv.dataDir, repoRoot: demoEnv.repoRoot, apiUrl: demoEnv.apiUrl,
-    entry: options.serviceEntry, env: options.env, signal: options.signal, log,
+    dataDir: demoEnv.dataDir,
+    repoRoot: demoEnv.repoRoot,
+    apiUrl: demoEnv.apiUrl,
+    entry: options.serviceEntry,
+    env: options.env,
+    signal: options.signal,
+    log,
   });
   try {
     const runtime = service.runtime;
@@ -144,7 +149,14 @@ export async function runDemoWithService(demoEnv: DemoEnv, options: RunWithServi
     if (runtime?.provider === 'lambda') log(`Provider lambda: this launches a real, billed ${demoEnv.instanceType} on Lambda Cloud.`);
     const api = createApiClient(service.apiUrl, resolveApiKey(demoEnv));
     const s3 = resolveS3(runtime, demoEnv.s3);
-    const result = await runDemo({ ...options.demo, api, s3, out: options.out, instanceType: demoEnv.instanceType, signal: options.signal });
+    const result = await runDemo({
+      ...options.demo,
+      api,
+      s3,
+      out: options.out,
+      instanceType: demoEnv.instanceType,
+      signal: options.signal,
+    });
     return result.exitCode;
   } finally {
     if (service.started) {

@@ -104,7 +104,9 @@ function instanceLines(job: JobView): string[] {
   const price = instance.priceCentsPerHour !== null ? `, $${(instance.priceCentsPerHour / 100).toFixed(2)}/h` : '';
   if (!instance.terminatedAt) return [`  instance: ${where}${price}, status ${instance.status}, NOT terminated yet: check it`];
   const lifetime = Date.parse(instance.terminatedAt) - Date.parse(instance.launchedAt);
-  return [`  instance: ${where}${price}, alive ${formatSeconds(lifetime)} (${clock(instance.launchedAt)} -> ${clock(instance.terminatedAt)})`];
+  return [
+    `  instance: ${where}${price}, alive ${formatSeconds(lifetime)} (${clock(instance.launchedAt)} -> ${clock(instance.terminatedAt)})`,
+  ];
 }
 
 export interface SummaryInput {

@@ -49,7 +49,8 @@ export async function waitUntil<T>(
     if (options.signal?.aborted) throw new Error(`Interrupted while waiting for ${options.description}`);
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() >= deadline) throw new Error(`Timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${options.description}`);
+    if (Date.now() >= deadline)
+      throw new Error(`Timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${options.description}`);
     await sleep(options.intervalMs ?? 250);
   }
 }
@@ -73,7 +74,10 @@ export async function ensureService(options: EnsureServiceOptions): Promise<Serv
   if (health !== 'down') {
     if (health === 'unhealthy') options.log(`The service at ${candidate} answers but is not healthy yet; waiting for it...`);
     await waitUntil(async () => ((await probeHealth(candidate)) === 'ok' ? true : undefined), {
-      timeoutMs: options.startTimeoutMs ?? 60_000, intervalMs: 500, description: `${candidate}/healthz`, signal: options.signal,
+      timeoutMs: options.startTimeoutMs ?? 60_000,
+      intervalMs: 500,
+      description: `${candidate}/healthz`,
+      signal: options.signal,
     });
     const runtime = readRuntimeInfo(options.dataDir)?.info ?? null;
     return { apiUrl: candidate, runtime, started: null, stop: async () => {} };
@@ -101,18 +105,31 @@ async function startService(options: EnsureServiceOptions, candidate: string): P
   void exited.then(() => process.off('exit', stopOnExit));
   const stop = () => stopChild(child, exited, options.stopTimeoutMs ?? 30_000);
   try {
-    const runtime = await waitUntil(() => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`The service exited (${child.exitCode ?? child.signalCode}) while starting; last lines of ${logPath}:\n${tailOf(logPath, 20)}`);
-      }
-      const found = readRuntimeInfo(options.dataDir);
-      // Only the file our child wrote counts: an older one may name another port or S3 endpoint.
-      const fresh = found && (found.info.pid !== undefined ? found.info.pid === child.pid : found.mtimeMs >= spawnedAt - 1000);
-      return fresh ? found.info : undefined;
-    }, { timeoutMs: options.startTimeoutMs ?? 60_000, intervalMs: 250, description: `${join(options.dataDir, 'runtime.json')} from the service`, signal: options.signal });
+    const runtime = await waitUntil(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(
+            `The service exited (${child.exitCode ?? child.signalCode}) while starting; last lines of ${logPath}:\n${tailOf(logPath, 20)}`,
+          );
+        }
+        const found = readRuntimeInfo(options.dataDir);
+        // Only the file our child wrote counts: an older one may name another port or S3 endpoint.
+        const fresh = found && (found.info.pid !== undefined ? found.info.pid === child.pid : found.mtimeMs >= spawnedAt - 1000);
+        return fresh ? found.info : undefined;
+      },
+      {
+        timeoutMs: options.startTimeoutMs ?? 60_000,
+        intervalMs: 250,
+        description: `${join(options.dataDir, 'runtime.json')} from the service`,
+        signal: options.signal,
+      },
+    );
     const apiUrl = runtime.apiUrl;
     await waitUntil(async () => ((await probeHealth(apiUrl)) === 'ok' ? true : undefined), {
-      timeoutMs: options.startTimeoutMs ?? 60_000, intervalMs: 250, description: `${apiUrl}/healthz`, signal: options.signal,
+      timeoutMs: options.startTimeoutMs ?? 60_000,
+      intervalMs: 250,
+      description: `${apiUrl}/healthz`,
+      signal: options.signal,
     });
     options.log(`Service ready at ${apiUrl} (pid ${child.pid}, provider ${runtime.provider})`);
     return { apiUrl, runtime, started: { pid: child.pid ?? -1, logPath }, stop };

@@ -157,13 +157,17 @@ export function resolveApiKey(demoEnv: DemoEnv): string {
 export function resolveS3(runtime: RuntimeInfo | null, fromEnv: Partial<S3Settings>): S3Settings {
   if (runtime) return runtime.s3;
   if (!fromEnv.bucket) {
-    throw new Error('No S3 bucket: start the service with npm start (it writes runtime.json) or set S3_BUCKET (and S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)');
+    throw new Error(
+      'No S3 bucket: start the service with npm start (it writes runtime.json) or set S3_BUCKET (and S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)',
+    );
   }
   return {
     endpoint: fromEnv.endpoint ?? null,
     region: fromEnv.region ?? 'us-east-1',
     bucket: fromEnv.bucket,
     forcePathStyle: fromEnv.forcePathStyle ?? false,
-    ...(fromEnv.accessKeyId && fromEnv.secretAccessKey ? { accessKeyId: fromEnv.accessKeyId, secretAccessKey: fromEnv.secretAccessKey } : {}),
+    ...(fromEnv.accessKeyId && fromEnv.secretAccessKey
+      ? { accessKeyId: fromEnv.accessKeyId, secretAccessKey: fromEnv.secretAccessKey }
+      : {}),
   };
 }

@@ -10,7 +10,10 @@ async function fakeApi(statuses: number[]) {
     keys.push(req.headers['idempotency-key'] as string | undefined);
     req.resume();
     const status = statuses[Math.min(keys.length - 1, statuses.length - 1)]!;
-    const body = status === 202 ? { id: 'j1', status: 'queued' } : { error: { code: status === 503 ? 'unavailable' : 'invalid_request', message: 'no' } };
+    const body =
+      status === 202
+        ? { id: 'j1', status: 'queued' }
+        : { error: { code: status === 503 ? 'unavailable' : 'invalid_request', message: 'no' } };
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });
   server.listen(0, '127.0.0.1');

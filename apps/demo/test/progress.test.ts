@@ -18,8 +18,14 @@ function job(overrides: Partial<JobView> = {}): JobView {
 }
 
 const instance = {
-  id: 'i-1', type: 'gpu_1x_a10', region: 'us-west-1', ip: '127.0.0.1', status: 'active',
-  launchedAt: '2025-01-01T10:00:01.000Z', terminatedAt: null, priceCentsPerHour: 75,
+  id: 'i-1',
+  type: 'gpu_1x_a10',
+  region: 'us-west-1',
+  ip: '127.0.0.1',
+  status: 'active',
+  launchedAt: '2025-01-01T10:00:01.000Z',
+  terminatedAt: null,
+  priceCentsPerHour: 75,
 };
 
 describe('renderProgress', () => {
@@ -30,7 +36,11 @@ describe('renderProgress', () => {
   });
 
   it('shows training at step 30/100 with its loss and accuracy', () => {
-    const line = renderProgress(job({ status: 'training', progress: { step: 30, totalSteps: 100, epoch: 2, loss: 0.51234, accuracy: 0.8 } }), 12_345, 100);
+    const line = renderProgress(
+      job({ status: 'training', progress: { step: 30, totalSteps: 100, epoch: 2, loss: 0.51234, accuracy: 0.8 } }),
+      12_345,
+      100,
+    );
     expect(line).toBe(`training    [${'#'.repeat(9)}${'.'.repeat(21)}]  30/100  loss 0.5123  acc 0.800   12.3s`);
   });
 
@@ -78,7 +88,13 @@ describe('ProgressPrinter', () => {
 });
 
 describe('the closing report', () => {
-  const log = ['python 3.11; 400 train rows', '{"step": 1, "total_steps": 2, "loss": 0.78}', '{"not": "metrics"}', '{"step": 2, "total_steps": 2, "loss": 0.34}', 'done'].join('\n');
+  const log = [
+    'python 3.11; 400 train rows',
+    '{"step": 1, "total_steps": 2, "loss": 0.78}',
+    '{"not": "metrics"}',
+    '{"step": 2, "total_steps": 2, "loss": 0.34}',
+    'done',
+  ].join('\n');
   const at = (s: number) => new Date(Date.UTC(2025, 0, 1, 10, 0, s)).toISOString();
   const events: JobEventView[] = [
     { at: at(0), type: 'status', stage: 'submit', message: 'queued', data: { status: 'queued' } },
@@ -92,7 +108,9 @@ describe('the closing report', () => {
     expect(lossesFromLog(log)).toEqual({ first: 0.78, last: 0.34, steps: 2 });
     expect(lossesFromLog('no metrics here')).toBeNull();
     expect(stageDurations(events)).toEqual([
-      { status: 'queued', ms: 1000 }, { status: 'provisioning', ms: 4000 }, { status: 'training', ms: 9000 },
+      { status: 'queued', ms: 1000 },
+      { status: 'provisioning', ms: 4000 },
+      { status: 'training', ms: 9000 },
     ]);
   });
 
@@ -100,7 +118,10 @@ describe('the closing report', () => {
     const done = job({
       status: 'succeeded',
       instance: { ...instance, status: 'terminated', terminatedAt: '2025-01-01T10:00:13.500Z' },
-      outputs: [{ key: 'jobs/j/output/model.json', size: 4096 }, { key: 'jobs/j/output/eval.json', size: 60 }],
+      outputs: [
+        { key: 'jobs/j/output/model.json', size: 4096 },
+        { key: 'jobs/j/output/eval.json', size: 60 },
+      ],
     });
     const text = formatSummary({ job: done, wallMs: 14_000, losses: lossesFromLog(log), events, log }).join('\n');
     expect(text).toContain('succeeded after 14.0s');

@@ -10,7 +10,9 @@ import { createApiClient, runDemo, type JobEventView, type JobView } from '../sr
 const KEY = 'itk_test_key';
 const ID = 'j0123456789abcdefghijklm';
 
-async function listen(handler: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+async function listen(
+  handler: (req: IncomingMessage, body: string, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -32,8 +34,17 @@ function fakeApi(script: Script, log: string) {
   const state = { polls: 0, submitted: null as Record<string, unknown> | null, cancels: 0, auth: new Set<string>() };
   const current = () => script[Math.min(state.polls, script.length) - 1]?.(state.polls) ?? { job: {}, events: [] };
   const base = (): JobView => ({
-    id: ID, name: 'demo-mlp', status: 'queued', createdAt: '2025-01-01T10:00:00.000Z', startedAt: null, finishedAt: null,
-    instance: null, progress: null, outputUri: `s3://bucket/jobs/${ID}/output/`, outputs: [], error: null,
+    id: ID,
+    name: 'demo-mlp',
+    status: 'queued',
+    createdAt: '2025-01-01T10:00:00.000Z',
+    startedAt: null,
+    finishedAt: null,
+    instance: null,
+    progress: null,
+    outputUri: `s3://bucket/jobs/${ID}/output/`,
+    outputs: [],
+    error: null,
   });
   const handler = (req: IncomingMessage, body: string, res: ServerResponse) => {
     state.auth.add(req.headers.authorization ?? '');
@@ -57,9 +68,22 @@ function fakeApi(script: Script, log: string) {
 }
 
 const ev = (message: string, status?: string): JobEventView => ({
-  at: '2025-01-01T10:00:01.000Z', type: status ? 'status' : 'info', stage: 'training', message, ...(status ? { data: { status } } : {}),
+  at: '2025-01-01T10:00:01.000Z',
+  type: status ? 'status' : 'info',
+  stage: 'training',
+  message,
+  ...(status ? { data: { status } } : {}),
 });
-const instance = { id: 'i-1', type: 'gpu_1x_a10', region: 'us-west-1', ip: null, status: 'active', launchedAt: '2025-01-01T10:00:01.000Z', terminatedAt: null, priceCentsPerHour: 75 };
+const instance = {
+  id: 'i-1',
+  type: 'gpu_1x_a10',
+  region: 'us-west-1',
+  ip: null,
+  status: 'active',
+  launchedAt: '2025-01-01T10:00:01.000Z',
+  terminatedAt: null,
+  priceCentsPerHour: 75,
+};
 
 let s3: { server: Server; url: string };
 const puts: { path: string; body: string }[] = [];
@@ -90,7 +114,14 @@ async function withApi(script: Script, log: string, run: (url: string, api: Retu
 function demoOptions(url: string, output: string[], signal?: AbortSignal) {
   return {
     api: createApiClient(url, KEY),
-    s3: { endpoint: s3.url, region: 'us-east-1', bucket: 'bucket', forcePathStyle: true, accessKeyId: 'test', secretAccessKey: 'test-secret' },
+    s3: {
+      endpoint: s3.url,
+      region: 'us-east-1',
+      bucket: 'bucket',
+      forcePathStyle: true,
+      accessKeyId: 'test',
+      secretAccessKey: 'test-secret',
+    },
     out: { write: (text: string) => output.push(text), isTTY: false },
     instanceType: 'gpu_1x_a10',
     pollIntervalMs: 10,
@@ -100,14 +131,34 @@ function demoOptions(url: string, output: string[], signal?: AbortSignal) {
 
 const succeeded: Script = [
   () => ({ job: { status: 'queued' }, events: [ev('queued', 'queued')] }),
-  () => ({ job: { status: 'training', instance, progress: { step: 30, totalSteps: 100, loss: 0.5 } }, events: [ev('queued', 'queued'), ev('Training started', 'training')] }),
   () => ({
-    job: { status: 'succeeded', instance, finishedAt: '2025-01-01T10:00:12.000Z', progress: { step: 100, totalSteps: 100, loss: 0.34 }, outputs: [{ key: `jobs/${ID}/output/model.json`, size: 4000 }] },
+    job: { status: 'training', instance, progress: { step: 30, totalSteps: 100, loss: 0.5 } },
+    events: [ev('queued', 'queued'), ev('Training started', 'training')],
+  }),
+  () => ({
+    job: {
+      status: 'succeeded',
+      instance,
+      finishedAt: '2025-01-01T10:00:12.000Z',
+      progress: { step: 100, totalSteps: 100, loss: 0.34 },
+      outputs: [{ key: `jobs/${ID}/output/model.json`, size: 4000 }],
+    },
     events: [ev('queued', 'queued'), ev('Training started', 'training'), ev('succeeded', 'succeeded')],
   }),
   () => ({
-    job: { status: 'succeeded', instance: { ...instance, status: 'terminated', terminatedAt: '2025-01-01T10:00:12.500Z' }, finishedAt: '2025-01-01T10:00:12.000Z', progress: { step: 100, totalSteps: 100, loss: 0.34 }, outputs: [{ key: `jobs/${ID}/output/model.json`, size: 4000 }] },
-    events: [ev('queued', 'queued'), ev('Training started', 'training'), ev('succeeded', 'succeeded'), ev('Instance i-1 terminated (confirmed)')],
+    job: {
+      status: 'succeeded',
+      instance: { ...instance, status: 'terminated', terminatedAt: '2025-01-01T10:00:12.500Z' },
+      finishedAt: '2025-01-01T10:00:12.000Z',
+      progress: { step: 100, totalSteps: 100, loss: 0.34 },
+      outputs: [{ key: `jobs/${ID}/output/model.json`, size: 4000 }],
+    },
+    events: [
+      ev('queued', 'queued'),
+      ev('Training started', 'training'),
+      ev('succeeded', 'succeeded'),
+      ev('Instance i-1 terminated (confirmed)'),
+    ],
   }),
 ];
 
@@ -121,9 +172,12 @@ describe('runDemo', () => {
       expect(puts[0]?.body.startsWith('x1,x2,x3,x4,label\n')).toBe(true);
       expect(api.state.auth).toEqual(new Set([`Bearer ${KEY}`]));
       expect(api.state.submitted).toMatchObject({
-        name: 'demo-mlp', instance: { type: 'gpu_1x_a10' },
+        name: 'demo-mlp',
+        instance: { type: 'gpu_1x_a10' },
         inputs: { train: 's3://bucket/demo/data/train.csv', eval: 's3://bucket/demo/data/eval.csv' },
-        script: { filename: 'train.py' }, config: { epochs: 8, lr: 0.3, batch_size: 32 }, metadata: { source: 'npm run demo' },
+        script: { filename: 'train.py' },
+        config: { epochs: 8, lr: 0.3, batch_size: 32 },
+        metadata: { source: 'npm run demo' },
       });
       expect((api.state.submitted?.script as { inline: string }).inline).toContain('def gradients(');
       const text = output.join('');
@@ -139,7 +193,12 @@ describe('runDemo', () => {
   });
 
   it('exits 1 on failure with the error and the log tail', async () => {
-    const failed: Script = [() => ({ job: { status: 'failed', error: { code: 'training_failed', stage: 'training', message: 'exited with code 3' } }, events: [] })];
+    const failed: Script = [
+      () => ({
+        job: { status: 'failed', error: { code: 'training_failed', stage: 'training', message: 'exited with code 3' } },
+        events: [],
+      }),
+    ];
     await withApi(failed, 'Traceback\nCUDA out of memory (simulated)\n', async (url) => {
       const output: string[] = [];
       const result = await runDemo(demoOptions(url, output));

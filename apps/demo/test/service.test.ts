@@ -46,11 +46,28 @@ async function deadUrl(): Promise<string> {
 describe('ensureService', () => {
   it('starts the service when nothing answers, ignores a stale runtime.json, and stops it with SIGINT', async () => {
     const stale = await deadUrl();
-    writeFileSync(join(dir, 'runtime.json'), JSON.stringify({ apiUrl: stale, bullBoardUrl: stale, provider: 'local', pid: 2 ** 22 + 1, s3: { endpoint: null, region: 'x', bucket: 'old', forcePathStyle: false } }));
+    writeFileSync(
+      join(dir, 'runtime.json'),
+      JSON.stringify({
+        apiUrl: stale,
+        bullBoardUrl: stale,
+        provider: 'local',
+        pid: 2 ** 22 + 1,
+        s3: { endpoint: null, region: 'x', bucket: 'old', forcePathStyle: false },
+      }),
+    );
     expect(readRuntimeInfo(dir)).toBeNull();
     const entry = join(dir, 'fake-service.js');
     writeFileSync(entry, FAKE_SERVICE);
-    const service = await ensureService({ dataDir: dir, repoRoot: dir, apiUrl: null, entry, env: { ...process.env, INNO_DATA_DIR: dir }, log, startTimeoutMs: 20_000 });
+    const service = await ensureService({
+      dataDir: dir,
+      repoRoot: dir,
+      apiUrl: null,
+      entry,
+      env: { ...process.env, INNO_DATA_DIR: dir },
+      log,
+      startTimeoutMs: 20_000,
+    });
     try {
       expect(service.started?.pid).toBeGreaterThan(0);
       expect(service.runtime?.pid).toBe(service.started?.pid);
@@ -81,17 +98,28 @@ describe('ensureService', () => {
   it('reports the log tail when the service dies while starting', async () => {
     const entry = join(dir, 'broken.js');
     writeFileSync(entry, "console.error('Invalid configuration: S3_BUCKET is required'); process.exit(1);");
-    await expect(ensureService({ dataDir: dir, repoRoot: dir, apiUrl: await deadUrl(), entry, log, startTimeoutMs: 20_000 }))
-      .rejects.toThrow(/exited \(1\)[\s\S]*S3_BUCKET is required/);
+    await expect(
+      ensureService({ dataDir: dir, repoRoot: dir, apiUrl: await deadUrl(), entry, log, startTimeoutMs: 20_000 }),
+    ).rejects.toThrow(/exited \(1\)[\s\S]*S3_BUCKET is required/);
   });
 });
 
 describe('settings', () => {
   it('reads the environment and falls back to the data directory for the key', () => {
-    const env = readDemoEnv({ INNO_DATA_DIR: dir, S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' }, __dirname);
+    const env = readDemoEnv(
+      { INNO_DATA_DIR: dir, S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' },
+      __dirname,
+    );
     expect(env).toMatchObject({ dataDir: dir, apiUrl: null, apiKey: null, instanceType: 'gpu_1x_a10' });
     expect(existsSync(join(env.repoRoot, 'package.json'))).toBe(true);
-    expect(resolveS3(null, env.s3)).toEqual({ endpoint: null, region: 'us-east-1', bucket: 'b', forcePathStyle: true, accessKeyId: 'k', secretAccessKey: 's' });
+    expect(resolveS3(null, env.s3)).toEqual({
+      endpoint: null,
+      region: 'us-east-1',
+      bucket: 'b',
+      forcePathStyle: true,
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+    });
     expect(() => resolveApiKey(env)).toThrow(/INNO_API_KEY/);
     writeFileSync(join(dir, 'api-key'), 'itk_from_file\n');
     expect(resolveApiKey(env)).toBe('itk_from_file');

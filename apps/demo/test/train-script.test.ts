@@ -79,7 +79,18 @@ describe('assets/train.py', () => {
   });
 
   it('reads only the keys it knows, tolerates YAML it does not parse, and honours batch_size and epochs', () => {
-    const yaml = ['# rendered by the service', 'epochs: 2', 'batch_size: 50', 'lr: "0.3"', 'step_delay: 0', 'optimizer:', '  name: sgd', 'tags:', '  - demo', ''].join('\n');
+    const yaml = [
+      '# rendered by the service',
+      'epochs: 2',
+      'batch_size: 50',
+      'lr: "0.3"',
+      'step_delay: 0',
+      'optimizer:',
+      '  name: sgd',
+      'tags:',
+      '  - demo',
+      '',
+    ].join('\n');
     const run = runTrain(yaml);
     expect(run.status).toBe(0);
     expect(run.metrics).toHaveLength(16);

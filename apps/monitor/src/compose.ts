@@ -1,4 +1,12 @@
-import { failJob, jobError, resolveTimings, startWorkerSet, type StageBinding, type TimingOverrides, type WorkerRuntime } from '@inno-train/workflow';
+import {
+  failJob,
+  jobError,
+  resolveTimings,
+  startWorkerSet,
+  type StageBinding,
+  type TimingOverrides,
+  type WorkerRuntime,
+} from '@inno-train/workflow';
 import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import type { MonitorEnv } from './env';
 import { trainStep, type MonitorDeps } from './train-step';
@@ -15,8 +23,8 @@ export function monitorBindings(deps: MonitorDeps): StageBinding[] {
 }
 
 /** What compose reads of the env: worker tuning and timings. SSH settings go to main's executor. */
-export type MonitorComposeEnv = Pick<MonitorEnv,
-  'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'> & TimingOverrides;
+export type MonitorComposeEnv = Pick<MonitorEnv, 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'> &
+  TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
 export interface MonitorInfrastructure {
@@ -44,10 +52,18 @@ export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastru
   return {
     async start() {
       const bindings = monitorBindings(deps);
-      workers = startWorkerSet({
-        connection: runtime.redis, prefix: runtime.prefix, concurrency: env.WORKER_CONCURRENCY, logger: runtime.logger,
-        deps, lockDurationMs: env.STEP_LOCK_MS, stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-      }, bindings);
+      workers = startWorkerSet(
+        {
+          connection: runtime.redis,
+          prefix: runtime.prefix,
+          concurrency: env.WORKER_CONCURRENCY,
+          logger: runtime.logger,
+          deps,
+          lockDurationMs: env.STEP_LOCK_MS,
+          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+        },
+        bindings,
+      );
       // Tests wait for this line: the queue is consumed.
       runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'monitor started');
     },

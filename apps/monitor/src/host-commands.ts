@@ -5,7 +5,13 @@
  * its view of a poll onto the protocol.
  */
 import {
-  killTaskCommand, parseTrainingPoll, pollTrainingCommand, renderTrainScript, startTaskCommand, taskScriptPath, type TaskState,
+  killTaskCommand,
+  parseTrainingPoll,
+  pollTrainingCommand,
+  renderTrainScript,
+  startTaskCommand,
+  taskScriptPath,
+  type TaskState,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 
@@ -47,9 +53,7 @@ export function killCommand(job: JobRecord, graceSeconds: number): string {
  * the host restarted). `starting` is no longer reported (a start holds the task's lock before it
  * answers), and stays in the type for train-decision.
  */
-export type HostTrainState =
-  | { state: 'exited'; exitCode: number }
-  | { state: 'running' | 'starting' | 'gone' | 'nodir' };
+export type HostTrainState = { state: 'exited'; exitCode: number } | { state: 'running' | 'starting' | 'gone' | 'nodir' };
 
 export interface PollResult {
   train: HostTrainState;

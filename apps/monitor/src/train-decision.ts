@@ -27,7 +27,8 @@ export function limitReached(job: JobRecord, now: number): { code: LimitCode; me
   const startedAt = job.training.startedAt ? Date.parse(job.training.startedAt) : now;
   if (limit && now - startedAt > limit * 1000) return { code: 'max_runtime_exceeded', message: `maxRuntimeSeconds (${limit}) reached` };
   const maxCost = job.spec.maxCostUsd;
-  if (maxCost !== undefined && jobCost(job, now).usd >= maxCost) return { code: 'max_cost_exceeded', message: `maxCostUsd (${maxCost}) reached` };
+  if (maxCost !== undefined && jobCost(job, now).usd >= maxCost)
+    return { code: 'max_cost_exceeded', message: `maxCostUsd (${maxCost}) reached` };
   return null;
 }
 
@@ -65,14 +66,37 @@ export function decideAfterPoll(input: PollInput): PollDecision {
 }
 
 /** Why the job will fail once its outputs are staged out, or null when training succeeded. */
-export function trainingOutcome(job: Pick<JobRecord, 'spec'>, killing: Step['killing'], exitCode: number | null, logTail: () => string): JobError | null {
+export function trainingOutcome(
+  job: Pick<JobRecord, 'spec'>,
+  killing: Step['killing'],
+  exitCode: number | null,
+  logTail: () => string,
+): JobError | null {
   if (killing === 'max_runtime_exceeded') {
-    return { code: 'max_runtime_exceeded', message: `Training ran longer than maxRuntimeSeconds (${job.spec.maxRuntimeSeconds}) and was stopped`, stage: 'training' };
+    return {
+      code: 'max_runtime_exceeded',
+      message: `Training ran longer than maxRuntimeSeconds (${job.spec.maxRuntimeSeconds}) and was stopped`,
+      stage: 'training',
+    };
   }
   if (killing === 'max_cost_exceeded') {
-    return { code: 'max_cost_exceeded', message: `The job's instances reached maxCostUsd (${job.spec.maxCostUsd}) and training was stopped`, stage: 'training' };
+    return {
+      code: 'max_cost_exceeded',
+      message: `The job's instances reached maxCostUsd (${job.spec.maxCostUsd}) and training was stopped`,
+      stage: 'training',
+    };
   }
-  if (exitCode === null) return { code: 'training_process_lost', message: 'The training process disappeared without an exit code (host restarted?)', stage: 'training' };
-  if (exitCode !== 0) return { code: 'training_failed', message: `Training command exited with code ${exitCode}. Last lines of its log:\n${logTail()}`, stage: 'training' };
+  if (exitCode === null)
+    return {
+      code: 'training_process_lost',
+      message: 'The training process disappeared without an exit code (host restarted?)',
+      stage: 'training',
+    };
+  if (exitCode !== 0)
+    return {
+      code: 'training_failed',
+      message: `Training command exited with code ${exitCode}. Last lines of its log:\n${logTail()}`,
+      stage: 'training',
+    };
   return null;
 }

@@ -1,7 +1,17 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import type { HostExecutor } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
-import { advance, ensureStageQueued, hostTarget, isStopped, onHost, type HostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import {
+  advance,
+  ensureStageQueued,
+  hostTarget,
+  isStopped,
+  onHost,
+  type HostTarget,
+  type SshIdentity,
+  type StepOutcome,
+  type WorkflowDeps,
+} from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
 import { latestProgress } from './metrics';
@@ -25,11 +35,24 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
     await ensureStageQueued(deps, job);
     return { kind: 'done' };
   }
-  const context = { deps, stage: 'training' as const, logger, graceMs: deps.timings.unreachableGraceMs, recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.trainPollMs) };
+  const context = {
+    deps,
+    stage: 'training' as const,
+    logger,
+    graceMs: deps.timings.unreachableGraceMs,
+    recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.trainPollMs),
+  };
   return onHost(context, job, payload.step, async (step) => {
     const target = hostTarget(job, deps.identity);
     if (!job.training.startedAt) await startTraining(deps, job, target);
-    const poll = parsePoll((await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:poll' })).stdout);
+    const poll = parsePoll(
+      (
+        await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), {
+          timeoutMs: deps.timings.sshCommandTimeoutMs,
+          label: 'train:poll',
+        })
+      ).stdout,
+    );
     return handlePoll(deps, job, { ...step }, poll, target);
   });
 }
@@ -39,11 +62,15 @@ async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarg
   await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:start' });
   // The command runs and the record does not say so: the rerun's start must find it under its lock.
   crashPoint('train:after-start');
-  await deps.store.update(job.id, (current) => {
-    if (current.training.startedAt) return null;
-    current.training.startedAt = isoNow();
-    return current;
-  }, [{ type: 'training', stage: 'training', message: `Started: ${job.spec.command.slice(0, 200)}` }]);
+  await deps.store.update(
+    job.id,
+    (current) => {
+      if (current.training.startedAt) return null;
+      current.training.startedAt = isoNow();
+      return current;
+    },
+    [{ type: 'training', stage: 'training', message: `Started: ${job.spec.command.slice(0, 200)}` }],
+  );
 }
 
 async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: PollResult, target: HostTarget): Promise<StepOutcome> {
@@ -54,14 +81,24 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
     if (progress) await deps.store.update(job.id, (current) => ({ ...current, progress }));
   }
   const current = await deps.store.mustGet(job.id);
-  const decision = decideAfterPoll({ job: current, poll, step: parseStepState('training', raw), consumed, now: Date.now(), pollMs: deps.timings.trainPollMs });
+  const decision = decideAfterPoll({
+    job: current,
+    poll,
+    step: parseStepState('training', raw),
+    consumed,
+    now: Date.now(),
+    pollMs: deps.timings.trainPollMs,
+  });
   switch (decision.kind) {
     case 'read_more':
       return { kind: 'wait', delayMs: 0, step: decision.step };
     case 'wait':
       return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
     case 'stop':
-      await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:stop' });
+      await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), {
+        timeoutMs: deps.timings.sshCommandTimeoutMs,
+        label: 'train:stop',
+      });
       await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Stopping: ${decision.reason}` });
       return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
     case 'finish':
@@ -69,11 +106,17 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
   }
 }
 
-async function finishTraining(deps: MonitorDeps, job: JobRecord, step: StepState<'training'>, exitCode: number | null): Promise<StepOutcome> {
+async function finishTraining(
+  deps: MonitorDeps,
+  job: JobRecord,
+  step: StepState<'training'>,
+  exitCode: number | null,
+): Promise<StepOutcome> {
   const log = exitCode !== null && exitCode !== 0 && !step.killing ? await deps.store.log(job.id) : '';
   const pending = trainingOutcome(job, step.killing, exitCode, () => log.split('\n').slice(-21).join('\n').slice(-2000));
   await advance(deps, job.id, {
-    transition: 'training_ended', stage: 'training',
+    transition: 'training_ended',
+    stage: 'training',
     message: pending ? `Training ended: ${pending.code}; staging out partial outputs` : 'Training finished (exit code 0)',
     patch: (current) => {
       current.training.exitCode = exitCode;

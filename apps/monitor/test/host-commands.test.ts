@@ -8,10 +8,32 @@ import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, st
 
 function job(overrides: Partial<JobRecord['spec']> = {}): JobRecord {
   return {
-    id: 'j00test0000000000000001', name: null, status: 'training', createdAt: '', updatedAt: '', startedAt: null, finishedAt: null,
-    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: '', filename: 'train.py' }, command: 'true', outputUri: 's3://b/o/', ...overrides },
-    instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false, createdBy: null,
-    training: { startedAt: null, exitCode: null }, metadata: {},
+    id: 'j00test0000000000000001',
+    name: null,
+    status: 'training',
+    createdAt: '',
+    updatedAt: '',
+    startedAt: null,
+    finishedAt: null,
+    spec: {
+      instance: { type: 'gpu_1x_a10' },
+      inputs: {},
+      script: { inline: '', filename: 'train.py' },
+      command: 'true',
+      outputUri: 's3://b/o/',
+      ...overrides,
+    },
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy: null,
+    training: { startedAt: null, exitCode: null },
+    metadata: {},
   };
 }
 
@@ -58,12 +80,20 @@ describe('the training task on a host', () => {
     const record = job({
       inputs: { train: 's3://b/data/train.jsonl', eval: 's3://b/data/eval/' },
       env: { HOSTILE: hostile },
-      command: 'printf "%s\\n" "$JOB_ID" "$INPUT_TRAIN" "$INPUT_EVAL" "$OUTPUT_DIR" "$CONFIG_PATH"; printf "%s" "$HOSTILE" > hostile.txt; exit 7',
+      command:
+        'printf "%s\\n" "$JOB_ID" "$INPUT_TRAIN" "$INPUT_EVAL" "$OUTPUT_DIR" "$CONFIG_PATH"; printf "%s" "$HOSTILE" > hostile.txt; exit 7',
     });
     const { log, exitCode } = runOnHost(record);
     const dir = dirOf(record);
     expect(exitCode).toBe(7);
-    expect(log.split('\n')).toEqual([record.id, `${dir}/inputs/train/train.jsonl`, `${dir}/inputs/eval`, `${dir}/output`, `${dir}/config.yaml`, '']);
+    expect(log.split('\n')).toEqual([
+      record.id,
+      `${dir}/inputs/train/train.jsonl`,
+      `${dir}/inputs/eval`,
+      `${dir}/output`,
+      `${dir}/config.yaml`,
+      '',
+    ]);
     expect(readFileSync(join(dir, 'hostile.txt'), 'utf8')).toBe(hostile);
     expect(() => readFileSync(join(home, 'canary'))).toThrow();
   });

@@ -4,12 +4,41 @@ import { consumeChunk, decideAfterPoll, limitReached, trainingOutcome } from '..
 
 const now = Date.parse('2026-01-01T12:00:00.000Z');
 const job = (spec: Partial<JobRecord['spec']> = {}, startedAt: string | null = '2026-01-01T11:00:00.000Z'): JobRecord => ({
-  id: 'j0000000000000000000001', name: null, status: 'training', createdAt: '2026-01-01T10:00:00.000Z', updatedAt: '2026-01-01T10:00:00.000Z',
-  startedAt: '2026-01-01T10:00:00.000Z', finishedAt: null,
-  spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: '', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/', ...spec },
-  instance: { id: 'i-1', type: 'gpu_1x_a10', region: 'us-east-1', ip: '10.0.0.1', status: 'active', launchedAt: '2026-01-01T10:00:00.000Z', terminatedAt: null, priceCentsPerHour: 100 },
-  retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false, createdBy: null,
-  training: { startedAt, exitCode: null }, metadata: {},
+  id: 'j0000000000000000000001',
+  name: null,
+  status: 'training',
+  createdAt: '2026-01-01T10:00:00.000Z',
+  updatedAt: '2026-01-01T10:00:00.000Z',
+  startedAt: '2026-01-01T10:00:00.000Z',
+  finishedAt: null,
+  spec: {
+    instance: { type: 'gpu_1x_a10' },
+    inputs: {},
+    script: { inline: '', filename: 'train.py' },
+    command: 'python3 train.py',
+    outputUri: 's3://b/o/',
+    ...spec,
+  },
+  instance: {
+    id: 'i-1',
+    type: 'gpu_1x_a10',
+    region: 'us-east-1',
+    ip: '10.0.0.1',
+    status: 'active',
+    launchedAt: '2026-01-01T10:00:00.000Z',
+    terminatedAt: null,
+    priceCentsPerHour: 100,
+  },
+  retiredInstances: [],
+  hostRestarts: 0,
+  progress: null,
+  outputs: [],
+  error: null,
+  pendingError: null,
+  cancelRequested: false,
+  createdBy: null,
+  training: { startedAt, exitCode: null },
+  metadata: {},
 });
 const poll = (train: PollResult['train'], logSize = 0, chunk = ''): PollResult => ({ train, logSize, chunk });
 const running = { state: 'running' as const };
@@ -26,11 +55,15 @@ describe('reading a poll of the training log (pure)', () => {
   });
 });
 
-describe('the job\'s limits (pure)', () => {
+describe("the job's limits (pure)", () => {
   it.each([
     ['no limits', {}, null],
     ['runtime under maxRuntimeSeconds', { maxRuntimeSeconds: 3601 }, null],
-    ['runtime past maxRuntimeSeconds', { maxRuntimeSeconds: 3599 }, { code: 'max_runtime_exceeded', message: 'maxRuntimeSeconds (3599) reached' }],
+    [
+      'runtime past maxRuntimeSeconds',
+      { maxRuntimeSeconds: 3599 },
+      { code: 'max_runtime_exceeded', message: 'maxRuntimeSeconds (3599) reached' },
+    ],
     // Two hours at $1/h: $2.
     ['cost under maxCostUsd', { maxCostUsd: 2.5 }, null],
     ['cost at maxCostUsd', { maxCostUsd: 2 }, { code: 'max_cost_exceeded', message: 'maxCostUsd (2) reached' }],
@@ -42,12 +75,42 @@ describe('the job\'s limits (pure)', () => {
 describe('deciding after a poll (pure)', () => {
   const base = { job: job(), now, pollMs: 10_000 };
   it.each([
-    ['running, log read up to its end: poll again later', poll(running, 12), { offset: 10 }, 2, { kind: 'wait', delayMs: 10_000, step: { offset: 12 } }],
+    [
+      'running, log read up to its end: poll again later',
+      poll(running, 12),
+      { offset: 10 },
+      2,
+      { kind: 'wait', delayMs: 10_000, step: { offset: 12 } },
+    ],
     ['running, more log on the host: read it at once', poll(running, 500), { offset: 10 }, 2, { kind: 'read_more', step: { offset: 12 } }],
-    ['exited with more log to read: read it first', poll({ state: 'exited', exitCode: 0 }, 500), {}, 100, { kind: 'read_more', step: { offset: 100 } }],
-    ['exited, log all read: finish with its exit code', poll({ state: 'exited', exitCode: 3 }, 100), {}, 100, { kind: 'finish', step: { offset: 100 }, exitCode: 3 }],
-    ['process gone without an exit code: finish, exit code unknown', poll({ state: 'gone' }, 0), {}, 0, { kind: 'finish', step: { offset: 0 }, exitCode: null }],
-    ['job directory gone: finish, exit code unknown', poll({ state: 'nodir' }, 0), {}, 0, { kind: 'finish', step: { offset: 0 }, exitCode: null }],
+    [
+      'exited with more log to read: read it first',
+      poll({ state: 'exited', exitCode: 0 }, 500),
+      {},
+      100,
+      { kind: 'read_more', step: { offset: 100 } },
+    ],
+    [
+      'exited, log all read: finish with its exit code',
+      poll({ state: 'exited', exitCode: 3 }, 100),
+      {},
+      100,
+      { kind: 'finish', step: { offset: 100 }, exitCode: 3 },
+    ],
+    [
+      'process gone without an exit code: finish, exit code unknown',
+      poll({ state: 'gone' }, 0),
+      {},
+      0,
+      { kind: 'finish', step: { offset: 0 }, exitCode: null },
+    ],
+    [
+      'job directory gone: finish, exit code unknown',
+      poll({ state: 'nodir' }, 0),
+      {},
+      0,
+      { kind: 'finish', step: { offset: 0 }, exitCode: null },
+    ],
     ['starting: poll again later', poll({ state: 'starting' }, 0), {}, 0, { kind: 'wait', delayMs: 10_000, step: { offset: 0 } }],
   ])('%s', (_name, polled, step, consumed, expected) => {
     expect(decideAfterPoll({ ...base, poll: polled, step, consumed })).toEqual(expected);
@@ -56,7 +119,12 @@ describe('deciding after a poll (pure)', () => {
   it('stops a command past its limit once, then keeps polling until it ends', () => {
     const over = job({ maxRuntimeSeconds: 60 });
     const first = decideAfterPoll({ ...base, job: over, poll: poll(running, 0), step: {}, consumed: 0 });
-    expect(first).toEqual({ kind: 'stop', step: { offset: 0, killing: 'max_runtime_exceeded' }, reason: 'maxRuntimeSeconds (60) reached', delayMs: 10_000 });
+    expect(first).toEqual({
+      kind: 'stop',
+      step: { offset: 0, killing: 'max_runtime_exceeded' },
+      reason: 'maxRuntimeSeconds (60) reached',
+      delayMs: 10_000,
+    });
     expect(decideAfterPoll({ ...base, job: over, poll: poll(running, 0), step: first.step, consumed: 0 })).toMatchObject({ kind: 'wait' });
   });
 });
@@ -65,10 +133,38 @@ describe('how training ended (pure)', () => {
   const tail = () => 'Traceback ...\nValueError: bad';
   it.each([
     ['exit code 0: success', undefined, 0, null],
-    ['a non-zero exit code: training_failed, with the log tail', undefined, 2, { code: 'training_failed', message: 'Training command exited with code 2. Last lines of its log:\nTraceback ...\nValueError: bad', stage: 'training' }],
-    ['no exit code: training_process_lost', undefined, null, { code: 'training_process_lost', message: 'The training process disappeared without an exit code (host restarted?)', stage: 'training' }],
-    ['stopped for runtime, whatever its exit code', 'max_runtime_exceeded' as const, 143, { code: 'max_runtime_exceeded', message: 'Training ran longer than maxRuntimeSeconds (60) and was stopped', stage: 'training' }],
-    ['stopped for cost', 'max_cost_exceeded' as const, null, { code: 'max_cost_exceeded', message: "The job's instances reached maxCostUsd (5) and training was stopped", stage: 'training' }],
+    [
+      'a non-zero exit code: training_failed, with the log tail',
+      undefined,
+      2,
+      {
+        code: 'training_failed',
+        message: 'Training command exited with code 2. Last lines of its log:\nTraceback ...\nValueError: bad',
+        stage: 'training',
+      },
+    ],
+    [
+      'no exit code: training_process_lost',
+      undefined,
+      null,
+      {
+        code: 'training_process_lost',
+        message: 'The training process disappeared without an exit code (host restarted?)',
+        stage: 'training',
+      },
+    ],
+    [
+      'stopped for runtime, whatever its exit code',
+      'max_runtime_exceeded' as const,
+      143,
+      { code: 'max_runtime_exceeded', message: 'Training ran longer than maxRuntimeSeconds (60) and was stopped', stage: 'training' },
+    ],
+    [
+      'stopped for cost',
+      'max_cost_exceeded' as const,
+      null,
+      { code: 'max_cost_exceeded', message: "The job's instances reached maxCostUsd (5) and training was stopped", stage: 'training' },
+    ],
   ])('%s', (_name, killing, exitCode, expected) => {
     expect(trainingOutcome(job({ maxRuntimeSeconds: 60, maxCostUsd: 5 }), killing, exitCode, tail)).toEqual(expected);
   });

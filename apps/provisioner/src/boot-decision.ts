@@ -33,10 +33,13 @@ export function sshBackoffMs(bootPollMs: number, misses: number): number {
 
 export function decideBoot(seen: BootObservation, step: Step, bootPollMs: number): BootDecision {
   const { cloud, pastDeadline } = seen;
-  if (!cloud || isInstanceGone(cloud.status)) return { kind: 'retire', reason: `instance ${cloud?.status ?? 'disappeared (404)'} while booting` };
+  if (!cloud || isInstanceGone(cloud.status))
+    return { kind: 'retire', reason: `instance ${cloud?.status ?? 'disappeared (404)'} while booting` };
   if (cloud.status === 'unhealthy' && pastDeadline) return { kind: 'retire', reason: 'instance stayed unhealthy past its boot deadline' };
   if (cloud.status !== 'active' || !cloud.ip) {
-    return pastDeadline ? { kind: 'retire', reason: `instance still ${cloud.status} at its boot deadline` } : { kind: 'wait', delayMs: bootPollMs, step };
+    return pastDeadline
+      ? { kind: 'retire', reason: `instance still ${cloud.status} at its boot deadline` }
+      : { kind: 'wait', delayMs: bootPollMs, step };
   }
   if (seen.ssh === undefined) return { kind: 'probe_ssh' };
   if (!seen.ssh) {

@@ -37,7 +37,10 @@ const ON_HOST: JobStatus[] = ['staging_in', 'training', 'staging_out'];
  * statuses are recorded here (the boot path records the rest). An instance missing from the list
  * is gone: Lambda lists terminated instances only for a while.
  */
-export function downStatus(recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>, listed: ReadonlyMap<string, CloudInstance>): string | null {
+export function downStatus(
+  recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>,
+  listed: ReadonlyMap<string, CloudInstance>,
+): string | null {
   if (recorded.terminatedAt) return null;
   const status = listed.get(recorded.id)?.status ?? 'terminated';
   if (!HOST_DOWN_STATUSES.has(status) || status === recorded.status) return null;
@@ -57,7 +60,8 @@ export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchRe
         if (job.status !== status || !job.instance) continue;
         watched++;
         const found = downStatus(job.instance, listed);
-        if (found && (await recordDown(deps, job, found, listed.has(job.instance.id)))) down.push({ jobId: job.id, instanceId: job.instance.id, status: found });
+        if (found && (await recordDown(deps, job, found, listed.has(job.instance.id))))
+          down.push({ jobId: job.id, instanceId: job.instance.id, status: found });
       }
       after = page.jobs.at(-1)?.id;
       if (!page.hasMore || !after) break;
@@ -68,15 +72,22 @@ export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchRe
 
 async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, stillListed: boolean): Promise<boolean> {
   const instanceId = job.instance!.id;
-  const { changed, job: updated } = await deps.store.update(job.id, (current) => {
-    if (!current.instance || current.instance.id !== instanceId || current.instance.status === status) return null;
-    current.instance.status = status;
-    return current;
-  }, [{
-    type: 'instance', stage: job.status === 'training' ? 'training' : job.status === 'staging_in' ? 'staging_in' : 'staging_out',
-    message: `Instance ${instanceId} is ${status}${stillListed ? '' : ' (no longer listed)'} according to the cloud`,
-    data: { instanceId, status },
-  }]);
+  const { changed, job: updated } = await deps.store.update(
+    job.id,
+    (current) => {
+      if (!current.instance || current.instance.id !== instanceId || current.instance.status === status) return null;
+      current.instance.status = status;
+      return current;
+    },
+    [
+      {
+        type: 'instance',
+        stage: job.status === 'training' ? 'training' : job.status === 'staging_in' ? 'staging_in' : 'staging_out',
+        message: `Instance ${instanceId} is ${status}${stillListed ? '' : ' (no longer listed)'} according to the cloud`,
+        data: { instanceId, status },
+      },
+    ],
+  );
   if (!changed) return false;
   deps.logger.warn({ jobId: job.id, instanceId, status }, `cloud reports instance ${instanceId} ${status}; waking the job's stage`);
   const queue = queueOfStatus(updated.status);
@@ -88,5 +99,12 @@ export const CLOUD_WATCH_QUEUE = 'cloud-watch';
 
 /** Runs `watchCloudOnce` every `everyMs`, one run at a time across every replica. */
 export function startCloudWatch(deps: CloudWatchDeps & { connection: ConnectionOptions; prefix: string; everyMs: number }) {
-  return startSchedule({ connection: deps.connection, prefix: deps.prefix, queue: CLOUD_WATCH_QUEUE, everyMs: deps.everyMs, logger: deps.logger, run: () => watchCloudOnce(deps) });
+  return startSchedule({
+    connection: deps.connection,
+    prefix: deps.prefix,
+    queue: CLOUD_WATCH_QUEUE,
+    everyMs: deps.everyMs,
+    logger: deps.logger,
+    run: () => watchCloudOnce(deps),
+  });
 }

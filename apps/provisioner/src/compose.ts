@@ -20,7 +20,11 @@ export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
       handler: (payload, ctx) => teardownStep(deps, payload, ctx.logger),
       // Teardown never gives up quietly: its BullMQ job has many attempts; this logs the last one.
       onGiveUp: async (payload, error) => {
-        await deps.store.appendEvent(payload.jobId, { type: 'error', stage: 'teardown', message: `Teardown failed, instance may still be running: ${error.message}` });
+        await deps.store.appendEvent(payload.jobId, {
+          type: 'error',
+          stage: 'teardown',
+          message: `Teardown failed, instance may still be running: ${error.message}`,
+        });
       },
     },
   ];
@@ -31,9 +35,18 @@ export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
  * SSH key path are the process's business (its main builds the clients from them), so the
  * all-in-one can compose a provisioner around the local provider, which has neither.
  */
-export type ProvisionerComposeEnv = Pick<ProvisionerEnv,
-  'INNO_NAMESPACE' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
-  | 'RECONCILE_EVERY_MS' | 'RECONCILE_GRACE_MS' | 'CLOUD_WATCH_MS'> & TimingOverrides;
+export type ProvisionerComposeEnv = Pick<
+  ProvisionerEnv,
+  | 'INNO_NAMESPACE'
+  | 'WORKER_CONCURRENCY'
+  | 'SHUTDOWN_DEADLINE_MS'
+  | 'STEP_LOCK_MS'
+  | 'STEP_STALLED_CHECK_MS'
+  | 'RECONCILE_EVERY_MS'
+  | 'RECONCILE_GRACE_MS'
+  | 'CLOUD_WATCH_MS'
+> &
+  TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
 export interface ProvisionerInfrastructure {
@@ -62,8 +75,14 @@ type Closable = { close(): Promise<void> };
 export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerInfrastructure): ProvisionerService {
   const { runtime } = infrastructure;
   const deps: ProvisionDeps = {
-    store: runtime.store, queues: runtime.queues, lambda: infrastructure.lambda, shell: infrastructure.shell,
-    identity: infrastructure.identity, sshKeyName: infrastructure.sshKeyName, timings: resolveTimings(env), namespace: env.INNO_NAMESPACE,
+    store: runtime.store,
+    queues: runtime.queues,
+    lambda: infrastructure.lambda,
+    shell: infrastructure.shell,
+    identity: infrastructure.identity,
+    sshKeyName: infrastructure.sshKeyName,
+    timings: resolveTimings(env),
+    namespace: env.INNO_NAMESPACE,
   };
   const schedule = { ...deps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
@@ -71,10 +90,18 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
   return {
     async start() {
       const bindings = provisionerBindings(deps);
-      workers = startWorkerSet({
-        connection: runtime.redis, prefix: runtime.prefix, concurrency: env.WORKER_CONCURRENCY, logger: runtime.logger,
-        deps, lockDurationMs: env.STEP_LOCK_MS, stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-      }, bindings);
+      workers = startWorkerSet(
+        {
+          connection: runtime.redis,
+          prefix: runtime.prefix,
+          concurrency: env.WORKER_CONCURRENCY,
+          logger: runtime.logger,
+          deps,
+          lockDurationMs: env.STEP_LOCK_MS,
+          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+        },
+        bindings,
+      );
       // Tests wait for this line: the queues are consumed (and the SSH key was registered before compose).
       runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'provisioner started');
       schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS }));

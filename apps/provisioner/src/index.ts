@@ -1,4 +1,10 @@
-export { compose, provisionerBindings, type ProvisionerComposeEnv, type ProvisionerInfrastructure, type ProvisionerService } from './compose';
+export {
+  compose,
+  provisionerBindings,
+  type ProvisionerComposeEnv,
+  type ProvisionerInfrastructure,
+  type ProvisionerService,
+} from './compose';
 export { parseProvisionerEnv, provisionerEnvShape, type ProvisionerEnv } from './env';
 export { provisionStep } from './provision-step';
 export type { ProvisionDeps } from './provision-deps';

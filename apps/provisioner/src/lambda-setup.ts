@@ -18,7 +18,12 @@ export interface LambdaSetupConfig {
  * The Lambda client every provisioner uses, paced through Redis (Lambda's limits are per account,
  * so every replica must share them), and the SSH key name to launch with.
  */
-export async function setUpLambda(config: LambdaSetupConfig, redis: Redis, identity: { privateKey: string; passphrase?: string }, logger: Logger): Promise<{ lambda: LambdaClient; sshKeyName: string }> {
+export async function setUpLambda(
+  config: LambdaSetupConfig,
+  redis: Redis,
+  identity: { privateKey: string; passphrase?: string },
+  logger: Logger,
+): Promise<{ lambda: LambdaClient; sshKeyName: string }> {
   const lambda = createLambdaClient({
     baseUrl: config.LAMBDA_API_URL,
     apiKey: config.LAMBDA_API_KEY,

@@ -2,8 +2,15 @@ import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { failJob, isStopped } from '@inno-train/workflow';
 import {
-  ATTEMPT_TAG, instanceName, JOB_TAG, jobIdOfInstance, LAUNCHED_AT_TAG, NAMESPACE_TAG, tagOf,
-  type CloudInstance, type CloudInstanceTypeEntry,
+  ATTEMPT_TAG,
+  instanceName,
+  JOB_TAG,
+  jobIdOfInstance,
+  LAUNCHED_AT_TAG,
+  NAMESPACE_TAG,
+  tagOf,
+  type CloudInstance,
+  type CloudInstanceTypeEntry,
 } from '@inno-train/cloud-port';
 import type { ProvisionDeps } from './provision-deps';
 import { terminateNow } from './teardown-step';
@@ -29,17 +36,25 @@ interface Candidate {
 export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: Logger, alreadyWaiting: boolean): Promise<LaunchOutcome> {
   const attempt = String((job.launchAttempts ?? 0) + 1);
   const retired = new Set(job.retiredInstances.map((instance) => instance.id));
-  const existing = (await deps.lambda.listInstances()).find((instance) =>
-    jobIdOfInstance(instance) === job.id && LIVE(instance) && !retired.has(instance.id) && tagOf(instance, ATTEMPT_TAG) === attempt);
+  const existing = (await deps.lambda.listInstances()).find(
+    (instance) =>
+      jobIdOfInstance(instance) === job.id && LIVE(instance) && !retired.has(instance.id) && tagOf(instance, ATTEMPT_TAG) === attempt,
+  );
   if (existing) {
     logger.info({ instanceId: existing.id }, 'adopting an instance already launched for this job');
     const info = toInstanceInfo(existing, deps.timings.bootDeadlineMs);
-    return (await recordInstance(deps, job.id, info, `Adopted instance ${existing.id}, launched earlier for this job`)) ? 'launched' : 'stopped';
+    return (await recordInstance(deps, job.id, info, `Adopted instance ${existing.id}, launched earlier for this job`))
+      ? 'launched'
+      : 'stopped';
   }
   const types = await deps.lambda.listInstanceTypes();
   const wanted = [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])];
   if (!wanted.some((type) => types[type])) {
-    await failJob(deps, job.id, { code: 'unknown_instance_type', message: `Instance type ${wanted.join(', ')} does not exist; known types: ${Object.keys(types).sort().join(', ')}`, stage: 'provisioning' });
+    await failJob(deps, job.id, {
+      code: 'unknown_instance_type',
+      message: `Instance type ${wanted.join(', ')} does not exist; known types: ${Object.keys(types).sort().join(', ')}`,
+      stage: 'provisioning',
+    });
     return 'stopped';
   }
   let quotaHit = false;
@@ -66,13 +81,26 @@ function candidates(job: JobRecord, types: Record<string, CloudInstanceTypeEntry
   return [...list.filter((c) => !failed.has(`${c.type}@${c.region}`)), ...list.filter((c) => failed.has(`${c.type}@${c.region}`))];
 }
 
-async function tryLaunch(deps: ProvisionDeps, job: JobRecord, candidate: Candidate, attempt: string): Promise<LaunchOutcome | 'next' | 'quota'> {
+async function tryLaunch(
+  deps: ProvisionDeps,
+  job: JobRecord,
+  candidate: Candidate,
+  attempt: string,
+): Promise<LaunchOutcome | 'next' | 'quota'> {
   const tags = [
-    { key: JOB_TAG, value: job.id }, { key: LAUNCHED_AT_TAG, value: isoNow() },
-    { key: NAMESPACE_TAG, value: deps.namespace }, { key: ATTEMPT_TAG, value: attempt },
+    { key: JOB_TAG, value: job.id },
+    { key: LAUNCHED_AT_TAG, value: isoNow() },
+    { key: NAMESPACE_TAG, value: deps.namespace },
+    { key: ATTEMPT_TAG, value: attempt },
   ];
   try {
-    const { instanceIds } = await deps.lambda.launch({ regionName: candidate.region, instanceTypeName: candidate.type, sshKeyNames: [deps.sshKeyName], name: instanceName(job.id), tags });
+    const { instanceIds } = await deps.lambda.launch({
+      regionName: candidate.region,
+      instanceTypeName: candidate.type,
+      sshKeyNames: [deps.sshKeyName],
+      name: instanceName(job.id),
+      tags,
+    });
     const id = instanceIds[0];
     if (!id) throw new Error('Lambda answered a launch without an instance id');
     // Billing has started and nothing of ours knows the instance yet: the tags must find it.
@@ -81,30 +109,58 @@ async function tryLaunch(deps: ProvisionDeps, job: JobRecord, candidate: Candida
     const launchedAt = isoNow();
     const gpus = candidate.entry.instance_type.specs?.gpus ?? 1;
     const info: InstanceInfo = {
-      id, type: candidate.type, region: candidate.region, ip: null, status: 'booting', launchedAt, terminatedAt: null,
+      id,
+      type: candidate.type,
+      region: candidate.region,
+      ip: null,
+      status: 'booting',
+      launchedAt,
+      terminatedAt: null,
       priceCentsPerHour: candidate.entry.instance_type.price_cents_per_hour,
       bootDeadlineAt: isoNow(Date.parse(launchedAt) + (gpus >= 8 ? deps.timings.bootDeadlineMultiGpuMs : deps.timings.bootDeadlineMs)),
     };
-    return (await recordInstance(deps, job.id, info, `Launched instance ${id} (${candidate.type} in ${candidate.region}, launch ${attempt})`)) ? 'launched' : 'stopped';
+    return (await recordInstance(
+      deps,
+      job.id,
+      info,
+      `Launched instance ${id} (${candidate.type} in ${candidate.region}, launch ${attempt})`,
+    ))
+      ? 'launched'
+      : 'stopped';
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== INSUFFICIENT_CAPACITY && code !== QUOTA_EXCEEDED) throw error;
     await deps.store.appendEvent(job.id, {
-      type: 'capacity', stage: 'provisioning', data: { type: candidate.type, region: candidate.region, code },
-      message: code === QUOTA_EXCEEDED ? `Account quota reached launching ${candidate.type} in ${candidate.region}` : `No capacity for ${candidate.type} in ${candidate.region} at launch; trying the next place`,
+      type: 'capacity',
+      stage: 'provisioning',
+      data: { type: candidate.type, region: candidate.region, code },
+      message:
+        code === QUOTA_EXCEEDED
+          ? `Account quota reached launching ${candidate.type} in ${candidate.region}`
+          : `No capacity for ${candidate.type} in ${candidate.region} at launch; trying the next place`,
     });
     return code === QUOTA_EXCEEDED ? 'quota' : 'next';
   }
 }
 
 /** Nothing launched: wait for capacity (or quota) if the job allows it, else fail clearly. */
-async function noCapacity(deps: ProvisionDeps, job: JobRecord, wanted: string[], quotaHit: boolean, alreadyWaiting: boolean): Promise<LaunchOutcome> {
+async function noCapacity(
+  deps: ProvisionDeps,
+  job: JobRecord,
+  wanted: string[],
+  quotaHit: boolean,
+  alreadyWaiting: boolean,
+): Promise<LaunchOutcome> {
   const waitSeconds = job.spec.instance.capacityWaitSeconds ?? 0;
   const since = Date.parse(job.startedAt ?? job.createdAt);
   const where = job.spec.instance.regions?.join(', ') ?? 'any region';
   if (Date.now() - since < waitSeconds * 1000) {
     if (!alreadyWaiting) {
-      await deps.store.appendEvent(job.id, { type: 'capacity', stage: 'provisioning', message: `Waiting up to ${waitSeconds} s for ${quotaHit ? 'account quota' : 'capacity'} (${wanted.join(', ')} in ${where})` });
+      await deps.store.appendEvent(job.id, {
+        type: 'capacity',
+        stage: 'provisioning',
+        message: `Waiting up to ${waitSeconds} s for ${quotaHit ? 'account quota' : 'capacity'} (${wanted.join(', ')} in ${where})`,
+      });
     }
     return 'wait';
   }
@@ -119,8 +175,13 @@ async function noCapacity(deps: ProvisionDeps, job: JobRecord, wanted: string[],
 function toInstanceInfo(instance: CloudInstance, bootDeadlineMs: number): InstanceInfo {
   const launchedAt = tagOf(instance, LAUNCHED_AT_TAG) ?? isoNow();
   return {
-    id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',
-    ip: instance.ip ?? null, status: instance.status, launchedAt, terminatedAt: null,
+    id: instance.id,
+    type: instance.instance_type?.name ?? 'unknown',
+    region: instance.region?.name ?? 'unknown',
+    ip: instance.ip ?? null,
+    status: instance.status,
+    launchedAt,
+    terminatedAt: null,
     priceCentsPerHour: instance.instance_type?.price_cents_per_hour ?? null,
     bootDeadlineAt: isoNow(Date.parse(launchedAt) + bootDeadlineMs),
   };
@@ -128,16 +189,25 @@ function toInstanceInfo(instance: CloudInstance, bootDeadlineMs: number): Instan
 
 /** Saves the instance on the job; if the job stopped meanwhile (cancel), gives it back at once. */
 async function recordInstance(deps: ProvisionDeps, jobId: string, info: InstanceInfo, message: string): Promise<boolean> {
-  const { job } = await deps.store.update(jobId, (current) => {
-    if (current.instance && (current.instance.id === info.id || !current.instance.terminatedAt)) return null;
-    current.instance = info;
-    current.launchAttempts = (current.launchAttempts ?? 0) + 1;
-    return current;
-  }, [{ type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } }]);
+  const { job } = await deps.store.update(
+    jobId,
+    (current) => {
+      if (current.instance && (current.instance.id === info.id || !current.instance.terminatedAt)) return null;
+      current.instance = info;
+      current.launchAttempts = (current.launchAttempts ?? 0) + 1;
+      return current;
+    },
+    [{ type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } }],
+  );
   if (job.instance?.id !== info.id) {
     // The job already has a live instance: this one is surplus and must not bill.
     await deps.lambda.terminate([info.id]);
-    await deps.store.appendEvent(jobId, { type: 'instance', stage: 'provisioning', message: `Terminated surplus instance ${info.id}`, data: { instanceId: info.id } });
+    await deps.store.appendEvent(jobId, {
+      type: 'instance',
+      stage: 'provisioning',
+      message: `Terminated surplus instance ${info.id}`,
+      data: { instanceId: info.id },
+    });
     return !isStopped(job);
   }
   if (isStopped(job)) {

@@ -8,7 +8,6 @@ import { retireInstance } from './retire';
 import { terminateNow } from './teardown-step';
 import type { ProvisionDeps } from './provision-deps';
 
-
 /** Lists GPUs where nvidia-smi exists; a host whose GPUs do not answer is a bad boot. */
 const GPU_CHECK = 'if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L; else echo "no nvidia-smi on this host"; fi';
 
@@ -24,7 +23,14 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
     return { kind: 'done' };
   }
   if (job.status === 'queued') {
-    await advance(deps, job.id, { transition: 'start', stage: 'provisioning', message: 'Provisioning an instance', patch: (j) => { j.startedAt = isoNow(); } });
+    await advance(deps, job.id, {
+      transition: 'start',
+      stage: 'provisioning',
+      message: 'Provisioning an instance',
+      patch: (j) => {
+        j.startedAt = isoNow();
+      },
+    });
     job = await deps.store.mustGet(job.id);
   }
   if (job.status !== 'provisioning') {
@@ -35,7 +41,8 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
   if (!job.instance || job.instance.terminatedAt) {
     const outcome = await launchForJob(deps, job, logger, payload.step.waitingForCapacity === true);
     if (outcome === 'stopped') return { kind: 'done' };
-    if (outcome === 'wait') return { kind: 'wait', delayMs: deps.timings.capacityPollMs, step: { ...payload.step, waitingForCapacity: true } };
+    if (outcome === 'wait')
+      return { kind: 'wait', delayMs: deps.timings.capacityPollMs, step: { ...payload.step, waitingForCapacity: true } };
     return { kind: 'wait', delayMs: deps.timings.bootPollMs, step: {} };
   }
   return checkBoot(deps, job, payload, logger);
@@ -46,7 +53,8 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
   const recorded = job.instance!;
   const step = parseStepState('provisioning', payload.step);
   const instance = await deps.lambda.getInstance(recorded.id);
-  const pastDeadline = Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
+  const pastDeadline =
+    Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
   const seen: BootObservation = { cloud: instance ? { status: instance.status, ip: instance.ip ?? null } : null, pastDeadline };
   if (instance && !isInstanceGone(instance.status)) await recordStatus(deps, job, instance.status, instance.ip ?? null);
   let target: HostTarget | undefined;
@@ -68,7 +76,8 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
       case 'ready': {
         const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
         await advance(deps, job.id, {
-          transition: 'instance_ready', stage: 'provisioning',
+          transition: 'instance_ready',
+          stage: 'provisioning',
           message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${decision.gpuLines.length} GPU line(s): ${decision.gpuLines[0]?.slice(0, 120) ?? ''})`,
         });
         return { kind: 'done' };
@@ -80,7 +89,8 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
 /** Pins the host key seen by the probe (trust on first use), then lists the GPUs over the pinned key. */
 async function checkGpus(deps: ProvisionDeps, job: JobRecord, target: HostTarget): Promise<{ ok: boolean; output: string }> {
   await pinHostKey(deps, job, target);
-  const gpus = await deps.shell.exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000, label: 'boot:gpu-check' })
+  const gpus = await deps.shell
+    .exec({ ...target, ...pinnedKey(deps, target) }, GPU_CHECK, { timeoutMs: 60_000, label: 'boot:gpu-check' })
     .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: String(error) }));
   return gpus.exitCode === 0 ? { ok: true, output: gpus.stdout } : { ok: false, output: gpus.stderr || gpus.stdout };
 }
@@ -103,20 +113,25 @@ async function pinHostKey(deps: ProvisionDeps, job: JobRecord, target: HostTarge
 
 async function recordStatus(deps: ProvisionDeps, job: JobRecord, status: string, ip: string | null): Promise<void> {
   if (job.instance?.status === status && job.instance.ip === ip) return;
-  await deps.store.update(job.id, (current) => {
-    if (!current.instance || current.instance.id !== job.instance?.id) return null;
-    if (current.instance.status === status && current.instance.ip === ip) return null;
-    current.instance.status = status;
-    current.instance.ip = ip;
-    return current;
-  }, [{ type: 'instance', stage: 'provisioning', message: `Instance ${job.instance?.id} is ${status}`, data: { status } }]);
+  await deps.store.update(
+    job.id,
+    (current) => {
+      if (!current.instance || current.instance.id !== job.instance?.id) return null;
+      if (current.instance.status === status && current.instance.ip === ip) return null;
+      current.instance.status = status;
+      current.instance.ip = ip;
+      return current;
+    },
+    [{ type: 'instance', stage: 'provisioning', message: `Instance ${job.instance?.id} is ${status}`, data: { status } }],
+  );
 }
 
 /** Provider errors that end provisioning, as the stable codes jobs show. */
 function provisionErrorCode(error: Error): JobErrorCode {
   const code = error instanceof InnoError ? error.code : (error as { code?: unknown }).code;
   if (typeof code !== 'string') return 'provision_failed';
-  if (code === 'global/invalid-api-key' || code === 'global/account-inactive' || code === 'global/invalid-address') return 'provider_auth_failed';
+  if (code === 'global/invalid-api-key' || code === 'global/account-inactive' || code === 'global/invalid-address')
+    return 'provider_auth_failed';
   if (code === 'global/quota-exceeded') return 'quota_exceeded';
   if (code.includes('/')) return 'provider_error';
   return isJobErrorCode(code) ? code : 'provision_failed';
@@ -126,7 +141,11 @@ function provisionErrorCode(error: Error): JobErrorCode {
 export async function provisionGaveUp(deps: ProvisionDeps, jobId: string, error: Error): Promise<void> {
   const code = provisionErrorCode(error);
   const underlying = errorCode(error, '');
-  await failJob(deps, jobId, { code, message: underlying && underlying !== code ? `${underlying}: ${error.message}` : error.message, stage: 'provisioning' });
+  await failJob(deps, jobId, {
+    code,
+    message: underlying && underlying !== code ? `${underlying}: ${error.message}` : error.message,
+    stage: 'provisioning',
+  });
   const job = await deps.store.get(jobId);
   if (job?.instance && !job.instance.terminatedAt) await terminateNow(deps, job).catch(() => undefined);
 }

@@ -32,7 +32,6 @@ export interface ReconcileReport {
   swept: number;
 }
 
-
 /**
  * One pass over every instance in the account. Instances not tagged as ours (job tag and our
  * namespace) are never touched; ours are terminated when their job is unknown, finished, or has
@@ -40,7 +39,9 @@ export interface ReconcileReport {
  */
 export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now()): Promise<ReconcileReport> {
   const instances = await deps.lambda.listInstances();
-  const ours = instances.filter((instance) => tagOf(instance, NAMESPACE_TAG) === deps.namespace && tagOf(instance, JOB_TAG) && !isInstanceGone(instance.status));
+  const ours = instances.filter(
+    (instance) => tagOf(instance, NAMESPACE_TAG) === deps.namespace && tagOf(instance, JOB_TAG) && !isInstanceGone(instance.status),
+  );
   const terminated: ReconcileAction[] = [];
   for (const instance of ours) {
     const jobId = tagOf(instance, JOB_TAG)!;
@@ -53,8 +54,18 @@ export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now
     terminated.push({ instanceId: instance.id, jobId, reason });
     deps.logger.warn({ instanceId: instance.id, jobId, reason }, `Reconciler terminated instance ${instance.id} (${reason})`);
     if (job) {
-      await deps.store.appendEvent(jobId, { type: 'reconciler', stage: 'teardown', message: `Reconciler terminated instance ${instance.id}: ${reason}`, data: { instanceId: instance.id, reason } });
-      if (reason === 'past_deadline') await failJob(deps, jobId, { code: 'deadline_exceeded', message: 'The job ran past every deadline it had; its instance was terminated', stage: 'training' });
+      await deps.store.appendEvent(jobId, {
+        type: 'reconciler',
+        stage: 'teardown',
+        message: `Reconciler terminated instance ${instance.id}: ${reason}`,
+        data: { instanceId: instance.id, reason },
+      });
+      if (reason === 'past_deadline')
+        await failJob(deps, jobId, {
+          code: 'deadline_exceeded',
+          message: 'The job ran past every deadline it had; its instance was terminated',
+          stage: 'training',
+        });
       else if (job.instance?.id === instance.id) await enqueueTeardown(deps.queues, jobId, 'reconciler');
     }
   }
@@ -104,5 +115,12 @@ export const RECONCILE_QUEUE = 'reconcile';
 
 /** Runs `reconcileOnce` every `everyMs`, one run at a time across every replica. */
 export function startReconciler(deps: ReconcilerDeps & { connection: ConnectionOptions; prefix: string; everyMs: number }) {
-  return startSchedule({ connection: deps.connection, prefix: deps.prefix, queue: RECONCILE_QUEUE, everyMs: deps.everyMs, logger: deps.logger, run: () => reconcileOnce(deps) });
+  return startSchedule({
+    connection: deps.connection,
+    prefix: deps.prefix,
+    queue: RECONCILE_QUEUE,
+    everyMs: deps.everyMs,
+    logger: deps.logger,
+    run: () => reconcileOnce(deps),
+  });
 }

@@ -17,13 +17,19 @@ export interface ScheduleOptions<T> {
  * overlapping; a failed run is logged and the next one tries again.
  */
 export async function startSchedule<T>(options: ScheduleOptions<T>) {
-  const queue = new Queue(options.queue, { connection: options.connection, prefix: options.prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
+  const queue = new Queue(options.queue, {
+    connection: options.connection,
+    prefix: options.prefix,
+    defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 },
+  });
   queue.on('error', () => undefined);
   await queue.setGlobalConcurrency(1);
   await queue.upsertJobScheduler(`${options.queue}-every`, { every: options.everyMs }, { name: options.queue, data: {} });
   const worker = new Worker(options.queue, () => options.run(), { connection: options.connection, prefix: options.prefix, concurrency: 1 });
   worker.on('error', (err) => options.logger.error({ err, schedule: options.queue }, `${options.queue} error`));
-  worker.on('failed', (_job, err) => options.logger.warn({ err, schedule: options.queue }, `${options.queue} run failed; the next run will try again`));
+  worker.on('failed', (_job, err) =>
+    options.logger.warn({ err, schedule: options.queue }, `${options.queue} run failed; the next run will try again`),
+  );
   return {
     worker,
     async close() {

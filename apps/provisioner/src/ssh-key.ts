@@ -11,7 +11,10 @@ export interface SshKeyApi {
 export function publicKeyOf(privateKey: string, passphrase?: string): string {
   const parsed = utils.parseKey(privateKey, passphrase);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error) throw new ConfigError(`SSH_PRIVATE_KEY_PATH: cannot read the private key (${key instanceof Error ? 'wrong passphrase or format' : 'empty'})`);
+  if (!key || key instanceof Error)
+    throw new ConfigError(
+      `SSH_PRIVATE_KEY_PATH: cannot read the private key (${key instanceof Error ? 'wrong passphrase or format' : 'empty'})`,
+    );
   return `${key.type} ${key.getPublicSSH().toString('base64')}`;
 }
 

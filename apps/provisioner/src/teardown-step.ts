@@ -46,8 +46,17 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   if (polls % RETERMINATE_EVERY === 0) {
     await deps.lambda.terminate(pending.map((i) => i.id));
     crashPoint('teardown:after-terminate-call');
-    await noteTerminateAccepted(deps, job.id, pending.map((i) => i.id));
-    if (polls === 0) await deps.store.appendEvent(job.id, { type: 'teardown', stage: 'teardown', message: `Terminating instance ${pending.map((i) => i.id).join(', ')}` });
+    await noteTerminateAccepted(
+      deps,
+      job.id,
+      pending.map((i) => i.id),
+    );
+    if (polls === 0)
+      await deps.store.appendEvent(job.id, {
+        type: 'teardown',
+        stage: 'teardown',
+        message: `Terminating instance ${pending.map((i) => i.id).join(', ')}`,
+      });
   }
   const gone: string[] = [];
   for (const instance of pending) {
@@ -58,7 +67,11 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   if (gone.length === pending.length) return { kind: 'done' };
   if (polls * deps.timings.terminatePollMs > deps.timings.terminateDeadlineMs && !step.alerted) {
     step.alerted = true;
-    await deps.store.appendEvent(job.id, { type: 'error', stage: 'teardown', message: `Instances still not terminated after ${Math.round(deps.timings.terminateDeadlineMs / 1000)} s; still trying` });
+    await deps.store.appendEvent(job.id, {
+      type: 'error',
+      stage: 'teardown',
+      message: `Instances still not terminated after ${Math.round(deps.timings.terminateDeadlineMs / 1000)} s; still trying`,
+    });
     logger.error({ pending: pending.map((i) => i.id) }, 'instances not terminated past the deadline');
   }
   return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: polls + 1 } };
@@ -81,41 +94,63 @@ export async function noteTerminateAccepted(deps: Pick<TeardownDeps, 'store'>, j
 
 async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[]): Promise<void> {
   const terminatedAt = isoNow();
-  await deps.store.update(jobId, (current) => {
-    let changed = false;
-    for (const instance of instancesOf(current)) {
-      if (ids.includes(instance.id) && !instance.terminatedAt) {
-        instance.status = 'terminated';
-        instance.terminatedAt = terminatedAt;
-        changed = true;
+  await deps.store.update(
+    jobId,
+    (current) => {
+      let changed = false;
+      for (const instance of instancesOf(current)) {
+        if (ids.includes(instance.id) && !instance.terminatedAt) {
+          instance.status = 'terminated';
+          instance.terminatedAt = terminatedAt;
+          changed = true;
+        }
       }
-    }
-    return changed ? current : null;
-  }, ids.map((id) => ({ type: 'teardown', stage: 'teardown', message: `Instance ${id} terminated (confirmed)`, data: { instanceId: id } })));
+      return changed ? current : null;
+    },
+    ids.map((id) => ({ type: 'teardown', stage: 'teardown', message: `Instance ${id} terminated (confirmed)`, data: { instanceId: id } })),
+  );
 }
 
 /** Instances tagged with the job but unknown to its record join the retired list, to be torn down. */
 async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecord> {
   const known = new Set(instancesOf(job).map((i) => i.id));
-  const ghosts = (await deps.lambda.listInstances()).filter((i) => jobIdOfInstance(i) === job.id && !isInstanceGone(i.status) && !known.has(i.id));
+  const ghosts = (await deps.lambda.listInstances()).filter(
+    (i) => jobIdOfInstance(i) === job.id && !isInstanceGone(i.status) && !known.has(i.id),
+  );
   if (ghosts.length === 0) return job;
-  const { job: updated } = await deps.store.update(job.id, (current) => {
-    // Another teardown run may have adopted them since this one read the job.
-    const recorded = new Set(instancesOf(current).map((i) => i.id));
-    const fresh = ghosts.filter((ghost) => !recorded.has(ghost.id));
-    if (fresh.length === 0) return null;
-    current.retiredInstances = [...current.retiredInstances, ...fresh.map(ghostInfo)];
-    return current;
-  }, [{ type: 'teardown', stage: 'teardown', message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`, data: { instanceIds: ghosts.map((g) => g.id) } }]);
+  const { job: updated } = await deps.store.update(
+    job.id,
+    (current) => {
+      // Another teardown run may have adopted them since this one read the job.
+      const recorded = new Set(instancesOf(current).map((i) => i.id));
+      const fresh = ghosts.filter((ghost) => !recorded.has(ghost.id));
+      if (fresh.length === 0) return null;
+      current.retiredInstances = [...current.retiredInstances, ...fresh.map(ghostInfo)];
+      return current;
+    },
+    [
+      {
+        type: 'teardown',
+        stage: 'teardown',
+        message: `Found unrecorded instance(s) ${ghosts.map((g) => g.id).join(', ')} launched for this job`,
+        data: { instanceIds: ghosts.map((g) => g.id) },
+      },
+    ],
+  );
   return updated;
 }
 
 function ghostInfo(instance: CloudInstance): InstanceInfo {
   return {
-    id: instance.id, type: instance.instance_type?.name ?? 'unknown', region: instance.region?.name ?? 'unknown',
-    ip: instance.ip ?? null, status: instance.status, terminatedAt: null,
+    id: instance.id,
+    type: instance.instance_type?.name ?? 'unknown',
+    region: instance.region?.name ?? 'unknown',
+    ip: instance.ip ?? null,
+    status: instance.status,
+    terminatedAt: null,
     launchedAt: instance.tags?.find((t) => t.key === LAUNCHED_AT_TAG)?.value ?? isoNow(),
-    priceCentsPerHour: instance.instance_type?.price_cents_per_hour ?? null, retiredReason: 'launch answer lost',
+    priceCentsPerHour: instance.instance_type?.price_cents_per_hour ?? null,
+    retiredReason: 'launch answer lost',
   };
 }
 

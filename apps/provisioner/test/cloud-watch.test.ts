@@ -13,13 +13,23 @@ afterAll(async () => {
 });
 
 const recorded = (id: string, status = 'active'): InstanceInfo => ({
-  id, type: 'gpu_1x_a10', region: 'us-east-1', ip: '10.0.0.9', status, launchedAt: isoNow(), terminatedAt: null, priceCentsPerHour: 75,
+  id,
+  type: 'gpu_1x_a10',
+  region: 'us-east-1',
+  ip: '10.0.0.9',
+  status,
+  launchedAt: isoNow(),
+  terminatedAt: null,
+  priceCentsPerHour: 75,
 });
 const listed = (...entries: [string, string][]) => new Map(entries.map(([id, status]) => [id, { id, status }]));
 
-describe('what the cloud says about a running job\'s instance (pure)', () => {
+describe("what the cloud says about a running job's instance (pure)", () => {
   it.each([
-    ['unhealthy', 'unhealthy'], ['terminating', 'terminating'], ['terminated', 'terminated'], ['preempted', 'preempted'],
+    ['unhealthy', 'unhealthy'],
+    ['terminating', 'terminating'],
+    ['terminated', 'terminated'],
+    ['preempted', 'preempted'],
   ])('records %s', (status, expected) => {
     expect(downStatus(recorded('i-1'), listed(['i-1', status]))).toBe(expected);
   });
@@ -39,7 +49,7 @@ describe('what the cloud says about a running job\'s instance (pure)', () => {
 });
 
 describe('the cloud watch', () => {
-  it('records an instance the cloud reports down on its job, once, with an event, and wakes the job\'s parked stage', async () => {
+  it("records an instance the cloud reports down on its job, once, with an event, and wakes the job's parked stage", async () => {
     const job = await createJob(h.deps.store);
     await h.deps.store.update(job.id, (j) => ({ ...j, status: 'training', instance: recorded('i-sick') }));
     await h.queues.train.add('train', { jobId: job.id, step: {} }, { jobId: `${job.id}.train.0`, delay: 3_600_000 });

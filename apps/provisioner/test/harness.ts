@@ -22,7 +22,10 @@ export type LaunchRequest = CloudLaunchRequest;
  */
 export class FakeLambda implements CloudProvider {
   types: Record<string, CloudInstanceTypeEntry> = {
-    gpu_1x_a10: { instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 }, regions_with_capacity_available: [{ name: 'us-west-1' }] },
+    gpu_1x_a10: {
+      instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 },
+      regions_with_capacity_available: [{ name: 'us-west-1' }],
+    },
     gpu_8x_h100: { instance_type: { name: 'gpu_8x_h100', price_cents_per_hour: 2392 }, regions_with_capacity_available: [] },
   };
   listed: CloudInstance[] = [];
@@ -44,7 +47,15 @@ export class FakeLambda implements CloudProvider {
     this.launches.push(structuredClone(request));
     if (this.onLaunch) return this.onLaunch(request);
     const id = `i-${++this.counter}-${request.regionName}`;
-    this.instances.set(id, { id, status: 'booting', ip: null, region: { name: request.regionName }, instance_type: { name: request.instanceTypeName }, tags: request.tags ?? null, name: request.name ?? null });
+    this.instances.set(id, {
+      id,
+      status: 'booting',
+      ip: null,
+      region: { name: request.regionName },
+      instance_type: { name: request.instanceTypeName },
+      tags: request.tags ?? null,
+      name: request.name ?? null,
+    });
     return { instanceIds: [id] };
   }
 
@@ -106,7 +117,8 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
   const store = createJobStore({ redis, namespace: ns });
   const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
   const deps = {
-    store, queues,
+    store,
+    queues,
     lambda: new FakeLambda(),
     shell: new FakeShell(),
     identity: { username: 'ubuntu', port: 22, privateKey: 'x' },
@@ -115,7 +127,10 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
     timings: { ...defaultTimings(), ...timings },
   };
   return {
-    ns, redis, queues, deps,
+    ns,
+    redis,
+    queues,
+    deps,
     async close() {
       await closeStageQueues(queues);
       await deleteNamespace(redis, ns);
@@ -131,7 +146,11 @@ export function resetFakes(h: Harness): void {
 }
 
 /** Makes a job record the way the API's submitJob does (apps/api/src/submit.ts), without the S3 checks. */
-export async function createJob(store: JobStore, input: Partial<JobSubmissionInput> = {}, createdBy: string | null = null): Promise<JobRecord> {
+export async function createJob(
+  store: JobStore,
+  input: Partial<JobSubmissionInput> = {},
+  createdBy: string | null = null,
+): Promise<JobRecord> {
   const submission = jobSubmissionSchema.parse({
     instance: { type: 'gpu_1x_a10', regions: ['us-east-1', 'us-west-1'] },
     script: { inline: 'print(1)', filename: 'train.py' },
@@ -139,9 +158,10 @@ export async function createJob(store: JobStore, input: Partial<JobSubmissionInp
   });
   const id = newJobId();
   const now = isoNow();
-  const script = 'uri' in submission.script
-    ? { uri: submission.script.uri, filename: submission.script.filename ?? submission.script.uri.split('/').pop()! }
-    : submission.script;
+  const script =
+    'uri' in submission.script
+      ? { uri: submission.script.uri, filename: submission.script.filename ?? submission.script.uri.split('/').pop()! }
+      : submission.script;
   const spec: JobSpec = {
     ...submission,
     script,
@@ -149,9 +169,25 @@ export async function createJob(store: JobStore, input: Partial<JobSubmissionInp
     outputUri: submission.outputUri ?? `s3://${DEFAULT_BUCKET}/jobs/${id}/output/`,
   };
   const job: JobRecord = {
-    id, name: submission.name ?? null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec, instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-    createdBy, training: { startedAt: null, exitCode: null }, metadata: submission.metadata ?? {},
+    id,
+    name: submission.name ?? null,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    spec,
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy,
+    training: { startedAt: null, exitCode: null },
+    metadata: submission.metadata ?? {},
   };
   await store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
   return job;

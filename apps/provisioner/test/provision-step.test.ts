@@ -62,8 +62,14 @@ describe('provisioning a queued job', () => {
     expect(stored.status).toBe('provisioning');
     expect(stored.startedAt).toMatch(ISO_WITH_OFFSET);
     expect(stored.instance).toEqual({
-      id: 'i-1-us-west-1', type: 'gpu_1x_a10', region: 'us-west-1', ip: null, status: 'booting',
-      launchedAt: expect.stringMatching(ISO_WITH_OFFSET), terminatedAt: null, priceCentsPerHour: 75,
+      id: 'i-1-us-west-1',
+      type: 'gpu_1x_a10',
+      region: 'us-west-1',
+      ip: null,
+      status: 'booting',
+      launchedAt: expect.stringMatching(ISO_WITH_OFFSET),
+      terminatedAt: null,
+      priceCentsPerHour: 75,
       bootDeadlineAt: expect.stringMatching(ISO_WITH_OFFSET),
     });
     expect(stored.launchAttempts).toBe(1);
@@ -73,7 +79,7 @@ describe('provisioning a queued job', () => {
     expect(events[2]).toMatchObject({ type: 'instance', data: { instanceId: 'i-1-us-west-1', region: 'us-west-1', type: 'gpu_1x_a10' } });
   });
 
-  it('follows the job\'s region preference order, not the order Lambda lists capacity in', async () => {
+  it("follows the job's region preference order, not the order Lambda lists capacity in", async () => {
     const job = await createJob(store(), { instance: { type: 'gpu_1x_a10', regions: ['us-east-1', 'us-west-1'] } });
     capacityIn('us-west-1', 'us-east-1');
     await step(job.id);
@@ -107,7 +113,7 @@ describe('provisioning a queued job', () => {
     expect(capacity[0]!.message).toContain('us-east-1');
   });
 
-  it('fails with no_capacity when none of the job\'s regions has capacity, without launching, and enqueues teardown', async () => {
+  it("fails with no_capacity when none of the job's regions has capacity, without launching, and enqueues teardown", async () => {
     const job = await createJob(store(), { instance: { type: 'gpu_1x_a10', regions: ['us-east-1', 'us-west-1'] } });
     capacityIn('eu-central-1');
 
@@ -126,7 +132,9 @@ describe('provisioning a queued job', () => {
   it('fails with no_capacity when every region with capacity turns the launch down', async () => {
     const job = await createJob(store(), { instance: { type: 'gpu_1x_a10', regions: ['us-east-1', 'us-west-1'] } });
     capacityIn('us-east-1', 'us-west-1');
-    h.deps.lambda.onLaunch = async () => { throw { ...INSUFFICIENT_CAPACITY }; };
+    h.deps.lambda.onLaunch = async () => {
+      throw { ...INSUFFICIENT_CAPACITY };
+    };
 
     expect(await step(job.id)).toEqual({ kind: 'done' });
     expect(h.deps.lambda.launches).toHaveLength(2);
@@ -138,7 +146,9 @@ describe('provisioning a queued job', () => {
   it('lets a launch error other than capacity propagate without failing the job', async () => {
     const job = await createJob(store());
     capacityIn('us-east-1', 'us-west-1');
-    h.deps.lambda.onLaunch = async () => { throw { code: 'provider/internal-unavailable', message: 'down' }; };
+    h.deps.lambda.onLaunch = async () => {
+      throw { code: 'provider/internal-unavailable', message: 'down' };
+    };
 
     await expect(step(job.id)).rejects.toMatchObject({ code: 'provider/internal-unavailable' });
     expect(h.deps.lambda.launches).toHaveLength(1);
@@ -167,9 +177,17 @@ describe('provisioning a queued job', () => {
     h.deps.lambda.listed = [
       { id: 'i-other', status: 'active', tags: [{ key: 'inno-train:job', value: 'jsomeotherjob0000000000' }] },
       {
-        id: 'i-earlier', status: 'booting', ip: null, name: `inno-train-${job.id}`,
-        region: { name: 'us-west-1' }, instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 },
-        tags: [{ key: 'inno-train:job', value: job.id }, { key: 'inno-train:launched-at', value: launchedAt }, { key: 'inno-train:attempt', value: '1' }],
+        id: 'i-earlier',
+        status: 'booting',
+        ip: null,
+        name: `inno-train-${job.id}`,
+        region: { name: 'us-west-1' },
+        instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 },
+        tags: [
+          { key: 'inno-train:job', value: job.id },
+          { key: 'inno-train:launched-at', value: launchedAt },
+          { key: 'inno-train:attempt', value: '1' },
+        ],
       },
     ];
 
@@ -178,8 +196,15 @@ describe('provisioning a queued job', () => {
     const stored = await store().mustGet(job.id);
     expect(stored.status).toBe('provisioning');
     expect(stored.instance).toEqual({
-      id: 'i-earlier', type: 'gpu_1x_a10', region: 'us-west-1', ip: null, status: 'booting',
-      launchedAt, terminatedAt: null, priceCentsPerHour: 75, bootDeadlineAt: expect.stringMatching(ISO_WITH_OFFSET),
+      id: 'i-earlier',
+      type: 'gpu_1x_a10',
+      region: 'us-west-1',
+      ip: null,
+      status: 'booting',
+      launchedAt,
+      terminatedAt: null,
+      priceCentsPerHour: 75,
+      bootDeadlineAt: expect.stringMatching(ISO_WITH_OFFSET),
     });
     expect((await store().events(job.id)).some((e) => e.type === 'instance' && e.message.includes('Adopted'))).toBe(true);
   });
@@ -259,7 +284,9 @@ describe('waiting for the instance to boot', () => {
     const stored = await store().mustGet(job.id);
     expect(stored.status).toBe('provisioning');
     expect(stored.instance).toBeNull();
-    expect(stored.retiredInstances).toEqual([expect.objectContaining({ id: instanceId, retiredReason: expect.stringContaining('terminated') })]);
+    expect(stored.retiredInstances).toEqual([
+      expect.objectContaining({ id: instanceId, retiredReason: expect.stringContaining('terminated') }),
+    ]);
     expect(h.deps.lambda.terminations).toContainEqual([instanceId]);
     expect(h.deps.shell.probes).toHaveLength(0);
 
@@ -279,7 +306,11 @@ describe('waiting for the instance to boot', () => {
   it('gives back an instance that is not ready at its boot deadline, and fails with provision_failed after the last launch', async () => {
     const { job, instanceId } = await launchedJob();
     const longAgo = new Date(Date.now() - 60_000).toISOString().replace('Z', '+00:00');
-    await store().update(job.id, (j) => { j.instance!.bootDeadlineAt = longAgo; j.launchAttempts = 3; return j; });
+    await store().update(job.id, (j) => {
+      j.instance!.bootDeadlineAt = longAgo;
+      j.launchAttempts = 3;
+      return j;
+    });
     h.deps.lambda.setInstance(instanceId, { status: 'booting' });
 
     expect(await step(job.id)).toEqual({ kind: 'done' });
@@ -293,7 +324,10 @@ describe('waiting for the instance to boot', () => {
   it('still waits just before the boot deadline', async () => {
     const { job, instanceId } = await launchedJob();
     const soon = new Date(Date.now() + 60_000).toISOString().replace('Z', '+00:00');
-    await store().update(job.id, (j) => { j.instance!.bootDeadlineAt = soon; return j; });
+    await store().update(job.id, (j) => {
+      j.instance!.bootDeadlineAt = soon;
+      return j;
+    });
     h.deps.lambda.setInstance(instanceId, { status: 'booting' });
     expect(await step(job.id)).toMatchObject({ kind: 'wait' });
     expect((await store().mustGet(job.id)).status).toBe('provisioning');

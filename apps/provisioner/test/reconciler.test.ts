@@ -16,13 +16,19 @@ const old = () => isoNow(Date.now() - 2 * GRACE);
 
 function instance(id: string, jobId: string, launchedAt: string, extraTags: { key: string; value: string }[] = []) {
   return {
-    id, status: 'active', tags: [
-      { key: 'inno-train:job', value: jobId }, { key: 'inno-train:launched-at', value: launchedAt }, { key: 'inno-train:ns', value: h.ns }, ...extraTags,
+    id,
+    status: 'active',
+    tags: [
+      { key: 'inno-train:job', value: jobId },
+      { key: 'inno-train:launched-at', value: launchedAt },
+      { key: 'inno-train:ns', value: h.ns },
+      ...extraTags,
     ],
   };
 }
 
-const reconcile = () => reconcileOnce({ store: h.deps.store, queues: h.queues, lambda: h.deps.lambda, namespace: h.ns, graceMs: GRACE, logger });
+const reconcile = () =>
+  reconcileOnce({ store: h.deps.store, queues: h.queues, lambda: h.deps.lambda, namespace: h.ns, graceMs: GRACE, logger });
 
 describe('the orphan reconciler', () => {
   it('terminates our instances whose job is unknown or finished, after the grace period, and records it on the job', async () => {
@@ -45,18 +51,35 @@ describe('the orphan reconciler', () => {
   it('never touches instances that are not tagged as ours, or belong to another installation', async () => {
     h.deps.lambda.listed = [
       { id: 'i-untagged', status: 'active', tags: [] },
-      { id: 'i-other-ns', status: 'active', tags: [{ key: 'inno-train:job', value: 'j00000000000000000nojob' }, { key: 'inno-train:launched-at', value: old() }, { key: 'inno-train:ns', value: 'someone-else' }] },
+      {
+        id: 'i-other-ns',
+        status: 'active',
+        tags: [
+          { key: 'inno-train:job', value: 'j00000000000000000nojob' },
+          { key: 'inno-train:launched-at', value: old() },
+          { key: 'inno-train:ns', value: 'someone-else' },
+        ],
+      },
     ];
     const report = await reconcile();
     expect(report).toMatchObject({ checked: 2, ours: 0, terminated: [] });
     expect(h.deps.lambda.terminations).toEqual([]);
   });
 
-  it('leaves a running job\'s own instance alone but terminates an orphan launched for it', async () => {
+  it("leaves a running job's own instance alone but terminates an orphan launched for it", async () => {
     const job = await createJob(h.deps.store);
     await h.deps.store.update(job.id, (j) => {
       j.status = 'training';
-      j.instance = { id: 'i-current', type: 'gpu_1x_a10', region: 'us-east-1', ip: '1.2.3.4', status: 'active', launchedAt: old(), terminatedAt: null, priceCentsPerHour: 75 };
+      j.instance = {
+        id: 'i-current',
+        type: 'gpu_1x_a10',
+        region: 'us-east-1',
+        ip: '1.2.3.4',
+        status: 'active',
+        launchedAt: old(),
+        terminatedAt: null,
+        priceCentsPerHour: 75,
+      };
       return j;
     });
     h.deps.lambda.listed = [instance('i-current', job.id, old()), instance('i-orphan', job.id, old())];

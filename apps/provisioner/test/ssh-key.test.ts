@@ -54,7 +54,10 @@ describe('ensureSshKeyName', () => {
 
   it('returns the derived name without registering when the account already has it', async () => {
     const api = new FakeKeyApi();
-    api.keys = [{ id: '1', name: 'unrelated' }, { id: '2', name: derivedKeyName(pair.publicKey) }];
+    api.keys = [
+      { id: '1', name: 'unrelated' },
+      { id: '2', name: derivedKeyName(pair.publicKey) },
+    ];
     await expect(ensureSshKeyName(api, pair.publicKey, undefined, logger)).resolves.toBe(derivedKeyName(pair.publicKey));
     expect(api.added).toHaveLength(0);
   });

@@ -32,7 +32,16 @@ async function endedJobWithInstance(status: JobStatus, options: { trainingStarte
     j.status = status;
     j.finishedAt = isoNow();
     j.cancelRequested = status === 'cancelled';
-    j.instance = { id: instanceId, type: 'gpu_1x_a10', region: 'us-east-1', ip, status: 'active', launchedAt: isoNow(), terminatedAt: null, priceCentsPerHour: 75 };
+    j.instance = {
+      id: instanceId,
+      type: 'gpu_1x_a10',
+      region: 'us-east-1',
+      ip,
+      status: 'active',
+      launchedAt: isoNow(),
+      terminatedAt: null,
+      priceCentsPerHour: 75,
+    };
     if (options.trainingStarted) j.training.startedAt = isoNow();
     return j;
   });
@@ -103,7 +112,16 @@ describe('teardown', () => {
     const job = await createJob(store());
     await store().update(job.id, (j) => {
       j.status = 'training';
-      j.instance = { id: 'i-running', type: 'gpu_1x_a10', region: 'us-east-1', ip: '198.51.100.9', status: 'active', launchedAt: isoNow(), terminatedAt: null, priceCentsPerHour: 75 };
+      j.instance = {
+        id: 'i-running',
+        type: 'gpu_1x_a10',
+        region: 'us-east-1',
+        ip: '198.51.100.9',
+        status: 'active',
+        launchedAt: isoNow(),
+        terminatedAt: null,
+        priceCentsPerHour: 75,
+      };
       return j;
     });
     expect(await run(job.id)).toEqual({ kind: 'done' });
@@ -124,10 +142,16 @@ describe('teardown', () => {
     const order: string[] = [];
     const shell = h.deps.shell;
     const exec = shell.exec.bind(shell);
-    shell.exec = async (target, command) => { order.push('exec'); return exec(target, command); };
+    shell.exec = async (target, command) => {
+      order.push('exec');
+      return exec(target, command);
+    };
     const lambda = h.deps.lambda;
     const terminate = lambda.terminate.bind(lambda);
-    lambda.terminate = async (ids) => { order.push('terminate'); return terminate(ids); };
+    lambda.terminate = async (ids) => {
+      order.push('terminate');
+      return terminate(ids);
+    };
 
     const outcome = await run(jobId);
     expect(outcome).toMatchObject({ kind: 'wait', step: { killed: true, polls: 1 } });
@@ -173,7 +197,16 @@ describe('teardown of a job whose launch answer was lost', () => {
   it('finds the instance tagged with the job, records it, and terminates it', async () => {
     const job = await createJob(store());
     await store().update(job.id, (j) => ({ ...j, status: 'failed', finishedAt: isoNow() }));
-    h.deps.lambda.listed = [{ id: 'i-ghost', status: 'booting', tags: [{ key: 'inno-train:job', value: job.id }, { key: 'inno-train:launched-at', value: isoNow() }] }];
+    h.deps.lambda.listed = [
+      {
+        id: 'i-ghost',
+        status: 'booting',
+        tags: [
+          { key: 'inno-train:job', value: job.id },
+          { key: 'inno-train:launched-at', value: isoNow() },
+        ],
+      },
+    ];
     h.deps.lambda.setInstance('i-ghost', { status: 'booting' });
 
     expect(await run(job.id)).toMatchObject({ kind: 'wait' });
@@ -181,6 +214,8 @@ describe('teardown of a job whose launch answer was lost', () => {
     h.deps.lambda.setInstance('i-ghost', { status: 'terminated' });
     expect(await run(job.id, { polls: 1 })).toEqual({ kind: 'done' });
     const stored = await store().mustGet(job.id);
-    expect(stored.retiredInstances).toEqual([expect.objectContaining({ id: 'i-ghost', retiredReason: 'launch answer lost', terminatedAt: expect.stringMatching(ISO_WITH_OFFSET) })]);
+    expect(stored.retiredInstances).toEqual([
+      expect.objectContaining({ id: 'i-ghost', retiredReason: 'launch answer lost', terminatedAt: expect.stringMatching(ISO_WITH_OFFSET) }),
+    ]);
   });
 });

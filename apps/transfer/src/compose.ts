@@ -1,4 +1,12 @@
-import { failJob, jobError, resolveTimings, startWorkerSet, type StageBinding, type TimingOverrides, type WorkerRuntime } from '@inno-train/workflow';
+import {
+  failJob,
+  jobError,
+  resolveTimings,
+  startWorkerSet,
+  type StageBinding,
+  type TimingOverrides,
+  type WorkerRuntime,
+} from '@inno-train/workflow';
 import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import type { TransferEnv } from './env';
 import { stageInStep, type TransferDeps } from './stage-in';
@@ -21,8 +29,11 @@ export function transferBindings(deps: TransferDeps): StageBinding[] {
 }
 
 /** What compose reads of the env: worker tuning and timings. S3 and SSH settings go to main's clients. */
-export type TransferComposeEnv = Pick<TransferEnv,
-  'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'> & TimingOverrides;
+export type TransferComposeEnv = Pick<
+  TransferEnv,
+  'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
+> &
+  TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
 export interface TransferInfrastructure {
@@ -52,10 +63,18 @@ export function compose(env: TransferComposeEnv, infrastructure: TransferInfrast
   return {
     async start() {
       const bindings = transferBindings(deps);
-      workers = startWorkerSet({
-        connection: runtime.redis, prefix: runtime.prefix, concurrency: env.WORKER_CONCURRENCY, logger: runtime.logger,
-        deps, lockDurationMs: env.STEP_LOCK_MS, stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-      }, bindings);
+      workers = startWorkerSet(
+        {
+          connection: runtime.redis,
+          prefix: runtime.prefix,
+          concurrency: env.WORKER_CONCURRENCY,
+          logger: runtime.logger,
+          deps,
+          lockDurationMs: env.STEP_LOCK_MS,
+          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+        },
+        bindings,
+      );
       // Tests wait for this line: the queues are consumed.
       runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'transfer started');
     },

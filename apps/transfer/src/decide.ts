@@ -38,7 +38,12 @@ export interface TransferCheck<S extends TransferStep> {
   /** Starts again allowed after the script stopped without a result. */
   maxRestarts: number;
   /** What moves, for messages, and the code for a transfer that reported failures. */
-  what: { noun: 'inputs' | 'outputs'; failedCode: 'input_transfer_failed' | 'output_transfer_failed'; failedMessage: string; failedSuffix?: string };
+  what: {
+    noun: 'inputs' | 'outputs';
+    failedCode: 'input_transfer_failed' | 'output_transfer_failed';
+    failedMessage: string;
+    failedSuffix?: string;
+  };
 }
 
 export function decideTransferCheck<S extends TransferStep>(check: TransferCheck<S>): TransferDecision<S> {
@@ -54,13 +59,21 @@ export function decideTransferCheck<S extends TransferStep>(check: TransferCheck
   if (state.state === 'not_running') {
     const restarts = (step.restarts ?? 0) + 1;
     if (restarts > check.maxRestarts) {
-      return { kind: 'fail', code: check.what.failedCode, message: `The ${check.what.noun} script stopped without a result ${restarts} times` };
+      return {
+        kind: 'fail',
+        code: check.what.failedCode,
+        message: `The ${check.what.noun} script stopped without a result ${restarts} times`,
+      };
     }
     return { kind: 'restart', step: { ...step, restarts } };
   }
   if (!state.status.ok) {
     const failed = (state.status.failed ?? []).map((f) => `${f.path} (${f.reason})`).join(', ');
-    return { kind: 'fail', code: check.what.failedCode, message: `${check.what.failedMessage}: ${failed || 'unknown error'}${check.what.failedSuffix ?? ''}` };
+    return {
+      kind: 'fail',
+      code: check.what.failedCode,
+      message: `${check.what.failedMessage}: ${failed || 'unknown error'}${check.what.failedSuffix ?? ''}`,
+    };
   }
   return { kind: 'finished', status: state.status };
 }

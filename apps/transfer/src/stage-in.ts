@@ -1,11 +1,32 @@
 import { crashPoint, FileTransferError, InnoError, isoNow, type Logger } from '@inno-train/core';
 import {
-  checkTaskCommand, inputDir, jobDir, JOB_LAYOUT, jobPath, parseTaskCheck, renderStageInScript, resetTaskCommand, stageInResultSchema, startTaskCommand,
-  taskFiles, taskScriptPath,
+  checkTaskCommand,
+  inputDir,
+  jobDir,
+  JOB_LAYOUT,
+  jobPath,
+  parseTaskCheck,
+  renderStageInScript,
+  resetTaskCommand,
+  stageInResultSchema,
+  startTaskCommand,
+  taskFiles,
+  taskScriptPath,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, onHost, type HostStageContext, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import {
+  advance,
+  ensureStageQueued,
+  failJob,
+  hostTarget,
+  isStopped,
+  onHost,
+  type HostStageContext,
+  type SshIdentity,
+  type StepOutcome,
+  type WorkflowDeps,
+} from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { decideTransferCheck } from './decide';
@@ -30,21 +51,35 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
     return { kind: 'done' };
   }
   return onHost(hostContext(deps, 'staging_in', logger), job, payload.step, (step) =>
-    step.phase !== 'running' ? startStageIn(deps, job, step) : checkStageIn(deps, job, step, logger));
+    step.phase !== 'running' ? startStageIn(deps, job, step) : checkStageIn(deps, job, step, logger),
+  );
 }
 
 /** How the transfer stages treat a host that stops answering (see workflow's host-health). */
 export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_out', logger: Logger): HostStageContext {
-  return { deps, stage, logger, graceMs: deps.timings.unreachableGraceMs, recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.transferPollMs) };
+  return {
+    deps,
+    stage,
+    logger,
+    graceMs: deps.timings.unreachableGraceMs,
+    recheckMs: Math.min(deps.timings.hostRecheckMs, deps.timings.transferPollMs),
+  };
 }
 
 async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
-  const check = await deps.shell.exec(target, checkTaskCommand(job.id, 'stage-in'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:check' });
+  const check = await deps.shell.exec(target, checkTaskCommand(job.id, 'stage-in'), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-in:check',
+  });
   const state = parseStepState('staging_in', step);
   const decision = decideTransferCheck({
-    state: transferState(parseTaskCheck('stage-in', check.stdout, stageInResultSchema)), step: state, now: Date.now(),
-    deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
+    state: transferState(parseTaskCheck('stage-in', check.stdout, stageInResultSchema)),
+    step: state,
+    now: Date.now(),
+    deadlineMs: deps.timings.transferDeadlineMs,
+    pollMs: deps.timings.transferPollMs,
+    maxRestarts: MAX_RESTARTS,
     what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
   });
   switch (decision.kind) {
@@ -59,7 +94,8 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
     case 'finished': {
       const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
       await advance(deps, job.id, {
-        transition: 'inputs_ready', stage: 'staging_in',
+        transition: 'inputs_ready',
+        stage: 'staging_in',
         message: `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s`,
       });
       return { kind: 'done' };
@@ -70,35 +106,74 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
   const files = await planInputs(deps.storage, job, presignLifetimeSeconds(deps.timings));
   const target = hostTarget(job, deps.identity);
-  const script = renderStageInScript({ jobDir: jobDir(job.id), files, parallelism: TRANSFER.parallelism, statusFile: taskFiles('stage-in').result });
+  const script = renderStageInScript({
+    jobDir: jobDir(job.id),
+    files,
+    parallelism: TRANSFER.parallelism,
+    statusFile: taskFiles('stage-in').result,
+  });
   // The job directory's layout, and no status of an earlier run: the start below runs the task again.
-  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-in', { createLayout: true }), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:prepare' });
+  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-in', { createLayout: true }), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-in:prepare',
+  });
   await deps.shell.upload(target, taskScriptPath(job.id, 'stage-in'), script, 0o700, { label: 'stage-in:upload-script' });
-  await deps.shell.upload(target, jobPath(job.id, JOB_LAYOUT.config), stringify(job.spec.config ?? {}), 0o644, { label: 'stage-in:upload-config' });
-  if ('inline' in job.spec.script) await deps.shell.upload(target, jobPath(job.id, job.spec.script.filename), job.spec.script.inline, 0o644, { label: 'stage-in:upload-train-script' });
-  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-in'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-in:start' });
+  await deps.shell.upload(target, jobPath(job.id, JOB_LAYOUT.config), stringify(job.spec.config ?? {}), 0o644, {
+    label: 'stage-in:upload-config',
+  });
+  if ('inline' in job.spec.script)
+    await deps.shell.upload(target, jobPath(job.id, job.spec.script.filename), job.spec.script.inline, 0o644, {
+      label: 'stage-in:upload-train-script',
+    });
+  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-in'), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-in:start',
+  });
   crashPoint('stage-in:after-start');
   const bytes = files.reduce((sum, file) => sum + file.size, 0);
   if (step.phase !== 'running' && step.restarts === undefined) {
-    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_in', message: `Fetching ${files.length} files (${bytes} bytes) from S3 on the host`, data: { files: files.length, bytes } });
+    await deps.store.appendEvent(job.id, {
+      type: 'transfer',
+      stage: 'staging_in',
+      message: `Fetching ${files.length} files (${bytes} bytes) from S3 on the host`,
+      data: { files: files.length, bytes },
+    });
   }
-  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', files: files.length, bytes, startedAt: Date.now(), at: isoNow() } };
+  return {
+    kind: 'wait',
+    delayMs: deps.timings.transferPollMs,
+    step: { ...step, phase: 'running', files: files.length, bytes, startedAt: Date.now(), at: isoNow() },
+  };
 }
 
 /** Every object to fetch, where it goes under the job directory, its size, and a presigned GET. */
 async function planInputs(storage: TransferStorage, job: JobRecord, expiresSeconds: number) {
-  const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({ uri, base: inputDir(name), single: false }));
-  if ('uri' in job.spec.script) wanted.push({ uri: job.spec.script.uri, base: job.spec.script.filename, single: true });
-  const plans = await Promise.all(wanted.map(async ({ uri, base, single }) => {
-    const { bucket, key } = parseS3Uri(uri);
-    const found = await storage.checkInput(uri).catch((error: unknown) => {
-      throw error instanceof InnoError ? new FileTransferError(error.code, error.message) : error;
-    });
-    return Promise.all(found.objects.filter((object) => !object.key.endsWith('/')).map(async (object) => ({
-      url: await storage.presignGet(bucket, object.key, expiresSeconds),
-      relPath: single ? base : found.kind === 'object' ? `${base}/${object.key.split('/').pop()}` : `${base}/${object.key.slice(key.length)}`,
-      size: object.size,
-    })));
+  const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({
+    uri,
+    base: inputDir(name),
+    single: false,
   }));
+  if ('uri' in job.spec.script) wanted.push({ uri: job.spec.script.uri, base: job.spec.script.filename, single: true });
+  const plans = await Promise.all(
+    wanted.map(async ({ uri, base, single }) => {
+      const { bucket, key } = parseS3Uri(uri);
+      const found = await storage.checkInput(uri).catch((error: unknown) => {
+        throw error instanceof InnoError ? new FileTransferError(error.code, error.message) : error;
+      });
+      return Promise.all(
+        found.objects
+          .filter((object) => !object.key.endsWith('/'))
+          .map(async (object) => ({
+            url: await storage.presignGet(bucket, object.key, expiresSeconds),
+            relPath: single
+              ? base
+              : found.kind === 'object'
+                ? `${base}/${object.key.split('/').pop()}`
+                : `${base}/${object.key.slice(key.length)}`,
+            size: object.size,
+          })),
+      );
+    }),
+  );
   return plans.flat();
 }

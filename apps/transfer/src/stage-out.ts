@@ -1,7 +1,18 @@
 import { crashPoint, FileTransferError, isoNow, type Logger } from '@inno-train/core';
 import {
-  checkTaskCommand, jobDir, JOB_LAYOUT, listOutputsCommand, parseListOutputs, parseTaskCheck, renderStageOutScript, resetTaskCommand, stageOutResultSchema,
-  startTaskCommand, taskFiles, taskScriptPath, type StageOutUpload,
+  checkTaskCommand,
+  jobDir,
+  JOB_LAYOUT,
+  listOutputsCommand,
+  parseListOutputs,
+  parseTaskCheck,
+  renderStageOutScript,
+  resetTaskCommand,
+  stageOutResultSchema,
+  startTaskCommand,
+  taskFiles,
+  taskScriptPath,
+  type StageOutUpload,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
@@ -33,17 +44,27 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
     return { kind: 'done' };
   }
   return onHost(hostContext(deps, 'staging_out', logger), job, payload.step, (step) =>
-    step.phase !== 'running' ? startStageOut(deps, job, step) : checkStageOut(deps, job, step, logger));
+    step.phase !== 'running' ? startStageOut(deps, job, step) : checkStageOut(deps, job, step, logger),
+  );
 }
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:check' });
+  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkTaskCommand(job.id, 'stage-out'), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-out:check',
+  });
   const state = parseStepState('staging_out', step);
   const decision = decideTransferCheck({
-    state: transferState(parseTaskCheck('stage-out', check.stdout, stageOutResultSchema)), step: state, now: Date.now(),
-    deadlineMs: deps.timings.transferDeadlineMs, pollMs: deps.timings.transferPollMs, maxRestarts: MAX_RESTARTS,
+    state: transferState(parseTaskCheck('stage-out', check.stdout, stageOutResultSchema)),
+    step: state,
+    now: Date.now(),
+    deadlineMs: deps.timings.transferDeadlineMs,
+    pollMs: deps.timings.transferPollMs,
+    maxRestarts: MAX_RESTARTS,
     what: {
-      noun: 'outputs', failedCode: 'output_transfer_failed', failedMessage: 'Could not upload outputs',
+      noun: 'outputs',
+      failedCode: 'output_transfer_failed',
+      failedMessage: 'Could not upload outputs',
       ...(job.pendingError ? { failedSuffix: `; training had failed: ${job.pendingError.code}` } : {}),
     },
   });
@@ -77,24 +98,46 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   const uploads: StageOutUpload[] = [];
   for (const file of planned) {
     if (!file.uploadId) {
-      uploads.push({ kind: 'put', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, url: await deps.storage.presignPut(bucket, file.key, expires) });
+      uploads.push({
+        kind: 'put',
+        relPath: `${JOB_LAYOUT.output}/${file.relPath}`,
+        url: await deps.storage.presignPut(bucket, file.key, expires),
+      });
       continue;
     }
     const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
-    const parts = await Promise.all(Array.from({ length: count }, async (_, i) => ({
-      partNumber: i + 1,
-      url: await deps.storage.presignUploadPart(bucket, file.key, file.uploadId!, i + 1, expires),
-    })));
+    const parts = await Promise.all(
+      Array.from({ length: count }, async (_, i) => ({
+        partNumber: i + 1,
+        url: await deps.storage.presignUploadPart(bucket, file.key, file.uploadId!, i + 1, expires),
+      })),
+    );
     uploads.push({ kind: 'multipart', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
   }
   const bytes = planned.reduce((sum, file) => sum + file.size, 0);
-  const script = renderStageOutScript({ jobDir: jobDir(job.id), statusFile: taskFiles('stage-out').result, parallelism: TRANSFER.parallelism, uploads });
+  const script = renderStageOutScript({
+    jobDir: jobDir(job.id),
+    statusFile: taskFiles('stage-out').result,
+    parallelism: TRANSFER.parallelism,
+    uploads,
+  });
   // No status of an earlier run: the start below runs the task again (a run still going keeps its lock).
-  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:prepare' });
+  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-out'), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-out:prepare',
+  });
   await deps.shell.upload(target, taskScriptPath(job.id, 'stage-out'), script, 0o700, { label: 'stage-out:upload-script' });
-  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-out'), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:start' });
+  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-out'), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'stage-out:start',
+  });
   if (step.restarts === undefined) {
-    await deps.store.appendEvent(job.id, { type: 'transfer', stage: 'staging_out', message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`, data: { files: planned.length, bytes } });
+    await deps.store.appendEvent(job.id, {
+      type: 'transfer',
+      stage: 'staging_out',
+      message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`,
+      data: { files: planned.length, bytes },
+    });
   }
   return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', startedAt: Date.now(), at: isoNow() } };
 }
@@ -106,7 +149,14 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
  * the first saved plan wins and the loser aborts its own uploads.
  */
 async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefix: string): Promise<PlannedUpload[]> {
-  const listed = parseListOutputs((await deps.shell.exec(hostTarget(job, deps.identity), listOutputsCommand(job.id), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'stage-out:list' })).stdout);
+  const listed = parseListOutputs(
+    (
+      await deps.shell.exec(hostTarget(job, deps.identity), listOutputsCommand(job.id), {
+        timeoutMs: deps.timings.sshCommandTimeoutMs,
+        label: 'stage-out:list',
+      })
+    ).stdout,
+  );
   const plan: PlannedUpload[] = [];
   for (const file of listed) {
     const key = `${prefix}${file.relPath}`;
@@ -119,7 +169,8 @@ async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefi
     return current;
   });
   if (changed) return plan;
-  for (const upload of plan.filter((p) => p.uploadId)) await deps.storage.abortMultipartUpload(bucket, upload.key, upload.uploadId!).catch(() => undefined);
+  for (const upload of plan.filter((p) => p.uploadId))
+    await deps.storage.abortMultipartUpload(bucket, upload.key, upload.uploadId!).catch(() => undefined);
   return saved.stageOutPlan ?? [];
 }
 
@@ -130,7 +181,12 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
     const parts = status.parts?.[`${JOB_LAYOUT.output}/${upload.relPath}`];
     if (!parts || parts.length === 0) throw new FileTransferError('output_transfer_failed', `No parts recorded for ${upload.relPath}`);
     try {
-      await deps.storage.completeMultipartUpload(bucket, upload.key, upload.uploadId, [...parts].sort((a, b) => a.partNumber - b.partNumber));
+      await deps.storage.completeMultipartUpload(
+        bucket,
+        upload.key,
+        upload.uploadId,
+        [...parts].sort((a, b) => a.partNumber - b.partNumber),
+      );
     } catch (error) {
       // A worker that died after completing leaves the upload gone and the object in place; the
       // rerun's completion then answers NoSuchUpload. finish() checks every object's size next.
@@ -145,14 +201,19 @@ async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload
   const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
   const missing = uploads.filter((upload) => stored.get(upload.key) !== upload.size);
   if (missing.length > 0) {
-    throw new FileTransferError('output_transfer_failed', `Outputs missing or of the wrong size in S3: ${missing.map((m) => m.relPath).join(', ')}`, { retryable: false });
+    throw new FileTransferError(
+      'output_transfer_failed',
+      `Outputs missing or of the wrong size in S3: ${missing.map((m) => m.relPath).join(', ')}`,
+      { retryable: false },
+    );
   }
   const outputs = uploads.map((upload) => ({ key: upload.key, size: upload.size }));
   const bytes = outputs.reduce((sum, o) => sum + o.size, 0);
   const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
   const pending = job.pendingError;
   await advance(deps, job.id, {
-    transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded', stage: 'staging_out',
+    transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded',
+    stage: 'staging_out',
     message: `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
     patch: (current) => {
       current.outputs = outputs;

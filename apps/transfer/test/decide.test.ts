@@ -3,7 +3,10 @@ import type { DetachedState } from '../src/host-status';
 
 const now = 1_000_000;
 const base = {
-  now, deadlineMs: 60_000, pollMs: 3000, maxRestarts: 3,
+  now,
+  deadlineMs: 60_000,
+  pollMs: 3000,
+  maxRestarts: 3,
   what: { noun: 'inputs' as const, failedCode: 'input_transfer_failed' as const, failedMessage: 'Could not fetch inputs onto the host' },
 };
 const running: DetachedState<TransferStatus> = { state: 'running' };
@@ -12,25 +15,74 @@ const done = (status: TransferStatus): DetachedState<TransferStatus> => ({ state
 
 describe('deciding on a transfer script from what the host says (pure)', () => {
   it.each([
-    ['running within its deadline: look again after a poll', running, { phase: 'running' as const, startedAt: now - 59_000 }, { kind: 'wait', delayMs: 3000, step: { phase: 'running', startedAt: now - 59_000 } }],
-    ['running past its deadline: transfer_timeout', running, { phase: 'running' as const, startedAt: now - 60_001 }, { kind: 'fail', code: 'transfer_timeout', message: 'Fetching inputs took longer than 60 s' }],
-    ['stopped without a result the first time: start it again', stopped, { phase: 'running' as const }, { kind: 'restart', step: { phase: 'running', restarts: 1 } }],
+    [
+      'running within its deadline: look again after a poll',
+      running,
+      { phase: 'running' as const, startedAt: now - 59_000 },
+      { kind: 'wait', delayMs: 3000, step: { phase: 'running', startedAt: now - 59_000 } },
+    ],
+    [
+      'running past its deadline: transfer_timeout',
+      running,
+      { phase: 'running' as const, startedAt: now - 60_001 },
+      { kind: 'fail', code: 'transfer_timeout', message: 'Fetching inputs took longer than 60 s' },
+    ],
+    [
+      'stopped without a result the first time: start it again',
+      stopped,
+      { phase: 'running' as const },
+      { kind: 'restart', step: { phase: 'running', restarts: 1 } },
+    ],
     ['stopped without a result a third time: start it again', stopped, { restarts: 2 }, { kind: 'restart', step: { restarts: 3 } }],
-    ['stopped without a result past the restarts allowed: fail', stopped, { restarts: 3 }, { kind: 'fail', code: 'input_transfer_failed', message: 'The inputs script stopped without a result 4 times' }],
-    ['ended with failures: fail, naming every one', done({ ok: false, failed: [{ path: 'inputs/a', reason: 'HTTP 403' }, { path: 'inputs/b', reason: 'size 3, expected 4' }] }), {}, {
-      kind: 'fail', code: 'input_transfer_failed', message: 'Could not fetch inputs onto the host: inputs/a (HTTP 403), inputs/b (size 3, expected 4)',
-    }],
-    ['ended with failures it did not name: fail all the same', done({ ok: false }), {}, { kind: 'fail', code: 'input_transfer_failed', message: 'Could not fetch inputs onto the host: unknown error' }],
+    [
+      'stopped without a result past the restarts allowed: fail',
+      stopped,
+      { restarts: 3 },
+      { kind: 'fail', code: 'input_transfer_failed', message: 'The inputs script stopped without a result 4 times' },
+    ],
+    [
+      'ended with failures: fail, naming every one',
+      done({
+        ok: false,
+        failed: [
+          { path: 'inputs/a', reason: 'HTTP 403' },
+          { path: 'inputs/b', reason: 'size 3, expected 4' },
+        ],
+      }),
+      {},
+      {
+        kind: 'fail',
+        code: 'input_transfer_failed',
+        message: 'Could not fetch inputs onto the host: inputs/a (HTTP 403), inputs/b (size 3, expected 4)',
+      },
+    ],
+    [
+      'ended with failures it did not name: fail all the same',
+      done({ ok: false }),
+      {},
+      { kind: 'fail', code: 'input_transfer_failed', message: 'Could not fetch inputs onto the host: unknown error' },
+    ],
     ['ended well: finished, with its status', done({ ok: true, bytes: 42 }), {}, { kind: 'finished', status: { ok: true, bytes: 42 } }],
   ])('%s', (_name, state, step, expected) => {
     expect(decideTransferCheck({ ...base, state, step })).toEqual(expected);
   });
 
   it('says what moves and why it failed for outputs too', () => {
-    const what = { noun: 'outputs' as const, failedCode: 'output_transfer_failed' as const, failedMessage: 'Could not upload outputs', failedSuffix: '; training had failed: training_failed' };
-    expect(decideTransferCheck({ ...base, what, state: running, step: { startedAt: 0 } })).toMatchObject({ message: 'Uploading outputs took longer than 60 s' });
-    expect(decideTransferCheck({ ...base, what, state: done({ ok: false, failed: [{ path: 'output/m.bin', reason: 'HTTP 500' }] }), step: {} })).toEqual({
-      kind: 'fail', code: 'output_transfer_failed', message: 'Could not upload outputs: output/m.bin (HTTP 500); training had failed: training_failed',
+    const what = {
+      noun: 'outputs' as const,
+      failedCode: 'output_transfer_failed' as const,
+      failedMessage: 'Could not upload outputs',
+      failedSuffix: '; training had failed: training_failed',
+    };
+    expect(decideTransferCheck({ ...base, what, state: running, step: { startedAt: 0 } })).toMatchObject({
+      message: 'Uploading outputs took longer than 60 s',
+    });
+    expect(
+      decideTransferCheck({ ...base, what, state: done({ ok: false, failed: [{ path: 'output/m.bin', reason: 'HTTP 500' }] }), step: {} }),
+    ).toEqual({
+      kind: 'fail',
+      code: 'output_transfer_failed',
+      message: 'Could not upload outputs: output/m.bin (HTTP 500); training had failed: training_failed',
     });
   });
 });

@@ -15,8 +15,16 @@ describe('what a transfer stage sees of its task on the host', () => {
   });
   afterEach(() => rmSync(home, { recursive: true, force: true }));
 
-  const writeStatus = (task: 'stage-in' | 'stage-out', text: string) => writeFileSync(join(home, jobDir(JOB), taskFiles(task).status), text);
-  const stageIn = () => transferState(parseTaskCheck('stage-in', execFileSync('bash', ['-c', checkTaskCommand(JOB, 'stage-in')], { cwd: home }).toString(), stageInResultSchema));
+  const writeStatus = (task: 'stage-in' | 'stage-out', text: string) =>
+    writeFileSync(join(home, jobDir(JOB), taskFiles(task).status), text);
+  const stageIn = () =>
+    transferState(
+      parseTaskCheck(
+        'stage-in',
+        execFileSync('bash', ['-c', checkTaskCommand(JOB, 'stage-in')], { cwd: home }).toString(),
+        stageInResultSchema,
+      ),
+    );
 
   it('reads the transfer status a script left, and says not_running for one that never wrote one', () => {
     expect(stageIn()).toEqual({ state: 'not_running' });
@@ -36,12 +44,35 @@ describe('what a transfer stage sees of its task on the host', () => {
     expect(stageIn).toThrow(/malformed/);
     writeStatus('stage-in', '{"exitCode":0,"result":{"ok":tr}\n');
     expect(stageIn).toThrow(/not JSON/);
-    const stageOut = transferState(parseTaskCheck('stage-out', 'state=done {"exitCode":0,"result":{"ok":true,"failed":[],"bytes":0,"parts":{"output/x":[{"partNumber":1,"etag":"\\"e\\""}]}}}\n', stageOutResultSchema));
-    expect(stageOut).toEqual({ state: 'done', status: { ok: true, failed: [], bytes: 0, parts: { 'output/x': [{ partNumber: 1, etag: '"e"' }] } } });
-    expect(() => parseTaskCheck('stage-out', 'state=done {"exitCode":0,"result":{"ok":true,"failed":[],"bytes":0,"parts":{"output/x":[{"partNumber":0,"etag":""}]}}}\n', stageOutResultSchema)).toThrow(/malformed/);
+    const stageOut = transferState(
+      parseTaskCheck(
+        'stage-out',
+        'state=done {"exitCode":0,"result":{"ok":true,"failed":[],"bytes":0,"parts":{"output/x":[{"partNumber":1,"etag":"\\"e\\""}]}}}\n',
+        stageOutResultSchema,
+      ),
+    );
+    expect(stageOut).toEqual({
+      state: 'done',
+      status: { ok: true, failed: [], bytes: 0, parts: { 'output/x': [{ partNumber: 1, etag: '"e"' }] } },
+    });
+    expect(() =>
+      parseTaskCheck(
+        'stage-out',
+        'state=done {"exitCode":0,"result":{"ok":true,"failed":[],"bytes":0,"parts":{"output/x":[{"partNumber":0,"etag":""}]}}}\n',
+        stageOutResultSchema,
+      ),
+    ).toThrow(/malformed/);
   });
 
   it('says running while the runner holds the lock', () => {
-    expect(transferState(parseTaskCheck('stage-in', execFileSync('bash', ['-c', `flock() { return 75; }\n${checkTaskCommand(JOB, 'stage-in')}`], { cwd: home }).toString(), stageInResultSchema))).toEqual({ state: 'running' });
+    expect(
+      transferState(
+        parseTaskCheck(
+          'stage-in',
+          execFileSync('bash', ['-c', `flock() { return 75; }\n${checkTaskCommand(JOB, 'stage-in')}`], { cwd: home }).toString(),
+          stageInResultSchema,
+        ),
+      ),
+    ).toEqual({ state: 'running' });
   });
 });

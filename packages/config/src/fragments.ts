@@ -8,9 +8,15 @@ export const envBoolean = z
 const optionalString = z.string().min(1).optional();
 
 export const redisEnv = {
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
   /** Namespace of the job store's keys and the queues' prefix (tests and side-by-side installs). */
-  INNO_NAMESPACE: z.string().regex(/^[a-z0-9-]{1,40}$/).default('inno-train'),
+  INNO_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/)
+    .default('inno-train'),
 };
 
 export const s3Env = {
@@ -25,7 +31,10 @@ export const s3Env = {
 export const sshEnv = {
   SSH_PRIVATE_KEY_PATH: z.string().min(1),
   SSH_KEY_PASSPHRASE: optionalString,
-  SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default('ubuntu'),
+  SSH_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .default('ubuntu'),
   SSH_PORT: z.coerce.number().int().min(1).max(65535).default(22),
   /** TCP connect + SSH handshake + auth, per connection. */
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
@@ -38,8 +47,16 @@ export const sshEnv = {
 };
 
 /** The SSH executor's settings from the parsed env (the executor itself never reads env). */
-export function sshExecutorSettings(env: { SSH_CONNECT_TIMEOUT_MS: number; SSH_KEEPALIVE_INTERVAL_MS: number; SSH_KEEPALIVE_COUNT_MAX: number }) {
-  return { readyTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS, keepaliveIntervalMs: env.SSH_KEEPALIVE_INTERVAL_MS, keepaliveCountMax: env.SSH_KEEPALIVE_COUNT_MAX };
+export function sshExecutorSettings(env: {
+  SSH_CONNECT_TIMEOUT_MS: number;
+  SSH_KEEPALIVE_INTERVAL_MS: number;
+  SSH_KEEPALIVE_COUNT_MAX: number;
+}) {
+  return {
+    readyTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS,
+    keepaliveIntervalMs: env.SSH_KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax: env.SSH_KEEPALIVE_COUNT_MAX,
+  };
 }
 
 export const lambdaEnv = {
@@ -63,7 +80,9 @@ export const logEnv = {
  * itself, to prove every stage survives a worker dying at that line. Never set in production.
  */
 export const crashPointEnv = {
-  INNO_CRASH_POINTS: z.string().regex(/^[a-z0-9:_-]+(,[a-z0-9:_-]+)*$/, 'must be a comma-separated list of crash point names')
+  INNO_CRASH_POINTS: z
+    .string()
+    .regex(/^[a-z0-9:_-]+(,[a-z0-9:_-]+)*$/, 'must be a comma-separated list of crash point names')
     .transform((value) => value.split(','))
     .optional(),
 };
@@ -97,7 +116,10 @@ export const workerEnv = {
   STEP_STALLED_CHECK_MS: z.coerce.number().int().min(500).default(10_000),
   /** The orphan reconciler: how often it runs, and how old an instance must be before it may act. */
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).default(60_000),
-  RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(5 * 60_000),
+  RECONCILE_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(5 * 60_000),
   ...crashPointEnv,
 };
-

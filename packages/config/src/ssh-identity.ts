@@ -20,7 +20,9 @@ export function loadSshIdentity(config: SshIdentityConfig) {
     throw new ConfigError(`SSH_PRIVATE_KEY_PATH: cannot read ${config.SSH_PRIVATE_KEY_PATH}`);
   }
   if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`SSH_PRIVATE_KEY_PATH: ${config.SSH_PRIVATE_KEY_PATH} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+    throw new ConfigError(
+      `SSH_PRIVATE_KEY_PATH: ${config.SSH_PRIVATE_KEY_PATH} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+    );
   }
   const privateKey = readFileSync(config.SSH_PRIVATE_KEY_PATH, 'utf8');
   return {

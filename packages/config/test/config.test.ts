@@ -7,7 +7,12 @@ import { lambdaEnv, loadSshIdentity, parseEnv, redisEnv, s3Env, sshEnv } from '.
 describe('parseEnv', () => {
   it('applies defaults and treats empty values as unset', () => {
     const env = parseEnv({ ...redisEnv, ...s3Env }, { S3_BUCKET: 'my-bucket', S3_ENDPOINT: '' });
-    expect(env).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', INNO_NAMESPACE: 'inno-train', S3_REGION: 'us-east-1', S3_BUCKET: 'my-bucket' });
+    expect(env).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      INNO_NAMESPACE: 'inno-train',
+      S3_REGION: 'us-east-1',
+      S3_BUCKET: 'my-bucket',
+    });
     expect(env.S3_ENDPOINT).toBeUndefined();
   });
 
@@ -28,7 +33,10 @@ describe('parseEnv', () => {
   });
 
   it('coerces numbers and booleans', () => {
-    const env = parseEnv({ ...s3Env, ...sshEnv }, { S3_BUCKET: 'b-1', S3_FORCE_PATH_STYLE: 'true', SSH_PRIVATE_KEY_PATH: '/k', SSH_PORT: '2222' });
+    const env = parseEnv(
+      { ...s3Env, ...sshEnv },
+      { S3_BUCKET: 'b-1', S3_FORCE_PATH_STYLE: 'true', SSH_PRIVATE_KEY_PATH: '/k', SSH_PORT: '2222' },
+    );
     expect(env.S3_FORCE_PATH_STYLE).toBe(true);
     expect(env.SSH_PORT).toBe(2222);
   });
@@ -42,14 +50,23 @@ describe('loadSshIdentity', () => {
     const path = join(dir, 'ok');
     writeFileSync(path, 'KEY');
     chmodSync(path, 0o600);
-    expect(loadSshIdentity({ SSH_PRIVATE_KEY_PATH: path, SSH_USER: 'ubuntu', SSH_PORT: 22, SSH_KEY_PASSPHRASE: 'pp' })).toEqual({ username: 'ubuntu', port: 22, privateKey: 'KEY', passphrase: 'pp' });
+    expect(loadSshIdentity({ SSH_PRIVATE_KEY_PATH: path, SSH_USER: 'ubuntu', SSH_PORT: 22, SSH_KEY_PASSPHRASE: 'pp' })).toEqual({
+      username: 'ubuntu',
+      port: 22,
+      privateKey: 'KEY',
+      passphrase: 'pp',
+    });
   });
 
   it('refuses a key readable by group or others, and a missing file, naming the variable', () => {
     const path = join(dir, 'open');
     writeFileSync(path, 'KEY');
     chmodSync(path, 0o644);
-    expect(() => loadSshIdentity({ SSH_PRIVATE_KEY_PATH: path, SSH_USER: 'ubuntu', SSH_PORT: 22 })).toThrow(/SSH_PRIVATE_KEY_PATH.*chmod 600/);
-    expect(() => loadSshIdentity({ SSH_PRIVATE_KEY_PATH: join(dir, 'missing'), SSH_USER: 'ubuntu', SSH_PORT: 22 })).toThrow(/SSH_PRIVATE_KEY_PATH: cannot read/);
+    expect(() => loadSshIdentity({ SSH_PRIVATE_KEY_PATH: path, SSH_USER: 'ubuntu', SSH_PORT: 22 })).toThrow(
+      /SSH_PRIVATE_KEY_PATH.*chmod 600/,
+    );
+    expect(() => loadSshIdentity({ SSH_PRIVATE_KEY_PATH: join(dir, 'missing'), SSH_USER: 'ubuntu', SSH_PORT: 22 })).toThrow(
+      /SSH_PRIVATE_KEY_PATH: cannot read/,
+    );
   });
 });

@@ -23,7 +23,10 @@ export function createShutdown(logger: Logger, deadlineMs: number) {
             resolve();
           }, deadlineMs);
         });
-        await Promise.race([closer.close().catch((err: unknown) => logger.error({ err, component: closer.name }, 'close failed')), timeout]);
+        await Promise.race([
+          closer.close().catch((err: unknown) => logger.error({ err, component: closer.name }, 'close failed')),
+          timeout,
+        ]);
         clearTimeout(timer);
       }
     })();

@@ -42,7 +42,15 @@ describe('scrubSecrets', () => {
   it('is applied by the logger to messages and to redacted keys', () => {
     registerSecret('logger-secret-999');
     const lines: string[] = [];
-    const logger = createLogger({ name: 't', destination: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) as never });
+    const logger = createLogger({
+      name: 't',
+      destination: new Writable({
+        write(chunk, _e, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }) as never,
+    });
     logger.info({ authorization: 'Bearer zzz', nested: { password: 'p4ss' } }, 'using logger-secret-999');
     logger.error({ err: new Error('failed with logger-secret-999') }, 'boom');
     const all = lines.join('');

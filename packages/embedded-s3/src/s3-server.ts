@@ -235,14 +235,15 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     directory,
-    holdPresignedRequests: (hold: boolean) => new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('S3 server did not answer the hold request')), 5000);
-      child.once('message', (message: { held: number }) => {
-        clearTimeout(timer);
-        resolve(message.held);
-      });
-      child.send({ hold });
-    }),
+    holdPresignedRequests: (hold: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('S3 server did not answer the hold request')), 5000);
+        child.once('message', (message: { held: number }) => {
+          clearTimeout(timer);
+          resolve(message.held);
+        });
+        child.send({ hold });
+      }),
     close: () => {
       closing ??= (async () => {
         await stopChild(child);

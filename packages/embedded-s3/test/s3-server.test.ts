@@ -79,7 +79,7 @@ describe('startS3Server', () => {
   });
 
   it('lists keys with XML special characters correctly (double-escaping fix)', async () => {
-    const keys = ["x/a&b.txt", "x/it's.txt", 'x/`tick`.txt', 'x/<tag>.txt', 'x/"q".txt', 'x/new\nline.txt'];
+    const keys = ['x/a&b.txt', "x/it's.txt", 'x/`tick`.txt', 'x/<tag>.txt', 'x/"q".txt', 'x/new\nline.txt'];
     for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'kit-bucket', Key: key, Body: key }));
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'kit-bucket', Prefix: 'x/' }));
     expect((listed.Contents ?? []).map((c) => c.Key).sort()).toEqual([...keys].sort());
@@ -96,7 +96,10 @@ describe('startS3Server', () => {
     expect(execFileSync('curl', ['-g', '-sS', '--fail', url], { encoding: 'utf8' })).toBe('signed');
     expect(curlStatus([url.replace(/(X-Amz-Signature=)[0-9a-f]{4}/, '$1dead')])).toBe(403);
     const old = new Date(Date.now() - 3600_000);
-    const expired = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'kit-bucket', Key: 'sig/obj.txt' }), { expiresIn: 60, signingDate: old });
+    const expired = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'kit-bucket', Key: 'sig/obj.txt' }), {
+      expiresIn: 60,
+      signingDate: old,
+    });
     expect(curlStatus([expired])).toBe(403);
     // Quirk documented in s3-server.ts: a request without any credentials is served anonymously.
     expect(curlStatus([`${server.endpoint}/kit-bucket/sig/obj.txt`])).toBe(200);
@@ -112,8 +115,14 @@ describe('startS3Server', () => {
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'kit-bucket', Key: key }));
     const parts = [];
     for (const partNumber of [1, 2]) {
-      const url = await getSignedUrl(s3, new UploadPartCommand({ Bucket: 'kit-bucket', Key: key, UploadId, PartNumber: partNumber }), { expiresIn: 60 });
-      const headers = execFileSync('curl', ['-g', '-sS', '--fail', '-X', 'PUT', '-T', join(work, `p${partNumber}`), '-D', '-', '-o', '/dev/null', url], { encoding: 'utf8' });
+      const url = await getSignedUrl(s3, new UploadPartCommand({ Bucket: 'kit-bucket', Key: key, UploadId, PartNumber: partNumber }), {
+        expiresIn: 60,
+      });
+      const headers = execFileSync(
+        'curl',
+        ['-g', '-sS', '--fail', '-X', 'PUT', '-T', join(work, `p${partNumber}`), '-D', '-', '-o', '/dev/null', url],
+        { encoding: 'utf8' },
+      );
       const etag = /^etag:\s*(\S+)\s*$/im.exec(headers)?.[1];
       expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
       parts.push({ PartNumber: partNumber, ETag: etag });
@@ -123,7 +132,9 @@ describe('startS3Server', () => {
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(data)).toBe(true);
     expect(readFileSync(file).length).toBe(data.length);
     // Completing it again (a retry after a lost answer) is NoSuchUpload, as on S3, and harms nothing.
-    await expect(s3.send(new CompleteMultipartUploadCommand({ Bucket: 'kit-bucket', Key: key, UploadId, MultipartUpload: { Parts: parts } }))).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    await expect(
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: 'kit-bucket', Key: key, UploadId, MultipartUpload: { Parts: parts } })),
+    ).rejects.toMatchObject({ name: 'NoSuchUpload' });
     const again = await s3.send(new GetObjectCommand({ Bucket: 'kit-bucket', Key: key }));
     expect(Buffer.from(await again.Body!.transformToByteArray()).equals(data)).toBe(true);
   });

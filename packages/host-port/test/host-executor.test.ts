@@ -6,7 +6,14 @@ class RecordingExecutor implements HostExecutor {
 
   async exec(target: HostTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.calls.push(`exec ${target.host} ${command} ${options.label ?? ''}`.trim());
-    return { stdout: options.stdin?.toString() ?? '', stderr: '', exitCode: 0, signal: null, stdoutTruncated: false, stderrTruncated: false };
+    return {
+      stdout: options.stdin?.toString() ?? '',
+      stderr: '',
+      exitCode: 0,
+      signal: null,
+      stdoutTruncated: false,
+      stderrTruncated: false,
+    };
   }
 
   async upload(target: HostTarget, remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {

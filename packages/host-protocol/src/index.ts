@@ -1,8 +1,22 @@
 export { HOST_ROOT, inputDir, inputEnvName, inputPath, jobDir, JOB_LAYOUT, jobPath } from './layout';
 export { renderScript, scriptSource, SCRIPTS_DIR, type RenderOptions, type ScriptName, type ShellValue } from './render';
 export {
-  checkTaskCommand, HostAnswerError, killTaskCommand, LOG_MARKER, parseTaskCheck, resetTaskCommand, startTaskCommand, TASK_NAMES, taskFiles,
-  taskScriptPath, type KillOptions, type LogRead, type TaskFiles, type TaskName, type TaskState, type TaskStatus,
+  checkTaskCommand,
+  HostAnswerError,
+  killTaskCommand,
+  LOG_MARKER,
+  parseTaskCheck,
+  resetTaskCommand,
+  startTaskCommand,
+  TASK_NAMES,
+  taskFiles,
+  taskScriptPath,
+  type KillOptions,
+  type LogRead,
+  type TaskFiles,
+  type TaskName,
+  type TaskState,
+  type TaskStatus,
 } from './task';
 export { parseTrainingPoll, pollTrainingCommand, renderTrainScript, type TrainingJob, type TrainingPoll } from './training';
 export { listOutputsCommand, parseListOutputs, renderListOutputsCommand, type ListedOutput } from './transfer/list-outputs';

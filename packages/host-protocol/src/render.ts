@@ -20,13 +20,7 @@ import { exportLines, shellQuote } from '@inno-train/core';
 export const SCRIPTS_DIR = join(__dirname, '..', 'scripts');
 
 export type ScriptName =
-  | 'run-task.sh'
-  | 'start-task.sh'
-  | 'check-task.sh'
-  | 'kill-task.sh'
-  | 'train-wrapper.sh'
-  | 'transfer.sh'
-  | 'transfer-result.py';
+  'run-task.sh' | 'start-task.sh' | 'check-task.sh' | 'kill-task.sh' | 'train-wrapper.sh' | 'transfer.sh' | 'transfer-result.py';
 
 /** A value of the data block: a string (quoted), a whole number, or a bash array of them. */
 export type ShellValue = string | number | readonly (string | number)[];
@@ -70,7 +64,9 @@ export function renderScript(name: ScriptName, data: Record<string, ShellValue>,
   const missing = declared.filter((key) => !given.includes(key));
   const unknown = given.filter((key) => !declared.includes(key));
   if (missing.length > 0 || unknown.length > 0) {
-    throw new Error(`Data for ${name} does not match its data block (missing: ${missing.join(', ') || 'none'}; unknown: ${unknown.join(', ') || 'none'})`);
+    throw new Error(
+      `Data for ${name} does not match its data block (missing: ${missing.join(', ') || 'none'}; unknown: ${unknown.join(', ') || 'none'})`,
+    );
   }
   const block = [
     `# ---- data of ${name} for ${options.label} ----`,

@@ -32,7 +32,14 @@ export interface TaskFiles {
 /** A task's files, relative to the job directory (the scripts spell them `.inno/$TASK.<ext>`). */
 export function taskFiles(task: TaskName): TaskFiles {
   const base = `${JOB_LAYOUT.meta}/${task}`;
-  return { script: `${base}.sh`, lock: `${base}.lock`, pid: `${base}.pid`, status: `${base}.status`, result: `${base}.result`, out: `${base}.out` };
+  return {
+    script: `${base}.sh`,
+    lock: `${base}.lock`,
+    pid: `${base}.pid`,
+    status: `${base}.status`,
+    result: `${base}.result`,
+    out: `${base}.out`,
+  };
 }
 
 /** Where the task's script is uploaded, relative to the home. */
@@ -45,7 +52,11 @@ export function taskScriptPath(jobId: string, task: TaskName): string {
  * is a no-op. The lock is taken before the command answers, so a check right after sees `running`.
  */
 export function startTaskCommand(jobId: string, task: TaskName): string {
-  return renderScript('start-task.sh', { INNO_JOB_DIR: jobDir(jobId), INNO_TASK: task, INNO_RUNNER: scriptSource('run-task.sh') }, { label: task });
+  return renderScript(
+    'start-task.sh',
+    { INNO_JOB_DIR: jobDir(jobId), INNO_TASK: task, INNO_RUNNER: scriptSource('run-task.sh') },
+    { label: task },
+  );
 }
 
 /**
@@ -73,14 +84,18 @@ export const LOG_MARKER = '--inno-log--';
 
 /** Asks how the task is doing; see parseTaskCheck. With `log`, also reads the log (one SSH call). */
 export function checkTaskCommand(jobId: string, task: TaskName, log?: LogRead): string {
-  return renderScript('check-task.sh', {
-    INNO_JOB_DIR: jobDir(jobId),
-    INNO_TASK: task,
-    INNO_LOG_FILE: log?.file ?? '',
-    INNO_LOG_OFFSET: log?.offset ?? 0,
-    INNO_LOG_CHUNK: log?.chunk ?? 0,
-    INNO_LOG_MARKER: LOG_MARKER,
-  }, { label: task });
+  return renderScript(
+    'check-task.sh',
+    {
+      INNO_JOB_DIR: jobDir(jobId),
+      INNO_TASK: task,
+      INNO_LOG_FILE: log?.file ?? '',
+      INNO_LOG_OFFSET: log?.offset ?? 0,
+      INNO_LOG_CHUNK: log?.chunk ?? 0,
+      INNO_LOG_MARKER: LOG_MARKER,
+    },
+    { label: task },
+  );
 }
 
 export interface KillOptions {
@@ -95,10 +110,18 @@ export interface KillOptions {
 
 /** Stops the task if it runs: TERM to its process group, KILL after the grace. */
 export function killTaskCommand(jobId: string, task: TaskName, options: KillOptions): string {
-  if (!Number.isSafeInteger(options.graceSeconds) || options.graceSeconds < 0) throw new Error(`graceSeconds must be a whole number >= 0, got ${options.graceSeconds}`);
-  return renderScript('kill-task.sh', {
-    INNO_JOB_DIR: jobDir(jobId), INNO_TASK: task, INNO_GRACE_SECONDS: options.graceSeconds, INNO_WAIT: options.wait ? 'yes' : 'no',
-  }, { label: task });
+  if (!Number.isSafeInteger(options.graceSeconds) || options.graceSeconds < 0)
+    throw new Error(`graceSeconds must be a whole number >= 0, got ${options.graceSeconds}`);
+  return renderScript(
+    'kill-task.sh',
+    {
+      INNO_JOB_DIR: jobDir(jobId),
+      INNO_TASK: task,
+      INNO_GRACE_SECONDS: options.graceSeconds,
+      INNO_WAIT: options.wait ? 'yes' : 'no',
+    },
+    { label: task },
+  );
 }
 
 /** How a task ended: its exit code, and its own result (null when it left none). */
@@ -144,7 +167,9 @@ export function parseTaskCheck<R>(task: TaskName, stdout: string, result: z.ZodT
   const parsed = z.object({ exitCode: z.number().int(), result: result.nullable() }).safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new HostAnswerError(`The ${task} status on the host is malformed: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'unknown'}`);
+    throw new HostAnswerError(
+      `The ${task} status on the host is malformed: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'unknown'}`,
+    );
   }
   return { state: 'done', status: { exitCode: parsed.data.exitCode, result: parsed.data.result ?? null } };
 }

@@ -31,13 +31,17 @@ export function renderTrainScript(job: TrainingJob): string {
     if (!ENV_KEY_PATTERN.test(key)) throw new Error(`Invalid input name: ${JSON.stringify(name)}`);
     return key;
   });
-  return renderScript('train-wrapper.sh', {
-    INNO_JOB_DIR: jobDir(job.id),
-    INNO_JOB_ID: job.id,
-    INNO_INPUT_VARS: vars,
-    INNO_INPUT_PATHS: names.map((name) => inputPath(name, job.inputs[name]!)),
-    INNO_COMMAND: job.command,
-  }, { label: 'train', exports: { PYTHONUNBUFFERED: '1', ...(job.env ?? {}) } });
+  return renderScript(
+    'train-wrapper.sh',
+    {
+      INNO_JOB_DIR: jobDir(job.id),
+      INNO_JOB_ID: job.id,
+      INNO_INPUT_VARS: vars,
+      INNO_INPUT_PATHS: names.map((name) => inputPath(name, job.inputs[name]!)),
+      INNO_COMMAND: job.command,
+    },
+    { label: 'train', exports: { PYTHONUNBUFFERED: '1', ...(job.env ?? {}) } },
+  );
 }
 
 /** One poll of training: the task's state, then train.log's size and at most `chunk` bytes from `offset`. */
@@ -54,7 +58,10 @@ export interface TrainingPoll {
   chunk: string;
 }
 
-const SIZE_LINE = z.string().regex(/^size=\d+$/).transform((line) => Number(line.slice('size='.length)));
+const SIZE_LINE = z
+  .string()
+  .regex(/^size=\d+$/)
+  .transform((line) => Number(line.slice('size='.length)));
 
 /** Reads a poll's answer. A job directory that is gone answers with its state only (size 0, no bytes). */
 export function parseTrainingPoll(stdout: string): TrainingPoll {
@@ -63,6 +70,7 @@ export function parseTrainingPoll(stdout: string): TrainingPoll {
   const task = parseTaskCheck('train', head, z.unknown());
   if (task.state === 'no_job_dir') return { task, logSize: 0, chunk: '' };
   const size = SIZE_LINE.safeParse(head.split('\n').find((line) => line.startsWith('size=')));
-  if (markerAt < 0 || !size.success) throw new HostAnswerError(`The training poll's answer has no log size or marker: ${JSON.stringify(head.slice(0, 200))}`);
+  if (markerAt < 0 || !size.success)
+    throw new HostAnswerError(`The training poll's answer has no log size or marker: ${JSON.stringify(head.slice(0, 200))}`);
   return { task, logSize: size.data, chunk: stdout.slice(markerAt + LOG_MARKER.length + 2) };
 }

@@ -14,7 +14,15 @@ function split(text: string): { outside: string[]; block: string[] } {
 
 describe('host scripts as files', () => {
   it('ships every script in the package and each one parses', () => {
-    expect(SCRIPTS.sort()).toEqual(['check-task.sh', 'kill-task.sh', 'run-task.sh', 'start-task.sh', 'train-wrapper.sh', 'transfer-result.py', 'transfer.sh']);
+    expect(SCRIPTS.sort()).toEqual([
+      'check-task.sh',
+      'kill-task.sh',
+      'run-task.sh',
+      'start-task.sh',
+      'train-wrapper.sh',
+      'transfer-result.py',
+      'transfer.sh',
+    ]);
     for (const name of SCRIPTS) {
       const check = name.endsWith('.py')
         ? spawnSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: scriptSource(name) })
@@ -24,7 +32,11 @@ describe('host scripts as files', () => {
   });
 
   it('renders by replacing the data block only: the rest of the file is sent as it is', () => {
-    const rendered = renderScript('kill-task.sh', { INNO_JOB_DIR: "dir with 'quote'", INNO_TASK: 'train', INNO_GRACE_SECONDS: 3, INNO_WAIT: 'no' }, { label: 'train' });
+    const rendered = renderScript(
+      'kill-task.sh',
+      { INNO_JOB_DIR: "dir with 'quote'", INNO_TASK: 'train', INNO_GRACE_SECONDS: 3, INNO_WAIT: 'no' },
+      { label: 'train' },
+    );
     expect(split(rendered).outside).toEqual(split(scriptSource('kill-task.sh')).outside);
     expect(split(rendered).block).toEqual([
       '# ---- data of kill-task.sh for train ----',
@@ -37,10 +49,26 @@ describe('host scripts as files', () => {
   });
 
   it('writes arrays one quoted value a line, and exports after the named values', () => {
-    const rendered = renderScript('train-wrapper.sh', {
-      INNO_JOB_DIR: 'd', INNO_JOB_ID: 'j', INNO_INPUT_VARS: [], INNO_INPUT_PATHS: ['a b', 'c\nd'], INNO_COMMAND: 'true',
-    }, { label: 'train', exports: { K: 'v w' } });
-    expect(split(rendered).block.slice(3, 10)).toEqual(['INNO_INPUT_VARS=()', 'INNO_INPUT_PATHS=(', "  'a b'", "  'c", "d'", ')', "INNO_COMMAND=true"]);
+    const rendered = renderScript(
+      'train-wrapper.sh',
+      {
+        INNO_JOB_DIR: 'd',
+        INNO_JOB_ID: 'j',
+        INNO_INPUT_VARS: [],
+        INNO_INPUT_PATHS: ['a b', 'c\nd'],
+        INNO_COMMAND: 'true',
+      },
+      { label: 'train', exports: { K: 'v w' } },
+    );
+    expect(split(rendered).block.slice(3, 10)).toEqual([
+      'INNO_INPUT_VARS=()',
+      'INNO_INPUT_PATHS=(',
+      "  'a b'",
+      "  'c",
+      "d'",
+      ')',
+      'INNO_COMMAND=true',
+    ]);
     expect(rendered).toContain("\nexport K='v w'\n# ---- end of data ----\n");
   });
 

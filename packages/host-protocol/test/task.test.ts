@@ -3,7 +3,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { checkTaskCommand, jobDir, killTaskCommand, parseTaskCheck, resetTaskCommand, startTaskCommand, taskFiles, type TaskName } from '../src';
+import {
+  checkTaskCommand,
+  jobDir,
+  killTaskCommand,
+  parseTaskCheck,
+  resetTaskCommand,
+  startTaskCommand,
+  taskFiles,
+  type TaskName,
+} from '../src';
 
 const JOB = 'j00test0000000000000001';
 const resultSchema = z.object({ ok: z.boolean() });
@@ -14,7 +23,10 @@ beforeEach(() => {
 });
 afterEach(() => {
   // Whatever a test left running in its job directory goes with it.
-  spawnSync('bash', ['-c', `${killTaskCommand(JOB, 'stage-in', { graceSeconds: 0, wait: true })}`], { cwd: home, env: { ...process.env, HOME: home } });
+  spawnSync('bash', ['-c', `${killTaskCommand(JOB, 'stage-in', { graceSeconds: 0, wait: true })}`], {
+    cwd: home,
+    env: { ...process.env, HOME: home },
+  });
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -32,7 +44,8 @@ function withTask(task: TaskName, body: string): void {
   writeFileSync(file(taskFiles(task).script), `#!/usr/bin/env bash\n${body}\n`);
 }
 
-const check = (task: TaskName = 'stage-in', prelude = '') => parseTaskCheck(task, onHost(checkTaskCommand(JOB, task), prelude), resultSchema);
+const check = (task: TaskName = 'stage-in', prelude = '') =>
+  parseTaskCheck(task, onHost(checkTaskCommand(JOB, task), prelude), resultSchema);
 
 async function until<T>(probe: () => T | undefined, what: string): Promise<T> {
   const deadline = Date.now() + 10_000;
@@ -47,16 +60,19 @@ async function until<T>(probe: () => T | undefined, what: string): Promise<T> {
 /** No such process, or one killed and not reaped yet (a zombie). */
 function gone(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .startsWith('Z');
   } catch {
     return true;
   }
 }
 
-const ended = (task: TaskName = 'stage-in') => until(() => {
-  const state = check(task);
-  return state.state === 'done' ? state : undefined;
-}, `${task} to end`);
+const ended = (task: TaskName = 'stage-in') =>
+  until(() => {
+    const state = check(task);
+    return state.state === 'done' ? state : undefined;
+  }, `${task} to end`);
 
 describe('starting a task', () => {
   it('runs its script detached and records the exit code and the result it left', async () => {
@@ -154,7 +170,12 @@ describe('killing a task', () => {
   it('stops the whole process group: TERM, then KILL after the grace for what ignores TERM', async () => {
     withTask('stage-in', `trap '' TERM; sleep 60 & echo $! > sleeper.pid; wait`);
     onHost(startTaskCommand(JOB, 'stage-in'));
-    const sleeper = Number(await until(() => (existsSync(join(dir(), 'sleeper.pid')) ? readFileSync(join(dir(), 'sleeper.pid'), 'utf8') : undefined), 'the task to start'));
+    const sleeper = Number(
+      await until(
+        () => (existsSync(join(dir(), 'sleeper.pid')) ? readFileSync(join(dir(), 'sleeper.pid'), 'utf8') : undefined),
+        'the task to start',
+      ),
+    );
     const started = Date.now();
     expect(onHost(killTaskCommand(JOB, 'stage-in', { graceSeconds: 1, wait: true }))).toBe('stopped\n');
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -166,7 +187,12 @@ describe('killing a task', () => {
   it('answers at once when detached, and the KILL still comes after the grace', async () => {
     withTask('stage-in', `trap '' TERM; sleep 60 & echo $! > sleeper.pid; wait`);
     onHost(startTaskCommand(JOB, 'stage-in'));
-    const sleeper = Number(await until(() => (existsSync(join(dir(), 'sleeper.pid')) ? readFileSync(join(dir(), 'sleeper.pid'), 'utf8') : undefined), 'the task to start'));
+    const sleeper = Number(
+      await until(
+        () => (existsSync(join(dir(), 'sleeper.pid')) ? readFileSync(join(dir(), 'sleeper.pid'), 'utf8') : undefined),
+        'the task to start',
+      ),
+    );
     const started = Date.now();
     expect(onHost(killTaskCommand(JOB, 'stage-in', { graceSeconds: 1, wait: false }))).toBe('stopping\n');
     expect(Date.now() - started).toBeLessThan(900);
@@ -177,7 +203,9 @@ describe('killing a task', () => {
     withTask('stage-in', 'true');
     onHost(startTaskCommand(JOB, 'stage-in'));
     await ended();
-    const bystander = spawnSync('bash', ['-c', 'setsid sleep 30 > /dev/null 2>&1 < /dev/null & echo $!'], { encoding: 'utf8' }).stdout.trim();
+    const bystander = spawnSync('bash', ['-c', 'setsid sleep 30 > /dev/null 2>&1 < /dev/null & echo $!'], {
+      encoding: 'utf8',
+    }).stdout.trim();
     try {
       writeFileSync(file(taskFiles('stage-in').pid), `${bystander}\n`);
       expect(onHost(killTaskCommand(JOB, 'stage-in', { graceSeconds: 0, wait: true }))).toBe('nothing to stop\n');

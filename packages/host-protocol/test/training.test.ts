@@ -2,7 +2,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jobDir, LOG_MARKER, parseTrainingPoll, pollTrainingCommand, renderTrainScript, startTaskCommand, taskFiles, type TrainingJob } from '../src';
+import {
+  jobDir,
+  LOG_MARKER,
+  parseTrainingPoll,
+  pollTrainingCommand,
+  renderTrainScript,
+  startTaskCommand,
+  taskFiles,
+  type TrainingJob,
+} from '../src';
 
 const ID = 'j00test0000000000000001';
 const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({ id: ID, command: 'true', inputs: {}, ...overrides });
@@ -26,7 +35,9 @@ function runWrapper(record: TrainingJob): { log: string; exitCode: number | null
 }
 
 function poll(offset: number, chunk: number, prelude = '') {
-  return parseTrainingPoll(execFileSync('bash', ['-c', `${prelude}\n${pollTrainingCommand(ID, offset, chunk)}`], { env: env(), cwd: home }).toString());
+  return parseTrainingPoll(
+    execFileSync('bash', ['-c', `${prelude}\n${pollTrainingCommand(ID, offset, chunk)}`], { env: env(), cwd: home }).toString(),
+  );
 }
 
 describe('the training wrapper on a host', () => {
@@ -35,11 +46,20 @@ describe('the training wrapper on a host', () => {
     const record = job({
       inputs: { train: 's3://b/data/train.jsonl', eval: 's3://b/data/eval/' },
       env: { HOSTILE: hostile },
-      command: 'printf "%s\\n" "$JOB_ID" "$INPUT_TRAIN" "$INPUT_EVAL" "$OUTPUT_DIR" "$CONFIG_PATH" "$PYTHONUNBUFFERED"; printf "%s" "$HOSTILE" > hostile.txt; exit 7',
+      command:
+        'printf "%s\\n" "$JOB_ID" "$INPUT_TRAIN" "$INPUT_EVAL" "$OUTPUT_DIR" "$CONFIG_PATH" "$PYTHONUNBUFFERED"; printf "%s" "$HOSTILE" > hostile.txt; exit 7',
     });
     const { log, exitCode } = runWrapper(record);
     expect(exitCode).toBe(7);
-    expect(log.split('\n')).toEqual([ID, `${dir()}/inputs/train/train.jsonl`, `${dir()}/inputs/eval`, `${dir()}/output`, `${dir()}/config.yaml`, '1', '']);
+    expect(log.split('\n')).toEqual([
+      ID,
+      `${dir()}/inputs/train/train.jsonl`,
+      `${dir()}/inputs/eval`,
+      `${dir()}/output`,
+      `${dir()}/config.yaml`,
+      '1',
+      '',
+    ]);
     expect(readFileSync(join(dir(), 'hostile.txt'), 'utf8')).toBe(hostile);
     expect(() => readFileSync(join(home, 'canary'))).toThrow();
   });
@@ -49,13 +69,13 @@ describe('the training wrapper on a host', () => {
     expect(() => renderTrainScript(job({ env: { BAD: 'a\0b' } }))).toThrow(/NUL/);
   });
 
-  it('runs a command that does not parse into a failure with bash\'s message in train.log, not a broken wrapper', () => {
+  it("runs a command that does not parse into a failure with bash's message in train.log, not a broken wrapper", () => {
     const { log, exitCode } = runWrapper(job({ command: 'echo before; if then fi )' }));
     expect(exitCode).toBe(2);
     expect(log).toMatch(/syntax error/);
   });
 
-  it('holds the job\'s command only as quoted data', () => {
+  it("holds the job's command only as quoted data", () => {
     const command = "echo 'it''s' $HOME; exit 0";
     const script = renderTrainScript(job({ command }));
     expect(script).toContain(`INNO_COMMAND='echo '\\''it'\\'''\\''s'\\'' $HOME; exit 0'`);
@@ -89,9 +109,13 @@ describe('polling training', () => {
     expect(poll(0, 10)).toEqual({ task: { state: 'no_job_dir' }, logSize: 0, chunk: '' });
   });
 
-  it('keeps log bytes that look like the answer\'s own lines as log', () => {
+  it("keeps log bytes that look like the answer's own lines as log", () => {
     const stdout = `state=running\nsize=40\n${LOG_MARKER}\nstate=done {"exitCode":1}\n${LOG_MARKER}\nsize=1\n`;
-    expect(parseTrainingPoll(stdout)).toEqual({ task: { state: 'running' }, logSize: 40, chunk: `state=done {"exitCode":1}\n${LOG_MARKER}\nsize=1\n` });
+    expect(parseTrainingPoll(stdout)).toEqual({
+      task: { state: 'running' },
+      logSize: 40,
+      chunk: `state=done {"exitCode":1}\n${LOG_MARKER}\nsize=1\n`,
+    });
     expect(() => parseTrainingPoll('state=running\n')).toThrow(/no log size/);
   });
 });

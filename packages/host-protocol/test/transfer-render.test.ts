@@ -17,7 +17,13 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 function stageIn(relPath: string, extra: Partial<Parameters<typeof renderStageInScript>[0]> = {}): string {
-  return renderStageInScript({ jobDir: '/tmp/j', statusFile: 's.json', parallelism: 2, files: [{ url: URL_A, relPath, size: 1 }], ...extra });
+  return renderStageInScript({
+    jobDir: '/tmp/j',
+    statusFile: 's.json',
+    parallelism: 2,
+    files: [{ url: URL_A, relPath, size: 1 }],
+    ...extra,
+  });
 }
 
 function bashSyntaxOk(script: string): boolean {
@@ -38,15 +44,35 @@ describe('plan validation', () => {
     [`inputs/${'n'.repeat(256)}`, 'name too long'],
   ])('rejects relPath %j (%s)', (relPath) => {
     expect(codeOf(() => stageIn(relPath))).toBe('invalid_transfer_plan');
-    expect(codeOf(() => renderStageOutScript({ jobDir: '/j', statusFile: 's', parallelism: 1, uploads: [{ kind: 'put', relPath, url: URL_A }] }))).toBe(
-      'invalid_transfer_plan',
-    );
+    expect(
+      codeOf(() =>
+        renderStageOutScript({ jobDir: '/j', statusFile: 's', parallelism: 1, uploads: [{ kind: 'put', relPath, url: URL_A }] }),
+      ),
+    ).toBe('invalid_transfer_plan');
   });
 
   it('rejects duplicate targets and a file that is also a directory', () => {
     const file = { url: URL_A, size: 1 };
-    expect(codeOf(() => stageIn('a', { files: [{ ...file, relPath: 'x/y' }, { ...file, relPath: 'x/y' }] }))).toBe('invalid_transfer_plan');
-    expect(codeOf(() => stageIn('a', { files: [{ ...file, relPath: 'x' }, { ...file, relPath: 'x/y' }] }))).toBe('invalid_transfer_plan');
+    expect(
+      codeOf(() =>
+        stageIn('a', {
+          files: [
+            { ...file, relPath: 'x/y' },
+            { ...file, relPath: 'x/y' },
+          ],
+        }),
+      ),
+    ).toBe('invalid_transfer_plan');
+    expect(
+      codeOf(() =>
+        stageIn('a', {
+          files: [
+            { ...file, relPath: 'x' },
+            { ...file, relPath: 'x/y' },
+          ],
+        }),
+      ),
+    ).toBe('invalid_transfer_plan');
   });
 
   it('rejects bad URLs without echoing them, and bad numbers', () => {
@@ -71,14 +97,24 @@ describe('plan validation', () => {
       codeOf(() => renderStageOutScript({ ...base, uploads: [{ kind: 'multipart', relPath: 'output/x', partSize, parts }] }));
     expect(render([])).toBe('invalid_transfer_plan');
     expect(render([{ partNumber: 2, url: URL_A }])).toBe('invalid_transfer_plan');
-    expect(render([{ partNumber: 1, url: URL_A }, { partNumber: 1, url: URL_A }])).toBe('invalid_transfer_plan');
+    expect(
+      render([
+        { partNumber: 1, url: URL_A },
+        { partNumber: 1, url: URL_A },
+      ]),
+    ).toBe('invalid_transfer_plan');
     expect(render([{ partNumber: 1, url: URL_A }], 0)).toBe('invalid_transfer_plan');
-    expect(render([{ partNumber: 2, url: URL_A }, { partNumber: 1, url: URL_A }])).toBeUndefined();
+    expect(
+      render([
+        { partNumber: 2, url: URL_A },
+        { partNumber: 1, url: URL_A },
+      ]),
+    ).toBeUndefined();
   });
 });
 
 describe('rendered scripts', () => {
-  const hostile = ["it's $(touch x) `y` \"z\"\nnext line ü.txt", '-n', '%s%n'];
+  const hostile = ['it\'s $(touch x) `y` "z"\nnext line ü.txt', '-n', '%s%n'];
 
   it('are valid bash, quote every value, and carry each URL only in the URL array', () => {
     const files = hostile.map((name, i) => ({ url: `${URL_A}&n=${i}`, relPath: `inputs/${name}`, size: i }));

@@ -6,7 +6,10 @@ import { randomBytes } from 'node:crypto';
  */
 export function newJobId(now: number = Date.now()): string {
   const clock = now.toString(36).padStart(10, '0');
-  const random = BigInt(`0x${randomBytes(8).toString('hex')}`).toString(36).padStart(13, '0').slice(0, 12);
+  const random = BigInt(`0x${randomBytes(8).toString('hex')}`)
+    .toString(36)
+    .padStart(13, '0')
+    .slice(0, 12);
   return `j${clock}${random}`;
 }
 

@@ -113,9 +113,16 @@ export function createJobStore(options: JobStoreOptions) {
       next.updatedAt = isoNow();
       const lines = (typeof events === 'function' ? events(next) : events).map((event) => JSON.stringify(cleanEvent(event)));
       const written = await redis.eval(
-        COMPARE_AND_SET_SCRIPT, 4,
-        keys.job(id), keys.byStatus(current.status), keys.byStatus(next.status), keys.events(id),
-        raw, JSON.stringify(next), id, ...lines,
+        COMPARE_AND_SET_SCRIPT,
+        4,
+        keys.job(id),
+        keys.byStatus(current.status),
+        keys.byStatus(next.status),
+        keys.events(id),
+        raw,
+        JSON.stringify(next),
+        id,
+        ...lines,
       );
       if (written === 1) return { job: next, changed: true };
     }

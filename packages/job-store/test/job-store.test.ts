@@ -2,14 +2,34 @@ import { openRedisNamespace } from '@inno-train/test-kit';
 import type { JobRecord } from '@inno-train/schemas';
 import { createJobStore, newJobId, JOB_ID_PATTERN } from '../src';
 
-
 function record(id: string): JobRecord {
   const now = new Date().toISOString();
   return {
-    id, name: null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-    instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-    createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {},
+    id,
+    name: null,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    spec: {
+      instance: { type: 'gpu_1x_a10' },
+      inputs: {},
+      script: { inline: 'print(1)', filename: 'train.py' },
+      command: 'python3 train.py',
+      outputUri: 's3://b/o/',
+    },
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy: null,
+    training: { startedAt: null, exitCode: null },
+    metadata: {},
   };
 }
 
@@ -33,9 +53,7 @@ describe('job store', () => {
     const id = newJobId();
     await store.create(record(id), { at: new Date().toISOString(), type: 'submitted', stage: 'submit', message: 'x' });
     await Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        store.update(id, (job) => ({ ...job, metadata: { ...job.metadata, [`k${i}`]: String(i) } })),
-      ),
+      Array.from({ length: 40 }, (_, i) => store.update(id, (job) => ({ ...job, metadata: { ...job.metadata, [`k${i}`]: String(i) } }))),
     );
     const job = await store.mustGet(id);
     expect(Object.keys(job.metadata)).toHaveLength(40);
@@ -44,14 +62,22 @@ describe('job store', () => {
   it('writes a change and its events together, and no event when the change is refused', async () => {
     const id = newJobId();
     await store.create(record(id), { at: new Date().toISOString(), type: 'status', stage: 'submit', message: 'Job submitted' });
-    const moved = await store.update(id, (job) => ({ ...job, status: 'provisioning' }), (next) => [
-      { type: 'status', stage: 'provisioning', message: `now ${next.status}`, data: { status: next.status } },
-      { type: 'note', stage: 'provisioning', message: 'a second event of the same change' },
-    ]);
+    const moved = await store.update(
+      id,
+      (job) => ({ ...job, status: 'provisioning' }),
+      (next) => [
+        { type: 'status', stage: 'provisioning', message: `now ${next.status}`, data: { status: next.status } },
+        { type: 'note', stage: 'provisioning', message: 'a second event of the same change' },
+      ],
+    );
     expect(moved.changed).toBe(true);
     const refused = await store.update(id, () => null, [{ type: 'status', stage: 'provisioning', message: 'must not appear' }]);
     expect(refused.changed).toBe(false);
-    expect((await store.events(id)).map((e) => e.message)).toEqual(['Job submitted', 'now provisioning', 'a second event of the same change']);
+    expect((await store.events(id)).map((e) => e.message)).toEqual([
+      'Job submitted',
+      'now provisioning',
+      'a second event of the same change',
+    ]);
   });
 
   it('lists newest first with cursor paging and a status filter', async () => {

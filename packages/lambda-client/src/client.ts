@@ -4,8 +4,15 @@ import { z } from 'zod';
 import { isNotFound, LambdaApiError } from './errors';
 import { createLocalPacer, type Pacer } from './pacer';
 import {
-  EmptySchema, InstanceSchema, InstanceTypesMapSchema, LaunchResponseSchema, SshKeySchema, TerminateResponseSchema,
-  type Instance, type InstanceTypesMap, type SshKey,
+  EmptySchema,
+  InstanceSchema,
+  InstanceTypesMapSchema,
+  LaunchResponseSchema,
+  SshKeySchema,
+  TerminateResponseSchema,
+  type Instance,
+  type InstanceTypesMap,
+  type SshKey,
 } from './schemas';
 import { createTransport, type LambdaClientLogger, type Transport } from './transport';
 
@@ -88,8 +95,13 @@ type Request = Transport['request'];
 async function terminateBatch(request: Request, ids: string[]): Promise<TerminateResult> {
   try {
     const data = await request({
-      operation: 'terminate', method: 'POST', path: '/instance-operations/terminate', body: { instance_ids: ids },
-      schema: TerminateResponseSchema, pace: 'general', repeatable: true,
+      operation: 'terminate',
+      method: 'POST',
+      path: '/instance-operations/terminate',
+      body: { instance_ids: ids },
+      schema: TerminateResponseSchema,
+      pace: 'general',
+      repeatable: true,
     });
     return { terminated: data.terminated_instances, alreadyGone: [] };
   } catch (err) {
@@ -109,14 +121,24 @@ async function terminateBatch(request: Request, ids: string[]): Promise<Terminat
 async function addSshKey(request: Request, name: string, publicKey: string): Promise<SshKey> {
   try {
     return await request({
-      operation: 'addSshKey', method: 'POST', path: '/ssh-keys', body: { name, public_key: publicKey },
-      schema: SshKeySchema, pace: 'general', repeatable: false,
+      operation: 'addSshKey',
+      method: 'POST',
+      path: '/ssh-keys',
+      body: { name, public_key: publicKey },
+      schema: SshKeySchema,
+      pace: 'general',
+      repeatable: false,
     });
   } catch (err) {
     // A timeout or 5xx may still have added it; a blind retry would then fail as a duplicate name.
     if (!(err instanceof LambdaApiError) || !err.outcomeUnknown) throw err;
     const keys = await request({
-      operation: 'listSshKeys', method: 'GET', path: '/ssh-keys', schema: z.array(SshKeySchema), pace: 'general', repeatable: true,
+      operation: 'listSshKeys',
+      method: 'GET',
+      path: '/ssh-keys',
+      schema: z.array(SshKeySchema),
+      pace: 'general',
+      repeatable: true,
     });
     const existing = keys.find((key) => key.name === name && key.public_key?.trim() === publicKey.trim());
     if (existing) return existing;
@@ -146,11 +168,18 @@ export function createLambdaClient(opts: LambdaClientOptions): LambdaClient {
     listInstanceTypes: () => get('listInstanceTypes', '/instance-types', InstanceTypesMapSchema),
     async launch(req) {
       const data = await request({
-        operation: 'launch', method: 'POST', path: '/instance-operations/launch', body: launchBody(req),
-        schema: LaunchResponseSchema, pace: 'launch', repeatable: false,
+        operation: 'launch',
+        method: 'POST',
+        path: '/instance-operations/launch',
+        body: launchBody(req),
+        schema: LaunchResponseSchema,
+        pace: 'launch',
+        repeatable: false,
       });
-      logger?.info({ instanceIds: data.instance_ids, region: req.regionName, instanceType: req.instanceTypeName },
-        `Launched Lambda instance ${data.instance_ids.join(', ')} (${req.instanceTypeName} in ${req.regionName})`);
+      logger?.info(
+        { instanceIds: data.instance_ids, region: req.regionName, instanceType: req.instanceTypeName },
+        `Launched Lambda instance ${data.instance_ids.join(', ')} (${req.instanceTypeName} in ${req.regionName})`,
+      );
       return { instanceIds: data.instance_ids };
     },
     listInstances: () => get('listInstances', '/instances', z.array(InstanceSchema)),
@@ -165,15 +194,22 @@ export function createLambdaClient(opts: LambdaClientOptions): LambdaClient {
     async terminate(ids) {
       if (ids.length === 0) return { terminated: [], alreadyGone: [] };
       const result = await terminateBatch(request, [...ids]);
-      logger?.info({ terminated: result.terminated.map((i) => i.id), alreadyGone: result.alreadyGone },
-        `Terminated Lambda instances: ${result.terminated.length} terminated, ${result.alreadyGone.length} already gone`);
+      logger?.info(
+        { terminated: result.terminated.map((i) => i.id), alreadyGone: result.alreadyGone },
+        `Terminated Lambda instances: ${result.terminated.length} terminated, ${result.alreadyGone.length} already gone`,
+      );
       return result;
     },
     listSshKeys: () => get('listSshKeys', '/ssh-keys', z.array(SshKeySchema)),
     addSshKey: (name, publicKey) => addSshKey(request, name, publicKey),
     async deleteSshKey(keyId) {
       await request({
-        operation: 'deleteSshKey', method: 'DELETE', path: `/ssh-keys/${id(keyId)}`, schema: EmptySchema, pace: 'general', repeatable: true,
+        operation: 'deleteSshKey',
+        method: 'DELETE',
+        path: `/ssh-keys/${id(keyId)}`,
+        schema: EmptySchema,
+        pace: 'general',
+        repeatable: true,
       });
     },
   };

@@ -67,5 +67,4 @@ export const isQuotaExceeded = (err: unknown): boolean => codeOf(err) === LAMBDA
 export const isNotFound = (err: unknown): boolean => codeOf(err) === LAMBDA_ERROR_CODES.objectDoesNotExist;
 export const isRateLimited = (err: unknown): boolean => err instanceof LambdaApiError && err.status === 429;
 /** 401/403: the key or the account is wrong; no retry or other region will help. */
-export const isAuthError = (err: unknown): boolean =>
-  err instanceof LambdaApiError && (err.status === 401 || err.status === 403);
+export const isAuthError = (err: unknown): boolean => err instanceof LambdaApiError && (err.status === 401 || err.status === 403);

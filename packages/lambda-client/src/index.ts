@@ -3,7 +3,13 @@ export type { LambdaClient, LambdaClientOptions, LaunchRequest, TerminateResult 
 export type { LambdaClientLogger } from './transport';
 export { parseRetryAfter } from './transport';
 export {
-  LambdaApiError, LAMBDA_ERROR_CODES, isAuthError, isInsufficientCapacity, isNotFound, isQuotaExceeded, isRateLimited,
+  LambdaApiError,
+  LAMBDA_ERROR_CODES,
+  isAuthError,
+  isInsufficientCapacity,
+  isNotFound,
+  isQuotaExceeded,
+  isRateLimited,
   isRetryableResponse,
 } from './errors';
 export type { LambdaApiErrorOptions } from './errors';
@@ -12,10 +18,24 @@ export type { LocalPacer, Pacer, PacerKind, PacerLimits } from './pacer';
 export { createRedisPacer } from './redis-pacer';
 export type { RedisPacer, RedisPacerOptions, Reservation } from './redis-pacer';
 export {
-  INSTANCE_STATUSES, InstanceSchema, InstanceTypeSchema, InstanceTypesItemSchema, InstanceTypesMapSchema, RegionSchema,
-  SshKeySchema, TagSchema,
+  INSTANCE_STATUSES,
+  InstanceSchema,
+  InstanceTypeSchema,
+  InstanceTypesItemSchema,
+  InstanceTypesMapSchema,
+  RegionSchema,
+  SshKeySchema,
+  TagSchema,
 } from './schemas';
 export type {
-  Instance, InstanceStatus, InstanceType, InstanceTypeSpecs, InstanceTypesItem, InstanceTypesMap, KnownInstanceStatus,
-  Region, SshKey, Tag,
+  Instance,
+  InstanceStatus,
+  InstanceType,
+  InstanceTypeSpecs,
+  InstanceTypesItem,
+  InstanceTypesMap,
+  KnownInstanceStatus,
+  Region,
+  SshKey,
+  Tag,
 } from './schemas';

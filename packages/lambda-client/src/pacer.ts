@@ -76,7 +76,11 @@ export function fitsWindow(points: readonly number[], slot: number, limit: numbe
  * The Lua script in redis-pacer.ts implements the same search; keep the two in step.
  */
 export function findSlot(
-  now: number, general: readonly number[], launches: readonly number[], kind: PacerKind, limits: PacerLimits,
+  now: number,
+  general: readonly number[],
+  launches: readonly number[],
+  kind: PacerKind,
+  limits: PacerLimits,
 ): number {
   const generalWindow = limits.generalWindowMs + limits.marginMs;
   const minGap = limits.launchMinIntervalMs + limits.marginMs;
@@ -88,8 +92,7 @@ export function findSlot(
   const sorted = [...new Set(candidates.filter((t) => t >= now))].sort((a, b) => a - b);
   const fits = (slot: number): boolean =>
     fitsWindow(general, slot, limits.generalPerSecond, generalWindow) &&
-    (kind === 'general' ||
-      (fitsWindow(launches, slot, 1, minGap) && fitsWindow(launches, slot, limits.launchPerMinute, launchWindow)));
+    (kind === 'general' || (fitsWindow(launches, slot, 1, minGap) && fitsWindow(launches, slot, limits.launchPerMinute, launchWindow)));
   return sorted.find(fits) ?? sorted[sorted.length - 1]!;
 }
 

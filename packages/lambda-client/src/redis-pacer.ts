@@ -113,8 +113,14 @@ export function createRedisPacer(redis: Redis, opts: RedisPacerOptions): RedisPa
 
   async function run(kind: PacerKind): Promise<[number, number, number]> {
     const args = [
-      kind, limits.generalPerSecond, limits.generalWindowMs + limits.marginMs, limits.launchMinIntervalMs + limits.marginMs,
-      limits.launchPerMinute, limits.launchWindowMs + limits.marginMs, randomUUID(), opts.maxWaitMs ?? -1,
+      kind,
+      limits.generalPerSecond,
+      limits.generalWindowMs + limits.marginMs,
+      limits.launchMinIntervalMs + limits.marginMs,
+      limits.launchPerMinute,
+      limits.launchWindowMs + limits.marginMs,
+      randomUUID(),
+      opts.maxWaitMs ?? -1,
     ].map(String);
     try {
       return (await redis.evalsha(SCRIPT_SHA, 2, keys.general, keys.launch, ...args)) as [number, number, number];
@@ -129,13 +135,18 @@ export function createRedisPacer(redis: Redis, opts: RedisPacerOptions): RedisPa
     try {
       reply = await run(kind);
     } catch (cause) {
-      throw new InfrastructureError(LAMBDA_ERROR_CODES.pacerUnavailable, 'The Lambda API pacer could not reach Redis', { retryable: true, cause });
+      throw new InfrastructureError(LAMBDA_ERROR_CODES.pacerUnavailable, 'The Lambda API pacer could not reach Redis', {
+        retryable: true,
+        cause,
+      });
     }
     const [slot, now, reserved] = reply;
     if (reserved !== 1) {
-      throw new InfrastructureError(LAMBDA_ERROR_CODES.pacerBusy,
+      throw new InfrastructureError(
+        LAMBDA_ERROR_CODES.pacerBusy,
         `The next Lambda API ${kind} slot is ${slot - now} ms away, beyond the ${opts.maxWaitMs} ms this pacer may wait`,
-        { retryable: true, details: { retryAfterMs: slot - now } });
+        { retryable: true, details: { retryAfterMs: slot - now } },
+      );
     }
     return { slot, now, waitMs: Math.max(0, slot - now) };
   }

@@ -11,7 +11,11 @@ export type KnownInstanceStatus = (typeof INSTANCE_STATUSES)[number];
 /** A status the spec lists, or one it does not list yet (kept as text rather than rejected). */
 export type InstanceStatus = KnownInstanceStatus | (string & {});
 
-const listOrEmpty = <T extends z.ZodType>(item: T) => z.array(item).nullish().transform((value) => value ?? []);
+const listOrEmpty = <T extends z.ZodType>(item: T) =>
+  z
+    .array(item)
+    .nullish()
+    .transform((value) => value ?? []);
 
 export const RegionSchema = z.looseObject({ name: z.string(), description: z.string().nullish() });
 

@@ -68,13 +68,18 @@ function transportError(err: unknown, spec: RequestSpec<unknown>, timeoutMs: num
   const thrown = describeThrown(err);
   if (thrown.name === 'TimeoutError' || thrown.name === 'AbortError') {
     return new LambdaApiError(LAMBDA_ERROR_CODES.timeout, `${where} did not answer within ${timeoutMs} ms`, {
-      retryable: true, outcomeUnknown: true, cause: err,
+      retryable: true,
+      outcomeUnknown: true,
+      cause: err,
     });
   }
   const code = causeCode(err);
   const reason = code ?? thrown.message;
   return new LambdaApiError(LAMBDA_ERROR_CODES.network, `${where} failed before any answer: ${reason}`, {
-    retryable: true, outcomeUnknown: code === undefined || !NOT_SENT_CODES.has(code), cause: err, details: { networkCode: code },
+    retryable: true,
+    outcomeUnknown: code === undefined || !NOT_SENT_CODES.has(code),
+    cause: err,
+    details: { networkCode: code },
   });
 }
 
@@ -105,9 +110,11 @@ function parseSuccess<T>(status: number, json: unknown, spec: RequestSpec<T>): T
   const parsed = z.looseObject({ data: spec.schema }).safeParse(json);
   if (parsed.success) return parsed.data.data as T;
   const issues = json === undefined ? 'the body is not JSON' : z.prettifyError(parsed.error);
-  throw new LambdaApiError(LAMBDA_ERROR_CODES.invalidResponse,
+  throw new LambdaApiError(
+    LAMBDA_ERROR_CODES.invalidResponse,
     `Lambda API ${spec.method} ${spec.path} answered HTTP ${status} with an unexpected body: ${issues}`,
-    { status, retryable: false, details: { issues: json === undefined ? [] : parsed.error.issues } });
+    { status, retryable: false, details: { issues: json === undefined ? [] : parsed.error.issues } },
+  );
 }
 
 /** One attempt: pace, send, read the body under the same deadline, and map the outcome. */

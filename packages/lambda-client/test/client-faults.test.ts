@@ -2,7 +2,12 @@ import { Redis } from 'ioredis';
 import { createLambdaClient, createLocalPacer, createRedisPacer, isRateLimited, LambdaApiError, noPacer, type LambdaClient } from '../src';
 import { API_KEY, memoryLogger, PUBLIC_KEY, recordingFetch, startSim, type LambdaSimulator } from './sim';
 
-const LAUNCH = { regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'] as [string], tags: [{ key: 'job-id', value: 'j' }] };
+const LAUNCH = {
+  regionName: 'us-west-1',
+  instanceTypeName: 'gpu_1x_a10',
+  sshKeyNames: ['inno'] as [string],
+  tags: [{ key: 'job-id', value: 'j' }],
+};
 /** Repeats the given values in order, for a simulator whose random faults must be predictable. */
 const cycle = (values: number[]) => {
   let i = 0;
@@ -21,7 +26,15 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
     sim = await startSim();
     recorder = recordingFetch();
     logger = memoryLogger();
-    client = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: recorder.fetch, retryBaseMs: 5, retryCapMs: 20, logger });
+    client = createLambdaClient({
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: recorder.fetch,
+      retryBaseMs: 5,
+      retryCapMs: 20,
+      logger,
+    });
     await client.addSshKey('inno', PUBLIC_KEY);
   });
   afterEach(async () => {
@@ -35,7 +48,11 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
       const retried = createLambdaClient({ baseUrl: cycling.url, apiKey: API_KEY, pacer: noPacer, retryBaseMs: 5, retryCapMs: 20, logger });
       expect(await retried.listInstances()).toEqual([]);
       const warnings = logger.lines.filter((line) => line.level === 'warn');
-      expect(warnings.map((line) => (line.obj as { code: string }).code)).toEqual(['global/internal-error', 'provider/internal-unavailable', 'http/502']);
+      expect(warnings.map((line) => (line.obj as { code: string }).code)).toEqual([
+        'global/internal-error',
+        'provider/internal-unavailable',
+        'http/502',
+      ]);
       expect(warnings[0]?.msg).toMatch(/listInstances failed with global\/internal-error \(attempt 1 of 5\); retrying in \d+ ms/);
     } finally {
       await cycling.close();
@@ -66,7 +83,14 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
       if (url.endsWith('/launch')) throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
       return res;
     });
-    const timed = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: slow.fetch, retryBaseMs: 5, timeoutMs: 50 });
+    const timed = createLambdaClient({
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: slow.fetch,
+      retryBaseMs: 5,
+      timeoutMs: 50,
+    });
     const err = await timed.launch(LAUNCH).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'lambda/timeout', retryable: true, outcomeUnknown: true });
     expect(slow.count('POST', '/instance-operations/launch')).toBe(1);
@@ -96,7 +120,9 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
   });
 
   it('names a 429 without a known body lambda/rate-limited and reads a Retry-After date', async () => {
-    const fake = recordingFetch(async () => new Response('slow down', { status: 429, headers: { 'retry-after': new Date(Date.now() + 2000).toUTCString() } }));
+    const fake = recordingFetch(
+      async () => new Response('slow down', { status: 429, headers: { 'retry-after': new Date(Date.now() + 2000).toUTCString() } }),
+    );
     const faked = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: fake.fetch, maxRetries: 0 });
     const err = await faked.listInstances().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'lambda/rate-limited', status: 429, retryable: true });
@@ -108,8 +134,19 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
     const id = (await client.launch(LAUNCH)).instanceIds[0]!;
     sim.state.faults.hangTerminate = 5_000;
     const hung = createLambdaClient({
-      baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: recorder.fetch, timeoutMs: 300, retryBaseMs: 5, retryCapMs: 20,
-      logger: { info: () => undefined, warn: () => { sim.state.faults.hangTerminate = 0; } },
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: recorder.fetch,
+      timeoutMs: 300,
+      retryBaseMs: 5,
+      retryCapMs: 20,
+      logger: {
+        info: () => undefined,
+        warn: () => {
+          sim.state.faults.hangTerminate = 0;
+        },
+      },
     });
     const result = await hung.terminate([id]);
     expect(result.terminated.map((i) => i.id).concat(result.alreadyGone)).toEqual([id]);
@@ -119,9 +156,18 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
 
   it('retries a launch refused before connecting, but calls a mid-request failure ambiguous', async () => {
     const refused = recordingFetch(async () => {
-      throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      throw Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      });
     });
-    const offline = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: refused.fetch, maxRetries: 2, retryBaseMs: 5 });
+    const offline = createLambdaClient({
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: refused.fetch,
+      maxRetries: 2,
+      retryBaseMs: 5,
+    });
     const err = await offline.launch(LAUNCH).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'lambda/network', retryable: true, outcomeUnknown: false });
     expect(refused.calls).toHaveLength(3);
@@ -129,7 +175,14 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
     const reset = recordingFetch(async () => {
       throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
     });
-    const flaky = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: reset.fetch, maxRetries: 2, retryBaseMs: 5 });
+    const flaky = createLambdaClient({
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: reset.fetch,
+      maxRetries: 2,
+      retryBaseMs: 5,
+    });
     expect(await flaky.launch(LAUNCH).catch((e: unknown) => e)).toMatchObject({ code: 'lambda/network', outcomeUnknown: true });
     expect(reset.calls).toHaveLength(1);
   });
@@ -143,7 +196,14 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
   });
 
   it('parses leniently: extra fields, missing ip, null private_ip, unknown status', async () => {
-    const instance = { id: 'a'.repeat(32), status: 'hibernating', private_ip: null, ssh_key_names: ['k'], region: { name: 'us-west-1' }, new_field: { x: 1 } };
+    const instance = {
+      id: 'a'.repeat(32),
+      status: 'hibernating',
+      private_ip: null,
+      ssh_key_names: ['k'],
+      region: { name: 'us-west-1' },
+      new_field: { x: 1 },
+    };
     const fake = recordingFetch(async () => json(200, { data: [instance], extra: true }));
     const lenient = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: fake.fetch });
     const [parsed] = await lenient.listInstances();
@@ -160,7 +220,9 @@ describe('lambda client: retries, timeouts and ambiguous launches', () => {
   it('scrubs the API key from messages even when the API echoes it', async () => {
     const fake = recordingFetch(async (_url, init) => {
       const auth = (init?.headers as Record<string, string>).authorization;
-      return json(400, { error: { code: 'global/invalid-parameters', message: `bad header ${auth} (key ${API_KEY})`, suggestion: `not ${API_KEY}` } });
+      return json(400, {
+        error: { code: 'global/invalid-parameters', message: `bad header ${auth} (key ${API_KEY})`, suggestion: `not ${API_KEY}` },
+      });
     });
     const echo = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: fake.fetch });
     const err = (await echo.listInstances().catch((e: unknown) => e)) as LambdaApiError;
@@ -197,10 +259,12 @@ describe('lambda client: pacing keeps a rate-limited simulator from ever answeri
   /** Every call, the ssh key setup included, goes through the clients under test and their pacer. */
   async function burst(clients: LambdaClient[]): Promise<void> {
     await clients[0]!.addSshKey('inno', PUBLIC_KEY);
-    await Promise.all(Array.from({ length: 24 }, (_, i) => {
-      const client = clients[i % clients.length]!;
-      return i % 8 === 0 ? client.launch(LAUNCH) : client.listInstances();
-    }));
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) => {
+        const client = clients[i % clients.length]!;
+        return i % 8 === 0 ? client.launch(LAUNCH) : client.listInstances();
+      }),
+    );
   }
 
   it('with one local pacer', async () => {
@@ -215,7 +279,8 @@ describe('lambda client: pacing keeps a rate-limited simulator from ever answeri
     const prefix = `test-lambda-client:${process.pid}:${Date.now()}`;
     try {
       const clients = [a, b].map((redis) =>
-        createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: createRedisPacer(redis, { prefix, ...limits }), maxRetries: 0 }));
+        createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: createRedisPacer(redis, { prefix, ...limits }), maxRetries: 0 }),
+      );
       await burst(clients);
       expect(sim.state.counters()).toMatchObject({ tooManyRequests: 0, rateLimitViolations: 0, launches: 3 });
     } finally {

@@ -1,6 +1,12 @@
 import { createLogger } from '@inno-train/core';
 import {
-  createLambdaClient, isInsufficientCapacity, isNotFound, isQuotaExceeded, LambdaApiError, noPacer, type LambdaClient,
+  createLambdaClient,
+  isInsufficientCapacity,
+  isNotFound,
+  isQuotaExceeded,
+  LambdaApiError,
+  noPacer,
+  type LambdaClient,
   type LambdaClientLogger,
 } from '../src';
 import { waitFor } from '@inno-train/test-kit';
@@ -16,14 +22,22 @@ describe('lambda client against the simulator: lifecycle and errors', () => {
   beforeEach(async () => {
     sim = await startSim({ terminatedRetentionMs: 60_000 });
     recorder = recordingFetch();
-    client = createLambdaClient({ baseUrl: sim.url, apiKey: API_KEY, pacer: noPacer, fetch: recorder.fetch, retryBaseMs: 5, retryCapMs: 20 });
+    client = createLambdaClient({
+      baseUrl: sim.url,
+      apiKey: API_KEY,
+      pacer: noPacer,
+      fetch: recorder.fetch,
+      retryBaseMs: 5,
+      retryCapMs: 20,
+    });
     await client.addSshKey('inno', PUBLIC_KEY);
   });
   afterEach(async () => {
     await sim.close();
   });
 
-  const launch = () => client.launch({ regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'], name: 'job-1', tags: TAGS });
+  const launch = () =>
+    client.launch({ regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'], name: 'job-1', tags: TAGS });
 
   it('lists instance types with prices and regions with capacity', async () => {
     const types = await client.listInstanceTypes();
@@ -40,10 +54,13 @@ describe('lambda client against the simulator: lifecycle and errors', () => {
     expect(booting?.ip ?? undefined).toBeUndefined();
     expect(booting?.is_reserved).toBe(false);
 
-    const active = await waitFor(async () => {
-      const instance = await client.getInstance(id);
-      return instance?.status === 'active' && instance.ip ? instance : null;
-    }, { timeoutMs: 5000, intervalMs: 10, description: 'the instance to be active with an ip' });
+    const active = await waitFor(
+      async () => {
+        const instance = await client.getInstance(id);
+        return instance?.status === 'active' && instance.ip ? instance : null;
+      },
+      { timeoutMs: 5000, intervalMs: 10, description: 'the instance to be active with an ip' },
+    );
     expect(active.instance_type?.price_cents_per_hour).toBe(75);
     expect((await client.listInstances()).map((i) => i.id)).toEqual([id]);
 
@@ -101,9 +118,13 @@ describe('lambda client against the simulator: lifecycle and errors', () => {
   });
 
   it('reports a missing ssh key on launch as object-does-not-exist, and bad parameters as not retryable', async () => {
-    const missing = await client.launch({ regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['nope'] }).catch((e: unknown) => e);
+    const missing = await client
+      .launch({ regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['nope'] })
+      .catch((e: unknown) => e);
     expect(isNotFound(missing)).toBe(true);
-    const invalid = await client.launch({ regionName: 'mars-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'] }).catch((e: unknown) => e);
+    const invalid = await client
+      .launch({ regionName: 'mars-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'] })
+      .catch((e: unknown) => e);
     expect(invalid).toMatchObject({ code: 'global/invalid-parameters', retryable: false });
     expect(recorder.count('POST', '/instance-operations/launch')).toBe(2);
   });
@@ -115,10 +136,23 @@ describe('lambda client against the simulator: lifecycle and errors', () => {
       return real(url, init);
     });
     const spied = createLambdaClient({ baseUrl: `${sim.url}/`, apiKey: API_KEY, pacer: noPacer, fetch: spy.fetch });
-    await spied.launch({ regionName: 'us-west-1', instanceTypeName: 'gpu_1x_a10', sshKeyNames: ['inno'], name: 'n', tags: TAGS, image: { family: 'lambda-stack-22-04' }, userData: '#cloud-config\n' });
+    await spied.launch({
+      regionName: 'us-west-1',
+      instanceTypeName: 'gpu_1x_a10',
+      sshKeyNames: ['inno'],
+      name: 'n',
+      tags: TAGS,
+      image: { family: 'lambda-stack-22-04' },
+      userData: '#cloud-config\n',
+    });
     expect(body).toEqual({
-      region_name: 'us-west-1', instance_type_name: 'gpu_1x_a10', ssh_key_names: ['inno'], name: 'n', tags: TAGS,
-      image: { family: 'lambda-stack-22-04' }, user_data: '#cloud-config\n',
+      region_name: 'us-west-1',
+      instance_type_name: 'gpu_1x_a10',
+      ssh_key_names: ['inno'],
+      name: 'n',
+      tags: TAGS,
+      image: { family: 'lambda-stack-22-04' },
+      user_data: '#cloud-config\n',
     });
   });
 

@@ -2,7 +2,12 @@ import { createLocalPacer, findSlot, fitsWindow, type PacerLimits } from '../src
 import { maxInWindow, minGap } from './helpers';
 
 const LIMITS: PacerLimits = {
-  generalPerSecond: 3, launchMinIntervalMs: 100, launchPerMinute: 2, marginMs: 0, generalWindowMs: 50, launchWindowMs: 400,
+  generalPerSecond: 3,
+  launchMinIntervalMs: 100,
+  launchPerMinute: 2,
+  marginMs: 0,
+  generalWindowMs: 50,
+  launchWindowMs: 400,
 };
 
 describe('pacer slot search', () => {
@@ -17,7 +22,7 @@ describe('pacer slot search', () => {
 
   it('never breaks a window, whatever order and kinds the reservations come in', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const general: number[] = [];
     const launches: number[] = [];
     let now = 0;

@@ -26,9 +26,11 @@ describe('redis pacer (real Redis, two connections acting as two replicas)', () 
   /** Runs the acquirers concurrently, alternating between the two pacers; returns the reserved slots. */
   async function race(pair: [RedisPacer, RedisPacer], kinds: PacerKind[]) {
     const slots: { kind: PacerKind; slot: number }[] = [];
-    await Promise.all(kinds.map(async (kind, i) => {
-      slots.push({ kind, slot: (await pair[i % 2]!.reserve(kind)).slot });
-    }));
+    await Promise.all(
+      kinds.map(async (kind, i) => {
+        slots.push({ kind, slot: (await pair[i % 2]!.reserve(kind)).slot });
+      }),
+    );
     return { slots };
   }
 
@@ -50,14 +52,26 @@ describe('redis pacer (real Redis, two connections acting as two replicas)', () 
   });
 
   it('keeps launches apart by the minimum interval and within the per-window count, sharing general slots', async () => {
-    const pair = pacers({ generalPerSecond: 4, generalWindowMs: 50, launchMinIntervalMs: 50, launchPerMinute: 3, launchWindowMs: 300, marginMs: 0 });
+    const pair = pacers({
+      generalPerSecond: 4,
+      generalWindowMs: 50,
+      launchMinIntervalMs: 50,
+      launchPerMinute: 3,
+      launchWindowMs: 300,
+      marginMs: 0,
+    });
     const kinds: PacerKind[] = Array.from({ length: 36 }, (_, i) => (i % 4 === 0 ? 'launch' : 'general'));
     const { slots } = await race(pair, kinds);
     const launches = slots.filter((s) => s.kind === 'launch').map((s) => s.slot);
     expect(launches).toHaveLength(9);
     expect(minGap(launches)).toBeGreaterThanOrEqual(50);
     expect(maxInWindow(launches, 300)).toBeLessThanOrEqual(3);
-    expect(maxInWindow(slots.map((s) => s.slot), 50)).toBeLessThanOrEqual(4);
+    expect(
+      maxInWindow(
+        slots.map((s) => s.slot),
+        50,
+      ),
+    ).toBeLessThanOrEqual(4);
   });
 
   it('serves general requests in the gaps instead of behind launches queued far ahead', async () => {

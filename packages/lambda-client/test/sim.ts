@@ -10,7 +10,11 @@ export const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSn
 
 export function startSim(overrides: Partial<SimulatorOptions> = {}): Promise<LambdaSimulator> {
   return startLambdaSimulator({
-    apiKey: API_KEY, hosts: createMemoryHostBackend(), rateLimits: false, bootDelayMs: 30, ...overrides,
+    apiKey: API_KEY,
+    hosts: createMemoryHostBackend(),
+    rateLimits: false,
+    bootDelayMs: 30,
+    ...overrides,
   });
 }
 
@@ -22,14 +26,22 @@ export function recordingFetch(around?: (url: string, init: RequestInit | undefi
     calls.push({ method: init?.method ?? 'GET', url });
     return around ? around(url, init, fetch) : fetch(url, init);
   }) as typeof fetch;
-  return { fetch: wrapped, calls, count: (method: string, path: string) => calls.filter((c) => c.method === method && c.url.endsWith(path)).length };
+  return {
+    fetch: wrapped,
+    calls,
+    count: (method: string, path: string) => calls.filter((c) => c.method === method && c.url.endsWith(path)).length,
+  };
 }
 
 export function memoryLogger() {
   const lines: { level: 'warn' | 'info'; obj: object; msg: string }[] = [];
   return {
     lines,
-    warn: (obj: object, msg: string) => { lines.push({ level: 'warn', obj, msg }); },
-    info: (obj: object, msg: string) => { lines.push({ level: 'info', obj, msg }); },
+    warn: (obj: object, msg: string) => {
+      lines.push({ level: 'warn', obj, msg });
+    },
+    info: (obj: object, msg: string) => {
+      lines.push({ level: 'info', obj, msg });
+    },
   };
 }

@@ -21,7 +21,13 @@ export interface AppContext {
   sleep: (ms: number) => Promise<void>;
 }
 
-const tagSchema = z.object({ key: z.string().max(55).regex(/^[a-z][a-z0-9-:]+$/), value: z.string().max(128) });
+const tagSchema = z.object({
+  key: z
+    .string()
+    .max(55)
+    .regex(/^[a-z][a-z0-9-:]+$/),
+  value: z.string().max(128),
+});
 
 // Unknown fields are accepted: the simulator checks what the spec constrains, nothing more.
 const launchSchema = z.looseObject({
@@ -29,10 +35,16 @@ const launchSchema = z.looseObject({
   instance_type_name: z.string().min(1),
   ssh_key_names: z.array(z.string()).length(1, 'Exactly one SSH key must be specified.'),
   file_system_names: z.array(z.string()).optional(),
-  hostname: z.string().regex(/^[a-z0-9][0-9a-z-]{0,62}$/).optional(),
+  hostname: z
+    .string()
+    .regex(/^[a-z0-9][0-9a-z-]{0,62}$/)
+    .optional(),
   name: z.string().max(64).optional(),
   image: z.union([z.object({ id: z.string() }), z.object({ family: z.string() })]).optional(),
-  user_data: z.string().max(1024 * 1024).optional(),
+  user_data: z
+    .string()
+    .max(1024 * 1024)
+    .optional(),
   tags: z.array(tagSchema).optional(),
   quantity: z.number().int().optional(),
 });
@@ -124,12 +136,23 @@ function launchRoute(ctx: AppContext) {
       throw new SimApiError(400, 'global/quota-exceeded', 'Quota exceeded.', 'Contact Support to increase your quota.');
     }
     if (ctx.faults.insufficientCapacity) {
-      throw new SimApiError(400, 'instance-operations/launch/insufficient-capacity', 'Not enough capacity to fulfill launch request.', 'Try again later.');
+      throw new SimApiError(
+        400,
+        'instance-operations/launch/insufficient-capacity',
+        'Not enough capacity to fulfill launch request.',
+        'Try again later.',
+      );
     }
     const unhealthy = ctx.faults.nextLaunchStatus === 'unhealthy';
     const rec = ctx.instances.launch({
-      regionName: body.region_name, instanceTypeName: body.instance_type_name, sshKeyNames: body.ssh_key_names,
-      publicKeys, name: body.name, hostname: body.hostname, tags: body.tags ?? [], unhealthy,
+      regionName: body.region_name,
+      instanceTypeName: body.instance_type_name,
+      sshKeyNames: body.ssh_key_names,
+      publicKeys,
+      name: body.name,
+      hostname: body.hostname,
+      tags: body.tags ?? [],
+      unhealthy,
     });
     if (unhealthy) ctx.faults.nextLaunchStatus = null;
     ctx.counters.launches += 1;
@@ -143,10 +166,15 @@ function launchRoute(ctx: AppContext) {
 
 function instanceRoutes(ctx: AppContext, router: express.Router): void {
   router.get('/instance-types', (_req, res) => {
-    const entries = ctx.instances.types().map((type) => [type.name, {
-      instance_type: typeToWire(type),
-      regions_with_capacity_available: Object.entries(type.capacity).filter(([, left]) => left > 0).map(([name]) => regionOf(name)),
-    } satisfies CloudInstanceTypeEntry]);
+    const entries = ctx.instances.types().map((type) => [
+      type.name,
+      {
+        instance_type: typeToWire(type),
+        regions_with_capacity_available: Object.entries(type.capacity)
+          .filter(([, left]) => left > 0)
+          .map(([name]) => regionOf(name)),
+      } satisfies CloudInstanceTypeEntry,
+    ]);
     res.json({ data: Object.fromEntries(entries) });
   });
   router.post('/instance-operations/launch', launchRoute(ctx));
@@ -189,9 +217,10 @@ function handleError(err: unknown, _req: Request, res: Response, _next: NextFunc
   }
   // body-parser errors (malformed JSON, body too large) carry a 4xx status.
   const status = (err as { status?: unknown } | null)?.status;
-  const apiError = typeof status === 'number' && status >= 400 && status < 500
-    ? invalidParameters('The request body is not valid JSON.')
-    : new SimApiError(500, 'global/internal-error', 'An internal server error occurred.', 'Try again later.');
+  const apiError =
+    typeof status === 'number' && status >= 400 && status < 500
+      ? invalidParameters('The request body is not valid JSON.')
+      : new SimApiError(500, 'global/internal-error', 'An internal server error occurred.', 'Try again later.');
   res.status(apiError.status).json(apiError.body());
 }
 

@@ -25,5 +25,9 @@ export const instanceNotFound = (): SimApiError =>
   new SimApiError(404, 'global/object-does-not-exist', 'Specified instance does not exist.');
 
 export const invalidApiKey = (): SimApiError =>
-  new SimApiError(401, 'global/invalid-api-key', 'API key was invalid, expired, or deleted.',
-    'Check your API key or create a new one, then try again.');
+  new SimApiError(
+    401,
+    'global/invalid-api-key',
+    'API key was invalid, expired, or deleted.',
+    'Check your API key or create a new one, then try again.',
+  );

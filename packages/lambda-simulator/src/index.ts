@@ -7,6 +7,14 @@ export { DOCUMENTED_RATE_LIMITS } from './rate-limiter';
 export { generateSshKeyPair } from './ssh-keys';
 export type { SimSshKey } from './ssh-keys';
 export type {
-  HostBackend, HostStartRequest, InstanceStatus, LedgerEntry, SimCounters, SimFaults, SimInstanceSnapshot,
-  SimInstanceType, SimRateLimits, SimulatorOptions,
+  HostBackend,
+  HostStartRequest,
+  InstanceStatus,
+  LedgerEntry,
+  SimCounters,
+  SimFaults,
+  SimInstanceSnapshot,
+  SimInstanceType,
+  SimRateLimits,
+  SimulatorOptions,
 } from './types';

@@ -96,8 +96,12 @@ function takeCapacity(ctx: StoreContext, input: LaunchInput): SimInstanceType {
   if (!type) throw invalidParameters(`Unknown instance type ${JSON.stringify(input.instanceTypeName)}.`);
   const left = type.capacity[input.regionName] ?? 0;
   if (left <= 0) {
-    throw new SimApiError(400, 'instance-operations/launch/insufficient-capacity',
-      'Not enough capacity to fulfill launch request.', 'Try another region or instance type, or try again later.');
+    throw new SimApiError(
+      400,
+      'instance-operations/launch/insufficient-capacity',
+      'Not enough capacity to fulfill launch request.',
+      'Try another region or instance type, or try again later.',
+    );
   }
   type.capacity[input.regionName] = left - 1;
   return type;
@@ -241,8 +245,14 @@ function ledgerEntry(rec: InstanceRecord, opts: InstanceStoreOptions): LedgerEnt
 
 function snapshot(rec: InstanceRecord): SimInstanceSnapshot {
   const snap: SimInstanceSnapshot = {
-    id: rec.id, status: rec.status, hostAlive: rec.hostAlive, tags: rec.tags.map((tag) => ({ ...tag })),
-    instanceType: rec.type.name, region: rec.region, sshKeyNames: [...rec.sshKeyNames], launchedAt: rec.launchedAt,
+    id: rec.id,
+    status: rec.status,
+    hostAlive: rec.hostAlive,
+    tags: rec.tags.map((tag) => ({ ...tag })),
+    instanceType: rec.type.name,
+    region: rec.region,
+    sshKeyNames: [...rec.sshKeyNames],
+    launchedAt: rec.launchedAt,
   };
   if (rec.ip !== undefined) snap.ip = rec.ip;
   if (rec.name !== undefined) snap.name = rec.name;
@@ -276,8 +286,11 @@ function toWire(rec: InstanceRecord, status: InstanceStatus = rec.status): Cloud
     region: regionOf(rec.region),
     instance_type: typeToWire(rec.type),
     actions: {
-      migrate: action(false, reason), rebuild: action(status === 'active', reason), restart: action(status === 'active', reason),
-      cold_reboot: action(status === 'active', reason), terminate: action(status !== 'terminated', reason),
+      migrate: action(false, reason),
+      rebuild: action(status === 'active', reason),
+      restart: action(status === 'active', reason),
+      cold_reboot: action(status === 'active', reason),
+      terminate: action(status !== 'terminated', reason),
     },
     tags: rec.tags.map((tag) => ({ ...tag })),
     is_reserved: false,

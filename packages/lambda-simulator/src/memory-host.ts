@@ -28,7 +28,13 @@ export function createMemoryHostBackend(): MemoryHostBackend {
       }
       // TEST-NET-2 addresses: obviously fake, never routable.
       const ip = `198.51.100.${next++ % 250}`;
-      hosts.set(req.instanceId, { instanceId: req.instanceId, ip, publicKeys: [...req.publicKeys], sshReadyAfterMs: req.sshReadyAfterMs, alive: true });
+      hosts.set(req.instanceId, {
+        instanceId: req.instanceId,
+        ip,
+        publicKeys: [...req.publicKeys],
+        sshReadyAfterMs: req.sshReadyAfterMs,
+        alive: true,
+      });
       return { ip };
     },
     async stop(instanceId: string) {

@@ -41,26 +41,42 @@ export interface LambdaSimulator {
 
 function initialCounters(): SimCounters {
   return {
-    requests: {}, tooManyRequests: 0, rateLimitViolations: 0, launches: 0, terminations: 0, injectedFailures: 0, hostStopErrors: 0,
+    requests: {},
+    tooManyRequests: 0,
+    rateLimitViolations: 0,
+    launches: 0,
+    terminations: 0,
+    injectedFailures: 0,
+    hostStopErrors: 0,
   };
 }
 
 export function initialFaults(): SimFaults {
   return {
-    failRate: 0, insufficientCapacity: false, quotaExceeded: false, nextLaunchStatus: null, hangTerminate: 0,
-    launchButFail: false, rateLimitNext: 0,
+    failRate: 0,
+    insufficientCapacity: false,
+    quotaExceeded: false,
+    nextLaunchStatus: null,
+    hangTerminate: 0,
+    launchButFail: false,
+    rateLimitNext: 0,
   };
 }
 
 function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
-  return (ms) => new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('simulator closed'));
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new Error('simulator closed'));
-    }, { once: true });
-  });
+  return (ms) =>
+    new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(new Error('simulator closed'));
+      const timer = setTimeout(resolve, ms);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(new Error('simulator closed'));
+        },
+        { once: true },
+      );
+    });
 }
 
 function buildState(instances: InstanceStore, keys: SshKeyStore, counters: SimCounters, faults: SimFaults): SimulatorState {
@@ -68,9 +84,11 @@ function buildState(instances: InstanceStore, keys: SshKeyStore, counters: SimCo
     faults,
     ledger: () => instances.all().map((rec) => instances.ledgerEntry(rec)),
     counters: () => ({ ...counters, requests: { ...counters.requests } }),
-    aliveInstances: () => instances.all()
-      .filter((rec) => rec.status === 'booting' || rec.status === 'active' || rec.status === 'unhealthy')
-      .map((rec) => instances.snapshot(rec)),
+    aliveInstances: () =>
+      instances
+        .all()
+        .filter((rec) => rec.status === 'booting' || rec.status === 'active' || rec.status === 'unhealthy')
+        .map((rec) => instances.snapshot(rec)),
     instance: (id) => {
       const rec = instances.all().find((candidate) => candidate.id === id);
       return rec ? instances.snapshot(rec) : undefined;
@@ -115,7 +133,12 @@ export async function startLambdaSimulator(opts: SimulatorOptions): Promise<Lamb
   const keys = createSshKeyStore();
   const limits = opts.rateLimits === undefined ? DOCUMENTED_RATE_LIMITS : opts.rateLimits;
   const app = createSimulatorApp({
-    apiKey: opts.apiKey, instances, keys, faults, counters, now,
+    apiKey: opts.apiKey,
+    instances,
+    keys,
+    faults,
+    counters,
+    now,
     limiter: limits === false ? null : createRateLimiter(limits),
     random: opts.random ?? Math.random,
     sleep: abortableSleep(closing.signal),

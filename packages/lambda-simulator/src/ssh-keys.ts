@@ -53,8 +53,12 @@ export function createSshKeyStore() {
     return names.map((name) => {
       const key = [...keys.values()].find((candidate) => candidate.name === name);
       if (!key) {
-        throw new SimApiError(400, 'global/object-does-not-exist', `SSH key ${JSON.stringify(name)} does not exist.`,
-          'Check the name of the SSH key, or add it first.');
+        throw new SimApiError(
+          400,
+          'global/object-does-not-exist',
+          `SSH key ${JSON.stringify(name)} does not exist.`,
+          'Check the name of the SSH key, or add it first.',
+        );
       }
       return key.public_key;
     });

@@ -48,7 +48,10 @@ describe('lambda simulator: envelopes, auth, ssh keys, launch validation', () =>
     expect(res.status).toBe(200);
     const a10 = res.body.data.gpu_1x_a10;
     expect(a10.instance_type).toEqual({
-      name: 'gpu_1x_a10', description: '1x A10 (24 GB PCIe)', gpu_description: 'A10 (24 GB PCIe)', price_cents_per_hour: 75,
+      name: 'gpu_1x_a10',
+      description: '1x A10 (24 GB PCIe)',
+      gpu_description: 'A10 (24 GB PCIe)',
+      price_cents_per_hour: 75,
       specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 },
     });
     expect(a10.regions_with_capacity_available.map((r: { name: string }) => r.name).sort()).toEqual(['us-east-1', 'us-west-1']);
@@ -85,7 +88,9 @@ describe('lambda simulator: envelopes, auth, ssh keys, launch validation', () =>
     const dir = mkdtempSync(join(tmpdir(), 'sim-key-'));
     try {
       writeFileSync(join(dir, 'key'), privateKey, { mode: 0o600 });
-      const derived = execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')]).toString().trim();
+      const derived = execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')])
+        .toString()
+        .trim();
       expect(publicKey.split(' ').slice(0, 2).join(' ')).toBe(derived.split(' ').slice(0, 2).join(' '));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -134,7 +139,9 @@ describe('lambda simulator: envelopes, auth, ssh keys, launch validation', () =>
         body: JSON.stringify({ ...valid, quantity: 1 }),
       });
       expect(res.status).toBe(200);
-      expect(((await res.json()) as { data: { instance_ids: string[] } }).data.instance_ids).toEqual([expect.stringMatching(/^[0-9a-f]{32}$/)]);
+      expect(((await res.json()) as { data: { instance_ids: string[] } }).data.instance_ids).toEqual([
+        expect.stringMatching(/^[0-9a-f]{32}$/),
+      ]);
     });
 
     it('answers insufficient-capacity once a region has no capacity left for the type', async () => {

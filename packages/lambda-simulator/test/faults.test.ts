@@ -14,7 +14,9 @@ describe('lambda simulator: rate limits', () => {
   beforeEach(async () => {
     clock = manualClock();
     sim = await startLambdaSimulator({
-      apiKey: API_KEY, hosts: createMemoryHostBackend(), now: clock.now,
+      apiKey: API_KEY,
+      hosts: createMemoryHostBackend(),
+      now: clock.now,
       rateLimits: { generalPerSecond: 2, launchMinIntervalMs: 12_000, launchPerMinute: 3 },
     });
     call = apiCaller(sim.url, API_KEY);
@@ -75,7 +77,11 @@ describe('lambda simulator: fault switches', () => {
     hosts = createMemoryHostBackend();
     randoms = [];
     sim = await startLambdaSimulator({
-      apiKey: API_KEY, hosts, rateLimits: false, bootDelayMs: 20, random: () => randoms.shift() ?? 0.99,
+      apiKey: API_KEY,
+      hosts,
+      rateLimits: false,
+      bootDelayMs: 20,
+      random: () => randoms.shift() ?? 0.99,
     });
     call = apiCaller(sim.url, API_KEY);
     await call('POST', '/ssh-keys', { name: 'inno', public_key: PUBLIC_KEY });
@@ -93,7 +99,12 @@ describe('lambda simulator: fault switches', () => {
   it('failRate answers 500 internal-error, 503 provider/internal-unavailable or a 502 HTML page', async () => {
     sim.state.faults.failRate = 0.5;
     randoms.push(0.1, 0.1, 0.1, 0.5, 0.1, 0.9, 0.7);
-    const results = [await call('GET', '/instances'), await call('GET', '/instances'), await call('GET', '/instances'), await call('GET', '/instances')];
+    const results = [
+      await call('GET', '/instances'),
+      await call('GET', '/instances'),
+      await call('GET', '/instances'),
+      await call('GET', '/instances'),
+    ];
     expect(results.map((res) => res.status)).toEqual([500, 503, 502, 200]);
     expect(results[0]?.body.error.code).toBe('global/internal-error');
     expect(results[1]?.body.error.code).toBe('provider/internal-unavailable');
@@ -129,27 +140,45 @@ describe('lambda simulator: fault switches', () => {
     const sick = await launch();
     const healthy = await launch();
     expect(sim.state.faults.nextLaunchStatus).toBeNull();
-    await waitFor(async () => (await call('GET', `/instances/${healthy}`)).body.data.status === 'active', { timeoutMs: 5000, intervalMs: 10, description: 'the healthy one active' });
+    await waitFor(async () => (await call('GET', `/instances/${healthy}`)).body.data.status === 'active', {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      description: 'the healthy one active',
+    });
     const status = (await call('GET', `/instances/${sick}`)).body.data;
     expect(status.status).toBe('unhealthy');
     expect(status).not.toHaveProperty('ip');
-    expect(sim.state.aliveInstances().map((instance) => instance.id).sort()).toEqual([sick, healthy].sort());
+    expect(
+      sim.state
+        .aliveInstances()
+        .map((instance) => instance.id)
+        .sort(),
+    ).toEqual([sick, healthy].sort());
   });
 
   it('hangTerminate holds the request, then carries the termination out', async () => {
     const id = await launch();
     sim.state.faults.hangTerminate = 300;
     const started = Date.now();
-    await expect(call('POST', '/instance-operations/terminate', { instance_ids: [id] }, { signal: AbortSignal.timeout(50) }))
-      .rejects.toThrow();
-    await waitFor(() => sim.state.instance(id)?.status === 'terminated', { timeoutMs: 5000, intervalMs: 10, description: 'the hung terminate to complete' });
+    await expect(
+      call('POST', '/instance-operations/terminate', { instance_ids: [id] }, { signal: AbortSignal.timeout(50) }),
+    ).rejects.toThrow();
+    await waitFor(() => sim.state.instance(id)?.status === 'terminated', {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      description: 'the hung terminate to complete',
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(hosts.alive()).toEqual([]);
   });
 
   it('killInstanceHost stops the host while the API still says active', async () => {
     const id = await launch();
-    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'active', { timeoutMs: 5000, intervalMs: 10, description: 'active' });
+    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'active', {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      description: 'active',
+    });
     await sim.state.killInstanceHost(id);
     expect(hosts.alive()).toEqual([]);
     expect((await call('GET', `/instances/${id}`)).body.data.status).toBe('active');

@@ -33,5 +33,10 @@ export function apiCaller(baseUrl: string, apiKey: string) {
 /** A manual clock: tests move time instead of waiting for it. */
 export function manualClock(start = 1_700_000_000_000) {
   let now = start;
-  return { now: () => now, advance: (ms: number) => { now += ms; } };
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }

@@ -5,7 +5,10 @@ import { apiCaller, manualClock } from './helpers';
 const API_KEY = 'secret_sim-test_lifecycle_0123456789';
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T test';
 const LAUNCH = {
-  region_name: 'us-west-1', instance_type_name: 'gpu_1x_a10', ssh_key_names: ['inno'], name: 'job-42',
+  region_name: 'us-west-1',
+  instance_type_name: 'gpu_1x_a10',
+  ssh_key_names: ['inno'],
+  name: 'job-42',
   tags: [{ key: 'job-id', value: '42' }],
 };
 
@@ -19,7 +22,12 @@ describe('lambda simulator: instance lifecycle and billing', () => {
     hosts = createMemoryHostBackend();
     clock = manualClock();
     sim = await startLambdaSimulator({
-      apiKey: API_KEY, hosts, rateLimits: false, bootDelayMs: 180_000, sshReadyDelayMs: 5_000, now: clock.now,
+      apiKey: API_KEY,
+      hosts,
+      rateLimits: false,
+      bootDelayMs: 180_000,
+      sshReadyDelayMs: 5_000,
+      now: clock.now,
       terminatedRetentionMs: 60_000,
     });
     call = apiCaller(sim.url, API_KEY);
@@ -38,7 +46,13 @@ describe('lambda simulator: instance lifecycle and billing', () => {
   it('goes booting (no ip) -> active (ip) -> terminating -> terminated, starting and stopping its host', async () => {
     const id = await launch();
     const booting = (await call('GET', `/instances/${id}`)).body.data;
-    expect(booting).toMatchObject({ id, status: 'booting', name: 'job-42', ssh_key_names: ['inno'], tags: [{ key: 'job-id', value: '42' }] });
+    expect(booting).toMatchObject({
+      id,
+      status: 'booting',
+      name: 'job-42',
+      ssh_key_names: ['inno'],
+      tags: [{ key: 'job-id', value: '42' }],
+    });
     expect(booting).not.toHaveProperty('ip');
     expect(booting.region).toEqual({ name: 'us-west-1', description: 'California, USA' });
     expect(booting.instance_type).toMatchObject({ name: 'gpu_1x_a10', price_cents_per_hour: 75 });
@@ -87,9 +101,17 @@ describe('lambda simulator: instance lifecycle and billing', () => {
     clock.advance(3_600_000);
     const ledger = sim.state.ledger();
     expect(ledger.find((entry) => entry.id === id)).toEqual({
-      id, jobTag: '42', name: 'job-42', instanceType: 'gpu_1x_a10', region: 'us-west-1', status: 'terminated',
-      launchedAt: clock.now() - 3_690_500, terminatedAt: clock.now() - 3_600_000, priceCentsPerHour: 75,
-      billedSeconds: 91, costCents: (91 * 75) / 3600,
+      id,
+      jobTag: '42',
+      name: 'job-42',
+      instanceType: 'gpu_1x_a10',
+      region: 'us-west-1',
+      status: 'terminated',
+      launchedAt: clock.now() - 3_690_500,
+      terminatedAt: clock.now() - 3_600_000,
+      priceCentsPerHour: 75,
+      billedSeconds: 91,
+      costCents: (91 * 75) / 3600,
     });
     // Still running, so still billed up to now.
     expect(ledger.find((entry) => entry.id === other)).toMatchObject({ billedSeconds: 3_690 + 1, status: 'active' });
@@ -105,7 +127,13 @@ describe('lambda simulator: instance lifecycle and billing', () => {
 
   it('stays booting while the host is still starting, even past the boot delay', async () => {
     let release: (ip: string) => void = () => undefined;
-    const slow = { ...hosts, start: () => new Promise<{ ip: string }>((resolve) => { release = (ip) => resolve({ ip }); }) };
+    const slow = {
+      ...hosts,
+      start: () =>
+        new Promise<{ ip: string }>((resolve) => {
+          release = (ip) => resolve({ ip });
+        }),
+    };
     const slowSim = await startLambdaSimulator({ apiKey: API_KEY, hosts: slow, rateLimits: false, bootDelayMs: 0 });
     try {
       const slowCall = apiCaller(slowSim.url, API_KEY);
@@ -113,7 +141,11 @@ describe('lambda simulator: instance lifecycle and billing', () => {
       const id = (await slowCall('POST', '/instance-operations/launch', LAUNCH)).body.data.instance_ids[0];
       expect((await slowCall('GET', `/instances/${id}`)).body.data.status).toBe('booting');
       release('198.51.100.200');
-      await waitFor(async () => (await slowCall('GET', `/instances/${id}`)).body.data.ip === '198.51.100.200', { timeoutMs: 5000, intervalMs: 10, description: 'the ip' });
+      await waitFor(async () => (await slowCall('GET', `/instances/${id}`)).body.data.ip === '198.51.100.200', {
+        timeoutMs: 5000,
+        intervalMs: 10,
+        description: 'the ip',
+      });
     } finally {
       await slowSim.close();
     }
@@ -123,7 +155,11 @@ describe('lambda simulator: instance lifecycle and billing', () => {
     hosts.failNextStarts(1);
     const id = await launch();
     clock.advance(180_000);
-    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'unhealthy', { timeoutMs: 5000, intervalMs: 10, description: 'unhealthy' });
+    await waitFor(async () => (await call('GET', `/instances/${id}`)).body.data.status === 'unhealthy', {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      description: 'unhealthy',
+    });
   });
 
   it('stops every host still running when it closes', async () => {

@@ -28,9 +28,10 @@ export class LocalExecutor implements HostExecutor {
       const how = { cwd: home, env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' } };
       // stdin as over SSH: the given bytes then end-of-file; without any, /dev/null.
       const { stdin } = options;
-      const child = stdin === undefined
-        ? spawn('bash', ['-c', command], { ...how, stdio: ['ignore', 'pipe', 'pipe'] })
-        : spawn('bash', ['-c', command], { ...how, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child =
+        stdin === undefined
+          ? spawn('bash', ['-c', command], { ...how, stdio: ['ignore', 'pipe', 'pipe'] })
+          : spawn('bash', ['-c', command], { ...how, stdio: ['pipe', 'pipe', 'pipe'] });
       if (stdin !== undefined && child.stdin) {
         // A command that exits without reading its input is not a failure (EPIPE).
         child.stdin.on('error', () => undefined);
@@ -42,15 +43,29 @@ export class LocalExecutor implements HostExecutor {
       let errBytes = 0;
       let outKept = 0;
       let errKept = 0;
-      child.stdout.on('data', (chunk: Buffer) => { if (outBytes < max) { out.push(chunk); outKept += chunk.length; } outBytes += chunk.length; });
-      child.stderr.on('data', (chunk: Buffer) => { if (errBytes < max) { err.push(chunk); errKept += chunk.length; } errBytes += chunk.length; });
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (outBytes < max) {
+          out.push(chunk);
+          outKept += chunk.length;
+        }
+        outBytes += chunk.length;
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        if (errBytes < max) {
+          err.push(chunk);
+          errKept += chunk.length;
+        }
+        errBytes += chunk.length;
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
       }, timeoutMs);
       child.once('error', (error) => {
         clearTimeout(timer);
-        reject(new InfrastructureError('ssh_exec_failed', `Could not run a command on ${target.host}: ${error.message}`, { retryable: true }));
+        reject(
+          new InfrastructureError('ssh_exec_failed', `Could not run a command on ${target.host}: ${error.message}`, { retryable: true }),
+        );
       });
       child.once('close', (code, signal) => {
         clearTimeout(timer);
@@ -59,8 +74,12 @@ export class LocalExecutor implements HostExecutor {
           return;
         }
         resolvePromise({
-          stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code, signal,
-          stdoutTruncated: outBytes > outKept, stderrTruncated: errBytes > errKept,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          exitCode: code,
+          signal,
+          stdoutTruncated: outBytes > outKept,
+          stderrTruncated: errBytes > errKept,
         });
       });
     });
@@ -81,12 +100,22 @@ export class LocalExecutor implements HostExecutor {
 
   async probe(target: Pick<HostTarget, 'host'>): Promise<boolean> {
     const home = this.homeOf(target.host);
-    return home !== null && (await stat(home).then((s) => s.isDirectory(), () => false));
+    return (
+      home !== null &&
+      (await stat(home).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    );
   }
 
   private requireHome(target: Pick<HostTarget, 'host'>): string {
     const home = this.homeOf(target.host);
-    if (!home) throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, { retryable: true, details: { code: 'host_gone' } });
+    if (!home)
+      throw new InfrastructureError('ssh_unreachable', `Local instance ${target.host} does not exist (terminated?)`, {
+        retryable: true,
+        details: { code: 'host_gone' },
+      });
     return home;
   }
 }

@@ -62,18 +62,28 @@ export function createLocalProvider(options: LocalProviderOptions) {
   const api = {
     async listInstanceTypes() {
       const regions = ['local', ...PUBLIC_REGION_CODES].map((name) => ({ name, description: `${name} (on this machine)` }));
-      return Object.fromEntries(DEFAULT_INSTANCE_TYPES.map((type) => [type.name, {
-        instance_type: { name: type.name, description: type.description, price_cents_per_hour: 0, specs: type.specs },
-        regions_with_capacity_available: regions,
-      }]));
+      return Object.fromEntries(
+        DEFAULT_INSTANCE_TYPES.map((type) => [
+          type.name,
+          {
+            instance_type: { name: type.name, description: type.description, price_cents_per_hour: 0, specs: type.specs },
+            regions_with_capacity_available: regions,
+          },
+        ]),
+      );
     },
     // SSH keys are not asked for: nothing logs in to a local instance.
     async launch(request: Omit<CloudLaunchRequest, 'sshKeyNames'>) {
       const id = randomBytes(16).toString('hex');
       await mkdir(join(options.rootDir, id, 'home'), { recursive: true, mode: 0o700 });
       const instance: LocalInstance = {
-        id, name: request.name ?? id, ip: `local-${id.slice(0, 8)}`, status: 'active',
-        region: { name: request.regionName }, instance_type: { name: request.instanceTypeName, price_cents_per_hour: 0 }, tags: request.tags ?? [],
+        id,
+        name: request.name ?? id,
+        ip: `local-${id.slice(0, 8)}`,
+        status: 'active',
+        region: { name: request.regionName },
+        instance_type: { name: request.instanceTypeName, price_cents_per_hour: 0 },
+        tags: request.tags ?? [],
       };
       instances.set(id, instance);
       await save(instance);

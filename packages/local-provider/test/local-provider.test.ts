@@ -25,7 +25,12 @@ describe('the local provider', () => {
   it('launches an instance that is a folder, runs commands in its home without the service environment, and terminates it', async () => {
     process.env.INNO_TEST_SECRET = 'must-not-leak';
     const provider = createLocalProvider({ rootDir: join(root, 'instances'), baseEnv });
-    const { instanceIds } = await provider.api.launch({ regionName: 'local', instanceTypeName: 'gpu_1x_a10', name: 'x', tags: [{ key: 'inno-train:job', value: 'j1' }] });
+    const { instanceIds } = await provider.api.launch({
+      regionName: 'local',
+      instanceTypeName: 'gpu_1x_a10',
+      name: 'x',
+      tags: [{ key: 'inno-train:job', value: 'j1' }],
+    });
     const id = instanceIds[0]!;
     const instance = await provider.api.getInstance(id);
     expect(instance).toMatchObject({ status: 'active', tags: [{ key: 'inno-train:job', value: 'j1' }] });
@@ -61,7 +66,12 @@ describe('the local provider', () => {
     const target = { host: (await provider.api.getInstance(instanceIds[0]!))!.ip };
 
     expect(await provider.executor.exec(target, 'cat; echo " done"', { stdin: 'from stdin', label: 'test:stdin' })).toEqual({
-      stdout: 'from stdin done\n', stderr: '', exitCode: 0, signal: null, stdoutTruncated: false, stderrTruncated: false,
+      stdout: 'from stdin done\n',
+      stderr: '',
+      exitCode: 0,
+      signal: null,
+      stdoutTruncated: false,
+      stderrTruncated: false,
     });
     expect((await provider.executor.exec(target, 'cat; echo eof')).stdout).toBe('eof\n');
     // A command that exits before reading its input is not a failure.

@@ -9,7 +9,7 @@ export interface JobCost {
 function billedSeconds(instance: InstanceInfo, now: number): number {
   const start = Date.parse(instance.launchedAt);
   // Billing stops when the terminate call is accepted; confirmation comes a poll or two later.
-  const stopped = instance.terminatedAt ? instance.terminateRequestedAt ?? instance.terminatedAt : null;
+  const stopped = instance.terminatedAt ? (instance.terminateRequestedAt ?? instance.terminatedAt) : null;
   const end = stopped ? Date.parse(stopped) : now;
   return Math.max(0, (end - start) / 1000);
 }

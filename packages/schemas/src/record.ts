@@ -49,7 +49,9 @@ export interface Progress {
   [metric: string]: number | undefined;
 }
 
-const progressSchema = z.record(z.string(), z.number()).refine((p) => typeof p.step === 'number', 'progress needs a step') as unknown as z.ZodType<Progress>;
+const progressSchema = z
+  .record(z.string(), z.number())
+  .refine((p) => typeof p.step === 'number', 'progress needs a step') as unknown as z.ZodType<Progress>;
 
 export interface OutputObject {
   key: string;

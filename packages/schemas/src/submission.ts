@@ -13,9 +13,24 @@ const S3_URI_PATTERN = /^s3:\/\/[^\s]+$/;
 
 /** Variables the service sets on the host; a job's `env` may not override them. */
 export const RESERVED_ENV_KEYS = new Set([
-  'JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL',
+  'JOB_ID',
+  'JOB_DIR',
+  'INPUT_DIR',
+  'CONFIG_PATH',
+  'OUTPUT_DIR',
+  'HOME',
+  'PATH',
+  'USER',
+  'SHELL',
   // Read-only or special in bash: `export UID=...` would fail in the wrapper.
-  'UID', 'EUID', 'PPID', 'SHELLOPTS', 'BASHOPTS', 'BASH_VERSINFO', 'GROUPS', 'IFS',
+  'UID',
+  'EUID',
+  'PPID',
+  'SHELLOPTS',
+  'BASHOPTS',
+  'BASH_VERSINFO',
+  'GROUPS',
+  'IFS',
 ]);
 
 /** A shell cannot carry NUL in a value or a script: refuse it rather than truncate. */
@@ -43,7 +58,14 @@ const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI')
 
 const scriptSchema = z.union([
   z.strictObject({
-    inline: z.string().min(1).refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_INLINE_SCRIPT_BYTES, `must be at most ${MAX_INLINE_SCRIPT_BYTES} bytes (UTF-8)`).refine(noNul, NO_NUL),
+    inline: z
+      .string()
+      .min(1)
+      .refine(
+        (text) => Buffer.byteLength(text, 'utf8') <= MAX_INLINE_SCRIPT_BYTES,
+        `must be at most ${MAX_INLINE_SCRIPT_BYTES} bytes (UTF-8)`,
+      )
+      .refine(noNul, NO_NUL),
     filename: z.string().regex(FILENAME_PATTERN, 'must be a plain file name (letters, digits, . _ -)').default('train.py'),
   }),
   z.strictObject({
@@ -74,7 +96,12 @@ export const jobSubmissionSchema = z.strictObject({
     /** More instance types to try, in order, when `type` has no capacity. */
     fallbackTypes: z.array(z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name')).max(8).optional(),
     /** Keep re-trying for capacity this long before failing with no_capacity (default: fail at once). */
-    capacityWaitSeconds: z.number().int().min(0).max(7 * 24 * 3600).optional(),
+    capacityWaitSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .optional(),
   }),
   inputs: z
     .record(z.string().regex(INPUT_NAME_PATTERN, 'input names must match ^[a-z][a-z0-9_]{0,31}$'), s3Uri)
@@ -95,13 +122,21 @@ export const jobSubmissionSchema = z.strictObject({
     .optional(),
   env: envSchema.optional(),
   outputUri: s3Uri.refine((uri) => uri.endsWith('/'), 'must be a prefix ending in /').optional(),
-  maxRuntimeSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+  maxRuntimeSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3600)
+    .optional(),
   /** Relaunch on a fresh instance (from stage-in) when the host dies under the job, up to N times. */
   retry: z.strictObject({ onHostLost: z.number().int().min(0).max(5) }).optional(),
   /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */
   maxCostUsd: z.number().positive().max(1_000_000).optional(),
   metadata: z
-    .record(z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'), z.string().max(1024).refine(noNul, NO_NUL))
+    .record(
+      z.string().regex(METADATA_KEY_PATTERN, 'metadata keys must be 1-64 letters, digits, . _ -'),
+      z.string().max(1024).refine(noNul, NO_NUL),
+    )
     .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata entries')
     .optional(),
 });

@@ -22,7 +22,10 @@ export function toPublicJob(job: JobRecord) {
     request: {
       instance: job.spec.instance,
       inputs: job.spec.inputs,
-      script: 'uri' in job.spec.script ? { uri: job.spec.script.uri, filename: job.spec.script.filename } : { filename: job.spec.script.filename },
+      script:
+        'uri' in job.spec.script
+          ? { uri: job.spec.script.uri, filename: job.spec.script.filename }
+          : { filename: job.spec.script.filename },
       command: job.spec.command,
       envKeys: Object.keys(job.spec.env ?? {}),
       maxRuntimeSeconds: job.spec.maxRuntimeSeconds ?? null,

@@ -2,12 +2,40 @@ import { instancesOf, isInstanceGone, parseJobRecord, type InstanceInfo } from '
 
 const now = '2026-01-01T00:00:00.000Z';
 const stored = {
-  id: 'j1234567890', name: null, status: 'training', createdAt: now, updatedAt: now, startedAt: now, finishedAt: null,
-  spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-  instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-  createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {},
+  id: 'j1234567890',
+  name: null,
+  status: 'training',
+  createdAt: now,
+  updatedAt: now,
+  startedAt: now,
+  finishedAt: null,
+  spec: {
+    instance: { type: 'gpu_1x_a10' },
+    inputs: {},
+    script: { inline: 'print(1)', filename: 'train.py' },
+    command: 'python3 train.py',
+    outputUri: 's3://b/o/',
+  },
+  instance: null,
+  progress: null,
+  outputs: [],
+  error: null,
+  pendingError: null,
+  cancelRequested: false,
+  createdBy: null,
+  training: { startedAt: null, exitCode: null },
+  metadata: {},
 };
-const instance = (id: string): InstanceInfo => ({ id, type: 'gpu_1x_a10', region: 'us-east-1', ip: null, status: 'active', launchedAt: now, terminatedAt: null, priceCentsPerHour: 75 });
+const instance = (id: string): InstanceInfo => ({
+  id,
+  type: 'gpu_1x_a10',
+  region: 'us-east-1',
+  ip: null,
+  status: 'active',
+  launchedAt: now,
+  terminatedAt: null,
+  priceCentsPerHour: 75,
+});
 
 describe('a stored job record', () => {
   it('is parsed with defaults for the fields older records lack', () => {
@@ -16,7 +44,7 @@ describe('a stored job record', () => {
     expect(job.hostRestarts).toBe(0);
   });
 
-  it('keeps fields it does not know, so a newer writer\'s fields survive an older reader', () => {
+  it("keeps fields it does not know, so a newer writer's fields survive an older reader", () => {
     expect(parseJobRecord(JSON.stringify({ ...stored, webhookIds: ['w1'] }))).toMatchObject({ webhookIds: ['w1'] });
   });
 
@@ -31,11 +59,22 @@ describe('a stored job record', () => {
 
 describe('the instances of a job', () => {
   it('are the retired ones, then the current one', () => {
-    expect(instancesOf({ retiredInstances: [instance('a'), instance('b')], instance: instance('c') }).map((i) => i.id)).toEqual(['a', 'b', 'c']);
+    expect(instancesOf({ retiredInstances: [instance('a'), instance('b')], instance: instance('c') }).map((i) => i.id)).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
     expect(instancesOf({ retiredInstances: [], instance: null })).toEqual([]);
   });
 
-  it.each([['terminated', true], ['terminating', true], ['preempted', true], ['active', false], ['unhealthy', false], ['booting', false]])('%s is gone: %s', (status, gone) => {
+  it.each([
+    ['terminated', true],
+    ['terminating', true],
+    ['preempted', true],
+    ['active', false],
+    ['unhealthy', false],
+    ['booting', false],
+  ])('%s is gone: %s', (status, gone) => {
     expect(isInstanceGone(status)).toBe(gone);
   });
 });

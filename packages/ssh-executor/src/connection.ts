@@ -50,7 +50,11 @@ const parsedKeys = new Map<string, ParsedKey>();
 
 /** The target's private key, parsed (and decrypted) once per process. Throws for unusable keys. */
 function parsedKeyOf(target: SshTarget): ParsedKey {
-  const id = createHash('sha256').update(target.privateKey).update('\0').update(target.passphrase ?? '').digest('hex');
+  const id = createHash('sha256')
+    .update(target.privateKey)
+    .update('\0')
+    .update(target.passphrase ?? '')
+    .digest('hex');
   const cached = parsedKeys.get(id);
   if (cached) return cached;
   const parsed = utils.parseKey(target.privateKey, target.passphrase);
@@ -86,18 +90,23 @@ export function openConnection(target: SshTarget, options: OpenOptions): Promise
       signal.removeEventListener('abort', onAbort);
       outcome();
     };
-    const onAbort = () => settle(() => {
-      client.destroy();
-      reject(signal.reason);
-    });
+    const onAbort = () =>
+      settle(() => {
+        client.destroy();
+        reject(signal.reason);
+      });
     signal.addEventListener('abort', onAbort, { once: true });
     // Kept for the client's whole life: ssh2 emits more than one error (e.g. "Connection lost
     // before handshake" after a timeout) and an 'error' event without a listener crashes the process.
-    client.on('error', (error) => settle(() => {
-      client.destroy();
-      reject(connectError(error, target, rejectedKey));
-    }));
-    client.once('close', () => settle(() => reject(connectError(new Error('Connection closed before the session was ready'), target, rejectedKey))));
+    client.on('error', (error) =>
+      settle(() => {
+        client.destroy();
+        reject(connectError(error, target, rejectedKey));
+      }),
+    );
+    client.once('close', () =>
+      settle(() => reject(connectError(new Error('Connection closed before the session was ready'), target, rejectedKey))),
+    );
     client.once('ready', () => settle(() => resolve(client)));
     let key: ParsedKey;
     try {

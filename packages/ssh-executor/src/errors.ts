@@ -54,7 +54,10 @@ export function connectError(raw: unknown, target: SshTarget, hostKeyRejected: {
     );
   }
   if (err.level === 'client-authentication') {
-    return new InfrastructureError('ssh_auth_failed', `SSH authentication as ${where(target)} failed: ${reason}`, { retryable: false, details });
+    return new InfrastructureError('ssh_auth_failed', `SSH authentication as ${where(target)} failed: ${reason}`, {
+      retryable: false,
+      details,
+    });
   }
   if (err.level === 'client-timeout') {
     return new InfrastructureError('ssh_timeout', `SSH handshake with ${where(target)} timed out`, { retryable: true, details });
@@ -83,10 +86,14 @@ export function timeoutError(target: SshTarget, timeoutMs: number, what: string)
 
 /** The peer closed or reset the connection while `what` ran on it (a host that died, most often). */
 export function connectionLostError(target: SshTarget, what: string, socketCode?: string): InfrastructureError {
-  return new InfrastructureError('ssh_connection_lost', `Connection to ${where(target)} was lost during ${what}${socketCode ? ` (${socketCode})` : ''}`, {
-    retryable: true,
-    details: { host: target.host, port: target.port, ...(socketCode ? { code: socketCode } : {}) },
-  });
+  return new InfrastructureError(
+    'ssh_connection_lost',
+    `Connection to ${where(target)} was lost during ${what}${socketCode ? ` (${socketCode})` : ''}`,
+    {
+      retryable: true,
+      details: { host: target.host, port: target.port, ...(socketCode ? { code: socketCode } : {}) },
+    },
+  );
 }
 
 /** The connection stayed open but the peer stopped answering keepalives (a hung or cut-off host). */

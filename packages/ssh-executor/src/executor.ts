@@ -51,18 +51,33 @@ export class SshExecutor implements HostExecutor {
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
     const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
-    return this.withConnection(target, { what: 'Command', kind: 'exec', label: options.label }, timeoutMs, options.signal, (client, signal) =>
-      runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
+    return this.withConnection(
+      target,
+      { what: 'Command', kind: 'exec', label: options.label },
+      timeoutMs,
+      options.signal,
+      (client, signal) => runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
     );
   }
 
   /** Writes `content` to `remotePath` atomically (temp file + rename). The directory must exist. */
-  async upload(target: SshTarget, remotePath: string, content: string | Buffer, mode: number = DEFAULTS.uploadMode, options: SshUploadOptions = {}): Promise<void> {
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
+  async upload(
+    target: SshTarget,
+    remotePath: string,
+    content: string | Buffer,
+    mode: number = DEFAULTS.uploadMode,
+    options: SshUploadOptions = {},
+  ): Promise<void> {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+      throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const timeoutMs = options.timeoutMs ?? this.uploadTimeoutMs(bytes.length);
-    return this.withConnection(target, { what: 'Upload', kind: 'upload', label: options.label }, timeoutMs, options.signal, (client, signal) =>
-      untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
+    return this.withConnection(
+      target,
+      { what: 'Upload', kind: 'upload', label: options.label },
+      timeoutMs,
+      options.signal,
+      (client, signal) => untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
     );
   }
 
@@ -126,9 +141,20 @@ export class SshExecutor implements HostExecutor {
     }
   }
 
-  private report(target: SshTarget, session: { kind: SshSessionRecord['kind']; label: string | undefined }, started: number, failure: unknown): void {
+  private report(
+    target: SshTarget,
+    session: { kind: SshSessionRecord['kind']; label: string | undefined },
+    started: number,
+    failure: unknown,
+  ): void {
     if (!this.onSession) return;
-    const record: SshSessionRecord = { host: target.host, port: target.port, kind: session.kind, ms: Date.now() - started, ok: failure === undefined };
+    const record: SshSessionRecord = {
+      host: target.host,
+      port: target.port,
+      kind: session.kind,
+      ms: Date.now() - started,
+      ok: failure === undefined,
+    };
     if (session.label) record.label = session.label;
     const code = (failure as { code?: unknown } | undefined)?.code;
     if (typeof code === 'string') record.errorCode = code;

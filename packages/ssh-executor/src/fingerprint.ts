@@ -10,7 +10,10 @@ export function fingerprintOf(hostKey: Buffer): string {
 
 /** Accepts `SHA256:abc`, `abc` and `abc=` for the same key, since each tool prints its own variant. */
 export function normalizeFingerprint(fingerprint: string): string {
-  return fingerprint.trim().replace(/^SHA256:/i, '').replace(/=+$/, '');
+  return fingerprint
+    .trim()
+    .replace(/^SHA256:/i, '')
+    .replace(/=+$/, '');
 }
 
 export function sameFingerprint(a: string, b: string): boolean {

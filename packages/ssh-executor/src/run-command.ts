@@ -73,10 +73,11 @@ export function runCommand(client: Client, target: SshTarget, command: string, o
       client.removeListener('end', onConnectionGone);
       outcome();
     };
-    const abortNow = () => settle(() => {
-      killRemote(channel);
-      reject(signal.reason);
-    });
+    const abortNow = () =>
+      settle(() => {
+        killRemote(channel);
+        reject(signal.reason);
+      });
     // Once requested, the command may already run remotely even though its channel is not ours yet;
     // closing the connection would not stop it (no pty, no SIGHUP), so wait for the channel to kill it.
     const onAbort = () => {
@@ -94,7 +95,9 @@ export function runCommand(client: Client, target: SshTarget, command: string, o
     client.once('end', onConnectionGone);
     client.exec(command, (error, opened) => {
       if (error) {
-        return settle(() => reject(signal.aborted ? signal.reason : connectionLost ? connectionLostError(target, 'the command') : execFailed(error, target)));
+        return settle(() =>
+          reject(signal.aborted ? signal.reason : connectionLost ? connectionLostError(target, 'the command') : execFailed(error, target)),
+        );
       }
       channel = opened;
       if (signal.aborted) return abortNow();
@@ -170,8 +173,12 @@ function killRemote(channel: ClientChannel | undefined): void {
 }
 
 function execFailed(error: Error, target: SshTarget): InfrastructureError {
-  return new InfrastructureError('ssh_exec_failed', `Could not start a command on ${where(target)}: ${safeMessage(error.message, target)}`, {
-    retryable: true,
-    details: { host: target.host, port: target.port },
-  });
+  return new InfrastructureError(
+    'ssh_exec_failed',
+    `Could not start a command on ${where(target)}: ${safeMessage(error.message, target)}`,
+    {
+      retryable: true,
+      details: { host: target.host, port: target.port },
+    },
+  );
 }

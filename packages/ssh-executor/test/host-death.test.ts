@@ -29,7 +29,14 @@ describe('SshExecutor on a host that dies or hangs mid-operation', () => {
   /** Starts `operation`, lets the host reach it and suffer `fault`, and returns how it settled. */
   async function underFault(operation: () => Promise<unknown>, fault: () => Promise<void>) {
     let outcome: { ok: true } | { ok: false; error: unknown } | undefined;
-    void operation().then(() => { outcome = { ok: true }; }, (error: unknown) => { outcome = { ok: false, error }; });
+    void operation().then(
+      () => {
+        outcome = { ok: true };
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+      },
+    );
     await host.waitForChaos(10_000);
     expect(outcome).toBeUndefined();
     await fault();
@@ -39,7 +46,10 @@ describe('SshExecutor on a host that dies or hangs mid-operation', () => {
 
   it('an upload whose host dies fails at once with ssh_connection_lost', async () => {
     await host.setChaosRule({ kind: 'sftp', nth: 1 });
-    const result = await underFault(() => ssh.upload(target, '/home/ubuntu/run.sh', 'echo hi\n', 0o700, { timeoutMs: LONG }), () => host.kill());
+    const result = await underFault(
+      () => ssh.upload(target, '/home/ubuntu/run.sh', 'echo hi\n', 0o700, { timeoutMs: LONG }),
+      () => host.kill(),
+    );
     expect(result.ok).toBe(false);
     expect(result).toMatchObject({ error: { code: 'ssh_connection_lost', retryable: true } });
     expect((result as { error: Error }).error).toBeInstanceOf(InfrastructureError);
@@ -48,20 +58,29 @@ describe('SshExecutor on a host that dies or hangs mid-operation', () => {
 
   it('a command whose host dies fails at once with ssh_connection_lost', async () => {
     await host.setChaosRule({ kind: 'exec', pattern: 'state=poll' });
-    const result = await underFault(() => ssh.exec(target, 'echo state=poll', { timeoutMs: LONG }), () => host.kill());
+    const result = await underFault(
+      () => ssh.exec(target, 'echo state=poll', { timeoutMs: LONG }),
+      () => host.kill(),
+    );
     expect(result).toMatchObject({ ok: false, error: { code: 'ssh_connection_lost', retryable: true } });
   });
 
   it('an upload whose host stops answering fails once its keepalives go unanswered, not at its timeout', async () => {
     await host.setChaosRule({ kind: 'sftp', nth: 1 });
-    const result = await underFault(() => ssh.upload(target, '/home/ubuntu/run.sh', 'echo hi\n', 0o700, { timeoutMs: LONG }), () => host.pause());
+    const result = await underFault(
+      () => ssh.upload(target, '/home/ubuntu/run.sh', 'echo hi\n', 0o700, { timeoutMs: LONG }),
+      () => host.pause(),
+    );
     expect(result).toMatchObject({ ok: false, error: { code: 'ssh_timeout', retryable: true } });
     expect((result as { error: Error }).error.message).toMatch(/stopped answering \(SSH keepalives unanswered\) during upload/);
   });
 
   it('a command whose host stops answering fails once its keepalives go unanswered', async () => {
     await host.setChaosRule({ kind: 'exec', pattern: 'state=poll' });
-    const result = await underFault(() => ssh.exec(target, 'echo state=poll', { timeoutMs: LONG }), () => host.pause());
+    const result = await underFault(
+      () => ssh.exec(target, 'echo state=poll', { timeoutMs: LONG }),
+      () => host.pause(),
+    );
     expect(result).toMatchObject({ ok: false, error: { code: 'ssh_timeout', message: expect.stringMatching(/keepalives unanswered/) } });
   });
 });

@@ -49,7 +49,9 @@ describe('SshExecutor.upload (SFTP) against a real sshd', () => {
   it('times out like exec and closes its connection', async () => {
     await fx.host.pause();
     try {
-      await expect(ssh.upload(fx.target, '/home/ubuntu/up/late.txt', 'x', 0o644, { timeoutMs: 700 })).rejects.toMatchObject({ code: 'ssh_timeout' });
+      await expect(ssh.upload(fx.target, '/home/ubuntu/up/late.txt', 'x', 0o644, { timeoutMs: 700 })).rejects.toMatchObject({
+        code: 'ssh_timeout',
+      });
     } finally {
       await fx.host.resume();
     }

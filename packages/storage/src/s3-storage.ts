@@ -169,7 +169,10 @@ class S3StorageClient implements S3Storage {
       if (options.limit !== undefined && objects.length >= options.limit) return objects.slice(0, options.limit);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) {
-        throw new FileTransferError('storage_request_failed', `Listing s3://${bucket}/${prefix} was truncated without a continuation token`);
+        throw new FileTransferError(
+          'storage_request_failed',
+          `Listing s3://${bucket}/${prefix} was truncated without a continuation token`,
+        );
       }
     } while (token);
     return objects;
@@ -201,8 +204,18 @@ class S3StorageClient implements S3Storage {
     return this.presign('presign UploadPart', bucket, key, command, expiresSeconds);
   }
 
-  async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string | undefined }> {
-    const command = new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: sortedParts(parts) } });
+  async completeMultipartUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: CompletedPart[],
+  ): Promise<{ etag: string | undefined }> {
+    const command = new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: sortedParts(parts) },
+    });
     const out = await this.call('CompleteMultipartUpload', bucket, key, () => this.client.send(command));
     return { etag: out.ETag };
   }
@@ -221,7 +234,12 @@ class S3StorageClient implements S3Storage {
     if (bytes.length > MAX_SMALL_OBJECT_BYTES) {
       throw invalidArgument(`putSmallObject is for small generated files (at most ${MAX_SMALL_OBJECT_BYTES} bytes), got ${bytes.length}`);
     }
-    const command = new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: contentType ?? 'text/plain; charset=utf-8' });
+    const command = new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: bytes,
+      ContentType: contentType ?? 'text/plain; charset=utf-8',
+    });
     await this.call('PutObject', bucket, key, () => this.client.send(command));
   }
 
@@ -313,7 +331,12 @@ async function checkInput(storage: S3Storage, location: S3Location): Promise<Che
 }
 
 /** Reads a body, refusing (and abandoning the stream) as soon as it passes maxBytes. */
-async function readLimited(body: AsyncIterable<Uint8Array> | undefined, length: number | undefined, maxBytes: number, uri: string): Promise<string> {
+async function readLimited(
+  body: AsyncIterable<Uint8Array> | undefined,
+  length: number | undefined,
+  maxBytes: number,
+  uri: string,
+): Promise<string> {
   const tooLarge = () => new InnoError('object_too_large', `${uri} is larger than ${maxBytes} bytes`, { details: { uri, maxBytes } });
   if (!body) return '';
   if ((length ?? 0) > maxBytes) {

@@ -155,7 +155,10 @@ describe('presigned URLs', () => {
     expect((await rejection(storage.presignUploadPart(BUCKET, 'k', 'u', 0))).code).toBe('invalid_argument');
     expect((await rejection(storage.presignUploadPart(BUCKET, 'k', 'u', 10_001))).code).toBe('invalid_argument');
     expect((await rejection(storage.completeMultipartUpload(BUCKET, 'k', 'u', []))).code).toBe('invalid_argument');
-    const twice = [{ partNumber: 1, etag: '"a"' }, { partNumber: 1, etag: '"b"' }];
+    const twice = [
+      { partNumber: 1, etag: '"a"' },
+      { partNumber: 1, etag: '"b"' },
+    ];
     expect((await rejection(storage.completeMultipartUpload(BUCKET, 'k', 'u', twice))).code).toBe('invalid_argument');
     expect(() => createS3Storage({ region: 'us-east-1', presignExpiresSeconds: -5 })).toThrow(InnoError);
   });
@@ -213,7 +216,10 @@ describe('errors', () => {
     const err = wrapS3Error(sdkError, { operation: 'GetObject', bucket: 'b', key: 'k', secrets: ['SeCrEtKeY99'] });
     expect(err).toMatchObject({ code: 'storage_unavailable', retryable: true });
     expect(err.message).not.toMatch(/abcdef0123|SeCrEtKeY99/);
-    const slow = wrapS3Error(Object.assign(new Error('slow'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }), { operation: 'x', bucket: 'b' });
+    const slow = wrapS3Error(Object.assign(new Error('slow'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }), {
+      operation: 'x',
+      bucket: 'b',
+    });
     expect(slow.retryable).toBe(true);
     const invalid = wrapS3Error(new Error('Expected uri parameter'), { operation: 'x', bucket: 'b' });
     expect(invalid).toMatchObject({ code: 'storage_request_failed', retryable: false });

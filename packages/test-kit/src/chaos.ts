@@ -146,7 +146,9 @@ async function checkPattern(pattern: string): Promise<void> {
   } catch (error) {
     // Exit 1 only says /dev/null did not match; 2 is grep rejecting the pattern.
     if ((error as { code?: unknown }).code !== 1) {
-      throw new Error(`Invalid chaos rule pattern ${JSON.stringify(pattern)}: ${(error as { stderr?: string }).stderr?.trim() ?? String(error)}`);
+      throw new Error(
+        `Invalid chaos rule pattern ${JSON.stringify(pattern)}: ${(error as { stderr?: string }).stderr?.trim() ?? String(error)}`,
+      );
     }
   }
 }

@@ -37,7 +37,9 @@ export function openRedisNamespace(label: string, options: { url?: string; redis
   const namespace = `t-${label}-${randomBytes(4).toString('hex')}`;
   const redis = new Redis(options.url ?? redisUrl(), { maxRetriesPerRequest: null, ...options.redis });
   return {
-    redis, namespace, prefix: `{${namespace}}`,
+    redis,
+    namespace,
+    prefix: `{${namespace}}`,
     async close() {
       await deleteNamespace(redis, namespace);
       await redis.quit();

@@ -29,7 +29,11 @@ export function generateSshKeyPair(options: GenerateSshKeyPairOptions = {}): Ssh
   const dir = mkdtempSync(join(tmpdir(), 'inno-keygen-'));
   try {
     const file = join(dir, 'id_ed25519');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', options.passphrase ?? '', '-C', options.comment ?? 'inno-train-test', '-f', file], { stdio: 'ignore' });
+    execFileSync(
+      'ssh-keygen',
+      ['-q', '-t', 'ed25519', '-N', options.passphrase ?? '', '-C', options.comment ?? 'inno-train-test', '-f', file],
+      { stdio: 'ignore' },
+    );
     return { privateKey: readFileSync(file, 'utf8'), publicKey: readFileSync(`${file}.pub`, 'utf8').trim() };
   } finally {
     rmSync(dir, { recursive: true, force: true });

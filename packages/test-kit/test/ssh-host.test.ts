@@ -28,7 +28,12 @@ interface RunResult {
 }
 
 /** One ssh2 connection, one command; deliberately independent of @inno-train/ssh-executor. */
-function run(host: SshHost, privateKey: string, command: string, opts: { passphrase?: string; readyTimeout?: number } = {}): Promise<RunResult> {
+function run(
+  host: SshHost,
+  privateKey: string,
+  command: string,
+  opts: { passphrase?: string; readyTimeout?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const client = new Client();
     let fingerprint = '';
@@ -163,7 +168,9 @@ describe('disposable SSH hosts', () => {
 describe('waitFor', () => {
   it('resolves with the first truthy value', async () => {
     let calls = 0;
-    await expect(waitFor(() => (++calls >= 3 ? `done after ${calls}` : false), { timeoutMs: 2000, intervalMs: 5, description: 'three calls' })).resolves.toBe('done after 3');
+    await expect(
+      waitFor(() => (++calls >= 3 ? `done after ${calls}` : false), { timeoutMs: 2000, intervalMs: 5, description: 'three calls' }),
+    ).resolves.toBe('done after 3');
   });
 
   it('names the condition and the last error at the deadline', async () => {
@@ -179,7 +186,9 @@ describe('waitFor', () => {
 
   it('cuts off a check that hangs', async () => {
     const started = Date.now();
-    await expect(waitFor(() => new Promise<boolean>(() => undefined), { timeoutMs: 150, description: 'a hung check' })).rejects.toThrow(/a hung check/);
+    await expect(waitFor(() => new Promise<boolean>(() => undefined), { timeoutMs: 150, description: 'a hung check' })).rejects.toThrow(
+      /a hung check/,
+    );
     expect(Date.now() - started).toBeLessThan(1000);
   });
 });
@@ -219,7 +228,10 @@ describe('socket meter', () => {
 
   it('counts bytes fetched with fetch (undici)', async () => {
     const port = (http.address() as AddressInfo).port;
-    const reading = await meteredChild('fetch', `fetch('http://127.0.0.1:${port}/').then((r) => r.arrayBuffer()).then((b) => { if (b.byteLength !== ${payload.length}) process.exit(3); })`);
+    const reading = await meteredChild(
+      'fetch',
+      `fetch('http://127.0.0.1:${port}/').then((r) => r.arrayBuffer()).then((b) => { if (b.byteLength !== ${payload.length}) process.exit(3); })`,
+    );
     expect(reading?.bytesRead).toBeGreaterThanOrEqual(payload.length);
     expect(reading?.bytesWritten).toBeGreaterThan(0);
   });

@@ -31,9 +31,18 @@ const transferRun = {
 export const STEP_SCHEMAS = {
   provisioning: z.object({ waitingForCapacity: z.boolean().optional(), sshMisses: z.number().int().min(0).optional() }),
   staging_in: z.object({ ...transferRun, files: z.number().int().min(0).optional(), bytes: z.number().min(0).optional() }),
-  training: z.object({ offset: z.number().int().min(0).optional(), killing: z.enum(['max_runtime_exceeded', 'max_cost_exceeded']).optional(), ...hostTrouble }),
+  training: z.object({
+    offset: z.number().int().min(0).optional(),
+    killing: z.enum(['max_runtime_exceeded', 'max_cost_exceeded']).optional(),
+    ...hostTrouble,
+  }),
   staging_out: z.object({ ...transferRun }),
-  teardown: z.object({ reason: z.string().optional(), polls: z.number().int().min(0).optional(), killed: z.boolean().optional(), alerted: z.boolean().optional() }),
+  teardown: z.object({
+    reason: z.string().optional(),
+    polls: z.number().int().min(0).optional(),
+    killed: z.boolean().optional(),
+    alerted: z.boolean().optional(),
+  }),
 } as const;
 
 export type StageName = keyof typeof STEP_SCHEMAS;
@@ -56,12 +65,57 @@ export interface StageDefinition {
 }
 
 export const STAGES = {
-  provisioning: { status: 'provisioning', queue: 'provision', display: 'Provisioning', app: 'provisioner', attempts: 5, backoffMs: 2000, next: 'staging_in', giveUp: 'provision_failed' },
-  staging_in: { status: 'staging_in', queue: 'stage-in', display: 'Staging in', app: 'transfer', attempts: 5, backoffMs: 2000, next: 'training', giveUp: 'input_transfer_failed' },
-  training: { status: 'training', queue: 'train', display: 'Training', app: 'monitor', attempts: 5, backoffMs: 2000, next: 'staging_out', giveUp: 'training_error' },
-  staging_out: { status: 'staging_out', queue: 'stage-out', display: 'Staging out', app: 'transfer', attempts: 5, backoffMs: 2000, next: 'succeeded', giveUp: 'output_transfer_failed' },
+  provisioning: {
+    status: 'provisioning',
+    queue: 'provision',
+    display: 'Provisioning',
+    app: 'provisioner',
+    attempts: 5,
+    backoffMs: 2000,
+    next: 'staging_in',
+    giveUp: 'provision_failed',
+  },
+  staging_in: {
+    status: 'staging_in',
+    queue: 'stage-in',
+    display: 'Staging in',
+    app: 'transfer',
+    attempts: 5,
+    backoffMs: 2000,
+    next: 'training',
+    giveUp: 'input_transfer_failed',
+  },
+  training: {
+    status: 'training',
+    queue: 'train',
+    display: 'Training',
+    app: 'monitor',
+    attempts: 5,
+    backoffMs: 2000,
+    next: 'staging_out',
+    giveUp: 'training_error',
+  },
+  staging_out: {
+    status: 'staging_out',
+    queue: 'stage-out',
+    display: 'Staging out',
+    app: 'transfer',
+    attempts: 5,
+    backoffMs: 2000,
+    next: 'succeeded',
+    giveUp: 'output_transfer_failed',
+  },
   // Teardown gives instances back after every end; it never gives up (an alert is raised instead).
-  teardown: { status: null, queue: 'teardown', display: 'Teardown', app: 'provisioner', attempts: 1000, backoffMs: 2000, next: null, giveUp: null },
+  teardown: {
+    status: null,
+    queue: 'teardown',
+    display: 'Teardown',
+    app: 'provisioner',
+    attempts: 1000,
+    backoffMs: 2000,
+    next: null,
+    giveUp: null,
+  },
 } as const satisfies Record<StageName, StageDefinition>;
 
 export const STAGE_NAMES_IN_ORDER = Object.keys(STAGES) as StageName[];
@@ -80,7 +134,12 @@ export const TRANSITIONS = {
   training_ended: { from: ['training'], to: 'staging_out', by: 'training', label: 'command ended or was stopped' },
   outputs_uploaded: { from: ['staging_out'], to: 'succeeded', by: 'staging_out', label: 'outputs in S3' },
   outputs_uploaded_after_failure: { from: ['staging_out'], to: 'failed', by: 'staging_out', label: 'outputs in S3, training had failed' },
-  host_lost_restart: { from: ['staging_in', 'training', 'staging_out'], to: 'provisioning', by: 'any stage', label: 'host lost, retry.onHostLost' },
+  host_lost_restart: {
+    from: ['staging_in', 'training', 'staging_out'],
+    to: 'provisioning',
+    by: 'any stage',
+    label: 'host lost, retry.onHostLost',
+  },
   fail: { from: RUNNING_STATUSES, to: 'failed', by: 'any stage', label: 'error' },
   cancel: { from: RUNNING_STATUSES, to: 'cancelled', by: 'api', label: 'POST cancel' },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus; by: string; label: string }>;

@@ -1,8 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  isTerminal, JOB_ERROR_CODES, JOB_STATUSES, parseStepState, QUEUES, RUNNING_STATUSES, STAGE_NAMES_IN_ORDER, STAGES, stageOfQueue,
-  stageOfStatus, stateDiagram, STEP_SCHEMAS, TRANSITIONS,
+  isTerminal,
+  JOB_ERROR_CODES,
+  JOB_STATUSES,
+  parseStepState,
+  QUEUES,
+  RUNNING_STATUSES,
+  STAGE_NAMES_IN_ORDER,
+  STAGES,
+  stageOfQueue,
+  stageOfStatus,
+  stateDiagram,
+  STEP_SCHEMAS,
+  TRANSITIONS,
 } from '../src';
 
 describe('the workflow catalog', () => {

@@ -37,9 +37,7 @@ export function cloudSaysDown(job: Pick<JobRecord, 'instance'>): string | null {
 }
 
 export type HostTroubleDecision =
-  | { kind: 'not_host_trouble' }
-  | { kind: 'wait'; step: Step; first: boolean }
-  | { kind: 'lost'; why: string };
+  { kind: 'not_host_trouble' } | { kind: 'wait'; step: Step; first: boolean } | { kind: 'lost'; why: string };
 
 /**
  * The pure rule: given a step's failure and its bookkeeping (`unreachableSince`, `goneChecks`),
@@ -79,7 +77,12 @@ export interface HostStageContext {
  * cloud reports down is lost without another SSH attempt. `work` gets the step without the trouble
  * counters (it reached the host if it returns); any failure that is not host trouble is rethrown.
  */
-export async function onHost(ctx: HostStageContext, job: JobRecord, step: Step, work: (step: Step) => Promise<StepOutcome>): Promise<StepOutcome> {
+export async function onHost(
+  ctx: HostStageContext,
+  job: JobRecord,
+  step: Step,
+  work: (step: Step) => Promise<StepOutcome>,
+): Promise<StepOutcome> {
   const down = cloudSaysDown(job);
   if (down) return hostLost(ctx, job, down);
   try {
@@ -92,18 +95,34 @@ export async function onHost(ctx: HostStageContext, job: JobRecord, step: Step, 
     const downNow = cloudSaysDown((await ctx.deps.store.get(job.id)) ?? job);
     if (downNow) return hostLost(ctx, job, downNow);
     if (decision.first) {
-      await ctx.deps.store.appendEvent(job.id, { type: 'unreachable', stage: ctx.stage, message: `Host not answering: ${(error as Error).message}`, data: { code: (error as InnoError).code } });
+      await ctx.deps.store.appendEvent(job.id, {
+        type: 'unreachable',
+        stage: ctx.stage,
+        message: `Host not answering: ${(error as Error).message}`,
+        data: { code: (error as InnoError).code },
+      });
     }
-    ctx.logger.warn({ err: error }, `host ${job.instance?.ip ?? '?'} not answering during ${ctx.stage}; will re-check in ${ctx.recheckMs} ms`);
+    ctx.logger.warn(
+      { err: error },
+      `host ${job.instance?.ip ?? '?'} not answering during ${ctx.stage}; will re-check in ${ctx.recheckMs} ms`,
+    );
     return { kind: 'wait', delayMs: ctx.recheckMs, step: decision.step };
   }
 }
 
 /** The host is lost: start over on a new instance when the job allows it, else fail with host_lost. */
-export async function hostLost(ctx: Pick<HostStageContext, 'deps' | 'stage' | 'logger'>, job: JobRecord, why: string): Promise<StepOutcome> {
+export async function hostLost(
+  ctx: Pick<HostStageContext, 'deps' | 'stage' | 'logger'>,
+  job: JobRecord,
+  why: string,
+): Promise<StepOutcome> {
   ctx.logger.warn({ instanceId: job.instance?.id }, `host ${job.instance?.ip ?? '?'} lost during ${ctx.stage}: ${why}`);
   if (await restartOnNewHost(ctx.deps, job.id, `host ${why}`, ctx.stage)) return { kind: 'done' };
-  await failJob(ctx.deps, job.id, { code: 'host_lost', message: `Host ${job.instance?.ip ?? '?'} (instance ${job.instance?.id ?? '?'}) ${why}`, stage: ctx.stage });
+  await failJob(ctx.deps, job.id, {
+    code: 'host_lost',
+    message: `Host ${job.instance?.ip ?? '?'} (instance ${job.instance?.id ?? '?'}) ${why}`,
+    stage: ctx.stage,
+  });
   return { kind: 'done' };
 }
 

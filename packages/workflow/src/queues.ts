@@ -1,5 +1,13 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, QUEUE_PREFIX, QUEUES, stageJobId, stageOfQueue, STAGES, type QueueName } from '@inno-train/workflow-constants';
+import {
+  DEFAULT_JOB_OPTIONS,
+  QUEUE_PREFIX,
+  QUEUES,
+  stageJobId,
+  stageOfQueue,
+  STAGES,
+  type QueueName,
+} from '@inno-train/workflow-constants';
 
 export type StageQueues = Record<QueueName, Queue>;
 
@@ -31,9 +39,15 @@ export async function closeStageQueues(queues: StageQueues): Promise<void> {
  */
 export async function enqueueStage(queues: StageQueues, queue: QueueName, jobId: string, attempt = 0): Promise<void> {
   const stage = STAGES[stageOfQueue(queue)];
-  await queues[queue].add(queue, { jobId, step: {} }, {
-    jobId: stageJobId(queue, jobId, attempt), attempts: stage.attempts, backoff: { type: 'exponential', delay: stage.backoffMs },
-  });
+  await queues[queue].add(
+    queue,
+    { jobId, step: {} },
+    {
+      jobId: stageJobId(queue, jobId, attempt),
+      attempts: stage.attempts,
+      backoff: { type: 'exponential', delay: stage.backoffMs },
+    },
+  );
 }
 
 /** The BullMQ id of a teardown: one per instance that prompted it, or `final` for the job's end. */
@@ -51,7 +65,11 @@ export async function enqueueTeardown(queues: StageQueues, jobId: string, reason
   await queues[QUEUES.teardown].add(
     QUEUES.teardown,
     { jobId, step: { reason } },
-    { jobId: teardownJobId(jobId, instanceId), attempts: STAGES.teardown.attempts, backoff: { type: 'exponential', delay: STAGES.teardown.backoffMs } },
+    {
+      jobId: teardownJobId(jobId, instanceId),
+      attempts: STAGES.teardown.attempts,
+      backoff: { type: 'exponential', delay: STAGES.teardown.backoffMs },
+    },
   );
 }
 

@@ -60,7 +60,13 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
   const store = createJobStore({ redis, namespace: config.INNO_NAMESPACE });
   const timings = resolveTimings(config);
   return {
-    logger, shutdown, redis, queues, store, timings, prefix,
+    logger,
+    shutdown,
+    redis,
+    queues,
+    store,
+    timings,
+    prefix,
     logSshSession: (session) => logger.debug({ ssh: session }, 'ssh session'),
   };
 }

@@ -1,11 +1,16 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { coerceError, crashPoint, InnoError, scrubSecrets, type Logger } from '@inno-train/core';
-import { parseStepState, QUEUE_PREFIX, stageOfQueue, stagePayloadSchema, type QueueName, type StagePayload } from '@inno-train/workflow-constants';
+import {
+  parseStepState,
+  QUEUE_PREFIX,
+  stageOfQueue,
+  stagePayloadSchema,
+  type QueueName,
+  type StagePayload,
+} from '@inno-train/workflow-constants';
 
 /** What one step of a stage decided. */
-export type StepOutcome =
-  | { kind: 'done' }
-  | { kind: 'wait'; delayMs: number; step: StagePayload['step'] };
+export type StepOutcome = { kind: 'done' } | { kind: 'wait'; delayMs: number; step: StagePayload['step'] };
 
 export interface StepContext {
   logger: Logger;
@@ -43,21 +48,17 @@ export interface StepWorkerOptions {
  * thousands of jobs; a step that failed for good hands the job to `onGiveUp`.
  */
 export function startStepWorker(options: StepWorkerOptions): Worker {
-  const worker = new Worker(
-    options.queue,
-    async (job: Job, token?: string) => processStep(job, token, options),
-    {
-      connection: options.connection,
-      prefix: options.prefix ?? QUEUE_PREFIX,
-      concurrency: options.concurrency,
-      // Steps are short (SSH calls time out within a minute) and the lock is renewed every half
-      // duration, so 20 s is ample; checking for stalled jobs every 10 s means a job whose worker
-      // was killed is picked up again within ~30 s instead of BullMQ's default ~60 s.
-      lockDuration: options.lockDurationMs ?? 20_000,
-      stalledInterval: options.stalledIntervalMs ?? 10_000,
-      maxStalledCount: 100,
-    },
-  );
+  const worker = new Worker(options.queue, async (job: Job, token?: string) => processStep(job, token, options), {
+    connection: options.connection,
+    prefix: options.prefix ?? QUEUE_PREFIX,
+    concurrency: options.concurrency,
+    // Steps are short (SSH calls time out within a minute) and the lock is renewed every half
+    // duration, so 20 s is ample; checking for stalled jobs every 10 s means a job whose worker
+    // was killed is picked up again within ~30 s instead of BullMQ's default ~60 s.
+    lockDuration: options.lockDurationMs ?? 20_000,
+    stalledInterval: options.stalledIntervalMs ?? 10_000,
+    maxStalledCount: 100,
+  });
   worker.on('error', (err) => options.logger.error({ err, queue: options.queue }, 'worker error'));
   return worker;
 }
@@ -80,11 +81,17 @@ async function processStep(job: Job, token: string | undefined, options: StepWor
     const retryable = error instanceof InnoError ? error.retryable : true;
     const message = scrubSecrets(error.message);
     if (!retryable || attempt >= maxAttempts) {
-      logger.error({ err: error, ms: Date.now() - started }, `Step of ${options.queue} failed for good (attempt ${attempt} of ${maxAttempts}): ${message}`);
+      logger.error(
+        { err: error, ms: Date.now() - started },
+        `Step of ${options.queue} failed for good (attempt ${attempt} of ${maxAttempts}): ${message}`,
+      );
       await options.onGiveUp(payload, error);
       return;
     }
-    logger.warn({ err: error, ms: Date.now() - started }, `Step of ${options.queue} failed (attempt ${attempt} of ${maxAttempts}), will retry: ${message}`);
+    logger.warn(
+      { err: error, ms: Date.now() - started },
+      `Step of ${options.queue} failed (attempt ${attempt} of ${maxAttempts}), will retry: ${message}`,
+    );
     await options.onRetry?.(payload, error, attempt);
     throw error;
   }

@@ -1,7 +1,16 @@
 import { crashPoint, errorCode, isoNow, scrubSecrets } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import { isJobErrorCode, type JobError, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
-import { isTerminal, QUEUES, stageOfStatus, TRANSITIONS, type JobStatus, type QueueName, type Stage, type TransitionName } from '@inno-train/workflow-constants';
+import {
+  isTerminal,
+  QUEUES,
+  stageOfStatus,
+  TRANSITIONS,
+  type JobStatus,
+  type QueueName,
+  type Stage,
+  type TransitionName,
+} from '@inno-train/workflow-constants';
 import { enqueueStage, enqueueTeardown, type StageQueues } from './queues';
 
 /** True when `status` is one of a transition's `from` statuses. */
@@ -42,13 +51,17 @@ export async function advance(
   move: { transition: TransitionName; stage: Stage; message: string; patch?: (job: JobRecord) => void },
 ): Promise<boolean> {
   const { from, to } = TRANSITIONS[move.transition] as { from: readonly JobStatus[]; to: JobStatus };
-  const { changed, job } = await deps.store.update(jobId, (current) => {
-    if (!from.includes(current.status) || current.cancelRequested) return null;
-    current.status = to;
-    move.patch?.(current);
-    if (isTerminal(to)) current.finishedAt = isoNow();
-    return current;
-  }, [{ type: 'status', stage: move.stage, message: move.message, data: { status: to, transition: move.transition } }]);
+  const { changed, job } = await deps.store.update(
+    jobId,
+    (current) => {
+      if (!from.includes(current.status) || current.cancelRequested) return null;
+      current.status = to;
+      move.patch?.(current);
+      if (isTerminal(to)) current.finishedAt = isoNow();
+      return current;
+    },
+    [{ type: 'status', stage: move.stage, message: move.message, data: { status: to, transition: move.transition } }],
+  );
   // The most dangerous line of the workflow: the job moved on but its next stage is not queued.
   // Whoever runs next for this job (this step redelivered, or the reconciler) queues it: see
   // ensureStageQueued. Enqueueing here even when another worker moved it first is deduplicated.
@@ -62,16 +75,20 @@ export async function advance(
 /** Fails a job (unless it already ended) and hands it to teardown. */
 export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError): Promise<void> {
   const { from, to } = TRANSITIONS.fail;
-  await deps.store.update(jobId, (job) => {
-    if (!includes(from, job.status)) return null;
-    job.status = to;
-    job.error = error;
-    job.finishedAt = isoNow();
-    return job;
-  }, [
-    { type: 'error', stage: error.stage, message: `${error.code}: ${error.message}`, data: { code: error.code } },
-    { type: 'status', stage: error.stage, message: 'Job failed', data: { status: to, transition: 'fail' } },
-  ]);
+  await deps.store.update(
+    jobId,
+    (job) => {
+      if (!includes(from, job.status)) return null;
+      job.status = to;
+      job.error = error;
+      job.finishedAt = isoNow();
+      return job;
+    },
+    [
+      { type: 'error', stage: error.stage, message: `${error.code}: ${error.message}`, data: { code: error.code } },
+      { type: 'status', stage: error.stage, message: 'Job failed', data: { status: to, transition: 'fail' } },
+    ],
+  );
   crashPoint('fail:after-write');
   await enqueueTeardown(deps.queues, jobId, `failed: ${error.code}`);
 }
@@ -84,13 +101,24 @@ export async function failJob(deps: WorkflowDeps, jobId: string, error: JobError
 export async function cancelJob(deps: WorkflowDeps, jobId: string): Promise<{ job: JobRecord; changed: boolean }> {
   const { from, to } = TRANSITIONS.cancel;
   const before = await deps.store.mustGet(jobId);
-  const result = await deps.store.update(jobId, (current) => {
-    if (!includes(from, current.status)) return null;
-    current.cancelRequested = true;
-    current.status = to;
-    current.finishedAt = isoNow();
-    return current;
-  }, [{ type: 'status', stage: 'cancel', message: `Cancelled while ${before.status}`, data: { status: to, from: before.status, transition: 'cancel' } }]);
+  const result = await deps.store.update(
+    jobId,
+    (current) => {
+      if (!includes(from, current.status)) return null;
+      current.cancelRequested = true;
+      current.status = to;
+      current.finishedAt = isoNow();
+      return current;
+    },
+    [
+      {
+        type: 'status',
+        stage: 'cancel',
+        message: `Cancelled while ${before.status}`,
+        data: { status: to, from: before.status, transition: 'cancel' },
+      },
+    ],
+  );
   if (!result.changed) return result;
   // A crash here is covered too: the job's own stage step finds it stopped and queues teardown.
   crashPoint('cancel:after-write');
@@ -106,19 +134,30 @@ export async function cancelJob(deps: WorkflowDeps, jobId: string): Promise<{ jo
  */
 export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
   const { from, to } = TRANSITIONS.host_lost_restart;
-  const { changed, job } = await deps.store.update(jobId, (current) => {
-    const allowed = current.spec.retry?.onHostLost ?? 0;
-    if (!includes(from, current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
-    current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
-    current.instance = null;
-    current.hostRestarts = current.hostRestarts + 1;
-    current.status = to;
-    current.training = { startedAt: null, exitCode: null };
-    current.progress = null;
-    current.pendingError = null;
-    delete current.stageOutPlan;
-    return current;
-  }, (next) => [{ type: 'retry', stage, message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`, data: { status: to, transition: 'host_lost_restart' } }]);
+  const { changed, job } = await deps.store.update(
+    jobId,
+    (current) => {
+      const allowed = current.spec.retry?.onHostLost ?? 0;
+      if (!includes(from, current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
+      current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
+      current.instance = null;
+      current.hostRestarts = current.hostRestarts + 1;
+      current.status = to;
+      current.training = { startedAt: null, exitCode: null };
+      current.progress = null;
+      current.pendingError = null;
+      delete current.stageOutPlan;
+      return current;
+    },
+    (next) => [
+      {
+        type: 'retry',
+        stage,
+        message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`,
+        data: { status: to, transition: 'host_lost_restart' },
+      },
+    ],
+  );
   if (!changed) return false;
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).
   const lost = job.retiredInstances?.at(-1);
@@ -141,7 +180,9 @@ export function queueOfStatus(status: JobStatus): QueueName | undefined {
  */
 export async function ensureStageQueued(deps: WorkflowDeps, job: JobRecord): Promise<void> {
   const stopped = isStopped(job);
-  const unconfirmed = [...job.retiredInstances, ...(stopped && job.instance ? [job.instance] : [])].filter((instance) => !instance.terminatedAt);
+  const unconfirmed = [...job.retiredInstances, ...(stopped && job.instance ? [job.instance] : [])].filter(
+    (instance) => !instance.terminatedAt,
+  );
   if (stopped && unconfirmed.length > 0) await enqueueTeardown(deps.queues, job.id, 'job stopped');
   else for (const instance of unconfirmed) await enqueueTeardown(deps.queues, job.id, 'retired instance', instance.id);
   const queue = stopped ? undefined : queueOfStatus(job.status);

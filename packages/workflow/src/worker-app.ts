@@ -5,9 +5,21 @@ import { closeWorkerWithDeadline, startStepWorker, type GiveUpHandler, type Step
 import type { WorkflowDeps } from './transitions';
 
 /** Env-provided overrides of the default timings (tests and local runs poll faster). */
-export type TimingOverrides = Partial<Record<
-  'BOOT_POLL_MS' | 'TRANSFER_POLL_MS' | 'TRAIN_POLL_MS' | 'TERMINATE_POLL_MS' | 'BOOT_DEADLINE_MS' | 'BOOT_DEADLINE_MULTI_GPU_MS'
-  | 'UNREACHABLE_GRACE_MS' | 'CAPACITY_POLL_MS' | 'MAX_LAUNCH_ATTEMPTS' | 'HOST_RECHECK_MS', number | undefined>>;
+export type TimingOverrides = Partial<
+  Record<
+    | 'BOOT_POLL_MS'
+    | 'TRANSFER_POLL_MS'
+    | 'TRAIN_POLL_MS'
+    | 'TERMINATE_POLL_MS'
+    | 'BOOT_DEADLINE_MS'
+    | 'BOOT_DEADLINE_MULTI_GPU_MS'
+    | 'UNREACHABLE_GRACE_MS'
+    | 'CAPACITY_POLL_MS'
+    | 'MAX_LAUNCH_ATTEMPTS'
+    | 'HOST_RECHECK_MS',
+    number | undefined
+  >
+>;
 
 export function resolveTimings(overrides: TimingOverrides): WorkflowTimings {
   const timings = defaultTimings();
@@ -57,7 +69,9 @@ export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding
       onGiveUp: binding.onGiveUp,
       onRetry: async (payload, error, attempt) => {
         await options.deps.store.appendEvent(payload.jobId, {
-          type: 'retry', stage: stageOf(binding.queue), message: `Retrying after an error (attempt ${attempt}): ${error.message}`,
+          type: 'retry',
+          stage: stageOf(binding.queue),
+          message: `Retrying after an error (attempt ${attempt}): ${error.message}`,
           data: { code: (error as { code?: unknown }).code ?? null, attempt },
         });
       },

@@ -7,14 +7,45 @@ import { closeStageQueues, openStageQueues } from '../src';
 export function jobRecord(id: string, patch: Partial<JobRecord>): JobRecord {
   const now = new Date().toISOString();
   return {
-    id, name: null, status: 'queued', createdAt: now, updatedAt: now, startedAt: null, finishedAt: null,
-    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'print(1)', filename: 'train.py' }, command: 'python3 train.py', outputUri: 's3://b/o/' },
-    instance: null, retiredInstances: [], hostRestarts: 0, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false,
-    createdBy: null, training: { startedAt: null, exitCode: null }, metadata: {}, ...patch,
+    id,
+    name: null,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    spec: {
+      instance: { type: 'gpu_1x_a10' },
+      inputs: {},
+      script: { inline: 'print(1)', filename: 'train.py' },
+      command: 'python3 train.py',
+      outputUri: 's3://b/o/',
+    },
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy: null,
+    training: { startedAt: null, exitCode: null },
+    metadata: {},
+    ...patch,
   };
 }
 
-export const liveInstance: InstanceInfo = { id: 'i-1', type: 'gpu_1x_a10', region: 'us-east-1', ip: '127.0.0.1', status: 'active', launchedAt: new Date().toISOString(), terminatedAt: null, priceCentsPerHour: 75 };
+export const liveInstance: InstanceInfo = {
+  id: 'i-1',
+  type: 'gpu_1x_a10',
+  region: 'us-east-1',
+  ip: '127.0.0.1',
+  status: 'active',
+  launchedAt: new Date().toISOString(),
+  terminatedAt: null,
+  priceCentsPerHour: 75,
+};
 
 export function openHarness(name: string) {
   const space = openRedisNamespace(name);
@@ -22,7 +53,10 @@ export function openHarness(name: string) {
   const queues = openStageQueues({ connection: redis, prefix: space.prefix });
   const store = createJobStore({ redis, namespace });
   return {
-    redis, queues, store, deps: { store, queues },
+    redis,
+    queues,
+    store,
+    deps: { store, queues },
     /** Creates a job record in the store, as the API would. */
     async saved(patch: Partial<JobRecord> = {}): Promise<JobRecord> {
       const job = jobRecord(newJobId(), patch);

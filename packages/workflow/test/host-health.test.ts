@@ -3,8 +3,14 @@ import type { JobRecord } from '@inno-train/schemas';
 import { cloudSaysDown, decideHostTrouble, GONE_CHECKS, isHostTrouble, onHost, withoutHostTrouble } from '../src';
 import { liveInstance, openHarness } from './harness';
 
-const refused = new InfrastructureError('ssh_unreachable', 'Cannot reach ubuntu@10.0.0.1:22: connect ECONNREFUSED', { retryable: true, details: { code: 'ECONNREFUSED' } });
-const lost = new InfrastructureError('ssh_connection_lost', 'Connection to ubuntu@10.0.0.1:22 was lost during upload', { retryable: true, details: {} });
+const refused = new InfrastructureError('ssh_unreachable', 'Cannot reach ubuntu@10.0.0.1:22: connect ECONNREFUSED', {
+  retryable: true,
+  details: { code: 'ECONNREFUSED' },
+});
+const lost = new InfrastructureError('ssh_connection_lost', 'Connection to ubuntu@10.0.0.1:22 was lost during upload', {
+  retryable: true,
+  details: {},
+});
 const silent = new InfrastructureError('ssh_timeout', 'ubuntu@10.0.0.1:22 stopped answering', { retryable: true, details: {} });
 
 describe('deciding what host trouble means (pure)', () => {
@@ -14,7 +20,11 @@ describe('deciding what host trouble means (pure)', () => {
   it.each([
     ['a failure of the work itself', new InnoError('input_transfer_failed', 'bad input'), {}],
     ['a non-retryable SSH failure (auth, host key)', new InfrastructureError('ssh_auth_failed', 'denied', { retryable: false }), {}],
-    ['a retryable failure that is not the host (S3, Redis)', new InfrastructureError('storage_unavailable', 'S3 down', { retryable: true }), {}],
+    [
+      'a retryable failure that is not the host (S3, Redis)',
+      new InfrastructureError('storage_unavailable', 'S3 down', { retryable: true }),
+      {},
+    ],
     ['a plain Error', new Error('bug'), {}],
   ])('leaves %s to the worker', (_name, error, step) => {
     expect(decideHostTrouble({ error, step, now, graceMs })).toEqual({ kind: 'not_host_trouble' });
@@ -23,7 +33,9 @@ describe('deciding what host trouble means (pure)', () => {
 
   it('waits on the first trouble and remembers when it started', () => {
     expect(decideHostTrouble({ error: lost, step: { phase: 'running' }, now, graceMs })).toEqual({
-      kind: 'wait', first: true, step: { phase: 'running', unreachableSince: now, goneChecks: 0 },
+      kind: 'wait',
+      first: true,
+      step: { phase: 'running', unreachableSince: now, goneChecks: 0 },
     });
   });
 
@@ -41,11 +53,17 @@ describe('deciding what host trouble means (pure)', () => {
 
   it('tolerates a silent host for the grace window, then calls it lost', () => {
     expect(decideHostTrouble({ error: silent, step: { unreachableSince: now - graceMs }, now, graceMs })).toMatchObject({ kind: 'wait' });
-    expect(decideHostTrouble({ error: silent, step: { unreachableSince: now - graceMs - 1 }, now, graceMs })).toEqual({ kind: 'lost', why: 'unreachable for 60 s' });
+    expect(decideHostTrouble({ error: silent, step: { unreachableSince: now - graceMs - 1 }, now, graceMs })).toEqual({
+      kind: 'lost',
+      why: 'unreachable for 60 s',
+    });
   });
 
   it('forgets the trouble once the host answered', () => {
-    expect(withoutHostTrouble({ phase: 'running', offset: 5, unreachableSince: now, goneChecks: 1 })).toEqual({ phase: 'running', offset: 5 });
+    expect(withoutHostTrouble({ phase: 'running', offset: 5, unreachableSince: now, goneChecks: 1 })).toEqual({
+      phase: 'running',
+      offset: 5,
+    });
   });
 
   it.each(['unhealthy', 'terminating', 'terminated', 'preempted'])('takes the cloud at its word when it says %s', (status) => {
@@ -61,7 +79,13 @@ describe('deciding what host trouble means (pure)', () => {
 describe('a stage step on a host in trouble (real Redis)', () => {
   const h = openHarness('hh');
   const { store } = h;
-  const ctx = { deps: h.deps, stage: 'staging_in' as const, logger: createLogger({ name: 'test', level: 'silent' }), graceMs: 60_000, recheckMs: 123 };
+  const ctx = {
+    deps: h.deps,
+    stage: 'staging_in' as const,
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    graceMs: 60_000,
+    recheckMs: 123,
+  };
   const saved = () => h.saved({ status: 'staging_in', instance: { ...liveInstance, ip: '10.0.0.1' } });
 
   afterAll(() => h.close());
@@ -72,7 +96,11 @@ describe('a stage step on a host in trouble (real Redis)', () => {
     const work = jest.fn();
     expect(await onHost(ctx, job, {}, work)).toEqual({ kind: 'done' });
     expect(work).not.toHaveBeenCalled();
-    expect((await store.mustGet(job.id)).error).toMatchObject({ code: 'host_lost', stage: 'staging_in', message: expect.stringContaining('reported unhealthy by the cloud') });
+    expect((await store.mustGet(job.id)).error).toMatchObject({
+      code: 'host_lost',
+      stage: 'staging_in',
+      message: expect.stringContaining('reported unhealthy by the cloud'),
+    });
   });
 
   it('records one unreachable event, re-checks soon, and starts over on a new host when the job allows it', async () => {
@@ -94,10 +122,12 @@ describe('a stage step on a host in trouble (real Redis)', () => {
   it('passes other failures through and the step without the trouble counters to the work', async () => {
     const job = await saved();
     const seen: unknown[] = [];
-    await expect(onHost(ctx, job, { phase: 'running', unreachableSince: 1, goneChecks: 1 }, async (step) => {
-      seen.push(step);
-      throw new InnoError('input_transfer_failed', 'nope');
-    })).rejects.toMatchObject({ code: 'input_transfer_failed' });
+    await expect(
+      onHost(ctx, job, { phase: 'running', unreachableSince: 1, goneChecks: 1 }, async (step) => {
+        seen.push(step);
+        throw new InnoError('input_transfer_failed', 'nope');
+      }),
+    ).rejects.toMatchObject({ code: 'input_transfer_failed' });
     expect(seen).toEqual([{ phase: 'running' }]);
   });
 });

@@ -21,7 +21,7 @@ describe('step workers', () => {
     return { worker, onGiveUp, onRetry };
   }
 
-  it('parks a waiting step as delayed and runs it again with the state it saved, parsed by its stage\'s schema', async () => {
+  it("parks a waiting step as delayed and runs it again with the state it saved, parsed by its stage's schema", async () => {
     const seen: StagePayload['step'][] = [];
     const { worker } = await runWorker(async (payload) => {
       seen.push(payload.step);
@@ -57,7 +57,11 @@ describe('step workers', () => {
       if (runs === 1) throw new InnoError('flaky', 'try again', { retryable: true });
       return { kind: 'done' };
     });
-    await queues[QUEUES.training].add('train', { jobId: 'j0000000000000000000004', step: {} }, { jobId: 'retry-test', backoff: { type: 'fixed', delay: 10 } });
+    await queues[QUEUES.training].add(
+      'train',
+      { jobId: 'j0000000000000000000004', step: {} },
+      { jobId: 'retry-test', backoff: { type: 'fixed', delay: 10 } },
+    );
     await waitFor(() => runs === 2, { timeoutMs: 10_000, description: 'a second attempt' });
     expect(onRetry).toHaveBeenCalledTimes(1);
     expect(onGiveUp).not.toHaveBeenCalled();

@@ -29,10 +29,17 @@ describe('after a worker died between a state change and queueing what comes nex
   });
 
   it('queues one teardown per retired instance of a running job, however often swept', async () => {
-    const retired = [{ ...liveInstance, id: 'i-old-1' }, { ...liveInstance, id: 'i-old-2' }, { ...liveInstance, id: 'i-done', terminatedAt: new Date().toISOString() }];
+    const retired = [
+      { ...liveInstance, id: 'i-old-1' },
+      { ...liveInstance, id: 'i-old-2' },
+      { ...liveInstance, id: 'i-done', terminatedAt: new Date().toISOString() },
+    ];
     const job = await saved({ status: 'training', instance: { ...liveInstance, id: 'i-now' }, retiredInstances: retired });
     for (let sweep = 0; sweep < 3; sweep++) await ensureStageQueued(deps, job);
-    const ids = (await queues[QUEUES.teardown].getJobs(['waiting'])).filter((j) => j.data.jobId === job.id).map((j) => j.id).sort();
+    const ids = (await queues[QUEUES.teardown].getJobs(['waiting']))
+      .filter((j) => j.data.jobId === job.id)
+      .map((j) => j.id)
+      .sort();
     expect(ids).toEqual([`${job.id}.teardown.i-old-1`, `${job.id}.teardown.i-old-2`]);
   });
 

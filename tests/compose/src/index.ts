@@ -10,7 +10,7 @@ export const COMPOSE_INSTALL_HINT = [
   '`docker compose` (the Compose v2 CLI plugin) is not installed. On Debian bookworm, install it from',
   "Debian's own archive (bookworm ships only the old Python docker-compose 1.29, which has no",
   '`docker compose` plugin and no `config --format json`); trixie has the Go v2 plugin, which needs',
-  'nothing newer than bookworm\'s libc (from the repository root; the trixie source gets the URIs of',
+  "nothing newer than bookworm's libc (from the repository root; the trixie source gets the URIs of",
   "the machine's own Debian source, as in .ci/run):",
   '',
   '  bash .ci/debian-source.sh trixie > /etc/apt/sources.list.d/trixie.sources',
@@ -46,9 +46,10 @@ export function composeVersion(): string | undefined {
 /** Why `docker compose` cannot run, and how to install it. */
 export function composeMissingMessage(): string {
   const docker = runInRepo('docker', ['--version']);
-  const cli = docker.status === 0
-    ? `The docker CLI is there (${docker.stdout.trim()}), but its compose plugin is not.`
-    : 'The docker CLI itself is missing too (Debian: apt-get install docker-cli or docker.io; no engine needed).';
+  const cli =
+    docker.status === 0
+      ? `The docker CLI is there (${docker.stdout.trim()}), but its compose plugin is not.`
+      : 'The docker CLI itself is missing too (Debian: apt-get install docker-cli or docker.io; no engine needed).';
   return `${cli}\n${COMPOSE_INSTALL_HINT}`;
 }
 
@@ -170,7 +171,10 @@ export function parseEnvExample(text: string): EnvExampleEntry[] {
 
 /** Names of the variables docker-compose.yml interpolates (`${NAME}`, `${NAME:-x}`, `${NAME-x}`, `${NAME:?msg}`). */
 export function composeVariables(text: string): Set<string> {
-  const uncommented = text.split('\n').map((line) => line.replace(/(^|\s)#.*$/, '')).join('\n');
+  const uncommented = text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, ''))
+    .join('\n');
   return new Set([...uncommented.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1]!));
 }
 
@@ -202,5 +206,8 @@ export function parseDockerfile(text: string): DockerfileInstruction[] {
 /** The shell commands of a RUN instruction: BuildKit flags (--mount=...) dropped, split on && and ;. */
 export function runCommands(args: string): string[] {
   const withoutFlags = args.replace(/^(--[a-z-]+=\S+\s+)+/, '');
-  return withoutFlags.split(/&&|;/).map((command) => command.trim()).filter(Boolean);
+  return withoutFlags
+    .split(/&&|;/)
+    .map((command) => command.trim())
+    .filter(Boolean);
 }

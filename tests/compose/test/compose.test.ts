@@ -35,7 +35,9 @@ describe('docker-compose.yml', () => {
     if (!composeVersion()) throw new Error(composeMissingMessage());
     const { result, config: parsed } = composeConfig();
     if (!parsed) {
-      throw new Error(`\`docker ${COMPOSE_CONFIG_ARGS.join(' ')}\` (INNO_ENV_FILE=.env.example) failed (exit ${result.status}):\n${result.stderr || result.error?.message}`);
+      throw new Error(
+        `\`docker ${COMPOSE_CONFIG_ARGS.join(' ')}\` (INNO_ENV_FILE=.env.example) failed (exit ${result.status}):\n${result.stderr || result.error?.message}`,
+      );
     }
     config = parsed;
   });
@@ -163,17 +165,19 @@ describe('.env.example', () => {
   const entries = parseEnvExample(read('.env.example'));
   const byName = new Map(entries.map((entry) => [entry.name, entry]));
 
-  test('sets every variable of the apps\' env schemas (fragments.ts, apps/*/src/env.ts), each with a comment', () => {
+  test("sets every variable of the apps' env schemas (fragments.ts, apps/*/src/env.ts), each with a comment", () => {
     const schemaKeys = envSchemaKeys();
     // Guards the regex: these must be found, or the scan itself is broken.
-    expect([...schemaKeys.keys()]).toEqual(expect.arrayContaining(['REDIS_URL', 'S3_BUCKET', 'SSH_PRIVATE_KEY_PATH', 'LAMBDA_API_KEY', 'WORKER_CONCURRENCY', 'API_KEYS']));
+    expect([...schemaKeys.keys()]).toEqual(
+      expect.arrayContaining(['REDIS_URL', 'S3_BUCKET', 'SSH_PRIVATE_KEY_PATH', 'LAMBDA_API_KEY', 'WORKER_CONCURRENCY', 'API_KEYS']),
+    );
     const missing = [...schemaKeys].filter(([key]) => !byName.get(key)?.active).map(([key, files]) => `${key} (${files.join(', ')})`);
     expect(missing).toEqual([]);
     const undocumented = [...schemaKeys.keys()].filter((key) => (byName.get(key)?.comment.join(' ') ?? '').trim() === '');
     expect(undocumented).toEqual([]);
   });
 
-  test('documents every variable the apps read by hand (env.NAME outside the schemas), e.g. the demo client\'s', () => {
+  test("documents every variable the apps read by hand (env.NAME outside the schemas), e.g. the demo client's", () => {
     const reads = envReadsInApps();
     expect([...reads.keys()]).toEqual(expect.arrayContaining(['REDIS_URL']));
     const missing = [...reads].filter(([name]) => !byName.has(name)).map(([name, files]) => `${name} (${files.join(', ')})`);
@@ -182,13 +186,23 @@ describe('.env.example', () => {
 
   test('documents every variable docker-compose.yml interpolates', () => {
     const used = composeVariables(read('docker-compose.yml'));
-    expect([...used]).toEqual(expect.arrayContaining(['S3_BUCKET', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'SSH_PRIVATE_KEY_FILE', 'API_PORT']));
+    expect([...used]).toEqual(
+      expect.arrayContaining(['S3_BUCKET', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'SSH_PRIVATE_KEY_FILE', 'API_PORT']),
+    );
     const missing = [...used].filter((name) => !byName.has(name));
     expect(missing).toEqual([]);
   });
 
   test('holds placeholders only, never secret-looking values', () => {
-    const secrets = ['API_KEYS', 'AWS_SECRET_ACCESS_KEY', 'LAMBDA_API_KEY', 'MINIO_ROOT_PASSWORD', 'SSH_KEY_PASSPHRASE', 'AWS_ACCESS_KEY_ID', 'MINIO_ROOT_USER'];
+    const secrets = [
+      'API_KEYS',
+      'AWS_SECRET_ACCESS_KEY',
+      'LAMBDA_API_KEY',
+      'MINIO_ROOT_PASSWORD',
+      'SSH_KEY_PASSPHRASE',
+      'AWS_ACCESS_KEY_ID',
+      'MINIO_ROOT_USER',
+    ];
     for (const name of secrets) {
       const value = byName.get(name)?.value ?? '';
       expect([name, value]).toEqual([name, expect.stringMatching(/^(|replace-with-[a-z0-9-]+)$/)]);
@@ -204,9 +218,16 @@ describe('Dockerfile', () => {
 
   test('RUN steps are only what CI runs (npm ci, npm run build) plus npm prune and harmless shell', () => {
     const commands = instructions.filter((item) => item.instruction === 'RUN').flatMap((item) => runCommands(item.args));
-    const allowed = [/^npm ci(\s+--[a-z-]+(=\S+)?)*$/, /^npm run build$/, /^npm prune --omit=dev(\s+--[a-z-]+(=\S+)?)*$/, /^(mkdir|chown|chmod)\s/];
+    const allowed = [
+      /^npm ci(\s+--[a-z-]+(=\S+)?)*$/,
+      /^npm run build$/,
+      /^npm prune --omit=dev(\s+--[a-z-]+(=\S+)?)*$/,
+      /^(mkdir|chown|chmod)\s/,
+    ];
     expect(commands.filter((command) => !allowed.some((pattern) => pattern.test(command)))).toEqual([]);
-    expect(commands).toEqual(expect.arrayContaining([expect.stringMatching(/^npm ci\b/), 'npm run build', expect.stringMatching(/^npm prune --omit=dev\b/)]));
+    expect(commands).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^npm ci\b/), 'npm run build', expect.stringMatching(/^npm prune --omit=dev\b/)]),
+    );
     const order = ['npm ci', 'npm run build', 'npm prune'].map((step) => commands.findIndex((command) => command.startsWith(step)));
     expect(order).toEqual([...order].sort((a, b) => a - b));
   });
@@ -224,7 +245,12 @@ describe('Dockerfile', () => {
   });
 
   test('.dockerignore keeps build output, local state and secrets out of the context', () => {
-    const patterns = read('.dockerignore').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
-    expect(patterns).toEqual(expect.arrayContaining(['node_modules', 'dist', '.data', '.turbo', '.git', 'coverage', '*.log', '.env', 'secrets']));
+    const patterns = read('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
+    expect(patterns).toEqual(
+      expect.arrayContaining(['node_modules', 'dist', '.data', '.turbo', '.git', 'coverage', '*.log', '.env', 'secrets']),
+    );
   });
 });

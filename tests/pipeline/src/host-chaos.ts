@@ -72,7 +72,14 @@ export const KILL_POINTS: KillPoint[] = [
 export const EXTRA_POINTS: (KillPoint & { retry?: boolean; label: string })[] = [
   { label: 'train:upload-run-script (retry.onHostLost)', name: 'train:upload-run-script', rule: sftp(4), expect: 'restarted', retry: true },
   { label: 'stage-in:upload-script (host hangs)', name: 'stage-in:upload-script', rule: sftp(1), expect: 'host_lost', action: 'pause' },
-  { label: 'train:poll (host hangs, cloud says unhealthy)', name: 'train:poll', rule: protocol('check-task', 'train'), expect: 'host_lost', action: 'pause', cloudSaysUnhealthy: true },
+  {
+    label: 'train:poll (host hangs, cloud says unhealthy)',
+    name: 'train:poll',
+    rule: protocol('check-task', 'train'),
+    expect: 'host_lost',
+    action: 'pause',
+    cloudSaysUnhealthy: true,
+  },
 ];
 
 export interface KillPointRun {
@@ -86,16 +93,25 @@ export interface KillPointRun {
 
 /** Runs one job to the point, kills (or pauses) its host there, and waits for the job to end. */
 export async function runKillPoint(stack: Stack, point: KillPoint & { retry?: boolean }, endTimeoutMs = 120_000): Promise<KillPointRun> {
-  const body = tinyJob({ type: 'gpu_1x_a10' }, {
-    metadata: { hostChaos: JSON.stringify(point.rule), killPoint: point.name },
-    ...(point.cancelDuringTraining ? { script: { inline: ENDLESS_SCRIPT, filename: 'train.py' } } : {}),
-    ...(point.retry ? { retry: { onHostLost: 1 } } : {}),
-  });
+  const body = tinyJob(
+    { type: 'gpu_1x_a10' },
+    {
+      metadata: { hostChaos: JSON.stringify(point.rule), killPoint: point.name },
+      ...(point.cancelDuringTraining ? { script: { inline: ENDLESS_SCRIPT, filename: 'train.py' } } : {}),
+      ...(point.retry ? { retry: { onHostLost: 1 } } : {}),
+    },
+  );
   const jobId = await submitJob(stack, body);
-  const instanceId = await waitFor(() => stack.lambda.state.ledger().find((e) => e.jobTag === jobId)?.id, { timeoutMs: 30_000, description: `job ${jobId} to launch` });
+  const instanceId = await waitFor(() => stack.lambda.state.ledger().find((e) => e.jobTag === jobId)?.id, {
+    timeoutMs: 30_000,
+    description: `job ${jobId} to launch`,
+  });
   const host = await waitFor(() => stack.hosts.get(instanceId), { timeoutMs: 30_000, description: `the host of ${instanceId} to start` });
   if (point.cancelDuringTraining) {
-    await waitFor(async () => ((await getJob(stack, jobId)).progress?.step ?? 0) >= 1 || undefined, { timeoutMs: 60_000, description: `job ${jobId} to train` });
+    await waitFor(async () => ((await getJob(stack, jobId)).progress?.step ?? 0) >= 1 || undefined, {
+      timeoutMs: 60_000,
+      description: `job ${jobId} to train`,
+    });
     const cancelled = await stack.api(`/v1/jobs/${jobId}/cancel`, { method: 'POST' });
     if (cancelled.status !== 200) throw new Error(`cancel answered ${cancelled.status}: ${cancelled.text}`);
   }
@@ -118,9 +134,11 @@ export async function runKillPoint(stack: Stack, point: KillPoint & { retry?: bo
 export async function inBatches<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i]!);
+    }),
+  );
   return results;
 }
 

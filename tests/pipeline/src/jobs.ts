@@ -14,17 +14,23 @@ export async function getJob(stack: Stack, id: string) {
   return (await stack.api(`/v1/jobs/${id}`)).json;
 }
 
-export async function getEvents(stack: Stack, id: string): Promise<{ at: string; type: string; stage: string; message: string; data?: Record<string, unknown> }[]> {
+export async function getEvents(
+  stack: Stack,
+  id: string,
+): Promise<{ at: string; type: string; stage: string; message: string; data?: Record<string, unknown> }[]> {
   return (await stack.api(`/v1/jobs/${id}/events`)).json.data;
 }
 
 /** Waits until the job has ended and every one of its instances is confirmed terminated. */
 export function waitForJobEnd(stack: Stack, id: string, timeoutMs = 120_000) {
-  return waitFor(async () => {
-    const job = await getJob(stack, id);
-    const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
-    return TERMINAL.includes(job.status) && instances.every((i: { terminatedAt: string | null }) => i.terminatedAt) ? job : undefined;
-  }, { timeoutMs, intervalMs: 200, description: `job ${id} to end with every instance terminated` });
+  return waitFor(
+    async () => {
+      const job = await getJob(stack, id);
+      const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
+      return TERMINAL.includes(job.status) && instances.every((i: { terminatedAt: string | null }) => i.terminatedAt) ? job : undefined;
+    },
+    { timeoutMs, intervalMs: 200, description: `job ${id} to end with every instance terminated` },
+  );
 }
 
 export const TINY_SCRIPT = String.raw`

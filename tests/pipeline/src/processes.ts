@@ -33,7 +33,12 @@ export function startApp(app: AppName, name: string, env: Record<string, string>
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => log.end());
   return {
-    name, app, child, logFile, meterFile, exited,
+    name,
+    app,
+    child,
+    logFile,
+    meterFile,
+    exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);

@@ -13,7 +13,26 @@ export async function startOwnRedis() {
   let child: ChildProcess | null = null;
 
   async function start(): Promise<void> {
-    child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', ''], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
+      ],
+      { stdio: 'ignore' },
+    );
     await waitFor(() => answers(url), { timeoutMs: 10_000, description: 'redis-server to answer' });
   }
 

@@ -4,9 +4,12 @@ import type { S3ServerHandle } from '@inno-train/test-kit';
 /** A plain SDK client for the test's own uploads and byte-for-byte checks. */
 export function testS3Client(s3: S3ServerHandle): S3Client {
   return new S3Client({
-    region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 

@@ -6,8 +6,18 @@ import { Redis } from 'ioredis';
 import { startLambdaSimulator, type LambdaSimulator, type SimInstanceType } from '@inno-train/lambda-simulator';
 import { createS3Storage } from '@inno-train/storage';
 import {
-  ensureUbuntuUser, freePort, generateSshKeyPair, readSocketMeter, socketMeterPreloadPath, startS3Server, startSshHost,
-  deleteNamespace, waitFor, type ChaosRule, type S3ServerHandle, type SshHost,
+  ensureUbuntuUser,
+  freePort,
+  generateSshKeyPair,
+  readSocketMeter,
+  socketMeterPreloadPath,
+  startS3Server,
+  startSshHost,
+  deleteNamespace,
+  waitFor,
+  type ChaosRule,
+  type S3ServerHandle,
+  type SshHost,
 } from '@inno-train/test-kit';
 import { startApp, type AppName, type AppProcess } from './processes';
 
@@ -33,8 +43,22 @@ export interface StackOptions {
 }
 
 export const DEFAULT_TEST_TYPES: SimInstanceType[] = [
-  { name: 'gpu_1x_a10', description: '1x A10 (24 GB PCIe)', gpuDescription: 'A10 (24 GB PCIe)', priceCentsPerHour: 75, specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 }, capacity: { 'us-east-1': 20, 'us-west-1': 20 } },
-  { name: 'gpu_8x_h100_sxm5', description: '8x H100 (80 GB SXM5)', gpuDescription: 'H100 (80 GB SXM5)', priceCentsPerHour: 2392, specs: { vcpus: 208, memory_gib: 1800, storage_gib: 24780, gpus: 8 }, capacity: { 'us-east-1': 0 } },
+  {
+    name: 'gpu_1x_a10',
+    description: '1x A10 (24 GB PCIe)',
+    gpuDescription: 'A10 (24 GB PCIe)',
+    priceCentsPerHour: 75,
+    specs: { vcpus: 30, memory_gib: 200, storage_gib: 1400, gpus: 1 },
+    capacity: { 'us-east-1': 20, 'us-west-1': 20 },
+  },
+  {
+    name: 'gpu_8x_h100_sxm5',
+    description: '8x H100 (80 GB SXM5)',
+    gpuDescription: 'H100 (80 GB SXM5)',
+    priceCentsPerHour: 2392,
+    specs: { vcpus: 208, memory_gib: 1800, storage_gib: 24780, gpus: 8 },
+    capacity: { 'us-east-1': 0 },
+  },
 ];
 
 export const BUCKET = 'inno-test';
@@ -111,16 +135,31 @@ export async function startStack(options: StackOptions) {
   const apiPort = await freePort();
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const env: Record<string, string> = {
-    REDIS_URL: redisUrl, INNO_NAMESPACE: namespace, LOG_LEVEL: 'info',
-    API_PORT: String(apiPort), API_HOST: '127.0.0.1', API_KEYS: secrets.apiKey,
-    S3_ENDPOINT: s3.endpoint, S3_REGION: s3.region, S3_FORCE_PATH_STYLE: 'true', S3_BUCKET: BUCKET,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    LAMBDA_API_URL: lambda.url, LAMBDA_API_KEY: secrets.lambdaApiKey,
+    REDIS_URL: redisUrl,
+    INNO_NAMESPACE: namespace,
+    LOG_LEVEL: 'info',
+    API_PORT: String(apiPort),
+    API_HOST: '127.0.0.1',
+    API_KEYS: secrets.apiKey,
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: s3.region,
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_BUCKET: BUCKET,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    LAMBDA_API_URL: lambda.url,
+    LAMBDA_API_KEY: secrets.lambdaApiKey,
     LAMBDA_REQUESTS_PER_SECOND: String(options.rateLimits?.generalPerSecond ?? 50),
     LAMBDA_LAUNCH_MIN_INTERVAL_MS: String(options.rateLimits?.launchMinIntervalMs ?? 0),
     LAMBDA_LAUNCHES_PER_MINUTE: String(options.rateLimits?.launchPerMinute ?? 1000),
-    SSH_PRIVATE_KEY_PATH: keyPath, SSH_KEY_PASSPHRASE: secrets.sshPassphrase, SSH_USER: 'ubuntu', SSH_PORT: String(SSH_PORT),
-    BOOT_POLL_MS: '250', TRANSFER_POLL_MS: '250', TRAIN_POLL_MS: '250', TERMINATE_POLL_MS: '250',
+    SSH_PRIVATE_KEY_PATH: keyPath,
+    SSH_KEY_PASSPHRASE: secrets.sshPassphrase,
+    SSH_USER: 'ubuntu',
+    SSH_PORT: String(SSH_PORT),
+    BOOT_POLL_MS: '250',
+    TRANSFER_POLL_MS: '250',
+    TRAIN_POLL_MS: '250',
+    TERMINATE_POLL_MS: '250',
     SHUTDOWN_DEADLINE_MS: '5000',
     // Tests and benchmarks poll every job several times a second; the per-key limit (600/min by
     // default, tested in apps/api) would turn their waits into 429s and skew every figure.
@@ -133,18 +172,37 @@ export async function startStack(options: StackOptions) {
     for (let i = 0; i < (options.replicas?.[app] ?? 1); i++) apps.push(startApp(app, `${app}-${i}`, env, workDir, meter));
   }
   const baseUrl = `http://127.0.0.1:${apiPort}`;
-  await waitFor(async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the API to answer /healthz' });
+  await waitFor(async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok, {
+    timeoutMs: 20_000,
+    description: 'the API to answer /healthz',
+  });
   // Workers log "<app> started" once their queues are consumed (the provisioner after its SSH key is registered).
   for (const app of apps.filter((a) => a.app !== 'api')) {
     await waitFor(() => existsSync(app.logFile) && readFileSync(app.logFile, 'utf8').includes(`"msg":"${app.app} started"`), {
-      timeoutMs: 20_000, description: `${app.name} to start`,
+      timeoutMs: 20_000,
+      description: `${app.name} to start`,
     });
   }
-  const storage = createS3Storage({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const storage = createS3Storage({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
 
   return {
-    baseUrl, namespace, secrets, s3, lambda, hosts, apps, storage, workDir, switches,
-    api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) => callApi(baseUrl, secrets.apiKey, path, init),
+    baseUrl,
+    namespace,
+    secrets,
+    s3,
+    lambda,
+    hosts,
+    apps,
+    storage,
+    workDir,
+    switches,
+    api: (path: string, init: { method?: string; body?: unknown; key?: string | null } = {}) =>
+      callApi(baseUrl, secrets.apiKey, path, init),
     /** SIGKILLs an app process (a worker dying at any line) and starts a replacement under the same name. */
     async killAndRestart(index: number, extraEnv: Record<string, string> = {}): Promise<AppProcess> {
       const victim = apps[index]!;
@@ -190,7 +248,6 @@ async function callApi(baseUrl: string, apiKey: string, path: string, init: { me
   }
   return { status: response.status, json, text };
 }
-
 
 async function cleanRedis(url: string, namespace: string): Promise<void> {
   const redis = new Redis(url);

@@ -23,8 +23,16 @@
  */
 import { BUCKET, putObject, startStack, testS3Client, type Stack } from '../src';
 import {
-  cancelAndAwaitEnd, createRequestSource, DATA_KEY, findingsReport, findTroubleInAcceptedJobs, PREFIX_KEY, printApiErrors,
-  printRunFigures, printRunStart, sendFuzzRequests,
+  cancelAndAwaitEnd,
+  createRequestSource,
+  DATA_KEY,
+  findingsReport,
+  findTroubleInAcceptedJobs,
+  PREFIX_KEY,
+  printApiErrors,
+  printRunFigures,
+  printRunStart,
+  sendFuzzRequests,
 } from '../src/fuzz';
 
 jest.setTimeout(300_000);
@@ -44,7 +52,11 @@ beforeAll(async () => {
   // One client sending 10,000 requests in well under a minute: the per-key limit (600/min by
   // default) would answer nearly all of them 429. A limit that never trips keeps its code path
   // (a Redis INCR per request) in every request.
-  stack = await startStack({ ipBase: 210, replicas: { provisioner: 1, transfer: 1, monitor: 1 }, extraEnv: { API_RATE_LIMIT_PER_MINUTE: '100000000' } });
+  stack = await startStack({
+    ipBase: 210,
+    replicas: { provisioner: 1, transfer: 1, monitor: 1 },
+    extraEnv: { API_RATE_LIMIT_PER_MINUTE: '100000000' },
+  });
   const s3 = testS3Client(stack.s3);
   await putObject(s3, BUCKET, DATA_KEY, 'fuzz data\n');
   await putObject(s3, BUCKET, `${PREFIX_KEY}part-0.txt`, 'part zero\n');

@@ -28,12 +28,15 @@ const CANCEL_DEADLINE_MS = 15_000;
  * the host's curl is blocked on S3 (the S3 server holds its presigned request).
  */
 async function waitForTransferInFlight(id: string, status: string, event: string) {
-  return waitFor(async () => {
-    const job = await getJob(stack, id);
-    if (job.status !== status) return undefined;
-    if (!(await getEvents(stack, id)).some((e) => e.message.startsWith(event))) return undefined;
-    return (await stack.s3.holdPresignedRequests(true)) > 0 ? job : undefined;
-  }, { timeoutMs: 60_000, description: `${status} with the host's transfer in flight` });
+  return waitFor(
+    async () => {
+      const job = await getJob(stack, id);
+      if (job.status !== status) return undefined;
+      if (!(await getEvents(stack, id)).some((e) => e.message.startsWith(event))) return undefined;
+      return (await stack.s3.holdPresignedRequests(true)) > 0 ? job : undefined;
+    },
+    { timeoutMs: 60_000, description: `${status} with the host's transfer in flight` },
+  );
 }
 
 async function cancelAndTime(id: string) {

@@ -35,7 +35,13 @@ describe('chaos: processes killed at random while jobs run', () => {
   it('ends every job correctly with intact outputs, no instance alive and none billed twice', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      ids.push(await submitJob(stack, { instance: { type: 'gpu_1x_a10' }, inputs: { data: `s3://${BUCKET}/chaos/input.bin` }, script: { inline: SCRIPT, filename: 'train.py' } }));
+      ids.push(
+        await submitJob(stack, {
+          instance: { type: 'gpu_1x_a10' },
+          inputs: { data: `s3://${BUCKET}/chaos/input.bin` },
+          script: { inline: SCRIPT, filename: 'train.py' },
+        }),
+      );
     }
     // Every process is fair game, the API included (the test's own polls ride out its restarts).
     // The kinds take turns so that even a short run kills each; the replica is picked at random.
@@ -59,16 +65,23 @@ describe('chaos: processes killed at random while jobs run', () => {
       }
     })();
     const started = Date.now();
-    const jobs = await waitFor(async () => {
-      const all = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
-      return all.every((job) => ['succeeded', 'failed', 'cancelled'].includes(job.status) && job.instance?.terminatedAt) ? all : undefined;
-    }, { timeoutMs: 360_000, intervalMs: 500, description: 'every job to end with its instance terminated' }).finally(() => {
+    const jobs = await waitFor(
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
+        return all.every((job) => ['succeeded', 'failed', 'cancelled'].includes(job.status) && job.instance?.terminatedAt)
+          ? all
+          : undefined;
+      },
+      { timeoutMs: 360_000, intervalMs: 500, description: 'every job to end with its instance terminated' },
+    ).finally(() => {
       done = true;
     });
     await driver;
 
     expect(jobs.map((job) => job.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
-    const expectedDigest = createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024, 3)).digest('hex');
+    const expectedDigest = createHash('sha256')
+      .update(Buffer.alloc(2 * 1024 * 1024, 3))
+      .digest('hex');
     for (const job of jobs) {
       expect((await getObject(s3, BUCKET, `jobs/${job.id}/output/digest.txt`)).toString()).toBe(expectedDigest);
       const big = await getObject(s3, BUCKET, `jobs/${job.id}/output/big.bin`);
@@ -79,6 +92,8 @@ describe('chaos: processes killed at random while jobs run', () => {
     const perJob = ids.map((id) => ledger.filter((entry) => entry.jobTag === id).length);
     expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
     expect(perJob).toEqual([1, 1, 1, 1]);
-    process.stdout.write(`chaos: ${kills} kills ${JSON.stringify(killed)}, ${ids.length} jobs, outcomes ${JSON.stringify(jobs.map((j) => j.status))}, instances per job ${JSON.stringify(perJob)}, orphans ${stack.lambda.state.aliveInstances().length}, ${Math.round((Date.now() - started) / 1000)} s\n`);
+    process.stdout.write(
+      `chaos: ${kills} kills ${JSON.stringify(killed)}, ${ids.length} jobs, outcomes ${JSON.stringify(jobs.map((j) => j.status))}, instances per job ${JSON.stringify(perJob)}, orphans ${stack.lambda.state.aliveInstances().length}, ${Math.round((Date.now() - started) / 1000)} s\n`,
+    );
   });
 });

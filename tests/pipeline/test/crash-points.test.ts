@@ -14,12 +14,20 @@ jest.setTimeout(420_000);
 const PLAN: Record<AppName, string[]> = {
   api: ['submit:after-create'],
   provisioner: [
-    'advance:provisioning:after-write', 'launch:after-create', 'step:provision:after-handler',
-    'advance:staging_in:after-write', 'teardown:after-terminate-call', 'step:teardown:after-handler',
+    'advance:provisioning:after-write',
+    'launch:after-create',
+    'step:provision:after-handler',
+    'advance:staging_in:after-write',
+    'teardown:after-terminate-call',
+    'step:teardown:after-handler',
   ],
   transfer: [
-    'stage-in:after-start', 'step:stage-in:after-handler', 'advance:training:after-write',
-    'stage-out:after-plan', 'stage-out:after-complete', 'advance:succeeded:after-write',
+    'stage-in:after-start',
+    'step:stage-in:after-handler',
+    'advance:training:after-write',
+    'stage-out:after-plan',
+    'stage-out:after-complete',
+    'advance:succeeded:after-write',
   ],
   monitor: ['train:after-start', 'advance:staging_out:after-write', 'step:train:after-handler'],
 };
@@ -59,10 +67,12 @@ afterAll(async () => {
 
 /** The crash points that fired in a process's log (the line is written just before SIGKILL). */
 function firedIn(logFile: string): string[] {
-  return readFileSync(logFile, 'utf8').split('\n').flatMap((line) => {
-    const match = /^\{"crashPoint":"([^"]+)"/.exec(line);
-    return match ? [match[1]!] : [];
-  });
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      const match = /^\{"crashPoint":"([^"]+)"/.exec(line);
+      return match ? [match[1]!] : [];
+    });
 }
 
 /**
@@ -102,20 +112,37 @@ describe('kill -9 at chosen lines of every stage', () => {
   it('ends the job correctly: outputs intact, one instance, trained once, nothing left running', async () => {
     const supervisor = superviseCrashes(stack);
     await supervisor.start();
-    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the armed API to answer' });
+    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, {
+      timeoutMs: 20_000,
+      description: 'the armed API to answer',
+    });
 
     // The API dies after saving the job and before queueing it: the client sees the connection drop
     // and sends the same request again with the same Idempotency-Key, as a careful client does.
-    const body = { name: 'crash-points', instance: { type: 'gpu_1x_a10' }, inputs: { data: `s3://${BUCKET}/crash/input.bin` }, script: { inline: SCRIPT, filename: 'train.py' } };
-    const submit = () => fetch(`${stack.baseUrl}/v1/jobs`, {
-      method: 'POST', body: JSON.stringify(body),
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.secrets.apiKey}`, 'idempotency-key': 'crash-points-0001' },
-    });
+    const body = {
+      name: 'crash-points',
+      instance: { type: 'gpu_1x_a10' },
+      inputs: { data: `s3://${BUCKET}/crash/input.bin` },
+      script: { inline: SCRIPT, filename: 'train.py' },
+    };
+    const submit = () =>
+      fetch(`${stack.baseUrl}/v1/jobs`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${stack.secrets.apiKey}`,
+          'idempotency-key': 'crash-points-0001',
+        },
+      });
     await expect(submit()).rejects.toThrow();
-    const retried = await waitFor(async () => {
-      const response = await submit().catch(() => null);
-      return response?.status === 202 ? response : undefined;
-    }, { timeoutMs: 20_000, description: 'the restarted API to take the retry' });
+    const retried = await waitFor(
+      async () => {
+        const response = await submit().catch(() => null);
+        return response?.status === 202 ? response : undefined;
+      },
+      { timeoutMs: 20_000, description: 'the restarted API to take the retry' },
+    );
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     const id = ((await retried.json()) as { id: string }).id;
     expect((await stack.api('/v1/jobs')).json.data.map((j: { id: string }) => j.id)).toEqual([id]);
@@ -123,10 +150,14 @@ describe('kill -9 at chosen lines of every stage', () => {
     const job = await waitForJobEnd(stack, id, 300_000);
     // The last points fire around the end (teardown's own step); let the plan run out first.
     await waitFor(() => Object.entries(PLAN).every(([app, points]) => (supervisor.fired[app]?.length ?? 0) >= points.length) || undefined, {
-      timeoutMs: 60_000, description: 'every planned crash point to fire',
+      timeoutMs: 60_000,
+      description: 'every planned crash point to fire',
     }).catch(() => undefined);
     supervisor.stop();
-    if (job.status !== 'succeeded') process.stdout.write(`${JSON.stringify(job.error)}\n${JSON.stringify(await getEvents(stack, id), null, 1)}\n${JSON.stringify(supervisor.fired)}\n`);
+    if (job.status !== 'succeeded')
+      process.stdout.write(
+        `${JSON.stringify(job.error)}\n${JSON.stringify(await getEvents(stack, id), null, 1)}\n${JSON.stringify(supervisor.fired)}\n`,
+      );
 
     expect(job.status).toBe('succeeded');
     for (const [app, points] of Object.entries(PLAN)) expect(supervisor.fired[app]).toEqual(points);
@@ -141,7 +172,9 @@ describe('kill -9 at chosen lines of every stage', () => {
     expect(events.filter((e) => e.message.startsWith('Started:'))).toHaveLength(1);
     expect(events.filter((e) => e.data?.status === 'succeeded')).toHaveLength(1);
     const kills = Object.values(supervisor.fired).flat().length;
-    process.stdout.write(`crash points: ${kills} kills at chosen lines, job ${job.status}, instances ${ledger.length}, alive ${stack.lambda.state.aliveInstances().length}\n`);
+    process.stdout.write(
+      `crash points: ${kills} kills at chosen lines, job ${job.status}, instances ${ledger.length}, alive ${stack.lambda.state.aliveInstances().length}\n`,
+    );
   });
 
   it('cancels a training job even when the API dies right after recording the cancel', async () => {
@@ -154,17 +187,28 @@ while True:
     print(json.dumps({"step": step}), flush=True)
     time.sleep(0.3)
 `;
-    const submitted = await stack.api('/v1/jobs', { body: { instance: { type: 'gpu_1x_a10' }, script: { inline: endless, filename: 'train.py' } } });
+    const submitted = await stack.api('/v1/jobs', {
+      body: { instance: { type: 'gpu_1x_a10' }, script: { inline: endless, filename: 'train.py' } },
+    });
     expect(submitted.status).toBe(202);
     const id = submitted.json.id as string;
-    await waitFor(async () => (await getJob(stack, id)).progress?.step >= 2 || undefined, { timeoutMs: 90_000, description: 'training to progress' });
+    await waitFor(async () => (await getJob(stack, id)).progress?.step >= 2 || undefined, {
+      timeoutMs: 90_000,
+      description: 'training to progress',
+    });
     const api = await stack.killAndRestart(apiIndex, { INNO_CRASH_POINTS: 'cancel:after-write' });
-    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the armed API to answer' });
+    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, {
+      timeoutMs: 20_000,
+      description: 'the armed API to answer',
+    });
     await expect(stack.api(`/v1/jobs/${id}/cancel`, { method: 'POST' })).rejects.toThrow();
     await api.exited;
     expect(firedIn(api.logFile).at(-1)).toBe('cancel:after-write');
     await stack.killAndRestart(apiIndex);
-    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, { timeoutMs: 20_000, description: 'the API to answer again' });
+    await waitFor(async () => (await fetch(`${stack.baseUrl}/healthz`).catch(() => null))?.ok, {
+      timeoutMs: 20_000,
+      description: 'the API to answer again',
+    });
     const job = await waitForJobEnd(stack, id, 60_000);
     expect(job.status).toBe('cancelled');
     expect(stack.lambda.state.instance(job.instance.id)?.status).toBe('terminated');

@@ -6,7 +6,17 @@
  * timeout: the operation ended because its connection did.
  */
 import { readFileSync } from 'node:fs';
-import { EXTRA_POINTS, getEvents, HOST_CHAOS_ENV, inBatches, KILL_POINTS, runKillPoint, startStack, type KillPointRun, type Stack } from '../src';
+import {
+  EXTRA_POINTS,
+  getEvents,
+  HOST_CHAOS_ENV,
+  inBatches,
+  KILL_POINTS,
+  runKillPoint,
+  startStack,
+  type KillPointRun,
+  type Stack,
+} from '../src';
 
 jest.setTimeout(600_000);
 
@@ -18,7 +28,9 @@ beforeAll(async () => {
   const points = [...KILL_POINTS, ...EXTRA_POINTS];
   const results = await inBatches(points, 6, (point) => runKillPoint(stack, point, 90_000));
   points.forEach((point, i) => runs.set('label' in point ? String(point.label) : point.name, results[i]!));
-  process.stdout.write(`host chaos: death -> termination (ms): ${[...runs].map(([label, run]) => `${label} ${run.msToTermination}`).join('; ')}\n`);
+  process.stdout.write(
+    `host chaos: death -> termination (ms): ${[...runs].map(([label, run]) => `${label} ${run.msToTermination}`).join('; ')}\n`,
+  );
 });
 
 afterAll(async () => {
@@ -36,7 +48,9 @@ function sessionsTo(ip: string): { label?: string; errorCode?: string; ms: numbe
 }
 
 function expectNoWaitOnDeadConnection(run: KillPointRun): void {
-  const ip = (run.job.retiredInstances ?? []).concat(run.job.instance ? [run.job.instance] : []).find((i: { id: string }) => i.id === run.instanceId)?.ip;
+  const ip = (run.job.retiredInstances ?? [])
+    .concat(run.job.instance ? [run.job.instance] : [])
+    .find((i: { id: string }) => i.id === run.instanceId)?.ip;
   expect(ip).toEqual(expect.any(String));
   const failed = sessionsTo(ip).filter((s) => !s.ok);
   // The operation the host died in ended because its connection ended, not by a timeout.
@@ -58,9 +72,16 @@ describe('a host that dies in the middle of an SSH operation', () => {
   it('during the boot GPU check: the instance is given back as a bad boot and the job succeeds on a new one', async () => {
     const run = runs.get('boot:gpu-check')!;
     expect(run.job.status).toBe('succeeded');
-    expect(run.job.retiredInstances).toEqual([expect.objectContaining({ id: run.instanceId, retiredReason: expect.stringContaining('GPU check failed') })]);
+    expect(run.job.retiredInstances).toEqual([
+      expect.objectContaining({ id: run.instanceId, retiredReason: expect.stringContaining('GPU check failed') }),
+    ]);
     expect(run.job.instance.id).not.toBe(run.instanceId);
-    expect(stack.lambda.state.ledger().filter((e) => e.jobTag === run.jobId).every((e) => e.terminatedAt !== undefined)).toBe(true);
+    expect(
+      stack.lambda.state
+        .ledger()
+        .filter((e) => e.jobTag === run.jobId)
+        .every((e) => e.terminatedAt !== undefined),
+    ).toBe(true);
     expectNoWaitOnDeadConnection(run);
   });
 
@@ -74,9 +95,16 @@ describe('a host that dies in the middle of an SSH operation', () => {
   it('with retry.onHostLost: the job starts over on a new instance and succeeds', async () => {
     const run = runs.get('train:upload-run-script (retry.onHostLost)')!;
     expect(run.job.status).toBe('succeeded');
-    expect((await getEvents(stack, run.jobId)).filter((e) => e.message.includes('starting over on a new instance (restart 1 of 1)'))).toHaveLength(1);
+    expect(
+      (await getEvents(stack, run.jobId)).filter((e) => e.message.includes('starting over on a new instance (restart 1 of 1)')),
+    ).toHaveLength(1);
     expect(run.job.retiredInstances).toEqual([expect.objectContaining({ id: run.instanceId })]);
-    expect(stack.lambda.state.ledger().filter((e) => e.jobTag === run.jobId).every((e) => e.terminatedAt !== undefined)).toBe(true);
+    expect(
+      stack.lambda.state
+        .ledger()
+        .filter((e) => e.jobTag === run.jobId)
+        .every((e) => e.terminatedAt !== undefined),
+    ).toBe(true);
     expectNoWaitOnDeadConnection(run);
   });
 });
@@ -85,7 +113,11 @@ describe('a host that stops answering in the middle of an upload', () => {
   it('is tolerated for the grace window, then the job fails with host_lost and the instance is terminated', async () => {
     const run = runs.get('stage-in:upload-script (host hangs)')!;
     expect(run.job.status).toBe('failed');
-    expect(run.job.error).toMatchObject({ code: 'host_lost', stage: 'staging_in', message: expect.stringMatching(/unreachable for \d+ s/) });
+    expect(run.job.error).toMatchObject({
+      code: 'host_lost',
+      stage: 'staging_in',
+      message: expect.stringMatching(/unreachable for \d+ s/),
+    });
     expect(stack.lambda.state.instance(run.instanceId)?.status).toBe('terminated');
     const events = await getEvents(stack, run.jobId);
     const unreachable = events.find((e) => e.type === 'unreachable');
@@ -100,8 +132,14 @@ describe('a host the cloud reports unhealthy while SSH waits on it', () => {
   it('is lost as soon as the cloud watch sees it, without waiting out the grace window', async () => {
     const run = runs.get('train:poll (host hangs, cloud says unhealthy)')!;
     expect(run.job.status).toBe('failed');
-    expect(run.job.error).toMatchObject({ code: 'host_lost', stage: 'training', message: expect.stringContaining('reported unhealthy by the cloud') });
+    expect(run.job.error).toMatchObject({
+      code: 'host_lost',
+      stage: 'training',
+      message: expect.stringContaining('reported unhealthy by the cloud'),
+    });
     expect(stack.lambda.state.instance(run.instanceId)?.status).toBe('terminated');
-    expect((await getEvents(stack, run.jobId)).some((e) => e.message === `Instance ${run.instanceId} is unhealthy according to the cloud`)).toBe(true);
+    expect(
+      (await getEvents(stack, run.jobId)).some((e) => e.message === `Instance ${run.instanceId} is unhealthy according to the cloud`),
+    ).toBe(true);
   });
 });

@@ -24,10 +24,38 @@ import { ensureUbuntuUser, generateSshKeyPair, startSshHost, type SshHost } from
 // Not exported by @inno-train/transfer's index: the compiled module is imported by path.
 import { renderStageInScript } from '../../../apps/transfer/dist/host-scripts';
 import {
-  arbitraryValue, assertInLanes, assertNoInjection, checkArrivals, checkQuotedRoundTrip, envFor, envKey, expectedArrivals,
-  expectedListing, FIELD_PATTERNS, fieldCandidate, forLane, inputRelPathFor, inputsFor, isRecordKey, jobRecord, leavesOnly,
-  LISTING, newJobId, NO_CANARY, planFiles, printPropertySummary, reachedValues, runEnvThroughWrapper, runStageIn, SAFE_NAME,
-  startFileServer, submissionWith, SUBMISSION_FIELDS, utf8, valueWithNul, type HostUnderTest,
+  arbitraryValue,
+  assertInLanes,
+  assertNoInjection,
+  checkArrivals,
+  checkQuotedRoundTrip,
+  envFor,
+  envKey,
+  expectedArrivals,
+  expectedListing,
+  FIELD_PATTERNS,
+  fieldCandidate,
+  forLane,
+  inputRelPathFor,
+  inputsFor,
+  isRecordKey,
+  jobRecord,
+  leavesOnly,
+  LISTING,
+  newJobId,
+  NO_CANARY,
+  planFiles,
+  printPropertySummary,
+  reachedValues,
+  runEnvThroughWrapper,
+  runStageIn,
+  SAFE_NAME,
+  startFileServer,
+  submissionWith,
+  SUBMISSION_FIELDS,
+  utf8,
+  valueWithNul,
+  type HostUnderTest,
 } from '../src/fuzz';
 
 jest.setTimeout(240_000);
@@ -72,7 +100,12 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
     );
     // A payload that escaped its quotes would also have left a file somewhere (`> x`, `touch`).
     await assertNoInjection(host);
-    printPropertySummary('property A (shellQuote over SSH: byte-identical, no canary)', cases, startedAt, `longest ${longest} chars, ${bytes} bytes in all`);
+    printPropertySummary(
+      'property A (shellQuote over SSH: byte-identical, no canary)',
+      cases,
+      startedAt,
+      `longest ${longest} chars, ${bytes} bytes in all`,
+    );
   });
 
   it('B: a NUL byte is refused everywhere data is quoted, never silently truncated', () => {
@@ -112,7 +145,12 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
       }),
     );
     await assertNoInjection(host, ['inno-train']);
-    printPropertySummary('property C (renderRunScript env + input paths over SSH)', cases, startedAt, `${valuesChecked} values compared byte for byte`);
+    printPropertySummary(
+      'property C (renderRunScript env + input paths over SSH)',
+      cases,
+      startedAt,
+      `${valuesChecked} values compared byte for byte`,
+    );
   });
 
   it('D: the submission schema lets no shell metacharacter through names, keys and filenames', () => {
@@ -139,7 +177,12 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
       { numRuns: Number(process.env.HOSTILE_RUNS_D ?? 20_000) },
     );
     const droppedNote = dropped.size ? `; accepted but silently dropped: ${[...dropped].join(', ')}` : '';
-    printPropertySummary('property D (jobSubmissionSchema patterns)', cases, startedAt, `${accepted} accepted, ${cases - accepted} rejected${droppedNote}`);
+    printPropertySummary(
+      'property D (jobSubmissionSchema patterns)',
+      cases,
+      startedAt,
+      `${accepted} accepted, ${cases - accepted} rejected${droppedNote}`,
+    );
   });
 
   it('E: the stage-in script fetches files with hostile names to exactly those paths, and runs nothing', async () => {
@@ -171,6 +214,11 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
       await server.close();
     }
     await assertNoInjection(host, ['inno-train']);
-    printPropertySummary('property E (stage-in script, hostile file names over SSH)', cases, startedAt, `${files} files fetched and checked`);
+    printPropertySummary(
+      'property E (stage-in script, hostile file names over SSH)',
+      cases,
+      startedAt,
+      `${files} files fetched and checked`,
+    );
   });
 });

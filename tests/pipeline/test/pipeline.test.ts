@@ -1,5 +1,17 @@
 import { waitFor } from '@inno-train/test-kit';
-import { BUCKET, CHECKSUM_SCRIPT, dataset, ENDLESS_SCRIPT, expectedWeights, FAILING_SCRIPT, getObject, putObject, startStack, testS3Client, type Stack } from '../src';
+import {
+  BUCKET,
+  CHECKSUM_SCRIPT,
+  dataset,
+  ENDLESS_SCRIPT,
+  expectedWeights,
+  FAILING_SCRIPT,
+  getObject,
+  putObject,
+  startStack,
+  testS3Client,
+  type Stack,
+} from '../src';
 
 jest.setTimeout(180_000);
 
@@ -32,10 +44,15 @@ async function job(id: string) {
 }
 
 async function waitForEnd(id: string, timeoutMs = 120_000) {
-  return waitFor(async () => {
-    const current = await job(id);
-    return ['succeeded', 'failed', 'cancelled'].includes(current.status) && (current.instance === null || current.instance.terminatedAt) ? current : undefined;
-  }, { timeoutMs, intervalMs: 200, description: `job ${id} to end and its instance to be terminated` });
+  return waitFor(
+    async () => {
+      const current = await job(id);
+      return ['succeeded', 'failed', 'cancelled'].includes(current.status) && (current.instance === null || current.instance.terminatedAt)
+        ? current
+        : undefined;
+    },
+    { timeoutMs, intervalMs: 200, description: `job ${id} to end and its instance to be terminated` },
+  );
 }
 
 function baseJob(script: string, extra: Record<string, unknown> = {}) {
@@ -101,7 +118,13 @@ describe('the training pipeline on real parts', () => {
     const homeFiles = (await getObject(s3, BUCKET, `${prefix}home-files.txt`)).toString();
     expect(environment).toContain(`JOB_ID=${id}`);
     expect(homeFiles).toContain('train.py');
-    for (const secret of [stack.secrets.lambdaApiKey, stack.secrets.apiKey, stack.secrets.sshPassphrase, 'AWS_SECRET_ACCESS_KEY', 'aws_secret_access_key']) {
+    for (const secret of [
+      stack.secrets.lambdaApiKey,
+      stack.secrets.apiKey,
+      stack.secrets.sshPassphrase,
+      'AWS_SECRET_ACCESS_KEY',
+      'aws_secret_access_key',
+    ]) {
       expect(environment).not.toContain(secret);
       expect(homeFiles).not.toContain(secret);
     }
@@ -136,10 +159,13 @@ describe('the training pipeline on real parts', () => {
 
   it('cancels a job during training: the process is stopped and the instance terminated', async () => {
     const id = await submit(baseJob(ENDLESS_SCRIPT));
-    await waitFor(async () => {
-      const current = await job(id);
-      return current.status === 'training' && current.progress?.step >= 3 ? current : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 200, description: 'training to report progress' });
+    await waitFor(
+      async () => {
+        const current = await job(id);
+        return current.status === 'training' && current.progress?.step >= 3 ? current : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, description: 'training to report progress' },
+    );
     const cancelled = await stack.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
     expect(cancelled.status).toBe(200);
     expect(cancelled.json.status).toBe('cancelled');
@@ -154,10 +180,13 @@ describe('the training pipeline on real parts', () => {
 
   it('fails a job whose host dies during training with host_lost, and terminates its instance', async () => {
     const id = await submit(baseJob(ENDLESS_SCRIPT));
-    const training = await waitFor(async () => {
-      const current = await job(id);
-      return current.status === 'training' && current.progress?.step >= 2 ? current : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 200, description: 'training to report progress' });
+    const training = await waitFor(
+      async () => {
+        const current = await job(id);
+        return current.status === 'training' && current.progress?.step >= 2 ? current : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, description: 'training to report progress' },
+    );
     await stack.hosts.get(training.instance.id)!.kill();
     const done = await waitForEnd(id, 60_000);
     expect(done.status).toBe('failed');

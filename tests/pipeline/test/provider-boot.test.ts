@@ -34,7 +34,10 @@ async function launchDirectly(tags: { key: string; value: string }[]): Promise<s
 
 describe('capacity', () => {
   it('falls back to the next type and region when the first lack capacity', async () => {
-    const id = await submitJob(stack, tinyJob({ type: 'gpu_8x_h100_sxm5', fallbackTypes: ['gpu_1x_a10'], regions: ['us-east-1', 'us-west-1'] }));
+    const id = await submitJob(
+      stack,
+      tinyJob({ type: 'gpu_8x_h100_sxm5', fallbackTypes: ['gpu_1x_a10'], regions: ['us-east-1', 'us-west-1'] }),
+    );
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
     expect(job.instance).toMatchObject({ type: 'gpu_1x_a10', region: 'us-west-1' });
@@ -42,7 +45,10 @@ describe('capacity', () => {
 
   it('waits for capacity when the job allows it, and uses it when it appears', async () => {
     const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a100', capacityWaitSeconds: 120 }));
-    await waitFor(async () => (await getEvents(stack, id)).some((e) => e.message.startsWith('Waiting up to 120 s')), { timeoutMs: 30_000, description: 'the job to wait for capacity' });
+    await waitFor(async () => (await getEvents(stack, id)).some((e) => e.message.startsWith('Waiting up to 120 s')), {
+      timeoutMs: 30_000,
+      description: 'the job to wait for capacity',
+    });
     expect(stack.lambda.state.ledger().filter((e) => e.jobTag === id)).toHaveLength(0);
     stack.lambda.state.setCapacity('gpu_1x_a100', 'us-west-1', 1);
     const job = await waitForJobEnd(stack, id);
@@ -70,7 +76,12 @@ describe('bad boots', () => {
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
     expect(job.retiredInstances[0].retiredReason).toContain('SSH never answered');
-    expect(stack.lambda.state.ledger().filter((e) => e.jobTag === id).every((e) => e.terminatedAt)).toBe(true);
+    expect(
+      stack.lambda.state
+        .ledger()
+        .filter((e) => e.jobTag === id)
+        .every((e) => e.terminatedAt),
+    ).toBe(true);
     expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
   });
 });
@@ -83,14 +94,18 @@ describe('the reconciler', () => {
       { key: 'inno-train:launched-at', value: new Date().toISOString() },
       { key: 'inno-train:ns', value: stack.namespace },
     ]);
-    await waitFor(() => stack.lambda.state.instance(orphan)?.status === 'terminated', { timeoutMs: 30_000, description: 'the reconciler to terminate the orphan' });
+    await waitFor(() => stack.lambda.state.instance(orphan)?.status === 'terminated', {
+      timeoutMs: 30_000,
+      description: 'the reconciler to terminate the orphan',
+    });
     // Two more listings by the reconciler after the orphan went: the untagged one is still alive.
     const listings = () => stack.lambda.state.counters().requests['GET /instances'] ?? 0;
     const before = listings();
     await waitFor(() => listings() >= before + 2, { timeoutMs: 10_000, description: 'two more reconciler runs' });
     expect(stack.lambda.state.instance(untagged)?.status).toBe('active');
     await fetch(`${stack.lambda.url}/instance-operations/terminate`, {
-      method: 'POST', headers: { authorization: `Bearer ${stack.secrets.lambdaApiKey}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.secrets.lambdaApiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ instance_ids: [untagged] }),
     });
   });

@@ -44,14 +44,18 @@ describe('the Lambda provider under faults, with three provisioner replicas', ()
 
     const requests = Object.values(counters.requests).reduce((a, b) => a + b, 0);
     const leaked = ledger.filter((e) => !e.terminatedAt).reduce((sum, e) => sum + e.billedSeconds, 0);
-    const toActive = await Promise.all([...submitted.entries()].map(async ([id, at]) => {
-      const events = await getEvents(stack, id);
-      const active = events.find((e) => / is active$/.test(e.message));
-      return Date.parse(active!.at) - at - BOOT_DELAY_MS;
-    }));
-    process.stdout.write(`provider faults: ${counters.tooManyRequests} x 429 received for ${requests} requests, ` +
-      `${counters.injectedFailures} injected failures, ${counters.rateLimitViolations} rate-limit violations, ` +
-      `leaked instance-seconds ${leaked}, submit->active minus boot delay (ms) ${JSON.stringify(toActive)}\n`);
+    const toActive = await Promise.all(
+      [...submitted.entries()].map(async ([id, at]) => {
+        const events = await getEvents(stack, id);
+        const active = events.find((e) => / is active$/.test(e.message));
+        return Date.parse(active!.at) - at - BOOT_DELAY_MS;
+      }),
+    );
+    process.stdout.write(
+      `provider faults: ${counters.tooManyRequests} x 429 received for ${requests} requests, ` +
+        `${counters.injectedFailures} injected failures, ${counters.rateLimitViolations} rate-limit violations, ` +
+        `leaked instance-seconds ${leaked}, submit->active minus boot delay (ms) ${JSON.stringify(toActive)}\n`,
+    );
   });
 
   it('adopts the instance of a launch whose answer was lost, and launches no second one', async () => {
@@ -68,7 +72,10 @@ describe('the Lambda provider under faults, with three provisioner replicas', ()
   it('stops a job that reaches maxCostUsd, stages out its partial outputs and tears it down', async () => {
     // 75 cents an hour: 0.0002 USD is reached after about a second of instance time.
     const script = `import os, time\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'partial.txt'), 'w').write('so far')\nwhile True:\n    time.sleep(0.2)\n`;
-    const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { maxCostUsd: 0.0002, script: { inline: script, filename: 'train.py' } }));
+    const id = await submitJob(
+      stack,
+      tinyJob({ type: 'gpu_1x_a10' }, { maxCostUsd: 0.0002, script: { inline: script, filename: 'train.py' } }),
+    );
     const job = await waitForJobEnd(stack, id, 120_000);
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'max_cost_exceeded', stage: 'training' });

@@ -30,15 +30,25 @@ describe('two replicas of every worker app', () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
       const response = await stack.api('/v1/jobs', {
-        body: { name: `replica-${i}`, instance: { type: 'gpu_1x_a10' }, inputs: { data: `s3://${BUCKET}/replicas/data.bin` }, script: { inline: SCRIPT, filename: 'train.py' } },
+        body: {
+          name: `replica-${i}`,
+          instance: { type: 'gpu_1x_a10' },
+          inputs: { data: `s3://${BUCKET}/replicas/data.bin` },
+          script: { inline: SCRIPT, filename: 'train.py' },
+        },
       });
       expect(response.status).toBe(202);
       ids.push(response.json.id);
     }
-    const jobs = await waitFor(async () => {
-      const all = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
-      return all.every((job) => ['succeeded', 'failed', 'cancelled'].includes(job.status) && job.instance?.terminatedAt) ? all : undefined;
-    }, { timeoutMs: 150_000, intervalMs: 300, description: 'every job to end with its instance terminated' });
+    const jobs = await waitFor(
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
+        return all.every((job) => ['succeeded', 'failed', 'cancelled'].includes(job.status) && job.instance?.terminatedAt)
+          ? all
+          : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 300, description: 'every job to end with its instance terminated' },
+    );
 
     expect(jobs.map((job) => job.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     const ledger = stack.lambda.state.ledger();
@@ -53,7 +63,7 @@ describe('two replicas of every worker app', () => {
     expect(stack.lambda.state.aliveInstances()).toHaveLength(0);
   });
 
-  it('opened each SSH session that changes a host exactly once per job, and the hosts\' sshd agrees on every count', async () => {
+  it("opened each SSH session that changes a host exactly once per job, and the hosts' sshd agrees on every count", async () => {
     const sessions = sshSessionsByHost(stack.appLogs());
     const jobs = (await stack.api('/v1/jobs?limit=50')).json.data as { id: string; instance: { id: string; ip: string } }[];
     expect(jobs).toHaveLength(4);
@@ -74,8 +84,18 @@ describe('two replicas of every worker app', () => {
 
 /** Sessions that change the host: each must happen once per job, whichever replica runs the step. */
 const ONCE_PER_JOB = [
-  'boot:gpu-check', 'stage-in:prepare', 'stage-in:upload-script', 'stage-in:upload-config', 'stage-in:upload-train-script', 'stage-in:start',
-  'train:upload-run-script', 'train:start', 'stage-out:list', 'stage-out:prepare', 'stage-out:upload-script', 'stage-out:start',
+  'boot:gpu-check',
+  'stage-in:prepare',
+  'stage-in:upload-script',
+  'stage-in:upload-config',
+  'stage-in:upload-train-script',
+  'stage-in:start',
+  'train:upload-run-script',
+  'train:start',
+  'stage-out:list',
+  'stage-out:prepare',
+  'stage-out:upload-script',
+  'stage-out:start',
 ];
 /** Read-only checks, as many as the timing needs. */
 const POLLS = ['probe', 'stage-in:check', 'train:poll', 'stage-out:check'];

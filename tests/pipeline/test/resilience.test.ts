@@ -24,7 +24,10 @@ open(os.path.join(os.environ['OUTPUT_DIR'], 'done.txt'), 'w').write('ok')
 describe('resilience', () => {
   it('finishes jobs after every worker is stopped with SIGTERM mid-run and started again', async () => {
     const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } }));
-    await waitFor(async () => (await getJob(stack, id)).progress?.step >= 2 || undefined, { timeoutMs: 60_000, description: 'training to progress' });
+    await waitFor(async () => (await getJob(stack, id)).progress?.step >= 2 || undefined, {
+      timeoutMs: 60_000,
+      description: 'training to progress',
+    });
     const workers = stack.apps.map((app, index) => ({ app, index })).filter(({ app }) => app.app !== 'api');
     await Promise.all(workers.map(({ app }) => app.stop('SIGTERM')));
     expect(workers.every(({ app }) => app.child.exitCode === 0)).toBe(true);
@@ -37,7 +40,10 @@ describe('resilience', () => {
 
   it('cancels a job while it is provisioning: nothing is launched and it ends cancelled', async () => {
     const id = await submitJob(stack, tinyJob({ type: 'gpu_8x_h100_sxm5', capacityWaitSeconds: 600 }));
-    await waitFor(async () => (await getEvents(stack, id)).some((e) => e.message.startsWith('Waiting up to')) || undefined, { timeoutMs: 30_000, description: 'provisioning to wait for capacity' });
+    await waitFor(async () => (await getEvents(stack, id)).some((e) => e.message.startsWith('Waiting up to')) || undefined, {
+      timeoutMs: 30_000,
+      description: 'provisioning to wait for capacity',
+    });
     expect((await getJob(stack, id)).status).toBe('provisioning');
     expect((await stack.api(`/v1/jobs/${id}/cancel`, { method: 'POST' })).json.status).toBe('cancelled');
     stack.lambda.state.setCapacity('gpu_8x_h100_sxm5', 'us-east-1', 1);
@@ -57,10 +63,13 @@ describe('resilience', () => {
 
   it('rides out a host that stops answering for less than the grace window', async () => {
     const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } }));
-    const training = await waitFor(async () => {
-      const job = await getJob(stack, id);
-      return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
-    }, { timeoutMs: 60_000, description: 'training' });
+    const training = await waitFor(
+      async () => {
+        const job = await getJob(stack, id);
+        return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
+      },
+      { timeoutMs: 60_000, description: 'training' },
+    );
     const host = stack.hosts.get(training.instance.id)!;
     await host.pause();
     const pausedAt = Date.now();
@@ -73,10 +82,13 @@ describe('resilience', () => {
 
   it('fails with host_lost when the host stops answering for longer than the grace window', async () => {
     const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: ENDLESS_SCRIPT, filename: 'train.py' } }));
-    const training = await waitFor(async () => {
-      const job = await getJob(stack, id);
-      return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
-    }, { timeoutMs: 60_000, description: 'training' });
+    const training = await waitFor(
+      async () => {
+        const job = await getJob(stack, id);
+        return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
+      },
+      { timeoutMs: 60_000, description: 'training' },
+    );
     await stack.hosts.get(training.instance.id)!.pause();
     const job = await waitForJobEnd(stack, id, 120_000);
     expect(job.status).toBe('failed');
@@ -85,15 +97,23 @@ describe('resilience', () => {
   });
 
   it('starts over on a new instance when the host dies and the job asked for retry.onHostLost', async () => {
-    const id = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { retry: { onHostLost: 1 }, script: { inline: SLOW_SCRIPT, filename: 'train.py' } }));
-    const training = await waitFor(async () => {
-      const job = await getJob(stack, id);
-      return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
-    }, { timeoutMs: 60_000, description: 'training' });
+    const id = await submitJob(
+      stack,
+      tinyJob({ type: 'gpu_1x_a10' }, { retry: { onHostLost: 1 }, script: { inline: SLOW_SCRIPT, filename: 'train.py' } }),
+    );
+    const training = await waitFor(
+      async () => {
+        const job = await getJob(stack, id);
+        return job.status === 'training' && job.progress?.step >= 1 ? job : undefined;
+      },
+      { timeoutMs: 60_000, description: 'training' },
+    );
     await stack.hosts.get(training.instance.id)!.kill();
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
-    expect(job.retiredInstances).toEqual([expect.objectContaining({ id: training.instance.id, retiredReason: expect.stringContaining('refuses connections') })]);
+    expect(job.retiredInstances).toEqual([
+      expect.objectContaining({ id: training.instance.id, retiredReason: expect.stringContaining('refuses connections') }),
+    ]);
     expect(job.instance.id).not.toBe(training.instance.id);
     const ledger = stack.lambda.state.ledger().filter((e) => e.jobTag === id);
     expect(ledger).toHaveLength(2);
@@ -111,7 +131,10 @@ describe('a Redis restart in the middle of jobs', () => {
         await submitJob(own, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } })),
         await submitJob(own, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: SLOW_SCRIPT, filename: 'train.py' } })),
       ];
-      await waitFor(async () => (await getJob(own, ids[0]!)).progress?.step >= 1 || undefined, { timeoutMs: 60_000, description: 'training' });
+      await waitFor(async () => (await getJob(own, ids[0]!)).progress?.step >= 1 || undefined, {
+        timeoutMs: 60_000,
+        description: 'training',
+      });
       await redis.stop();
       // While Redis is down the API answers 503 at once (no offline queue), never hangs.
       const asked = Date.now();
@@ -124,7 +147,9 @@ describe('a Redis restart in the middle of jobs', () => {
       const jobs = await Promise.all(ids.map((id) => waitForJobEnd(own, id)));
       expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
       expect(own.apps.every((app) => app.child.exitCode === null)).toBe(true);
-      process.stdout.write(`redis down: the API answered 503 in ${answeredInMs} ms; after the restart both jobs ${jobs.map((j) => j.status).join(', ')}\n`);
+      process.stdout.write(
+        `redis down: the API answered 503 in ${answeredInMs} ms; after the restart both jobs ${jobs.map((j) => j.status).join(', ')}\n`,
+      );
     } finally {
       await own.stop();
       await redis.close();

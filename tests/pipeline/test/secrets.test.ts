@@ -1,6 +1,18 @@
 import { Redis } from 'ioredis';
 import { waitFor } from '@inno-train/test-kit';
-import { BUCKET, ENDLESS_SCRIPT, FAILING_SCRIPT, getEvents, putObject, startStack, submitJob, testS3Client, tinyJob, waitForJobEnd, type Stack } from '../src';
+import {
+  BUCKET,
+  ENDLESS_SCRIPT,
+  FAILING_SCRIPT,
+  getEvents,
+  putObject,
+  startStack,
+  submitJob,
+  testS3Client,
+  tinyJob,
+  waitForJobEnd,
+  type Stack,
+} from '../src';
 
 jest.setTimeout(240_000);
 
@@ -46,10 +58,16 @@ describe('secrets', () => {
   it('never appear in logs, events, job records, logs of jobs, BullMQ payloads or any Redis key, across successes and failures', async () => {
     const input = { data: `s3://${BUCKET}/secrets/data.bin` };
     const ok = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { inputs: input, env: { HF_TOKEN_NAME: 'x' } }));
-    const failing = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { inputs: input, script: { inline: FAILING_SCRIPT, filename: 'train.py' } }));
+    const failing = await submitJob(
+      stack,
+      tinyJob({ type: 'gpu_1x_a10' }, { inputs: input, script: { inline: FAILING_SCRIPT, filename: 'train.py' } }),
+    );
     const noCapacity = await submitJob(stack, tinyJob({ type: 'gpu_8x_h100_sxm5' }));
     const cancelled = await submitJob(stack, tinyJob({ type: 'gpu_1x_a10' }, { script: { inline: ENDLESS_SCRIPT, filename: 'train.py' } }));
-    await waitFor(async () => (await stack.api(`/v1/jobs/${cancelled}`)).json.status === 'training', { timeoutMs: 90_000, description: 'training to start' });
+    await waitFor(async () => (await stack.api(`/v1/jobs/${cancelled}`)).json.status === 'training', {
+      timeoutMs: 90_000,
+      description: 'training to start',
+    });
     expect((await stack.api(`/v1/jobs/${cancelled}/cancel`, { method: 'POST' })).status).toBe(200);
     // A request with a wrong key and one with the Lambda key as a bearer: both refused, neither logged.
     expect((await stack.api('/v1/jobs', { key: stack.secrets.lambdaApiKey })).status).toBe(401);
@@ -58,7 +76,11 @@ describe('secrets', () => {
 
     const api = [];
     for (const id of [ok, failing, noCapacity, cancelled]) {
-      api.push(JSON.stringify(await stack.api(`/v1/jobs/${id}`)).toString(), JSON.stringify(await getEvents(stack, id)), (await stack.api(`/v1/jobs/${id}/logs`)).text);
+      api.push(
+        JSON.stringify(await stack.api(`/v1/jobs/${id}`)).toString(),
+        JSON.stringify(await getEvents(stack, id)),
+        (await stack.api(`/v1/jobs/${id}/logs`)).text,
+      );
     }
     api.push(JSON.stringify((await stack.api('/v1/jobs?limit=50')).json));
     const haystacks = { logs: stack.appLogs(), redis: await dumpRedis(stack.namespace), api: api.join('\n') };
@@ -80,7 +102,9 @@ describe('secrets', () => {
         if (text.includes(secret)) hits.push(`${what} in ${where}`);
       }
     }
-    process.stdout.write(`secret scan: ${Object.keys(secrets).length} secrets x ${Object.keys(haystacks).length} places (${Object.values(haystacks).reduce((n, t) => n + t.length, 0)} chars): ${hits.length} hits\n`);
+    process.stdout.write(
+      `secret scan: ${Object.keys(secrets).length} secrets x ${Object.keys(haystacks).length} places (${Object.values(haystacks).reduce((n, t) => n + t.length, 0)} chars): ${hits.length} hits\n`,
+    );
     expect(hits).toEqual([]);
   });
 });

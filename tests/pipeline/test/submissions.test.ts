@@ -32,7 +32,13 @@ describe('job submission', () => {
   it('accepts a valid job with 202 and shows it as queued', async () => {
     const response = await stack.api('/v1/jobs', { body: valid() });
     expect(response.status).toBe(202);
-    expect(response.json).toMatchObject({ status: 'queued', instance: null, progress: null, error: null, outputUri: `s3://${BUCKET}/jobs/${response.json.id}/output/` });
+    expect(response.json).toMatchObject({
+      status: 'queued',
+      instance: null,
+      progress: null,
+      error: null,
+      outputUri: `s3://${BUCKET}/jobs/${response.json.id}/output/`,
+    });
     expect(response.json.createdAt).toMatch(/\+00:00$/);
     const listed = await stack.api('/v1/jobs?status=queued&limit=10');
     expect(listed.json.data.map((j: { id: string }) => j.id)).toContain(response.json.id);
@@ -70,7 +76,10 @@ describe('job submission', () => {
   });
 
   it('rejects an input that does not exist in S3 and names it', async () => {
-    const error = await rejected({ ...valid(), inputs: { train: `s3://${BUCKET}/data/train.jsonl`, eval: `s3://${BUCKET}/data/missing/` } });
+    const error = await rejected({
+      ...valid(),
+      inputs: { train: `s3://${BUCKET}/data/train.jsonl`, eval: `s3://${BUCKET}/data/missing/` },
+    });
     expect(error.code).toBe('invalid_input');
     expect(error.details?.map((d) => d.path)).toEqual(['inputs.eval']);
   });

@@ -4,6 +4,16 @@
  * path (tests/pipeline's hostile-input property test imports apps/transfer/dist/host-scripts).
  */
 export {
-  checkRelPath, parseListOutputs, renderListOutputsCommand, renderStageInScript, renderStageOutScript, type ListedOutput, type StageInFile,
-  type StageInPlan, type StageInStatus, type StageOutPlan, type StageOutStatus, type StageOutUpload,
+  checkRelPath,
+  parseListOutputs,
+  renderListOutputsCommand,
+  renderStageInScript,
+  renderStageOutScript,
+  type ListedOutput,
+  type StageInFile,
+  type StageInPlan,
+  type StageInStatus,
+  type StageOutPlan,
+  type StageOutStatus,
+  type StageOutUpload,
 } from '@inno-train/host-protocol';

@@ -152,7 +152,11 @@ describe('stage-in script', () => {
     const jobDir = newJobDir();
     const single = data.get('single/model-config.json')!;
     const files: StageInFile[] = [
-      { url: remember(await storage.presignGet(BUCKET, 'single/model-config.json')), relPath: 'inputs/config/model-config.json', size: single.length },
+      {
+        url: remember(await storage.presignGet(BUCKET, 'single/model-config.json')),
+        relPath: 'inputs/config/model-config.json',
+        size: single.length,
+      },
       ...(await planPrefix('ds/train/', 'inputs/train')),
     ];
     const script = renderStageInScript({ jobDir, files, parallelism: 2, statusFile: STATUS });
@@ -256,7 +260,8 @@ describe('stage-out script', () => {
       const uploadId = await storage.createMultipartUpload(BUCKET, key);
       const count = Math.ceil(file.size / partSize);
       const parts = [];
-      for (let n = 1; n <= count; n += 1) parts.push({ partNumber: n, url: remember(await storage.presignUploadPart(BUCKET, key, uploadId, n)) });
+      for (let n = 1; n <= count; n += 1)
+        parts.push({ partNumber: n, url: remember(await storage.presignUploadPart(BUCKET, key, uploadId, n)) });
       uploads.push({ kind: 'multipart', relPath, partSize, parts });
       multipart.push({ relPath, key, uploadId });
     }
@@ -291,7 +296,8 @@ describe('stage-out script', () => {
     expectNoSecrets(run.log, raw);
     expectNoCanary();
 
-    for (const upload of multipart) await storage.completeMultipartUpload(BUCKET, upload.key, upload.uploadId, status.parts[upload.relPath] ?? []);
+    for (const upload of multipart)
+      await storage.completeMultipartUpload(BUCKET, upload.key, upload.uploadId, status.parts[upload.relPath] ?? []);
     for (const [name, body] of files) expect((await getObject(`jobs/j1/${name}`)).equals(body)).toBe(true);
     expect(readdirSync(join(jobDir, '.inno'))).toEqual(['status.json']);
   });
@@ -303,7 +309,10 @@ describe('stage-out script', () => {
     writeFileSync(join(jobDir, 'output', 'fine.txt'), 'fine');
     spawnSync('ln', ['-s', '/etc/hostname', join(jobDir, 'output', 'link')]);
     const uploadId = await storage.createMultipartUpload(BUCKET, 'jobs/j2/shrunk.bin');
-    const part = async (n: number) => ({ partNumber: n, url: remember(await storage.presignUploadPart(BUCKET, 'jobs/j2/shrunk.bin', uploadId, n)) });
+    const part = async (n: number) => ({
+      partNumber: n,
+      url: remember(await storage.presignUploadPart(BUCKET, 'jobs/j2/shrunk.bin', uploadId, n)),
+    });
     const uploads: StageOutUpload[] = [
       { kind: 'put', relPath: 'output/gone.txt', url: remember(await storage.presignPut(BUCKET, 'jobs/j2/gone.txt')) },
       { kind: 'put', relPath: 'output/link', url: remember(await storage.presignPut(BUCKET, 'jobs/j2/link')) },

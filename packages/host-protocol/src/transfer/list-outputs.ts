@@ -55,7 +55,10 @@ export function parseListOutputs(stdout: string | Buffer): ListedOutput[] {
   return records.map((record) => {
     const parsed = recordSchema.safeParse(record);
     if (!parsed.success) {
-      throw new InnoError('invalid_listing', `Malformed output listing record ${JSON.stringify(record.slice(0, 200))}: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+      throw new InnoError(
+        'invalid_listing',
+        `Malformed output listing record ${JSON.stringify(record.slice(0, 200))}: ${parsed.error.issues[0]?.message ?? 'unknown'}`,
+      );
     }
     return parsed.data;
   });

@@ -37,19 +37,23 @@ export function renderStageInScript(plan: StageInPlan): string {
     url: checkUrl(file.url, `files[${index}].url`),
   }));
   checkDistinctTargets(files.map((file) => file.relPath));
-  return renderScript('transfer.sh', {
-    MODE: 'stage-in',
-    JOB_DIR: jobDir,
-    RESULT_FILE: statusFile,
-    PARALLELISM: parallelism,
-    REL: files.map((file) => file.relPath),
-    SIZE: files.map((file) => file.size),
-    PART_SIZE: [],
-    NPARTS: [],
-    // One item per file, the whole file (part 0).
-    ITEM_FILE: files.map((_, index) => index),
-    ITEM_PART: files.map(() => 0),
-    ITEM_URL: files.map((file) => file.url),
-    RESULT_PY: scriptSource('transfer-result.py'),
-  }, { label: 'stage-in' });
+  return renderScript(
+    'transfer.sh',
+    {
+      MODE: 'stage-in',
+      JOB_DIR: jobDir,
+      RESULT_FILE: statusFile,
+      PARALLELISM: parallelism,
+      REL: files.map((file) => file.relPath),
+      SIZE: files.map((file) => file.size),
+      PART_SIZE: [],
+      NPARTS: [],
+      // One item per file, the whole file (part 0).
+      ITEM_FILE: files.map((_, index) => index),
+      ITEM_PART: files.map(() => 0),
+      ITEM_URL: files.map((file) => file.url),
+      RESULT_PY: scriptSource('transfer-result.py'),
+    },
+    { label: 'stage-in' },
+  );
 }

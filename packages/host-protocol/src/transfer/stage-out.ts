@@ -69,18 +69,22 @@ export function renderStageOutScript(plan: StageOutPlan): string {
     }
   });
   checkDistinctTargets(rel);
-  return renderScript('transfer.sh', {
-    MODE: 'stage-out',
-    JOB_DIR: jobDir,
-    RESULT_FILE: statusFile,
-    PARALLELISM: parallelism,
-    REL: rel,
-    SIZE: [],
-    PART_SIZE: partSize,
-    NPARTS: nparts,
-    ITEM_FILE: items.map((item) => item.file),
-    ITEM_PART: items.map((item) => item.part),
-    ITEM_URL: items.map((item) => item.url),
-    RESULT_PY: scriptSource('transfer-result.py'),
-  }, { label: 'stage-out' });
+  return renderScript(
+    'transfer.sh',
+    {
+      MODE: 'stage-out',
+      JOB_DIR: jobDir,
+      RESULT_FILE: statusFile,
+      PARALLELISM: parallelism,
+      REL: rel,
+      SIZE: [],
+      PART_SIZE: partSize,
+      NPARTS: nparts,
+      ITEM_FILE: items.map((item) => item.file),
+      ITEM_PART: items.map((item) => item.part),
+      ITEM_URL: items.map((item) => item.url),
+      RESULT_PY: scriptSource('transfer-result.py'),
+    },
+    { label: 'stage-out' },
+  );
 }

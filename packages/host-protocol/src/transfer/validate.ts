@@ -37,7 +37,8 @@ export function checkRelPath(relPath: string, what = 'relPath'): string {
 /** The job directory (absolute, or relative to the SSH user's home) or a status file path. */
 export function checkHostPath(path: string, what: string): string {
   if (typeof path !== 'string' || path === '' || path.includes('\0')) throw planError(`${what} must be a non-empty string without NUL`);
-  if (path.split('/').some((segment) => segment === '..')) throw planError(`${what} ${JSON.stringify(path)} must not contain ".." segments`);
+  if (path.split('/').some((segment) => segment === '..'))
+    throw planError(`${what} ${JSON.stringify(path)} must not contain ".." segments`);
   return path;
 }
 

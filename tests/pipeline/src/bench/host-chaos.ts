@@ -20,15 +20,25 @@ async function main(): Promise<void> {
   try {
     const results = await inBatches(runs, concurrency, async (point) =>
       runKillPoint(stack, point, endTimeoutMs).then(
-        (run) => ({ label: point.label ?? point.name, ms: run.msToTermination, end: run.job.status === 'failed' ? `failed:${run.job.error?.code}` : run.job.status }),
+        (run) => ({
+          label: point.label ?? point.name,
+          ms: run.msToTermination,
+          end: run.job.status === 'failed' ? `failed:${run.job.error?.code}` : run.job.status,
+        }),
         (error: unknown) => ({ label: point.label ?? point.name, ms: Number.NaN, end: `error: ${String(error).slice(0, 200)}` }),
-      ));
-    process.stdout.write(`host chaos: host death -> instance termination (ms), ${rounds} runs per point, ${concurrency} jobs at once, ${Math.round((Date.now() - started) / 1000)} s in all\n`);
+      ),
+    );
+    process.stdout.write(
+      `host chaos: host death -> instance termination (ms), ${rounds} runs per point, ${concurrency} jobs at once, ${Math.round((Date.now() - started) / 1000)} s in all\n`,
+    );
     process.stdout.write(`${'point'.padEnd(46)} ${'worst'.padStart(8)} ${'median'.padStart(8)}  ends\n`);
     for (const point of points) {
       const label = point.label ?? point.name;
       const mine = results.filter((r) => r.label === label);
-      const times = mine.map((r) => r.ms).filter((ms) => Number.isFinite(ms)).sort((a, b) => a - b);
+      const times = mine
+        .map((r) => r.ms)
+        .filter((ms) => Number.isFinite(ms))
+        .sort((a, b) => a - b);
       const worst = times.length < mine.length ? 'n/a' : String(times.at(-1));
       const median = times.length ? String(times[Math.floor(times.length / 2)]) : 'n/a';
       const ends = [...new Set(mine.map((r) => r.end))].join(', ');

@@ -23,11 +23,18 @@ async function main(): Promise<void> {
     await waitFor(async () => (await step()) > 2 || undefined, { timeoutMs: 60_000, description: 'training to progress' });
     const monitorIndex = stack.apps.findIndex((app) => app.app === 'monitor');
     for (let round = 0; round < rounds; round++) {
-      await waitFor(async () => (await stack.api(`/v1/jobs/${id}`)).json.status === 'training' || undefined, { timeoutMs: 10_000, description: 'training' });
+      await waitFor(async () => (await stack.api(`/v1/jobs/${id}`)).json.status === 'training' || undefined, {
+        timeoutMs: 10_000,
+        description: 'training',
+      });
       const killedAt = Date.now();
       await stack.killAndRestart(monitorIndex);
       const before = await step();
-      await waitFor(async () => (await step()) > before || undefined, { timeoutMs: 120_000, intervalMs: 100, description: 'progress after the kill' });
+      await waitFor(async () => (await step()) > before || undefined, {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+        description: 'progress after the kill',
+      });
       figures.push(Date.now() - killedAt);
     }
     for (let round = 0; round < rounds; round++) {
@@ -36,15 +43,23 @@ async function main(): Promise<void> {
       const diedAt = Date.now();
       await stack.killAndRestart(monitorIndex);
       const before = await step();
-      await waitFor(async () => (await step()) > before || undefined, { timeoutMs: 120_000, intervalMs: 100, description: 'progress after the mid-step death' });
+      await waitFor(async () => (await step()) > before || undefined, {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+        description: 'progress after the mid-step death',
+      });
       midStep.push(Date.now() - diedAt);
     }
     await stack.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
   } finally {
     await stack.stop();
   }
-  process.stdout.write(`recovery, killed between steps: worker death -> job progressing again (ms) over ${figures.length} kills: ${JSON.stringify(figures)}; median ${median(figures)}\n`);
-  process.stdout.write(`recovery, killed mid-step (lock held): worker death -> job progressing again (ms) over ${midStep.length} kills: ${JSON.stringify(midStep)}; median ${median(midStep)}\n`);
+  process.stdout.write(
+    `recovery, killed between steps: worker death -> job progressing again (ms) over ${figures.length} kills: ${JSON.stringify(figures)}; median ${median(figures)}\n`,
+  );
+  process.stdout.write(
+    `recovery, killed mid-step (lock held): worker death -> job progressing again (ms) over ${midStep.length} kills: ${JSON.stringify(midStep)}; median ${median(midStep)}\n`,
+  );
 }
 
 function median(values: number[]): number | undefined {

@@ -29,14 +29,22 @@ async function timeByStatus(stack: Awaited<ReturnType<typeof startStack>>, ids: 
 }
 
 async function run(replicas: number, ipBase: number): Promise<number> {
-  const stack = await startStack({ ipBase, bootDelayMs: 1000, replicas: { provisioner: replicas, transfer: replicas, monitor: replicas }, extraEnv: { WORKER_CONCURRENCY: CONCURRENCY } });
+  const stack = await startStack({
+    ipBase,
+    bootDelayMs: 1000,
+    replicas: { provisioner: replicas, transfer: replicas, monitor: replicas },
+    extraEnv: { WORKER_CONCURRENCY: CONCURRENCY },
+  });
   try {
     const started = Date.now();
     const ids = await Promise.all(Array.from({ length: JOBS }, () => submitJob(stack, tinyJob())));
-    await waitFor(async () => {
-      const jobs = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
-      return jobs.every((job) => job.status === 'succeeded' && job.instance?.terminatedAt) || undefined;
-    }, { timeoutMs: 600_000, intervalMs: 250, description: 'every job to succeed' });
+    await waitFor(
+      async () => {
+        const jobs = await Promise.all(ids.map(async (id) => (await stack.api(`/v1/jobs/${id}`)).json));
+        return jobs.every((job) => job.status === 'succeeded' && job.instance?.terminatedAt) || undefined;
+      },
+      { timeoutMs: 600_000, intervalMs: 250, description: 'every job to succeed' },
+    );
     const minutes = (Date.now() - started) / 60_000;
     process.stdout.write(`  ${replicas} replica(s): mean ms per status ${JSON.stringify(await timeByStatus(stack, ids))}\n`);
     return JOBS / minutes;
@@ -48,7 +56,9 @@ async function run(replicas: number, ipBase: number): Promise<number> {
 async function main(): Promise<void> {
   const one = await run(1, 60);
   const two = await run(2, 80);
-  process.stdout.write(`throughput: ${JOBS} short jobs, WORKER_CONCURRENCY=${CONCURRENCY}; 1 replica of each worker app: ${one.toFixed(1)} jobs/min; 2 replicas: ${two.toFixed(1)} jobs/min (x${(two / one).toFixed(2)})\n`);
+  process.stdout.write(
+    `throughput: ${JOBS} short jobs, WORKER_CONCURRENCY=${CONCURRENCY}; 1 replica of each worker app: ${one.toFixed(1)} jobs/min; 2 replicas: ${two.toFixed(1)} jobs/min (x${(two / one).toFixed(2)})\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -55,8 +55,17 @@ export async function sendFuzzRequests(baseUrl: string, r: RequestSource, option
 
 function emptyTally(): FuzzTally {
   return {
-    startedAt: Date.now(), fuzzMs: 0, sent: 0, notSendable: 0, byStatus: new Map(), byCategory: new Map(), findings: [],
-    boardErrorShapes: new Map(), validAccepted: [], validSlots: 0, slowest: { ms: 0, request: '' },
+    startedAt: Date.now(),
+    fuzzMs: 0,
+    sent: 0,
+    notSendable: 0,
+    byStatus: new Map(),
+    byCategory: new Map(),
+    findings: [],
+    boardErrorShapes: new Map(),
+    validAccepted: [],
+    validSlots: 0,
+    slowest: { ms: 0, request: '' },
   };
 }
 
@@ -95,7 +104,11 @@ async function sendOne(baseUrl: string, r: RequestSource, tally: FuzzTally, requ
 async function fetchAnswer(baseUrl: string, request: FuzzRequest): Promise<{ status: number; text: string } | { error: unknown }> {
   try {
     const response = await fetch(`${baseUrl}${request.path}`, {
-      method: request.method, headers: request.headers, body: request.body, redirect: 'manual', signal: AbortSignal.timeout(30_000),
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
     });
     const status = response.status;
     return { status, text: await response.text() };
@@ -115,7 +128,13 @@ function count(tally: FuzzTally, status: string, category: string, code: number)
 function record(r: RequestSource, tally: FuzzTally, request: FuzzRequest, status: number, text: string): void {
   const verdict = judgeAnswer(request, status, text, r.apiKey);
   for (const problem of verdict.problems) {
-    tally.findings.push({ problem, signature: signatureOf(problem, request, status), request: show(request, r.apiKey), status, response: text.slice(0, 500) });
+    tally.findings.push({
+      problem,
+      signature: signatureOf(problem, request, status),
+      request: show(request, r.apiKey),
+      status,
+      response: text.slice(0, 500),
+    });
   }
   const shape = verdict.boardErrorShape;
   if (shape !== undefined) tally.boardErrorShapes.set(shape, (tally.boardErrorShapes.get(shape) ?? 0) + 1);

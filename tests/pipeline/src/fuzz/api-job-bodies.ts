@@ -18,7 +18,20 @@ export type JobBody = Record<string, any>;
 /** A change to a body; `r` supplies whatever randomness it needs. */
 export type Mutation = (body: JobBody, r: ValueSource) => void;
 
-export const SCHEMA_KEYS = ['name', 'instance', 'inputs', 'script', 'command', 'config', 'env', 'outputUri', 'maxRuntimeSeconds', 'maxCostUsd', 'metadata', 'retry'];
+export const SCHEMA_KEYS = [
+  'name',
+  'instance',
+  'inputs',
+  'script',
+  'command',
+  'config',
+  'env',
+  'outputUri',
+  'maxRuntimeSeconds',
+  'maxCostUsd',
+  'metadata',
+  'retry',
+];
 
 export function baseBody(r: ValueSource): JobBody {
   return {
@@ -40,8 +53,15 @@ export function baseBody(r: ValueSource): JobBody {
 export function validBody(r: ValueSource): JobBody {
   const body = baseBody(r);
   body.name = r.pick(['a', 'fuzz.valid_job-1', `v${r.int(0, 1e9)}`, 'Z'.repeat(64)]);
-  body.env = Object.fromEntries(Array.from({ length: r.int(1, 5) }, (_, i) => [`FUZZ_${i}`, anyString(r, false).replace(/\0/g, '').slice(0, 2000)]));
-  body.metadata = Object.fromEntries(Array.from({ length: r.int(0, 4) }, (_, i) => [`k${i}.${r.pick(['a', 'b-c', 'd_e'])}`, anyString(r, false).replace(/\0/g, '').slice(0, 1024)]));
+  body.env = Object.fromEntries(
+    Array.from({ length: r.int(1, 5) }, (_, i) => [`FUZZ_${i}`, anyString(r, false).replace(/\0/g, '').slice(0, 2000)]),
+  );
+  body.metadata = Object.fromEntries(
+    Array.from({ length: r.int(0, 4) }, (_, i) => [
+      `k${i}.${r.pick(['a', 'b-c', 'd_e'])}`,
+      anyString(r, false).replace(/\0/g, '').slice(0, 1024),
+    ]),
+  );
   body.config = Object.fromEntries(Array.from({ length: r.int(0, 4) }, () => [anyString(r, false).slice(0, 40), anyJson(r, 1)]));
   if (r.chance(0.3)) delete body.instance.regions;
   if (r.chance(0.3)) delete body.instance.fallbackTypes;
@@ -63,63 +83,181 @@ export const INVALIDATING: Mutation[] = [
   (b) => delete b.instance,
   (b) => delete b.script,
   (b) => delete b.instance.type,
-  (b) => { b.script = { filename: 'train.py' }; },
-  (b) => { b.script = { inline: SLEEP_SCRIPT, uri: `s3://${BUCKET}/x.py` }; },
-  (b) => { b.script.inline = ''; },
-  (b, r) => { b[unknownKey(r)] = anyJson(r); },
-  (b, r) => { b.instance[r.pick(['gpu', 'types', 'region', 'x'])] = anyJson(r); },
-  (b, r) => { b.script[r.pick(['interpreter', 'args', 'x'])] = anyJson(r); },
-  (b, r) => { b.name = badName(r); },
-  (b, r) => { b.name = 'n'.repeat(r.int(65, 5000)); },
-  (b, r) => { b.instance.type = r.pick([badName(r), 'GPU_1X_A10', '', '_gpu', 'a'.repeat(65)]); },
-  (b, r) => { b.instance.regions = r.pick([[], [badName(r)], Array.from({ length: 33 }, () => 'us-east-1'), ['US-EAST-1'], ['-us']]); },
-  (b, r) => { b.instance.fallbackTypes = r.pick([[badName(r)], Array.from({ length: 9 }, () => 'gpu_1x_a10')]); },
-  (b, r) => { b.instance.capacityWaitSeconds = r.pick([-1, 1.5, 604_801, 1e20]); },
-  (b, r) => { b.inputs = { [r.pick([badName(r), 'Train', '1train', '_x', 'a'.repeat(33), ''])]: `s3://${BUCKET}/${DATA_KEY}` }; },
-  (b) => { b.inputs = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`i${i}`, `s3://${BUCKET}/${DATA_KEY}`])); },
-  (b, r) => { b.inputs = { data: r.pick(['http://x/y', 's3:/x/y', 's3://', `s3://${BUCKET}/a b`, `s3://${BUCKET}/${'k'.repeat(1100)}`, '', `S3://${BUCKET}/x`, `s3://${BUCKET}/x\ny`]) }; },
-  (b, r) => { b.script.filename = r.pick([badName(r), '-rf', '.hidden', '', 'f'.repeat(129), 'a/b.py', '../train.py']); },
-  (b, r) => { b.command = r.pick(['', 'x'.repeat(16_385)]); },
-  (b, r) => { b.env = { [r.pick([badName(r), '1ABC', '', 'A-B', 'a.b', 'X'.repeat(129)])]: '1' }; },
-  (b, r) => { b.env = { [r.pick(['JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL', 'INPUT_X', 'INNO_Y'])]: anyString(r, false).slice(0, 100) }; },
-  (b) => { b.env = { OK: 'v'.repeat(8193) }; },
-  (b) => { b.env = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`E${i}`, '1'])); },
-  (b, r) => { b.env = { OK: wrongType(r, 'string') }; },
-  (b, r) => { b.outputUri = r.pick(['s3://b/no-slash', 'http://x/', '', 's3://b/a b/', '/local/']); },
-  (b, r) => { b.maxRuntimeSeconds = r.pick([0, -1, 1.5, 2_592_001, 1e300]); },
-  (b, r) => { b.maxCostUsd = r.pick([0, -1, 1_000_001, -1e-9]); },
-  (b, r) => { b.retry = r.pick([{ onHostLost: 6 }, { onHostLost: -1 }, { onHostLost: 1.5 }, { onHostLost: 1, extra: 1 }, [], 'always']); },
-  (b, r) => { b.metadata = { [r.pick([badName(r), '', '-x', '.x', 'm'.repeat(65)])]: 'v' }; },
-  (b, r) => { b.metadata = { team: r.pick([wrongType(r, 'string'), 'v'.repeat(1025)]) }; },
-  (b) => { b.metadata = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`m${i}`, 'v'])); },
+  (b) => {
+    b.script = { filename: 'train.py' };
+  },
+  (b) => {
+    b.script = { inline: SLEEP_SCRIPT, uri: `s3://${BUCKET}/x.py` };
+  },
+  (b) => {
+    b.script.inline = '';
+  },
+  (b, r) => {
+    b[unknownKey(r)] = anyJson(r);
+  },
+  (b, r) => {
+    b.instance[r.pick(['gpu', 'types', 'region', 'x'])] = anyJson(r);
+  },
+  (b, r) => {
+    b.script[r.pick(['interpreter', 'args', 'x'])] = anyJson(r);
+  },
+  (b, r) => {
+    b.name = badName(r);
+  },
+  (b, r) => {
+    b.name = 'n'.repeat(r.int(65, 5000));
+  },
+  (b, r) => {
+    b.instance.type = r.pick([badName(r), 'GPU_1X_A10', '', '_gpu', 'a'.repeat(65)]);
+  },
+  (b, r) => {
+    b.instance.regions = r.pick([[], [badName(r)], Array.from({ length: 33 }, () => 'us-east-1'), ['US-EAST-1'], ['-us']]);
+  },
+  (b, r) => {
+    b.instance.fallbackTypes = r.pick([[badName(r)], Array.from({ length: 9 }, () => 'gpu_1x_a10')]);
+  },
+  (b, r) => {
+    b.instance.capacityWaitSeconds = r.pick([-1, 1.5, 604_801, 1e20]);
+  },
+  (b, r) => {
+    b.inputs = { [r.pick([badName(r), 'Train', '1train', '_x', 'a'.repeat(33), ''])]: `s3://${BUCKET}/${DATA_KEY}` };
+  },
+  (b) => {
+    b.inputs = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`i${i}`, `s3://${BUCKET}/${DATA_KEY}`]));
+  },
+  (b, r) => {
+    b.inputs = {
+      data: r.pick([
+        'http://x/y',
+        's3:/x/y',
+        's3://',
+        `s3://${BUCKET}/a b`,
+        `s3://${BUCKET}/${'k'.repeat(1100)}`,
+        '',
+        `S3://${BUCKET}/x`,
+        `s3://${BUCKET}/x\ny`,
+      ]),
+    };
+  },
+  (b, r) => {
+    b.script.filename = r.pick([badName(r), '-rf', '.hidden', '', 'f'.repeat(129), 'a/b.py', '../train.py']);
+  },
+  (b, r) => {
+    b.command = r.pick(['', 'x'.repeat(16_385)]);
+  },
+  (b, r) => {
+    b.env = { [r.pick([badName(r), '1ABC', '', 'A-B', 'a.b', 'X'.repeat(129)])]: '1' };
+  },
+  (b, r) => {
+    b.env = {
+      [r.pick(['JOB_ID', 'JOB_DIR', 'INPUT_DIR', 'CONFIG_PATH', 'OUTPUT_DIR', 'HOME', 'PATH', 'USER', 'SHELL', 'INPUT_X', 'INNO_Y'])]:
+        anyString(r, false).slice(0, 100),
+    };
+  },
+  (b) => {
+    b.env = { OK: 'v'.repeat(8193) };
+  },
+  (b) => {
+    b.env = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`E${i}`, '1']));
+  },
+  (b, r) => {
+    b.env = { OK: wrongType(r, 'string') };
+  },
+  (b, r) => {
+    b.outputUri = r.pick(['s3://b/no-slash', 'http://x/', '', 's3://b/a b/', '/local/']);
+  },
+  (b, r) => {
+    b.maxRuntimeSeconds = r.pick([0, -1, 1.5, 2_592_001, 1e300]);
+  },
+  (b, r) => {
+    b.maxCostUsd = r.pick([0, -1, 1_000_001, -1e-9]);
+  },
+  (b, r) => {
+    b.retry = r.pick([{ onHostLost: 6 }, { onHostLost: -1 }, { onHostLost: 1.5 }, { onHostLost: 1, extra: 1 }, [], 'always']);
+  },
+  (b, r) => {
+    b.metadata = { [r.pick([badName(r), '', '-x', '.x', 'm'.repeat(65)])]: 'v' };
+  },
+  (b, r) => {
+    b.metadata = { team: r.pick([wrongType(r, 'string'), 'v'.repeat(1025)]) };
+  },
+  (b) => {
+    b.metadata = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`m${i}`, 'v']));
+  },
   // null is not "absent": optional fields are not nullable.
-  (b, r) => { b[r.pick(SCHEMA_KEYS)] = null; },
-  (b, r) => { b.instance = wrongType(r, 'object'); },
-  (b, r) => { b.script = wrongType(r, 'object'); },
-  (b, r) => { b.name = wrongType(r, 'string'); },
-  (b, r) => { b.command = wrongType(r, 'string'); },
-  (b, r) => { b.maxRuntimeSeconds = wrongType(r, 'number'); },
-  (b, r) => { b.maxCostUsd = wrongType(r, 'number'); },
-  (b, r) => { b.outputUri = wrongType(r, 'string'); },
-  (b, r) => { b.inputs = r.pick([wrongType(r, 'object'), { data: wrongType(r, 'string') }]); },
-  (b, r) => { b.instance.regions = wrongType(r, 'array'); },
-  (b, r) => { b.env = r.pick([[], 'A=1', 1, ['A=1']]); },
-  (b, r) => { b.metadata = r.pick([[], 'team=x', 1, [['team', 'x']]]); },
-  (b, r) => { b.config = r.pick(['epochs: 1', 1, true]); },
+  (b, r) => {
+    b[r.pick(SCHEMA_KEYS)] = null;
+  },
+  (b, r) => {
+    b.instance = wrongType(r, 'object');
+  },
+  (b, r) => {
+    b.script = wrongType(r, 'object');
+  },
+  (b, r) => {
+    b.name = wrongType(r, 'string');
+  },
+  (b, r) => {
+    b.command = wrongType(r, 'string');
+  },
+  (b, r) => {
+    b.maxRuntimeSeconds = wrongType(r, 'number');
+  },
+  (b, r) => {
+    b.maxCostUsd = wrongType(r, 'number');
+  },
+  (b, r) => {
+    b.outputUri = wrongType(r, 'string');
+  },
+  (b, r) => {
+    b.inputs = r.pick([wrongType(r, 'object'), { data: wrongType(r, 'string') }]);
+  },
+  (b, r) => {
+    b.instance.regions = wrongType(r, 'array');
+  },
+  (b, r) => {
+    b.env = r.pick([[], 'A=1', 1, ['A=1']]);
+  },
+  (b, r) => {
+    b.metadata = r.pick([[], 'team=x', 1, [['team', 'x']]]);
+  },
+  (b, r) => {
+    b.config = r.pick(['epochs: 1', 1, true]);
+  },
 ];
 
 /** Mutations that may or may not invalidate: hostile and huge values in free-form fields, removals. */
 export const CHAOS: Mutation[] = [
-  (b, r) => { b.command = anyString(r); },
-  (b, r) => { b.script.inline = anyString(r); },
-  (b, r) => { b.env = { [r.pick(['A', 'B_1', '_x'])]: anyString(r) }; },
-  (b, r) => { b.metadata = { team: anyString(r) }; },
-  (b, r) => { b.config = { [anyString(r, false).slice(0, 100)]: anyJson(r) }; },
-  (b, r) => { b.config = anyJson(r); },
-  (b, r) => { b[r.pick(SCHEMA_KEYS)] = anyJson(r); },
-  (b, r) => { delete b[r.pick(SCHEMA_KEYS)]; },
-  (b, r) => { b.instance.regions = Array.from({ length: r.int(0, 3) }, () => anyString(r, false).slice(0, 70)); },
-  (b, r) => { b.inputs = { [r.pick(['data', 'x', anyString(r, false).slice(0, 40)])]: `s3://${anyString(r, false).slice(0, 100)}` }; },
+  (b, r) => {
+    b.command = anyString(r);
+  },
+  (b, r) => {
+    b.script.inline = anyString(r);
+  },
+  (b, r) => {
+    b.env = { [r.pick(['A', 'B_1', '_x'])]: anyString(r) };
+  },
+  (b, r) => {
+    b.metadata = { team: anyString(r) };
+  },
+  (b, r) => {
+    b.config = { [anyString(r, false).slice(0, 100)]: anyJson(r) };
+  },
+  (b, r) => {
+    b.config = anyJson(r);
+  },
+  (b, r) => {
+    b[r.pick(SCHEMA_KEYS)] = anyJson(r);
+  },
+  (b, r) => {
+    delete b[r.pick(SCHEMA_KEYS)];
+  },
+  (b, r) => {
+    b.instance.regions = Array.from({ length: r.int(0, 3) }, () => anyString(r, false).slice(0, 70));
+  },
+  (b, r) => {
+    b.inputs = { [r.pick(['data', 'x', anyString(r, false).slice(0, 40)])]: `s3://${anyString(r, false).slice(0, 100)}` };
+  },
 ];
 
 /** The JSON text of `body` with a deeply nested value at one place (certainly invalid or not). */
@@ -130,4 +268,3 @@ export function withDeepValue(r: ValueSource, body: JobBody, where: 'config' | '
   if (where === 'env') body.env = { DEEP: '__DEEP__' };
   return JSON.stringify(body).replace(marker, deepJsonText(r, depth));
 }
-

@@ -4,9 +4,7 @@
  * go in fixed slots (valid jobs, deep configs, an env value holding a NUL byte).
  */
 import { BUCKET } from '../stack';
-import {
-  baseBody, CHAOS, DATA_KEY, INVALIDATING, SCHEMA_KEYS, unknownKey, validBody, withDeepValue,
-} from './api-job-bodies';
+import { baseBody, CHAOS, DATA_KEY, INVALIDATING, SCHEMA_KEYS, unknownKey, validBody, withDeepValue } from './api-job-bodies';
 import { auth, jsonHeaders, postJob, type FuzzRequest, type RequestSource } from './api-request';
 import { anyJson, anyString, deepJsonText, PAYLOADS } from './api-values';
 
@@ -57,10 +55,19 @@ export function nulEnvJob(r: RequestSource): FuzzRequest {
 /** Schema-valid, but an input (or the script URI) does not exist or cannot be used. */
 export function missingInputJob(r: RequestSource): FuzzRequest {
   const body = baseBody(r);
-  const segment = () => r.pick([...r.pools.hostile, ...PAYLOADS, 'x', 'ünï', '🚀']).replace(/[\s\0]/g, '_').slice(0, 80) || 'x';
+  const segment = () =>
+    r
+      .pick([...r.pools.hostile, ...PAYLOADS, 'x', 'ünï', '🚀'])
+      .replace(/[\s\0]/g, '_')
+      .slice(0, 80) || 'x';
   const bucket = r.pick([BUCKET, BUCKET, 'no-such-bucket', 'Bad_Bucket', 'ab', 'a'.repeat(64), '127.0.0.1', 'xn--bucket', 'b..c']);
   const key = `nope-${r.int(0, 1e9)}/${segment()}${r.chance(0.3) ? '/' : ''}${r.chance(0.3) ? segment() : ''}`;
-  const uri = r.pick([`s3://${bucket}/${key}`, `s3://${bucket}/${r.chance(0.5) ? '/' : ''}${key}//x`, `s3://${bucket}/${key}/../x`, `s3://${bucket}/./${key}`]);
+  const uri = r.pick([
+    `s3://${bucket}/${key}`,
+    `s3://${bucket}/${r.chance(0.5) ? '/' : ''}${key}//x`,
+    `s3://${bucket}/${key}/../x`,
+    `s3://${bucket}/./${key}`,
+  ]);
   if (r.chance(0.7)) body.inputs = { ...body.inputs, [r.pick(['data', 'extra', 'x1'])]: uri };
   else body.script = { uri, ...(r.chance(0.5) ? { filename: 'train.py' } : {}) };
   return postJob(r.apiKey, 'job:missing-input', body, 'invalid');
@@ -128,10 +135,33 @@ export function wrongContentType(r: RequestSource): FuzzRequest {
   const body = JSON.stringify({ ...baseBody(r), unknownField: r.chance(0.5) ? 1 : anyString(r, false).slice(0, 100) });
   const headers: Record<string, string> = { ...auth(r.apiKey) };
   const choice = r.pick([
-    'none', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=xyz', 'application/xml', 'application/json; charset=utf-16',
-    'application/json; charset=latin1', 'application/json; charset=bogus', 'application/json; charset=utf-7', 'application/json; charset=""',
-    'application/vnd.api+json', 'application/merge-patch+json', '*/*', 'application/json;;;', 'APPLICATION/JSON', 'application/json; charset="UTF-8"',
-    'application/json, text/plain', 'json', '', 'application/json\u00ff', 'gzip', 'deflate', 'br', 'compress', 'identity', 'gzip, deflate', 'x-unknown',
+    'none',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=xyz',
+    'application/xml',
+    'application/json; charset=utf-16',
+    'application/json; charset=latin1',
+    'application/json; charset=bogus',
+    'application/json; charset=utf-7',
+    'application/json; charset=""',
+    'application/vnd.api+json',
+    'application/merge-patch+json',
+    '*/*',
+    'application/json;;;',
+    'APPLICATION/JSON',
+    'application/json; charset="UTF-8"',
+    'application/json, text/plain',
+    'json',
+    '',
+    'application/json\u00ff',
+    'gzip',
+    'deflate',
+    'br',
+    'compress',
+    'identity',
+    'gzip, deflate',
+    'x-unknown',
   ]);
   let payload: string | Uint8Array = body;
   if (['gzip', 'deflate', 'br', 'compress', 'identity', 'gzip, deflate', 'x-unknown'].includes(choice)) {
@@ -142,5 +172,12 @@ export function wrongContentType(r: RequestSource): FuzzRequest {
   } else {
     headers['content-type'] = choice;
   }
-  return { category: `content-type:${choice === 'none' ? 'none' : 'other'}`, method: 'POST', path: '/v1/jobs', headers, body: payload, expect: 'invalid' };
+  return {
+    category: `content-type:${choice === 'none' ? 'none' : 'other'}`,
+    method: 'POST',
+    path: '/v1/jobs',
+    headers,
+    body: payload,
+    expect: 'invalid',
+  };
 }

@@ -32,8 +32,10 @@ export function signatureOf(problem: string, request: FuzzRequest, status?: numb
   }
   const type = request.headers['content-type'];
   const encoding = request.headers['content-encoding'];
-  if (request.category.startsWith('content-type')) features.push(`content-type ${JSON.stringify(type ?? null)}${encoding ? `, content-encoding ${JSON.stringify(encoding)}` : ''}`);
-  if (request.category === 'job:deep-config') features.push(`config nested ${/deep-config-(\d+)/.exec(typeof request.body === 'string' ? request.body : '')?.[1] ?? '?'} levels`);
+  if (request.category.startsWith('content-type'))
+    features.push(`content-type ${JSON.stringify(type ?? null)}${encoding ? `, content-encoding ${JSON.stringify(encoding)}` : ''}`);
+  if (request.category === 'job:deep-config')
+    features.push(`config nested ${/deep-config-(\d+)/.exec(typeof request.body === 'string' ? request.body : '')?.[1] ?? '?'} levels`);
   // Requests with a telling feature are grouped by it, whatever their category; others by category.
   return `${problem}${status ? ` ${status}` : ''} [${features.length ? features.join('; ') : request.category}]`;
 }
@@ -74,7 +76,8 @@ export function judgeAnswer(request: FuzzRequest, status: number, text: string, 
     if (isBoardAnswer(request, status, apiKey)) verdict.boardErrorShape = `${status} ${text.slice(0, 80)}`;
     else verdict.problems.push('4xx without {error: {code, message}}');
   }
-  if (request.category === 'board:write' && status < 400 && !PAUSE_OR_RESUME_ALL.test(request.path)) verdict.problems.push('the read-only board accepted a write');
+  if (request.category === 'board:write' && status < 400 && !PAUSE_OR_RESUME_ALL.test(request.path))
+    verdict.problems.push('the read-only board accepted a write');
   if (status === 202) {
     const id = jobIdOf(text);
     if (typeof id === 'string') verdict.jobId = id;
@@ -105,9 +108,13 @@ export function isOpen(job: any): boolean {
  * what the job itself holds must never make a step fail.
  */
 export function nonNetworkTroubles(events: JobEvent[]): JobEvent[] {
-  return events.filter((e) => ['staging_in', 'training', 'staging_out'].includes(e.stage) && (e.type === 'retry' || e.type === 'unreachable')
-    // SSH and SFTP trouble under load (sshd busy, a subsystem that did not start) names the host.
-    && !/ubuntu@|@\d+\.\d+\.\d+\.\d+|timed? ?out|ECONN|EHOST|connect|handshake|socket|subsystem|ssh_/i.test(e.message));
+  return events.filter(
+    (e) =>
+      ['staging_in', 'training', 'staging_out'].includes(e.stage) &&
+      (e.type === 'retry' || e.type === 'unreachable') &&
+      // SSH and SFTP trouble under load (sshd busy, a subsystem that did not start) names the host.
+      !/ubuntu@|@\d+\.\d+\.\d+\.\d+|timed? ?out|ECONN|EHOST|connect|handshake|socket|subsystem|ssh_/i.test(e.message),
+  );
 }
 
 /** Findings grouped by signature, the commonest first, with up to three requests each; '' when none. */
@@ -116,20 +123,31 @@ export function findingsReport(findings: Finding[]): string {
   for (const finding of findings) grouped.set(finding.signature, [...(grouped.get(finding.signature) ?? []), finding]);
   return [...grouped.entries()]
     .sort(([, a], [, b]) => b.length - a.length)
-    .map(([signature, list]) => `${list.length} × ${signature}\n${list.slice(0, 3).map((f) => `    ${f.request}\n      -> ${f.status ?? ''} ${JSON.stringify(f.response ?? '')}`).join('\n')}`)
+    .map(
+      ([signature, list]) =>
+        `${list.length} × ${signature}\n${list
+          .slice(0, 3)
+          .map((f) => `    ${f.request}\n      -> ${f.status ?? ''} ${JSON.stringify(f.response ?? '')}`)
+          .join('\n')}`,
+    )
     .join('\n');
 }
 
 /** Why the API answered 5xx, from its own log (the body says only "internal_error"): each cause, counted. */
 export function apiErrorsFromLog(log: string): Record<string, number> {
-  return countValues(log.split('\n').filter((line) => line.includes('"msg":"request failed"')).map((line) => {
-    try {
-      const entry = JSON.parse(line);
-      return `${entry.err?.type ?? ''}: ${String(entry.err?.message ?? '').slice(0, 120)} (status ${entry.err?.status ?? entry.err?.statusCode ?? '-'}, type ${entry.err?.type ?? '-'})`;
-    } catch {
-      return line.slice(0, 160);
-    }
-  }));
+  return countValues(
+    log
+      .split('\n')
+      .filter((line) => line.includes('"msg":"request failed"'))
+      .map((line) => {
+        try {
+          const entry = JSON.parse(line);
+          return `${entry.err?.type ?? ''}: ${String(entry.err?.message ?? '').slice(0, 120)} (status ${entry.err?.status ?? entry.err?.statusCode ?? '-'}, type ${entry.err?.type ?? '-'})`;
+        } catch {
+          return line.slice(0, 160);
+        }
+      }),
+  );
 }
 
 export function countValues(values: Array<string | number>): Record<string, number> {

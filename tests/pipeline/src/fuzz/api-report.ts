@@ -16,16 +16,29 @@ export function printRunStart(seed: number, total: number, validJobs: number): v
 
 export async function printRunFigures(stack: Stack, tally: FuzzTally, accepted: AcceptedJobs, cleanup: Cleanup): Promise<void> {
   const totalMs = cleanup.endedAt - tally.startedAt;
-  const statusLine = [...tally.byStatus.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([status, n]) => `${status}: ${n}`).join(', ');
-  say(`sent ${tally.sent} requests in ${(tally.fuzzMs / 1000).toFixed(1)} s (${tally.notSendable} generated ones fetch refused to send); by status: ${statusLine}`);
+  const statusLine = [...tally.byStatus.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([status, n]) => `${status}: ${n}`)
+    .join(', ');
+  say(
+    `sent ${tally.sent} requests in ${(tally.fuzzMs / 1000).toFixed(1)} s (${tally.notSendable} generated ones fetch refused to send); by status: ${statusLine}`,
+  );
   for (const [category, counts] of [...tally.byCategory.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    say(`  ${category}: ${[...counts.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    say(
+      `  ${category}: ${[...counts.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')}`,
+    );
   }
   say(`slowest answer ${tally.slowest.ms} ms: ${tally.slowest.request}`);
   const cancelAnswers = JSON.stringify(countValues([...cleanup.cancelStatus.values()]));
   const statusBeforeCancel = JSON.stringify(countValues([...cleanup.preCancel.values()]));
-  say(`accepted ${accepted.ids.length} jobs (${tally.validAccepted.length} of the ${tally.validSlots} valid ones); cancel answers: ${cancelAnswers}; status before cancel: ${statusBeforeCancel}`);
-  if (tally.boardErrorShapes.size) say(`Bull Board's own 4xx bodies (not {error: {code, message}}): ${JSON.stringify(Object.fromEntries(tally.boardErrorShapes))}`);
+  say(
+    `accepted ${accepted.ids.length} jobs (${tally.validAccepted.length} of the ${tally.validSlots} valid ones); cancel answers: ${cancelAnswers}; status before cancel: ${statusBeforeCancel}`,
+  );
+  if (tally.boardErrorShapes.size)
+    say(`Bull Board's own 4xx bodies (not {error: {code, message}}): ${JSON.stringify(Object.fromEntries(tally.boardErrorShapes))}`);
   if (!(cleanup.ended instanceof Error)) {
     const finalStatuses = JSON.stringify(countValues(cleanup.ended.map((job: { status: string }) => job.status)));
     const cleanupS = ((Date.now() - tally.startedAt - tally.fuzzMs) / 1000).toFixed(1);
@@ -40,9 +53,15 @@ async function printAcceptedInvalidJobs(stack: Stack, accepted: AcceptedJobs, en
     const category = accepted.category.get(job.id);
     if (category === 'job:valid') continue;
     const events = await jobEvents(stack, job.id);
-    const story = events.filter((e) => e.type !== 'status').slice(-4).map((e) => `${e.stage}/${e.type}: ${e.message.slice(0, 160)}`).join(' | ');
+    const story = events
+      .filter((e) => e.type !== 'status')
+      .slice(-4)
+      .map((e) => `${e.stage}/${e.type}: ${e.message.slice(0, 160)}`)
+      .join(' | ');
     const error = job.error ? ` (${job.error.code}: ${String(job.error.message).slice(0, 200)})` : '';
-    say(`  accepted ${category} job ${job.name ?? job.id}: before cancel ${preCancel.get(job.id)}; now ${job.status}${error}; last events: ${story}`);
+    say(
+      `  accepted ${category} job ${job.name ?? job.id}: before cancel ${preCancel.get(job.id)}; now ${job.status}${error}; last events: ${story}`,
+    );
   }
 }
 

@@ -3,7 +3,15 @@
  * may start or that probe what the schema lets through; every other slot draws a category.
  */
 import {
-  deepConfigJob, deepJob, malformedJson, missingInputJob, mutatedJob, nulEnvJob, validJob, wrongContentType, wrongShapeJob,
+  deepConfigJob,
+  deepJob,
+  malformedJson,
+  missingInputJob,
+  mutatedJob,
+  nulEnvJob,
+  validJob,
+  wrongContentType,
+  wrongShapeJob,
 } from './api-job-requests';
 import type { FuzzRequest, RequestSource } from './api-request';
 import { badAuth, idRoute, listQuery, randomRoute } from './api-route-requests';

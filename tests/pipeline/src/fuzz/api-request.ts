@@ -38,12 +38,22 @@ export function createRequestSource(seed: number, apiKey: string): RequestSource
 export const auth = (apiKey: string) => ({ authorization: `Bearer ${apiKey}` });
 export const jsonHeaders = (apiKey: string) => ({ ...auth(apiKey), 'content-type': 'application/json' });
 export const postJob = (apiKey: string, category: string, body: unknown, expect?: FuzzRequest['expect']): FuzzRequest => ({
-  category, method: 'POST', path: '/v1/jobs', headers: jsonHeaders(apiKey), body: typeof body === 'string' ? body : JSON.stringify(body), expect,
+  category,
+  method: 'POST',
+  path: '/v1/jobs',
+  headers: jsonHeaders(apiKey),
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+  expect,
 });
 
 /** One line for a report: category, method, path, headers (the key masked) and body, long parts cut. */
 export function show(request: FuzzRequest, apiKey: string): string {
-  const body = request.body === undefined ? '' : typeof request.body === 'string' ? request.body : `<${request.body.length} bytes: ${Buffer.from(request.body).toString('hex').slice(0, 80)}>`;
+  const body =
+    request.body === undefined
+      ? ''
+      : typeof request.body === 'string'
+        ? request.body
+        : `<${request.body.length} bytes: ${Buffer.from(request.body).toString('hex').slice(0, 80)}>`;
   const headers = Object.entries(request.headers)
     .map(([k, v]) => `${k}: ${k === 'authorization' ? v.replace(apiKey, '<KEY>') : v}`.slice(0, 120))
     .join('; ');

@@ -61,7 +61,8 @@ export async function checkQuotedRoundTrip(h: HostUnderTest, lane: number, value
     throw new Error(`printf of ${describeBytes(value)} failed: exit ${written.exitCode}, stderr ${JSON.stringify(written.stderr)}`);
   }
   const arrived = Buffer.from(encoded ?? '', 'base64');
-  if (!arrived.equals(utf8(value))) throw new Error(`bytes differ for ${describeBytes(value)}: got ${JSON.stringify(arrived.toString('utf8').slice(0, 300))}`);
+  if (!arrived.equals(utf8(value)))
+    throw new Error(`bytes differ for ${describeBytes(value)}: got ${JSON.stringify(arrived.toString('utf8').slice(0, 300))}`);
   if (rest.join('\n') !== NO_CANARY) throw new Error(`an injected command ran for ${describeBytes(value)}: ${rest.join('\n')}`);
 }
 
@@ -84,7 +85,13 @@ export interface WrapperRun {
  * and every variable, NUL-terminated; runs it; and reads back what the command printed. Fails when
  * the wrapper itself failed.
  */
-export async function runEnvThroughWrapper(h: HostUnderTest, lane: number, id: string, env: Record<string, string>, inputs: Record<string, string>): Promise<WrapperRun> {
+export async function runEnvThroughWrapper(
+  h: HostUnderTest,
+  lane: number,
+  id: string,
+  env: Record<string, string>,
+  inputs: Record<string, string>,
+): Promise<WrapperRun> {
   const keys = Object.keys(env);
   const inputKeys = Object.keys(inputs).map((name) => `INPUT_${name.toUpperCase()}`);
   // The command is code by design; it only names the (checked) variables.
@@ -98,9 +105,12 @@ export async function runEnvThroughWrapper(h: HostUnderTest, lane: number, id: s
   const out = await h.ssh.exec(h.target, `${readBack}; rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`);
   const [envOut, log, ...rest] = out.stdout.split('\n');
   const logText = Buffer.from(log ?? '', 'base64').toString('utf8');
-  if (run.stdout !== 'wrapper=0\n' || run.stderr !== '') throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
+  if (run.stdout !== 'wrapper=0\n' || run.stderr !== '')
+    throw new Error(`the wrapper failed: ${JSON.stringify(run)}; train.log: ${JSON.stringify(logText)}`);
   // printf '%s\0' ends every value with \0; 'binary' keeps the bytes as they are.
-  const fields = Buffer.from(envOut ?? '', 'base64').toString('binary').split('\0');
+  const fields = Buffer.from(envOut ?? '', 'base64')
+    .toString('binary')
+    .split('\0');
   return { dir, names: [...keys, ...inputKeys], fields, logText, canaries: rest.join('\n') };
 }
 

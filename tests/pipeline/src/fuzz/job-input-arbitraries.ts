@@ -12,10 +12,50 @@ import { wellFormed } from './well-formed';
  * them is not a quoting question, so the env property leaves them out (see the report).
  */
 export const BASH_SPECIAL = new Set([
-  '_', 'BASH', 'BASHOPTS', 'BASHPID', 'BASH_ENV', 'CDPATH', 'COLUMNS', 'DIRSTACK', 'ENV', 'EPOCHREALTIME', 'EPOCHSECONDS',
-  'EUID', 'FUNCNAME', 'GLOBIGNORE', 'GROUPS', 'HISTCMD', 'HOSTNAME', 'HOSTTYPE', 'IFS', 'LANG', 'LINENO', 'LINES',
-  'MACHTYPE', 'OLDPWD', 'OPTARG', 'OPTERR', 'OPTIND', 'OSTYPE', 'PIPESTATUS', 'POSIXLY_CORRECT', 'PPID', 'PROMPT_COMMAND',
-  'PWD', 'PYTHONUNBUFFERED', 'RANDOM', 'REPLY', 'SECONDS', 'SHELLOPTS', 'SHLVL', 'SRANDOM', 'TIMEFORMAT', 'TMOUT', 'TMPDIR', 'UID',
+  '_',
+  'BASH',
+  'BASHOPTS',
+  'BASHPID',
+  'BASH_ENV',
+  'CDPATH',
+  'COLUMNS',
+  'DIRSTACK',
+  'ENV',
+  'EPOCHREALTIME',
+  'EPOCHSECONDS',
+  'EUID',
+  'FUNCNAME',
+  'GLOBIGNORE',
+  'GROUPS',
+  'HISTCMD',
+  'HOSTNAME',
+  'HOSTTYPE',
+  'IFS',
+  'LANG',
+  'LINENO',
+  'LINES',
+  'MACHTYPE',
+  'OLDPWD',
+  'OPTARG',
+  'OPTERR',
+  'OPTIND',
+  'OSTYPE',
+  'PIPESTATUS',
+  'POSIXLY_CORRECT',
+  'PPID',
+  'PROMPT_COMMAND',
+  'PWD',
+  'PYTHONUNBUFFERED',
+  'RANDOM',
+  'REPLY',
+  'SECONDS',
+  'SHELLOPTS',
+  'SHLVL',
+  'SRANDOM',
+  'TIMEFORMAT',
+  'TMOUT',
+  'TMPDIR',
+  'UID',
 ]);
 export const BASH_SPECIAL_PREFIXES = ['BASH_', 'COMP_', 'LC_', 'LD_', 'HIST', 'PS', 'READLINE_', 'COPROC'];
 
@@ -39,13 +79,20 @@ export const inputName = fc.stringMatching(/^[a-z][a-z0-9_]{0,31}$/);
 export const envFor = (lane: number) => fc.dictionary(envKey, forLane(envValue, lane), { minKeys: 1, maxKeys: 6 });
 
 /** Up to three inputs: objects or prefixes whose last segment is hostile, canaries named for the lane. */
-export const inputsFor = (lane: number) => fc.dictionary(
-  inputName,
-  fc.tuple(forLane(keySegment, lane), fc.boolean()).map(([segment, prefix]) => (prefix ? `s3://bucket/data/${segment}/` : `s3://bucket/data/${segment}`)),
-  { maxKeys: 3 },
-);
+export const inputsFor = (lane: number) =>
+  fc.dictionary(
+    inputName,
+    fc
+      .tuple(forLane(keySegment, lane), fc.boolean())
+      .map(([segment, prefix]) => (prefix ? `s3://bucket/data/${segment}/` : `s3://bucket/data/${segment}`)),
+    { maxKeys: 3 },
+  );
 
 /** A path under inputs/ of one to three hostile segments, canaries named for the lane. */
-export const inputRelPathFor = (lane: number) => fc
-  .array(forLane(keySegment, lane).map((s) => wellFormed(s.slice(0, 60))), { minLength: 1, maxLength: 3 })
-  .map((segments) => `inputs/${segments.join('/')}`);
+export const inputRelPathFor = (lane: number) =>
+  fc
+    .array(
+      forLane(keySegment, lane).map((s) => wellFormed(s.slice(0, 60))),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((segments) => `inputs/${segments.join('/')}`);

@@ -16,9 +16,31 @@ export function newJobId(): string {
  */
 export function jobRecord(id: string, spec: Partial<JobRecord['spec']>): JobRecord {
   return {
-    id, name: null, status: 'training', createdAt: '', updatedAt: '', startedAt: null, finishedAt: null,
-    spec: { instance: { type: 'gpu_1x_a10' }, inputs: {}, script: { inline: 'x', filename: 'train.py' }, command: 'true', outputUri: 's3://b/o/', ...spec },
-    instance: null, progress: null, outputs: [], error: null, pendingError: null, cancelRequested: false, createdBy: null,
-    training: { startedAt: null, exitCode: null }, metadata: {}, retiredInstances: [], hostRestarts: 0,
+    id,
+    name: null,
+    status: 'training',
+    createdAt: '',
+    updatedAt: '',
+    startedAt: null,
+    finishedAt: null,
+    spec: {
+      instance: { type: 'gpu_1x_a10' },
+      inputs: {},
+      script: { inline: 'x', filename: 'train.py' },
+      command: 'true',
+      outputUri: 's3://b/o/',
+      ...spec,
+    },
+    instance: null,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy: null,
+    training: { startedAt: null, exitCode: null },
+    metadata: {},
+    retiredInstances: [],
+    hostRestarts: 0,
   };
 }

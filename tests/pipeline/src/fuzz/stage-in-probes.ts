@@ -60,20 +60,34 @@ export interface PlannedFile {
 /** One served file per path, of the given sizes (10 bytes where none is given), with content of its own. */
 export function planFiles(server: FileServer, id: string, relPaths: string[], sizes: number[]): PlannedFile[] {
   return relPaths.map((relPath, index) => {
-    const body = Buffer.from(createHash('sha256').update(`${id}/${index}`).digest('hex').repeat(50).slice(0, sizes[index] ?? 10));
+    const body = Buffer.from(
+      createHash('sha256')
+        .update(`${id}/${index}`)
+        .digest('hex')
+        .repeat(50)
+        .slice(0, sizes[index] ?? 10),
+    );
     server.bodies.set(`/${id}/${index}`, body);
     return { relPath, url: `http://127.0.0.1:${server.port}/${id}/${index}`, size: body.length, body };
   });
 }
 
 /** Runs the stage-in `script` in the job directory `dir` and lists what landed; fails when the script failed. */
-export async function runStageIn(h: HostUnderTest, lane: number, dir: string, script: string): Promise<{ found: Record<string, [number, string]>; canaries: string }> {
+export async function runStageIn(
+  h: HostUnderTest,
+  lane: number,
+  dir: string,
+  script: string,
+): Promise<{ found: Record<string, [number, string]>; canaries: string }> {
   await h.ssh.exec(h.target, `mkdir -p ${shellQuote(`${dir}/.inno`)}`);
   await h.ssh.upload(h.target, `${dir}/.inno/stage-in.sh`, script);
   const run = await h.ssh.exec(h.target, `bash ${shellQuote(`${dir}/.inno/stage-in.sh`)}`);
   if (run.exitCode !== 0) throw new Error(`stage-in failed: ${JSON.stringify(run)}`);
   // Every file under inputs/ with its size and checksum, listed by python (names may hold anything).
-  const listing = await h.ssh.exec(h.target, `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)}; cd ~ && rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`);
+  const listing = await h.ssh.exec(
+    h.target,
+    `cd ${shellQuote(dir)} && python3 -c ${shellQuote(LIST_FILES_PY)}; cd ~ && rm -rf ${shellQuote(dir)}; ${canaryCheck(lane)}`,
+  );
   const [json, ...rest] = listing.stdout.split('\n');
   return { found: JSON.parse(json ?? '{}') as Record<string, [number, string]>, canaries: rest.join('\n') };
 }

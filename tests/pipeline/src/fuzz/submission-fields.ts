@@ -66,7 +66,28 @@ const nearPattern = fc.string({
 export const fieldCandidate = fc.oneof(
   { weight: 4, arbitrary: nearPattern },
   { weight: 2, arbitrary: arbitraryValue.map((v) => v.slice(0, 300)) },
-  { weight: 1, arbitrary: fc.tuple(nearPattern, fc.constantFrom('\n', '\r\n', '\u2028', ' ', '\0', '$(id)', '\u200f')).map(([v, end]) => `${v}${end}`) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(nearPattern, fc.constantFrom('\n', '\r\n', '\u2028', ' ', '\0', '$(id)', '\u200f')).map(([v, end]) => `${v}${end}`),
+  },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 70 }) },
-  { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '-rf', '--', '.', '..', '...', '-', '_', 'a\nb', 'ok\n') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'prototype',
+      'toString',
+      'hasOwnProperty',
+      '-rf',
+      '--',
+      '.',
+      '..',
+      '...',
+      '-',
+      '_',
+      'a\nb',
+      'ok\n',
+    ),
+  },
 );
