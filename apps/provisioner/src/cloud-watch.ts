@@ -10,7 +10,7 @@ import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { HOST_DOWN_STATUSES, promoteStage, queueOfStatus, type StageQueues } from '@inno-train/workflow';
-import type { JobStatus } from '@inno-train/workflow-constants';
+import { HOST_STATUSES } from '@inno-train/workflow-constants';
 import type { CloudInstance, CloudProvider } from '@inno-train/cloud-port';
 import { startSchedule } from './schedule';
 
@@ -28,9 +28,6 @@ export interface CloudWatchReport {
   /** Jobs whose host the cloud reports down, newly recorded by this run. */
   down: { jobId: string; instanceId: string; status: string }[];
 }
-
-/** Statuses in which a stage waits on the job's host (provisioning reads the cloud itself). */
-const ON_HOST: JobStatus[] = ['staging_in', 'training', 'staging_out'];
 
 /**
  * The status to record for a job's instance, or null when there is nothing new: only "down"
@@ -52,7 +49,7 @@ export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchRe
   const listed = new Map((await deps.lambda.listInstances()).map((instance) => [instance.id, instance]));
   const down: CloudWatchReport['down'] = [];
   let watched = 0;
-  for (const status of ON_HOST) {
+  for (const status of HOST_STATUSES) {
     let after: string | undefined;
     for (;;) {
       const page = await deps.store.list({ status, limit: 200, ...(after ? { after } : {}) });
@@ -82,7 +79,7 @@ async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, 
     [
       {
         type: 'instance',
-        stage: job.status === 'training' ? 'training' : job.status === 'staging_in' ? 'staging_in' : 'staging_out',
+        stage: job.status as (typeof HOST_STATUSES)[number],
         message: `Instance ${instanceId} is ${status}${stillListed ? '' : ' (no longer listed)'} according to the cloud`,
         data: { instanceId, status },
       },

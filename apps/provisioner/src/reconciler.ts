@@ -3,7 +3,7 @@ import { isoNow, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import { isInstanceGone, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@inno-train/workflow';
-import { isTerminal, type JobStatus } from '@inno-train/workflow-constants';
+import { isTerminal, RUNNING_STATUSES } from '@inno-train/workflow-constants';
 import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, tagOf, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import { startSchedule } from './schedule';
 
@@ -73,8 +73,6 @@ export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now
   return { at: isoNow(now), checked: instances.length, ours: ours.length, terminated, swept };
 }
 
-const RUNNING: JobStatus[] = ['queued', 'provisioning', 'staging_in', 'training', 'staging_out'];
-
 /**
  * Makes sure every running job has its stage queued. A process that died between writing a job and
  * queueing its stage (the API between create and enqueue, most of all) would otherwise leave the
@@ -82,7 +80,7 @@ const RUNNING: JobStatus[] = ['queued', 'provisioning', 'staging_in', 'training'
  */
 export async function sweepRunningJobs(deps: Pick<ReconcilerDeps, 'store' | 'queues'>): Promise<number> {
   let swept = 0;
-  for (const status of RUNNING) {
+  for (const status of RUNNING_STATUSES) {
     let after: string | undefined;
     for (;;) {
       const page = await deps.store.list({ status, limit: 200, ...(after ? { after } : {}) });

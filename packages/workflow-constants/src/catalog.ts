@@ -123,6 +123,9 @@ export const STAGE_NAMES_IN_ORDER = Object.keys(STAGES) as StageName[];
 /** The running statuses, in lifecycle order. */
 export const RUNNING_STATUSES = ['queued', 'provisioning', 'staging_in', 'training', 'staging_out'] as const satisfies readonly JobStatus[];
 
+/** The running statuses in which a stage works on the job's host (SSH): host trouble applies to these. */
+export const HOST_STATUSES = ['staging_in', 'training', 'staging_out'] as const satisfies readonly JobStatus[];
+
 /**
  * Every transition a job can make. `by` says who makes it (a stage, the API, the reconciler). A
  * transition not declared here cannot be made: the workflow's executor refuses it.
@@ -135,7 +138,7 @@ export const TRANSITIONS = {
   outputs_uploaded: { from: ['staging_out'], to: 'succeeded', by: 'staging_out', label: 'outputs in S3' },
   outputs_uploaded_after_failure: { from: ['staging_out'], to: 'failed', by: 'staging_out', label: 'outputs in S3, training had failed' },
   host_lost_restart: {
-    from: ['staging_in', 'training', 'staging_out'],
+    from: HOST_STATUSES,
     to: 'provisioning',
     by: 'any stage',
     label: 'host lost, retry.onHostLost',
