@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { crashPoint, isoNow } from '@inno-train/core';
 import { newJobId, type JobStore } from '@inno-train/job-store';
-import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
+import { createJobRecord, jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
 import { enqueueStage, type StageQueues } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
 import type { z } from 'zod';
@@ -125,27 +125,7 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, c
     command: submission.command ?? `python3 ${script.filename}`,
     outputUri: submission.outputUri ?? `s3://${deps.defaultBucket}/jobs/${id}/output/`,
   };
-  return {
-    id,
-    name: submission.name ?? null,
-    status: 'queued',
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
-    spec,
-    instance: null,
-    retiredInstances: [],
-    hostRestarts: 0,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy,
-    training: { startedAt: null, exitCode: null },
-    metadata: submission.metadata ?? {},
-  };
+  return createJobRecord({ id, spec, name: submission.name ?? null, createdBy, metadata: submission.metadata ?? {}, now });
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   failJob,
   jobError,
   resolveTimings,
+  startAppWorkers,
   startWorkerSet,
   type StageBinding,
   type TimingOverrides,
@@ -52,20 +53,8 @@ export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastru
   return {
     async start() {
       const bindings = monitorBindings(deps);
-      workers = startWorkerSet(
-        {
-          connection: runtime.redis,
-          prefix: runtime.prefix,
-          concurrency: env.WORKER_CONCURRENCY,
-          logger: runtime.logger,
-          deps,
-          lockDurationMs: env.STEP_LOCK_MS,
-          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-        },
-        bindings,
-      );
-      // Tests wait for this line: the queue is consumed.
-      runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'monitor started');
+      // Logs 'monitor started': tests wait for it (the queue is consumed).
+      workers = startAppWorkers('monitor', env, runtime, deps, bindings);
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       await workers?.close(deadlineMs);

@@ -2,39 +2,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobRecord } from '@inno-train/schemas';
+import { createJobRecord, type JobRecord } from '@inno-train/schemas';
 import { latestProgress } from '../src/metrics';
 import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand } from '../src/host-commands';
 
 function job(overrides: Partial<JobRecord['spec']> = {}): JobRecord {
-  return {
-    id: 'j00test0000000000000001',
-    name: null,
-    status: 'training',
-    createdAt: '',
-    updatedAt: '',
-    startedAt: null,
-    finishedAt: null,
-    spec: {
-      instance: { type: 'gpu_1x_a10' },
-      inputs: {},
-      script: { inline: '', filename: 'train.py' },
-      command: 'true',
-      outputUri: 's3://b/o/',
-      ...overrides,
-    },
-    instance: null,
-    retiredInstances: [],
-    hostRestarts: 0,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy: null,
-    training: { startedAt: null, exitCode: null },
-    metadata: {},
+  const spec = {
+    instance: { type: 'gpu_1x_a10' },
+    inputs: {},
+    script: { inline: '', filename: 'train.py' },
+    command: 'true',
+    outputUri: 's3://b/o/',
   };
+  return createJobRecord({ id: 'j00test0000000000000001', spec: { ...spec, ...overrides }, now: '' }, { status: 'training' });
 }
 
 describe('metrics lines', () => {

@@ -1,25 +1,17 @@
-import type { JobRecord } from '@inno-train/schemas';
+import { createJobRecord, type JobRecord } from '@inno-train/schemas';
 import type { PollResult } from '../src/host-commands';
 import { consumeChunk, decideAfterPoll, limitReached, trainingOutcome } from '../src/train-decision';
 
 const now = Date.parse('2026-01-01T12:00:00.000Z');
-const job = (spec: Partial<JobRecord['spec']> = {}, startedAt: string | null = '2026-01-01T11:00:00.000Z'): JobRecord => ({
-  id: 'j0000000000000000000001',
-  name: null,
-  status: 'training',
-  createdAt: '2026-01-01T10:00:00.000Z',
-  updatedAt: '2026-01-01T10:00:00.000Z',
-  startedAt: '2026-01-01T10:00:00.000Z',
-  finishedAt: null,
-  spec: {
+const job = (spec: Partial<JobRecord['spec']> = {}, startedAt: string | null = '2026-01-01T11:00:00.000Z'): JobRecord => {
+  const base = {
     instance: { type: 'gpu_1x_a10' },
     inputs: {},
     script: { inline: '', filename: 'train.py' },
     command: 'python3 train.py',
     outputUri: 's3://b/o/',
-    ...spec,
-  },
-  instance: {
+  };
+  const instance = {
     id: 'i-1',
     type: 'gpu_1x_a10',
     region: 'us-east-1',
@@ -28,18 +20,15 @@ const job = (spec: Partial<JobRecord['spec']> = {}, startedAt: string | null = '
     launchedAt: '2026-01-01T10:00:00.000Z',
     terminatedAt: null,
     priceCentsPerHour: 100,
-  },
-  retiredInstances: [],
-  hostRestarts: 0,
-  progress: null,
-  outputs: [],
-  error: null,
-  pendingError: null,
-  cancelRequested: false,
-  createdBy: null,
-  training: { startedAt, exitCode: null },
-  metadata: {},
-});
+  };
+  const fields = { id: 'j0000000000000000000001', spec: { ...base, ...spec }, now: '2026-01-01T10:00:00.000Z' };
+  return createJobRecord(fields, {
+    status: 'training',
+    startedAt: '2026-01-01T10:00:00.000Z',
+    instance,
+    training: { startedAt, exitCode: null },
+  });
+};
 const poll = (train: PollResult['train'], logSize = 0, chunk = ''): PollResult => ({ train, logSize, chunk });
 const running = { state: 'running' as const };
 

@@ -1,4 +1,11 @@
-import { resolveTimings, startWorkerSet, type StageBinding, type TimingOverrides, type WorkerRuntime } from '@inno-train/workflow';
+import {
+  resolveTimings,
+  startAppWorkers,
+  startWorkerSet,
+  type StageBinding,
+  type TimingOverrides,
+  type WorkerRuntime,
+} from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
 import { startCloudWatch } from './cloud-watch';
 import type { ProvisionerEnv } from './env';
@@ -90,20 +97,8 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
   return {
     async start() {
       const bindings = provisionerBindings(deps);
-      workers = startWorkerSet(
-        {
-          connection: runtime.redis,
-          prefix: runtime.prefix,
-          concurrency: env.WORKER_CONCURRENCY,
-          logger: runtime.logger,
-          deps,
-          lockDurationMs: env.STEP_LOCK_MS,
-          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-        },
-        bindings,
-      );
-      // Tests wait for this line: the queues are consumed (and the SSH key was registered before compose).
-      runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'provisioner started');
+      // Logs 'provisioner started': tests wait for it (the queues are consumed (and the SSH key was registered before compose)).
+      workers = startAppWorkers('provisioner', env, runtime, deps, bindings);
       schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS }));
       schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS }));
     },

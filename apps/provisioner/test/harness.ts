@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import { createLogger, isoNow } from '@inno-train/core';
 import { deleteNamespace } from '@inno-train/test-kit';
 import { createJobStore, newJobId, type JobStore } from '@inno-train/job-store';
-import { jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmissionInput } from '@inno-train/schemas';
+import { createJobRecord, jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmissionInput } from '@inno-train/schemas';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
 import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
 import type { CloudInstance, CloudInstanceTypeEntry, CloudLaunchRequest, CloudProvider } from '@inno-train/cloud-port';
@@ -168,27 +168,7 @@ export async function createJob(
     command: submission.command ?? `python3 ${script.filename}`,
     outputUri: submission.outputUri ?? `s3://${DEFAULT_BUCKET}/jobs/${id}/output/`,
   };
-  const job: JobRecord = {
-    id,
-    name: submission.name ?? null,
-    status: 'queued',
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
-    spec,
-    instance: null,
-    retiredInstances: [],
-    hostRestarts: 0,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy,
-    training: { startedAt: null, exitCode: null },
-    metadata: submission.metadata ?? {},
-  };
+  const job = createJobRecord({ id, spec, name: submission.name ?? null, createdBy, metadata: submission.metadata ?? {}, now });
   await store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
   return job;
 }

@@ -2,6 +2,7 @@ import {
   failJob,
   jobError,
   resolveTimings,
+  startAppWorkers,
   startWorkerSet,
   type StageBinding,
   type TimingOverrides,
@@ -63,20 +64,8 @@ export function compose(env: TransferComposeEnv, infrastructure: TransferInfrast
   return {
     async start() {
       const bindings = transferBindings(deps);
-      workers = startWorkerSet(
-        {
-          connection: runtime.redis,
-          prefix: runtime.prefix,
-          concurrency: env.WORKER_CONCURRENCY,
-          logger: runtime.logger,
-          deps,
-          lockDurationMs: env.STEP_LOCK_MS,
-          stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
-        },
-        bindings,
-      );
-      // Tests wait for this line: the queues are consumed.
-      runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, 'transfer started');
+      // Logs 'transfer started': tests wait for it (the queues are consumed).
+      workers = startAppWorkers('transfer', env, runtime, deps, bindings);
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       await workers?.close(deadlineMs);

@@ -1,17 +1,10 @@
 import { openRedisNamespace } from '@inno-train/test-kit';
-import type { JobRecord } from '@inno-train/schemas';
+import { createJobRecord, type JobRecord } from '@inno-train/schemas';
 import { createJobStore, newJobId, JOB_ID_PATTERN } from '../src';
 
 function record(id: string): JobRecord {
-  const now = new Date().toISOString();
-  return {
+  return createJobRecord({
     id,
-    name: null,
-    status: 'queued',
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
     spec: {
       instance: { type: 'gpu_1x_a10' },
       inputs: {},
@@ -19,18 +12,7 @@ function record(id: string): JobRecord {
       command: 'python3 train.py',
       outputUri: 's3://b/o/',
     },
-    instance: null,
-    retiredInstances: [],
-    hostRestarts: 0,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy: null,
-    training: { startedAt: null, exitCode: null },
-    metadata: {},
-  };
+  });
 }
 
 describe('job store', () => {

@@ -112,6 +112,39 @@ export type JobRecord = z.output<typeof jobRecordSchema>;
 /** A job record as written by its creator (fields with defaults may be left out). */
 export type NewJobRecord = z.input<typeof jobRecordSchema>;
 
+/**
+ * A new job record: queued, nothing run yet. The API creates every job with it, and tests build
+ * theirs from it (with `patch`), so a field added to the record is added in one place.
+ */
+export function createJobRecord(
+  fields: { id: string; spec: JobSpec; name?: string | null; createdBy?: string | null; metadata?: Record<string, string>; now?: string },
+  patch: Partial<JobRecord> = {},
+): JobRecord {
+  const now = fields.now ?? new Date().toISOString();
+  return {
+    id: fields.id,
+    name: fields.name ?? null,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    spec: fields.spec,
+    instance: null,
+    retiredInstances: [],
+    hostRestarts: 0,
+    progress: null,
+    outputs: [],
+    error: null,
+    pendingError: null,
+    cancelRequested: false,
+    createdBy: fields.createdBy ?? null,
+    training: { startedAt: null, exitCode: null },
+    metadata: fields.metadata ?? {},
+    ...patch,
+  };
+}
+
 /** Parses a stored record; a record that does not parse is corrupt (or foreign) and says why. */
 export function parseJobRecord(raw: string): JobRecord {
   const result = jobRecordSchema.safeParse(JSON.parse(raw));

@@ -87,3 +87,37 @@ export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding
 export function stageOf(queue: QueueName): StageName {
   return stageOfQueue(queue);
 }
+
+/** What every worker app's env says about its workers. */
+export interface WorkerTuning {
+  WORKER_CONCURRENCY: number;
+  STEP_LOCK_MS: number;
+  STEP_STALLED_CHECK_MS: number;
+}
+
+/**
+ * Starts a worker app's stage workers on its runtime and logs "<app> started" once its queues are
+ * consumed (tests and operators wait for that line). Every app's compose() uses this one.
+ */
+export function startAppWorkers(
+  app: string,
+  env: WorkerTuning,
+  runtime: { redis: ConnectionOptions; prefix: string; logger: Logger },
+  deps: WorkflowDeps,
+  bindings: StageBinding[],
+) {
+  const workers = startWorkerSet(
+    {
+      connection: runtime.redis,
+      prefix: runtime.prefix,
+      concurrency: env.WORKER_CONCURRENCY,
+      logger: runtime.logger,
+      deps,
+      lockDurationMs: env.STEP_LOCK_MS,
+      stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
+    },
+    bindings,
+  );
+  runtime.logger.info({ queues: bindings.map((b) => b.queue), concurrency: env.WORKER_CONCURRENCY }, `${app} started`);
+  return workers;
+}

@@ -1,39 +1,23 @@
 /** A namespace of its own on the real Redis: the stage queues, the job store, and records to save. */
 import { openRedisNamespace } from '@inno-train/test-kit';
 import { createJobStore, newJobId } from '@inno-train/job-store';
-import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
+import { createJobRecord, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { closeStageQueues, openStageQueues } from '../src';
 
 export function jobRecord(id: string, patch: Partial<JobRecord>): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id,
-    name: null,
-    status: 'queued',
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
-    spec: {
-      instance: { type: 'gpu_1x_a10' },
-      inputs: {},
-      script: { inline: 'print(1)', filename: 'train.py' },
-      command: 'python3 train.py',
-      outputUri: 's3://b/o/',
+  return createJobRecord(
+    {
+      id,
+      spec: {
+        instance: { type: 'gpu_1x_a10' },
+        inputs: {},
+        script: { inline: 'print(1)', filename: 'train.py' },
+        command: 'python3 train.py',
+        outputUri: 's3://b/o/',
+      },
     },
-    instance: null,
-    retiredInstances: [],
-    hostRestarts: 0,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy: null,
-    training: { startedAt: null, exitCode: null },
-    metadata: {},
-    ...patch,
-  };
+    patch,
+  );
 }
 
 export const liveInstance: InstanceInfo = {

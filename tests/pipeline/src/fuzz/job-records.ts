@@ -1,5 +1,5 @@
 /** Job records as the workers hold them, for rendering host scripts outside the service. */
-import type { JobRecord } from '@inno-train/schemas';
+import { createJobRecord, type JobRecord } from '@inno-train/schemas';
 
 let jobCounter = 0;
 
@@ -10,37 +10,16 @@ export function newJobId(): string {
 }
 
 /**
- * A job in training with the given spec fields over a minimal valid spec. `retiredInstances` and
- * `hostRestarts` hold the values a record read from the store defaults to (the host scripts read
+ * A job in training with the given spec fields over a minimal valid spec (the host scripts read
  * only `id` and `spec`).
  */
 export function jobRecord(id: string, spec: Partial<JobRecord['spec']>): JobRecord {
-  return {
-    id,
-    name: null,
-    status: 'training',
-    createdAt: '',
-    updatedAt: '',
-    startedAt: null,
-    finishedAt: null,
-    spec: {
-      instance: { type: 'gpu_1x_a10' },
-      inputs: {},
-      script: { inline: 'x', filename: 'train.py' },
-      command: 'true',
-      outputUri: 's3://b/o/',
-      ...spec,
-    },
-    instance: null,
-    progress: null,
-    outputs: [],
-    error: null,
-    pendingError: null,
-    cancelRequested: false,
-    createdBy: null,
-    training: { startedAt: null, exitCode: null },
-    metadata: {},
-    retiredInstances: [],
-    hostRestarts: 0,
+  const base = {
+    instance: { type: 'gpu_1x_a10' },
+    inputs: {},
+    script: { inline: 'x', filename: 'train.py' },
+    command: 'true',
+    outputUri: 's3://b/o/',
   };
+  return createJobRecord({ id, spec: { ...base, ...spec }, now: '' }, { status: 'training' });
 }
