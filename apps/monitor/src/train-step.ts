@@ -2,7 +2,7 @@ import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import type { HostExecutor } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
 import {
-  advance,
+  applyDecision,
   ensureStageQueued,
   hostTarget,
   isStopped,
@@ -91,9 +91,9 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
   });
   switch (decision.kind) {
     case 'read_more':
-      return { kind: 'wait', delayMs: 0, step: decision.step };
+      return applyDecision(deps, job.id, 'training', { kind: 'wait', delayMs: 0, step: decision.step });
     case 'wait':
-      return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+      return applyDecision(deps, job.id, 'training', decision);
     case 'stop':
       await deps.shell.exec(target, killCommand(job, Math.ceil(deps.timings.killGraceMs / 1000)), {
         timeoutMs: deps.timings.sshCommandTimeoutMs,
@@ -114,16 +114,15 @@ async function finishTraining(
 ): Promise<StepOutcome> {
   const log = exitCode !== null && exitCode !== 0 && !step.killing ? await deps.store.log(job.id) : '';
   const pending = trainingOutcome(job, step.killing, exitCode, () => log.split('\n').slice(-21).join('\n').slice(-2000));
-  await advance(deps, job.id, {
+  return applyDecision(deps, job.id, 'training', {
+    kind: 'advance',
     transition: 'training_ended',
-    stage: 'training',
     message: pending ? `Training ended: ${pending.code}; staging out partial outputs` : 'Training finished (exit code 0)',
     patch: (current) => {
       current.training.exitCode = exitCode;
       current.pendingError = pending;
     },
   });
-  return { kind: 'done' };
 }
 
 function numberOf(value: unknown): number {

@@ -1,6 +1,15 @@
 import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
 import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, type HostTarget, type StepOutcome } from '@inno-train/workflow';
+import {
+  advance,
+  applyDecision,
+  ensureStageQueued,
+  failJob,
+  hostTarget,
+  isStopped,
+  type HostTarget,
+  type StepOutcome,
+} from '@inno-train/workflow';
 import { parseStepState, type StagePayload } from '@inno-train/workflow-constants';
 import { decideBoot, type BootObservation } from './boot-decision';
 import { launchForJob } from './launch';
@@ -64,7 +73,7 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
       case 'retire':
         return retireInstance(deps, job, decision.reason);
       case 'wait':
-        return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+        return applyDecision(deps, job.id, 'provisioning', decision);
       case 'probe_ssh':
         target = hostTarget(await deps.store.mustGet(job.id), deps.identity);
         seen.ssh = await deps.shell.probe(target, Math.min(deps.timings.sshCommandTimeoutMs, 15_000));
@@ -75,12 +84,9 @@ async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayl
         break;
       case 'ready': {
         const elapsed = Math.round((Date.now() - Date.parse(recorded.launchedAt)) / 1000);
-        await advance(deps, job.id, {
-          transition: 'instance_ready',
-          stage: 'provisioning',
-          message: `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${decision.gpuLines.length} GPU line(s): ${decision.gpuLines[0]?.slice(0, 120) ?? ''})`,
-        });
-        return { kind: 'done' };
+        const gpus = `${decision.gpuLines.length} GPU line(s): ${decision.gpuLines[0]?.slice(0, 120) ?? ''}`;
+        const message = `Instance ${recorded.id} is ready (${recorded.type} in ${recorded.region}, ready ${elapsed} s after launch; ${gpus})`;
+        return applyDecision(deps, job.id, 'provisioning', { kind: 'advance', transition: 'instance_ready', message });
       }
     }
   }

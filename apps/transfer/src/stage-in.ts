@@ -16,9 +16,8 @@ import {
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import {
-  advance,
+  applyDecision,
   ensureStageQueued,
-  failJob,
   hostTarget,
   isStopped,
   onHost,
@@ -82,25 +81,14 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
     maxRestarts: MAX_RESTARTS,
     what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
   });
-  switch (decision.kind) {
-    case 'wait':
-      return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
-    case 'restart':
-      logger.warn({ restarts: decision.step.restarts }, 'stage-in script not running and no status; restarting');
-      return startStageIn(deps, job, decision.step);
-    case 'fail':
-      await failJob(deps, job.id, { code: decision.code, message: decision.message, stage: 'staging_in' });
-      return { kind: 'done' };
-    case 'finished': {
-      const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
-      await advance(deps, job.id, {
-        transition: 'inputs_ready',
-        stage: 'staging_in',
-        message: `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s`,
-      });
-      return { kind: 'done' };
-    }
+  if (decision.kind === 'restart') {
+    logger.warn({ restarts: decision.step.restarts }, 'stage-in script not running and no status; restarting');
+    return startStageIn(deps, job, decision.step);
   }
+  if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_in', decision);
+  const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
+  const message = `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s`;
+  return applyDecision(deps, job.id, 'staging_in', { kind: 'advance', transition: 'inputs_ready', message });
 }
 
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {

@@ -16,7 +16,7 @@ import {
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { advance, ensureStageQueued, failJob, hostTarget, isStopped, onHost, type StepOutcome } from '@inno-train/workflow';
+import { applyDecision, ensureStageQueued, hostTarget, isStopped, onHost, type Decision, type StepOutcome } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { decideTransferCheck, type TransferStatus } from './decide';
@@ -68,23 +68,15 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
       ...(job.pendingError ? { failedSuffix: `; training had failed: ${job.pendingError.code}` } : {}),
     },
   });
-  switch (decision.kind) {
-    case 'wait':
-      return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
-    case 'restart':
-      logger.warn({ restarts: decision.step.restarts }, 'stage-out script not running and no status; starting over');
-      return startStageOut(deps, job, decision.step);
-    case 'fail':
-      await failJob(deps, job.id, { code: decision.code, message: decision.message, stage: 'staging_out' });
-      return { kind: 'done' };
-    case 'finished': {
-      const uploads = job.stageOutPlan ?? [];
-      await completeUploads(deps, job, uploads, decision.status);
-      crashPoint('stage-out:after-complete');
-      await finish(deps, job, uploads, state);
-      return { kind: 'done' };
-    }
+  if (decision.kind === 'restart') {
+    logger.warn({ restarts: decision.step.restarts }, 'stage-out script not running and no status; starting over');
+    return startStageOut(deps, job, decision.step);
   }
+  if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_out', decision);
+  const uploads = job.stageOutPlan ?? [];
+  await completeUploads(deps, job, uploads, decision.status);
+  crashPoint('stage-out:after-complete');
+  return applyDecision(deps, job.id, 'staging_out', await finish(deps, job, uploads, state));
 }
 
 async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
@@ -195,8 +187,8 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
   }
 }
 
-/** Checks every upload landed with its size, records the outputs, and ends the job. */
-async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], step: StagePayload['step']): Promise<void> {
+/** Checks every upload landed with its size; the decision records the outputs and ends the job. */
+async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], step: StagePayload['step']): Promise<Decision> {
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
   const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
   const missing = uploads.filter((upload) => stored.get(upload.key) !== upload.size);
@@ -211,13 +203,13 @@ async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload
   const bytes = outputs.reduce((sum, o) => sum + o.size, 0);
   const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
   const pending = job.pendingError;
-  await advance(deps, job.id, {
+  return {
+    kind: 'advance',
     transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded',
-    stage: 'staging_out',
     message: `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
     patch: (current) => {
       current.outputs = outputs;
       if (pending) current.error = pending;
     },
-  });
+  };
 }

@@ -6,3 +6,4 @@ export * from './host';
 export * from './worker-app';
 export * from './runtime';
 export * from './host-health';
+export * from './decision';
