@@ -2,7 +2,8 @@ import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { killTaskCommand } from '@inno-train/host-protocol';
 import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import { enqueueTeardown, hostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
-import { isTerminal, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { isTerminal, parseStepState, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { decideTeardown, planTeardown, unconfirmed } from './teardown-decision';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import type { HostExecutor } from '@inno-train/host-port';
 
@@ -13,18 +14,6 @@ export interface TeardownDeps extends WorkflowDeps {
   timings: WorkflowTimings;
 }
 
-/** Re-issue the terminate call every this many confirmation polls (a terminate can be lost). */
-const RETERMINATE_EVERY = 3;
-
-/**
- * Every instance of the job not confirmed terminated yet: all of them once the job ended; only the
- * retired ones while it still runs (a job that lost its host goes on with a new instance).
- */
-function unconfirmed(job: JobRecord): InstanceInfo[] {
-  const current = isTerminal(job.status) && job.instance ? [job.instance] : [];
-  return [...job.retiredInstances, ...current].filter((i) => !i.terminatedAt);
-}
-
 /**
  * Gives a finished job's instances back and confirms with the cloud that they are gone. Runs
  * after every terminal state; safe to run any number of times. On its first poll it also looks
@@ -32,49 +21,43 @@ function unconfirmed(job: JobRecord): InstanceInfo[] {
  */
 export async function teardownStep(deps: TeardownDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
-  const step = { ...payload.step };
-  const polls = typeof step.polls === 'number' ? step.polls : 0;
+  const step = { ...parseStepState('teardown', payload.step) };
   // While the job runs, an untracked tagged instance may be its next launch in flight: leave it.
-  if (polls === 0 && isTerminal(job.status)) job = await adoptGhosts(deps, job);
+  if ((step.polls ?? 0) === 0 && isTerminal(job.status)) job = await adoptGhosts(deps, job);
   if (unconfirmed(job).length === 0) return { kind: 'done' };
-
-  if (job.status === 'cancelled' && job.training.startedAt && !step.killed) {
+  const plan = planTeardown(job, step);
+  if (plan.stopTraining) {
     await stopTraining(deps, job, logger);
     step.killed = true;
   }
-  const pending = unconfirmed(job);
-  if (polls % RETERMINATE_EVERY === 0) {
-    await deps.lambda.terminate(pending.map((i) => i.id));
+  if (plan.terminate.length > 0) {
+    await deps.lambda.terminate(plan.terminate);
     crashPoint('teardown:after-terminate-call');
-    await noteTerminateAccepted(
-      deps,
-      job.id,
-      pending.map((i) => i.id),
-    );
-    if (polls === 0)
+    await noteTerminateAccepted(deps, job.id, plan.terminate);
+    if (plan.announce) {
       await deps.store.appendEvent(job.id, {
         type: 'teardown',
         stage: 'teardown',
-        message: `Terminating instance ${pending.map((i) => i.id).join(', ')}`,
+        message: `Terminating instance ${plan.terminate.join(', ')}`,
       });
+    }
   }
-  const gone: string[] = [];
-  for (const instance of pending) {
-    const now = await deps.lambda.getInstance(instance.id);
-    if (!now || now.status === 'terminated') gone.push(instance.id);
-  }
-  if (gone.length > 0) await confirmTerminated(deps, job.id, gone);
-  if (gone.length === pending.length) return { kind: 'done' };
-  if (polls * deps.timings.terminatePollMs > deps.timings.terminateDeadlineMs && !step.alerted) {
-    step.alerted = true;
+  const pending = unconfirmed(job).map((i) => i.id);
+  const seen = new Map<string, string | null>();
+  for (const id of pending) seen.set(id, (await deps.lambda.getInstance(id))?.status ?? null);
+  const decision = decideTeardown(pending, seen, step, deps.timings);
+  if (decision.confirm.length > 0) await confirmTerminated(deps, job.id, decision.confirm);
+  if (decision.kind === 'done') return { kind: 'done' };
+  if (decision.alert) {
+    const seconds = Math.round(deps.timings.terminateDeadlineMs / 1000);
     await deps.store.appendEvent(job.id, {
       type: 'error',
       stage: 'teardown',
-      message: `Instances still not terminated after ${Math.round(deps.timings.terminateDeadlineMs / 1000)} s; still trying`,
+      message: `Instances still not terminated after ${seconds} s; still trying`,
     });
-    logger.error({ pending: pending.map((i) => i.id) }, 'instances not terminated past the deadline');
+    logger.error({ pending }, 'instances not terminated past the deadline');
   }
-  return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: polls + 1 } };
+  return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
 }
 
 /** Remembers when billing stopped (the first accepted terminate) for the cost shown on the job. */
