@@ -62,6 +62,8 @@ export interface StageDefinition {
   next: JobStatus | null;
   /** The job error code when a step fails for good (out of attempts, or not retryable). */
   giveUp: JobErrorCode | null;
+  /** The schema of its step state (STEP_SCHEMAS): the step worker parses it at every dequeue. */
+  step: z.ZodType;
 }
 
 export const STAGES = {
@@ -74,6 +76,7 @@ export const STAGES = {
     backoffMs: 2000,
     next: 'staging_in',
     giveUp: 'provision_failed',
+    step: STEP_SCHEMAS.provisioning,
   },
   staging_in: {
     status: 'staging_in',
@@ -84,6 +87,7 @@ export const STAGES = {
     backoffMs: 2000,
     next: 'training',
     giveUp: 'input_transfer_failed',
+    step: STEP_SCHEMAS.staging_in,
   },
   training: {
     status: 'training',
@@ -94,6 +98,7 @@ export const STAGES = {
     backoffMs: 2000,
     next: 'staging_out',
     giveUp: 'training_error',
+    step: STEP_SCHEMAS.training,
   },
   staging_out: {
     status: 'staging_out',
@@ -104,6 +109,7 @@ export const STAGES = {
     backoffMs: 2000,
     next: 'succeeded',
     giveUp: 'output_transfer_failed',
+    step: STEP_SCHEMAS.staging_out,
   },
   // Teardown gives instances back after every end; it never gives up (an alert is raised instead).
   teardown: {
@@ -115,6 +121,7 @@ export const STAGES = {
     backoffMs: 2000,
     next: null,
     giveUp: null,
+    step: STEP_SCHEMAS.teardown,
   },
 } as const satisfies Record<StageName, StageDefinition>;
 

@@ -49,7 +49,10 @@ describe('the workflow catalog', () => {
   });
 
   it("parses a stage's step state: empty at first, unknown keys dropped, wrong types refused", () => {
-    for (const stage of STAGE_NAMES_IN_ORDER) expect(STEP_SCHEMAS[stage].parse({})).toEqual({});
+    for (const stage of STAGE_NAMES_IN_ORDER) {
+      expect(STAGES[stage].step).toBe(STEP_SCHEMAS[stage]);
+      expect(STEP_SCHEMAS[stage].parse({})).toEqual({});
+    }
     expect(parseStepState('training', { offset: 12, gonePolls: 1 })).toEqual({ offset: 12 });
     expect(() => parseStepState('staging_in', { restarts: 'three' })).toThrow();
     expect(() => parseStepState('training', { killing: 'bored' })).toThrow();
