@@ -4,7 +4,6 @@
  * one of these decides, and the stage (through the workflow's executor) acts.
  */
 import type { JobErrorCode, StepState } from '@inno-train/workflow-constants';
-import type { DetachedState } from './host-status';
 
 /**
  * What a transfer script reports when it ends. The host protocol parses it (its stage-in and
@@ -17,7 +16,13 @@ export interface TransferStatus {
   parts?: Record<string, { partNumber: number; etag: string }[]>;
 }
 
+/** A transfer task as a check of the host saw it (host-status.ts maps the protocol's answer onto this). */
+export type DetachedState<T> = { state: 'running' } | { state: 'not_running' } | { state: 'done'; status: T };
+
 type TransferStep = StepState<'staging_in'> | StepState<'staging_out'>;
+
+/** Starts again allowed after a transfer script stopped without a result (host reboot, OOM). */
+export const MAX_TRANSFER_RESTARTS = 3;
 
 export type TransferDecision<S extends TransferStep> =
   /** Still running: look again later. */

@@ -1,14 +1,11 @@
 import { crashPoint, FileTransferError, InnoError, isoNow, type Logger } from '@inno-train/core';
 import {
-  checkTaskCommand,
   inputDir,
   jobDir,
   JOB_LAYOUT,
   jobPath,
-  parseTaskCheck,
   renderStageInScript,
   resetTaskCommand,
-  stageInResultSchema,
   startTaskCommand,
   taskFiles,
   taskScriptPath,
@@ -28,8 +25,8 @@ import {
 } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { decideTransferCheck } from './decide';
-import { transferState } from './host-status';
+import { decideTransferCheck, MAX_TRANSFER_RESTARTS } from './decide';
+import { observeTransfer } from './host-status';
 import type { HostExecutor } from '@inno-train/host-port';
 import type { TransferStorage } from './ports';
 
@@ -39,8 +36,6 @@ export interface TransferDeps extends WorkflowDeps {
   identity: SshIdentity;
   timings: WorkflowTimings;
 }
-
-const MAX_RESTARTS = 3;
 
 /** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */
 export async function stageInStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
@@ -66,19 +61,15 @@ export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_o
 }
 
 async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const target = hostTarget(job, deps.identity);
-  const check = await deps.shell.exec(target, checkTaskCommand(job.id, 'stage-in'), {
-    timeoutMs: deps.timings.sshCommandTimeoutMs,
-    label: 'stage-in:check',
-  });
+  const observed = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-in', deps.timings.sshCommandTimeoutMs);
   const state = parseStepState('staging_in', step);
   const decision = decideTransferCheck({
-    state: transferState(parseTaskCheck('stage-in', check.stdout, stageInResultSchema)),
+    state: observed,
     step: state,
     now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs,
     pollMs: deps.timings.transferPollMs,
-    maxRestarts: MAX_RESTARTS,
+    maxRestarts: MAX_TRANSFER_RESTARTS,
     what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
   });
   if (decision.kind === 'restart') {

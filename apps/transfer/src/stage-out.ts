@@ -1,14 +1,11 @@
 import { crashPoint, FileTransferError, isoNow, type Logger } from '@inno-train/core';
 import {
-  checkTaskCommand,
   jobDir,
   JOB_LAYOUT,
   listOutputsCommand,
   parseListOutputs,
-  parseTaskCheck,
   renderStageOutScript,
   resetTaskCommand,
-  stageOutResultSchema,
   startTaskCommand,
   taskFiles,
   taskScriptPath,
@@ -19,8 +16,8 @@ import { parseS3Uri } from '@inno-train/storage';
 import { applyDecision, ensureStageQueued, hostTarget, isStopped, onHost, type Decision, type StepOutcome } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { decideTransferCheck, type TransferStatus } from './decide';
-import { transferState } from './host-status';
+import { decideTransferCheck, MAX_TRANSFER_RESTARTS, type TransferStatus } from './decide';
+import { observeTransfer } from './host-status';
 import { hostContext, type TransferDeps } from './stage-in';
 
 interface PlannedUpload {
@@ -29,9 +26,6 @@ interface PlannedUpload {
   size: number;
   uploadId?: string;
 }
-
-/** Starts again allowed after the upload script stopped without a result. */
-const MAX_RESTARTS = 3;
 
 /**
  * Stage-out: everything under output/ goes from the host straight to the job's output URI (large
@@ -49,18 +43,15 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
 }
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const check = await deps.shell.exec(hostTarget(job, deps.identity), checkTaskCommand(job.id, 'stage-out'), {
-    timeoutMs: deps.timings.sshCommandTimeoutMs,
-    label: 'stage-out:check',
-  });
+  const observed = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-out', deps.timings.sshCommandTimeoutMs);
   const state = parseStepState('staging_out', step);
   const decision = decideTransferCheck({
-    state: transferState(parseTaskCheck('stage-out', check.stdout, stageOutResultSchema)),
+    state: observed,
     step: state,
     now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs,
     pollMs: deps.timings.transferPollMs,
-    maxRestarts: MAX_RESTARTS,
+    maxRestarts: MAX_TRANSFER_RESTARTS,
     what: {
       noun: 'outputs',
       failedCode: 'output_transfer_failed',

@@ -1,5 +1,4 @@
-import { decideTransferCheck, type TransferStatus } from '../src/decide';
-import type { DetachedState } from '../src/host-status';
+import { decideTransferCheck, type DetachedState, type TransferStatus } from '../src/decide';
 
 const now = 1_000_000;
 const base = {

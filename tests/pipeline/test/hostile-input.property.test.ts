@@ -21,8 +21,7 @@ import { renderRunScript } from '@inno-train/monitor';
 import { jobSubmissionSchema } from '@inno-train/schemas';
 import { SshExecutor, shellQuote } from '@inno-train/ssh-executor';
 import { ensureUbuntuUser, generateSshKeyPair, startSshHost, type SshHost } from '@inno-train/test-kit';
-// Not exported by @inno-train/transfer's index: the compiled module is imported by path.
-import { renderStageInScript } from '../../../apps/transfer/dist/host-scripts';
+import { renderStageInScript } from '@inno-train/host-protocol';
 import {
   arbitraryValue,
   assertInLanes,
