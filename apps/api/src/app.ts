@@ -5,7 +5,8 @@ import { ExpressAdapter } from '@bull-board/express';
 import { scrubSecrets, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { StageQueues } from '@inno-train/workflow';
-import { bearerAuth, createKeyRing } from './auth';
+import { bearerAuth, createKeyRing, isAdmin } from './auth';
+import type { KeyEntry } from './keys';
 import { rateLimitPerKey, requestContext, type RateCounter } from './guard';
 import { HttpError, httpStatusOf } from './http-error';
 import { jobRoutes } from './routes';
@@ -16,12 +17,11 @@ export interface ApiDeps {
   queues: StageQueues;
   storage: InputChecker;
   defaultBucket: string;
-  apiKeys: string[];
+  /** Every key the API accepts, with its tenant (loadKeyEntries). */
+  keys: KeyEntry[];
   logger: Logger;
   /** Answers whether Redis is reachable, for /healthz. */
   ping: () => Promise<boolean>;
-  /** Where jobs may read and write (s3://bucket/prefix); anything else is a 403. */
-  allowedPrefixes: string[];
   /** Requests per minute per API key (0 = unlimited), counted in `rateCounter`. */
   rateLimitPerMinute: number;
   rateCounter: RateCounter;
@@ -37,7 +37,8 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const auth = bearerAuth(createKeyRing(deps.apiKeys));
+  const ring = createKeyRing(deps.keys);
+  const auth = bearerAuth(ring);
 
   app.use(requestContext(deps.logger));
   app.get('/healthz', async (_req, res) => {
@@ -46,12 +47,18 @@ export function createApp(deps: ApiDeps): express.Express {
   });
 
   const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
-  app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes(deps));
-  app.use(BULL_BOARD_PATH, auth, limit, bullBoard(deps.queues));
+  app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes({ ...deps, ring }));
+  app.use(BULL_BOARD_PATH, auth, adminOnly, limit, bullBoard(deps.queues));
 
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** Bull Board shows every tenant's jobs: admins only. */
+function adminOnly(_req: Request, res: Response, next: NextFunction) {
+  if (isAdmin(res)) return next();
+  next(new HttpError(403, 'admin_only', 'This page is for admin keys only'));
 }
 
 function bullBoard(queues: StageQueues) {

@@ -5,13 +5,24 @@ import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
 import type { Redis } from 'ioredis';
 import { createApp } from './app';
 import type { ApiEnv } from './env';
+import { loadKeyEntries } from './keys';
 import { redisRateCounter } from './guard';
 import type { InputChecker } from './submit';
 
 /** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
 export type ApiComposeEnv = Pick<
   ApiEnv,
-  'INNO_NAMESPACE' | 'API_PORT' | 'API_HOST' | 'API_KEYS' | 'S3_BUCKET' | 'S3_ALLOWED_PREFIXES' | 'API_RATE_LIMIT_PER_MINUTE'
+  | 'INNO_NAMESPACE'
+  | 'API_PORT'
+  | 'API_HOST'
+  | 'API_KEYS'
+  | 'API_ADMIN_KEYS'
+  | 'API_KEYS_FILE'
+  | 'CORS_ORIGINS'
+  | 'API_SESSION_TTL_MINUTES'
+  | 'S3_BUCKET'
+  | 'S3_ALLOWED_PREFIXES'
+  | 'API_RATE_LIMIT_PER_MINUTE'
 >;
 
 /** What a process builds from the outside world and hands in. */
@@ -46,15 +57,20 @@ const CLOSE_DEADLINE_MS = 10_000;
 export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): ApiService {
   const { redis, storage, logger } = infrastructure;
   // Clients' keys never reach a log line, whichever process serves them.
-  for (const key of env.API_KEYS) registerSecret(key);
+  for (const key of [...(env.API_KEYS ?? []), ...(env.API_ADMIN_KEYS ?? [])]) registerSecret(key);
+  const keys = loadKeyEntries({
+    keys: env.API_KEYS,
+    adminKeys: env.API_ADMIN_KEYS,
+    file: env.API_KEYS_FILE,
+    defaultPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
+  });
   const queues = openStageQueues({ connection: redis, prefix: `{${env.INNO_NAMESPACE}}` });
   const app = createApp({
     store: createJobStore({ redis, namespace: env.INNO_NAMESPACE }),
     queues,
     storage,
     defaultBucket: env.S3_BUCKET,
-    apiKeys: env.API_KEYS,
-    allowedPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
+    keys,
     rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
     rateCounter: redisRateCounter(redis, env.INNO_NAMESPACE),
     logger,

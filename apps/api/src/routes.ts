@@ -1,11 +1,13 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { JobStore } from '@inno-train/job-store';
-import { toPublicJob } from '@inno-train/schemas';
+import { instancesOf, toPublicJob, type JobRecord } from '@inno-train/schemas';
 import { cancelJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal, JOB_STATUSES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
+import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
+import { usageOf } from './usage';
 
 const listQuerySchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
@@ -14,23 +16,36 @@ const listQuerySchema = z.strictObject({
     .string()
     .regex(/^j[0-9a-z]{22}$/, 'must be a job id')
     .optional(),
+  /** Admins only: one tenant's jobs. */
+  createdBy: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant name')
+    .optional(),
 });
 
 const jobIdSchema = z.string().regex(/^j[0-9a-z]{22}$/);
 
-async function loadJob(store: JobStore, req: Request) {
+/**
+ * The job named in the path, if the caller may see it: its owner or an admin. Another tenant's job
+ * answers exactly like a missing one, so ids cannot be probed across tenants.
+ */
+async function loadJob(store: JobStore, req: Request, res: Response): Promise<JobRecord> {
   const raw = req.params.id;
   const id = typeof raw === 'string' ? raw : '';
   const job = jobIdSchema.safeParse(id).success ? await store.get(id) : null;
-  if (!job) throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(id.slice(0, 64))} does not exist`);
+  if (!job || !(isAdmin(res) || job.createdBy === callerOf(res).name)) {
+    throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(id.slice(0, 64))} does not exist`);
+  }
   return job;
 }
 
-export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQueues }): Router {
+export type JobRoutesDeps = SubmitDeps & { store: JobStore; queues: StageQueues; ring: ApiKeyRing };
+
+export function jobRoutes(deps: JobRoutesDeps): Router {
   const router = Router();
 
   router.post('/jobs', async (req, res) => {
-    const { job, replayed } = await submitJob(deps, req.body, (res.locals.keyId as string | undefined) ?? null, req.get('idempotency-key'));
+    const { job, replayed } = await submitJob(deps, req.body, callerOf(res), req.get('idempotency-key'));
     if (replayed) res.set('Idempotent-Replayed', 'true');
     res.status(202).json(toPublicJob(job));
   });
@@ -38,16 +53,34 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
   router.get('/jobs', async (req, res) => {
     const query = listQuerySchema.safeParse(req.query);
     if (!query.success) throw new HttpError(400, 'invalid_request', 'Invalid query', validationDetails(query.error));
-    const page = await deps.store.list(query.data);
+    const { createdBy, ...rest } = query.data;
+    if (createdBy !== undefined && !isAdmin(res)) {
+      throw new HttpError(400, 'invalid_request', 'Invalid query', [
+        { path: 'createdBy', message: 'only admin keys may filter by tenant' },
+      ]);
+    }
+    const owner = isAdmin(res) ? createdBy : callerOf(res).name;
+    const page = await deps.store.list({ ...rest, ...(owner !== undefined ? { createdBy: owner } : {}) });
     res.json({ data: page.jobs.map(toPublicJob), hasMore: page.hasMore });
   });
 
   router.get('/jobs/:id', async (req, res) => {
-    res.json(toPublicJob(await loadJob(deps.store, req)));
+    res.json(toPublicJob(await loadJob(deps.store, req, res)));
+  });
+
+  router.delete('/jobs/:id', async (req, res) => {
+    const job = await loadJob(deps.store, req, res);
+    const removed = await deps.store.remove(job.id, (current) => isTerminal(current.status) && instancesReturned(current));
+    if (removed.outcome === 'missing') throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(job.id)} does not exist`);
+    if (removed.outcome === 'refused') {
+      const why = isTerminal(removed.job.status) ? 'its instances are still being given back' : `it is still ${removed.job.status}`;
+      throw new HttpError(409, 'job_not_finished', `Job ${job.id} cannot be deleted yet: ${why}`);
+    }
+    res.status(204).end();
   });
 
   router.post('/jobs/:id/cancel', async (req, res) => {
-    const job = await loadJob(deps.store, req);
+    const job = await loadJob(deps.store, req, res);
     if (isTerminal(job.status)) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${job.status})`);
     const { job: updated, changed } = await cancelJob(deps, job.id);
     if (!changed) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
@@ -55,14 +88,25 @@ export function jobRoutes(deps: SubmitDeps & { store: JobStore; queues: StageQue
   });
 
   router.get('/jobs/:id/events', async (req, res) => {
-    const job = await loadJob(deps.store, req);
+    const job = await loadJob(deps.store, req, res);
     res.json({ data: await deps.store.events(job.id) });
   });
 
   router.get('/jobs/:id/logs', async (req, res) => {
-    const job = await loadJob(deps.store, req);
+    const job = await loadJob(deps.store, req, res);
     res.type('text/plain; charset=utf-8').send(await deps.store.log(job.id));
   });
 
+  router.get('/usage', async (_req, res) => {
+    const tenants = isAdmin(res) ? deps.ring.tenants() : [callerOf(res)];
+    const data = await Promise.all(tenants.map((tenant) => usageOf(deps.store, tenant)));
+    res.json(isAdmin(res) ? { data } : data[0]);
+  });
+
   return router;
+}
+
+/** A job's record is kept until every instance it had is confirmed given back (teardown reads it). */
+function instancesReturned(job: JobRecord): boolean {
+  return instancesOf(job).every((instance) => Boolean(instance.terminatedAt));
 }

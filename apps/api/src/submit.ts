@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { crashPoint, isoNow } from '@inno-train/core';
 import { newJobId, type JobStore } from '@inno-train/job-store';
 import { createJobRecord, jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
-import { enqueueStage, type StageQueues } from '@inno-train/workflow';
+import { enqueueStage, monthSpendUsd, type StageQueues } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
 import type { z } from 'zod';
 import { parseS3Uri } from '@inno-train/storage';
 import { HttpError } from './http-error';
+import type { Tenant } from './keys';
 
 /** The S3 calls submit needs: existence checks only, never object bodies. */
 export interface InputChecker {
@@ -18,8 +19,6 @@ export interface SubmitDeps {
   queues: StageQueues;
   storage: InputChecker;
   defaultBucket: string;
-  /** s3://bucket/prefix entries the service may read and write for clients. */
-  allowedPrefixes: string[];
 }
 
 /** One detail per offending field; unknown keys are named one by one. */
@@ -47,12 +46,13 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  * is reserved for the new job's id before anything is created, so a client that lost the answer
  * (or an API that died mid-request) and sends the same request again gets the same job.
  */
-export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: string | null, idempotencyKey?: string): Promise<SubmitResult> {
+export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant, idempotencyKey?: string): Promise<SubmitResult> {
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
     throw new HttpError(400, 'invalid_request', 'Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters', [
       { path: 'Idempotency-Key', message: 'invalid' },
     ]);
   }
+  refuseReservedKeys(body);
   const parsed = jobSubmissionSchema.safeParse(body);
   if (!parsed.success) {
     const details = validationDetails(parsed.error);
@@ -60,16 +60,17 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
     throw new HttpError(400, 'invalid_request', `Invalid job submission: ${fields}`, details);
   }
   const submission = parsed.data;
-  checkAllowedLocations(deps.allowedPrefixes, submission, deps.defaultBucket);
+  checkAllowedLocations(tenant.allowedPrefixes, submission);
   await checkInputsExist(deps.storage, submission.inputs, 'uri' in submission.script ? submission.script.uri : undefined);
 
   let id = newJobId();
   if (idempotencyKey !== undefined) {
-    const earlier = await reserveKey(deps, createdBy, idempotencyKey, body, id);
+    const earlier = await reserveKey(deps, tenant.name, idempotencyKey, body, id);
     if (earlier.job) return { job: earlier.job, replayed: true };
     id = earlier.jobId;
   }
-  const job = newJobRecord(deps, submission, id, createdBy);
+  await checkBudget(deps.store, tenant);
+  const job = newJobRecord(deps, submission, id, tenant);
   const now = job.createdAt;
   try {
     await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
@@ -92,13 +93,13 @@ export async function submitJob(deps: SubmitDeps, body: unknown, createdBy: stri
  */
 async function reserveKey(
   deps: SubmitDeps,
-  createdBy: string | null,
+  createdBy: string,
   key: string,
   body: unknown,
   id: string,
 ): Promise<{ jobId: string; job?: JobRecord }> {
   const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-  const earlier = await deps.store.reserveSubmission(createdBy ?? 'anonymous', key, { jobId: id, fingerprint });
+  const earlier = await deps.store.reserveSubmission(createdBy, key, { jobId: id, fingerprint });
   if (!earlier) return { jobId: id };
   if (earlier.fingerprint !== fingerprint) {
     throw new HttpError(
@@ -113,7 +114,7 @@ async function reserveKey(
   return { jobId: job.id, job };
 }
 
-function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, createdBy: string | null): JobRecord {
+function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, tenant: Tenant): JobRecord {
   const now = isoNow();
   const script =
     'uri' in submission.script
@@ -123,20 +124,67 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, c
     ...submission,
     script,
     command: submission.command ?? `python3 ${script.filename}`,
-    outputUri: submission.outputUri ?? `s3://${deps.defaultBucket}/jobs/${id}/output/`,
+    outputUri: submission.outputUri ?? defaultOutputUri(tenant.allowedPrefixes, deps.defaultBucket, id),
   };
-  return createJobRecord({ id, spec, name: submission.name ?? null, createdBy, metadata: submission.metadata ?? {}, now });
+  return createJobRecord({
+    id,
+    spec,
+    name: submission.name ?? null,
+    createdBy: tenant.name,
+    limits: { maxConcurrentJobs: tenant.maxConcurrentJobs, monthlyBudgetUsd: tenant.monthlyBudgetUsd },
+    metadata: submission.metadata ?? {},
+    now,
+  });
+}
+
+/** The service's bucket when the tenant may write there, else under the tenant's first prefix. */
+function defaultOutputUri(allowed: string[], defaultBucket: string, id: string): string {
+  const inServiceBucket = `s3://${defaultBucket}/jobs/${id}/output/`;
+  if (allowed.some((prefix) => inServiceBucket.startsWith(prefix))) return inServiceBucket;
+  return `${allowed[0]}jobs/${id}/output/`;
+}
+
+/** A month's spend at the budget refuses new work (running jobs are stopped by training). */
+async function checkBudget(store: JobStore, tenant: Tenant): Promise<void> {
+  if (tenant.monthlyBudgetUsd === null) return;
+  const spend = await monthSpendUsd(store, tenant.name);
+  if (spend >= tenant.monthlyBudgetUsd) {
+    throw new HttpError(
+      402,
+      'budget_exhausted',
+      `This key's monthly budget (${tenant.monthlyBudgetUsd} USD) is spent (${spend.toFixed(2)} USD this month); new jobs are refused until next month`,
+    );
+  }
 }
 
 /**
- * The service's S3 credentials reach further than any one client should: every location a job
- * names must fall under a configured prefix, or the service would read (or write) it for them.
+ * A key that names an object's prototype machinery is refused, wherever it is: JSON.parse keeps
+ * it as a plain key, but code that copies objects may not, and a silent drop hides a client's bug.
  */
-function checkAllowedLocations(allowed: string[], submission: JobSubmission, defaultBucket: string): void {
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function refuseReservedKeys(value: unknown, path: string[] = []): void {
+  if (value === null || typeof value !== 'object') return;
+  for (const key of Object.keys(value)) {
+    const here = [...path, key];
+    if (RESERVED_KEYS.has(key)) {
+      throw new HttpError(400, 'invalid_request', `Invalid job submission: ${here.join('.')}`, [
+        { path: here.join('.'), message: `the key "${key}" is reserved` },
+      ]);
+    }
+    refuseReservedKeys((value as Record<string, unknown>)[key], here);
+  }
+}
+
+/**
+ * The service's S3 credentials reach further than any one tenant should: every location a job
+ * names must fall under the key's own prefixes, or the service would read (or write) it for them.
+ */
+function checkAllowedLocations(allowed: string[], submission: JobSubmission): void {
   const named = [
     ...Object.entries(submission.inputs).map(([name, uri]) => ({ path: `inputs.${name}`, uri })),
     ...('uri' in submission.script ? [{ path: 'script.uri', uri: submission.script.uri }] : []),
-    { path: 'outputUri', uri: submission.outputUri ?? `s3://${defaultBucket}/jobs/` },
+    ...(submission.outputUri !== undefined ? [{ path: 'outputUri', uri: submission.outputUri }] : []),
   ];
   // Malformed input URIs are left to the existence check, which answers 400 naming them; the
   // output URI has no such check, so it is refused here.
@@ -156,7 +204,7 @@ function checkAllowedLocations(allowed: string[], submission: JobSubmission, def
       403,
       'forbidden_location',
       `Not under an allowed S3 prefix: ${denied.map((d) => d.path).join(', ')}`,
-      denied.map((d) => ({ path: d.path, message: 'outside the S3 prefixes this service may use (S3_ALLOWED_PREFIXES)' })),
+      denied.map((d) => ({ path: d.path, message: 'outside the S3 prefixes this API key may use' })),
     );
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
-import { KEY_A, KEY_B, openHarness, uniqueNamespace, type Harness } from './harness';
+import { ADMIN_KEY, KEY_A, KEY_B, openHarness, uniqueNamespace, type Harness } from './harness';
 
 const TRAIN = 's3://data-bucket/sets/train.jsonl';
 const validJob = () => ({
@@ -99,7 +99,7 @@ describe('API authentication', () => {
     }
   });
 
-  it('puts the Bull Board behind the same keys', async () => {
+  it('opens the Bull Board to admin keys only', async () => {
     const anonymous = await request(h.app).get('/admin/queues');
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers['www-authenticate']).toBe('Bearer');
@@ -107,7 +107,11 @@ describe('API authentication', () => {
     const wrong = await request(h.app).get('/admin/queues/api/queues').set('Authorization', 'Bearer not-a-key-not-a-key');
     expect(wrong.status).toBe(401);
 
-    const page = await request(h.app).get('/admin/queues').set('Authorization', `Bearer ${KEY_A}`);
+    const client = await request(h.app).get('/admin/queues/api/queues').set('Authorization', `Bearer ${KEY_A}`);
+    expect(client.status).toBe(403);
+    expect(client.body.error.code).toBe('admin_only');
+
+    const page = await request(h.app).get('/admin/queues').set('Authorization', `Bearer ${ADMIN_KEY}`);
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
   });

@@ -5,6 +5,7 @@ import { createJobStore } from '@inno-train/job-store';
 import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
 import { Redis } from 'ioredis';
 import { createApp } from '../src/app';
+import { loadKeyEntries } from '../src/keys';
 import { redisRateCounter } from '../src/guard';
 import { ALLOWED_PREFIXES, DEFAULT_BUCKET, FakeStorage, KEY_A, openHarness, uniqueNamespace, type Harness } from './harness';
 
@@ -69,11 +70,10 @@ describe('API keys given as digests, and per-key rate limits', () => {
     queues,
     storage: new FakeStorage(),
     defaultBucket: DEFAULT_BUCKET,
-    apiKeys: [`sha256:${createHash('sha256').update(plain).digest('hex')}`],
+    keys: loadKeyEntries({ keys: [`sha256:${createHash('sha256').update(plain).digest('hex')}`], defaultPrefixes: ALLOWED_PREFIXES }),
     logger: createLogger({ name: 't', level: 'silent' }),
     ping: async () => true,
     // A counter whose window never rolls over, so the limit is checked deterministically.
-    allowedPrefixes: ALLOWED_PREFIXES,
     rateLimitPerMinute: 5,
     rateCounter: { hit: async (keyId) => (counts[keyId] = (counts[keyId] ?? 0) + 1) },
   });
@@ -128,10 +128,9 @@ describe('when Redis is down', () => {
       queues,
       storage: new FakeStorage(),
       defaultBucket: DEFAULT_BUCKET,
-      apiKeys: [KEY_A],
+      keys: loadKeyEntries({ keys: [KEY_A], defaultPrefixes: ALLOWED_PREFIXES }),
       logger: createLogger({ name: 't', level: 'silent' }),
       ping: async () => (await dead.ping()) === 'PONG',
-      allowedPrefixes: ALLOWED_PREFIXES,
       rateLimitPerMinute: 0,
       rateCounter: { hit: async () => 1 },
     });

@@ -8,11 +8,13 @@ import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train
 import type { QueueName } from '@inno-train/workflow-constants';
 import { createApp } from '../src/app';
 import { redisRateCounter } from '../src/guard';
+import { loadKeyEntries, type KeyEntry } from '../src/keys';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DEFAULT_BUCKET = 'inno-default';
 export const KEY_A = 'test-key-aaaaaaaaaaaaaaaa-1';
 export const KEY_B = 'test-key-bbbbbbbbbbbbbbbb-2';
+export const ADMIN_KEY = 'test-key-admin-admin-admin-3';
 
 /** A fake S3 input checker: known URIs exist, anything else is missing; `failWith` simulates an outage. */
 export class FakeStorage {
@@ -47,7 +49,7 @@ export function uniqueNamespace(label: string): string {
 /** The buckets the tests use; anything else is outside the allowed prefixes. */
 export const ALLOWED_PREFIXES = [`s3://${DEFAULT_BUCKET}/`, 's3://code-bucket/', 's3://data-bucket/', 's3://out-bucket/'];
 
-export function openHarness(ns: string, options: { rateLimitPerMinute?: number } = {}): Harness {
+export function openHarness(ns: string, options: { rateLimitPerMinute?: number; keys?: KeyEntry[] } = {}): Harness {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const store = createJobStore({ redis, namespace: ns });
@@ -59,10 +61,9 @@ export function openHarness(ns: string, options: { rateLimitPerMinute?: number }
     queues,
     storage,
     defaultBucket: DEFAULT_BUCKET,
-    apiKeys: [KEY_A, KEY_B],
+    keys: options.keys ?? loadKeyEntries({ keys: [KEY_A, KEY_B], adminKeys: [ADMIN_KEY], defaultPrefixes: ALLOWED_PREFIXES }),
     logger: createLogger({ name: 'api-test', level: 'silent' }),
     ping: async () => pingOk.value && (await redis.ping()) === 'PONG',
-    allowedPrefixes: ALLOWED_PREFIXES,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     rateCounter: redisRateCounter(redis, ns),
   });

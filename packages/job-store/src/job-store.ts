@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
 import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from '@inno-train/schemas';
-import type { JobStatus, Stage } from '@inno-train/workflow-constants';
-import { storeKeys } from './keys';
+import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
+import { ownerKey, storeKeys } from './keys';
+import { APPEND_LOG_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
 
 export interface JobStoreOptions {
   redis: Redis;
@@ -15,40 +16,33 @@ export interface JobStoreOptions {
 
 export interface ListOptions {
   status?: JobStatus;
+  /** Only this tenant's jobs. */
+  createdBy?: string;
   limit: number;
   after?: string;
 }
-
-/** Keeps only the last ARGV[2] bytes of the log after appending ARGV[1]. */
-const APPEND_LOG_SCRIPT = `
-local len = redis.call('APPEND', KEYS[1], ARGV[1])
-local max = tonumber(ARGV[2])
-if len > max then
-  local tail = redis.call('GETRANGE', KEYS[1], len - max, -1)
-  redis.call('SET', KEYS[1], tail)
-  return max
-end
-return len`;
-
-/**
- * Writes ARGV[2] only if the record still equals ARGV[1]; moves the id between status sets and
- * appends the change's events (ARGV[4..]) in the same step, so a change is never recorded
- * without its events nor an event without its change, whichever line the writer dies at.
- */
-const COMPARE_AND_SET_SCRIPT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-if KEYS[2] ~= KEYS[3] then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('ZADD', KEYS[3], 0, ARGV[3])
-end
-if #ARGV > 3 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 4)) end
-return 1`;
 
 /** An event as stages write it; `at` defaults to now. */
 export type EventInput = Omit<JobEvent, 'at'> & { at?: string };
 
 const MAX_UPDATE_RETRIES = 50;
+
+/** The statuses that hold one of the owner's concurrency slots: past `queued`, not ended. */
+const SLOT_STATUSES = RUNNING_STATUSES.filter((status) => status !== 'queued');
+
+/** A month's spend ledger outlives its month by a year (usage reports look back). */
+const SPEND_LEDGER_TTL_SECONDS = 400 * 24 * 3600;
+
+/** What `update` answers: the record as it now is, whether this call changed it, and why not. */
+export interface UpdateResult {
+  job: JobRecord;
+  changed: boolean;
+  /** Set when the change would have started the job past its owner's concurrency limit. */
+  waiting?: { running: number; place: number };
+}
+
+/** One tenant's job counts by status. */
+export type StatusCounts = Record<JobStatus, number>;
 
 /** How long a submission's Idempotency-Key keeps answering with the job it made. */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -88,6 +82,8 @@ export function createJobStore(options: JobStoreOptions) {
       .set(keys.job(job.id), JSON.stringify(job), 'NX')
       .zadd(keys.all, 0, job.id)
       .zadd(keys.byStatus(job.status), 0, job.id)
+      .zadd(keys.byOwner(ownerKey(job.createdBy)), 0, job.id)
+      .zadd(keys.byOwnerStatus(ownerKey(job.createdBy), job.status), 0, job.id)
       .rpush(keys.events(job.id), JSON.stringify(firstEvent))
       .exec();
     if (!result || result[0]?.[1] !== 'OK') throw new Error(`Job ${job.id} already exists`);
@@ -103,7 +99,7 @@ export function createJobStore(options: JobStoreOptions) {
     id: string,
     mutate: (job: JobRecord) => JobRecord | null,
     events: EventInput[] | ((next: JobRecord) => EventInput[]) = [],
-  ): Promise<{ job: JobRecord; changed: boolean }> {
+  ): Promise<UpdateResult> {
     for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
       const raw = await redis.get(keys.job(id));
       if (raw === null) throw new JobNotFoundError(id);
@@ -112,21 +108,33 @@ export function createJobStore(options: JobStoreOptions) {
       if (next === null) return { job: current, changed: false };
       next.updatedAt = isoNow();
       const lines = (typeof events === 'function' ? events(next) : events).map((event) => JSON.stringify(cleanEvent(event)));
-      const written = await redis.eval(
-        COMPARE_AND_SET_SCRIPT,
-        4,
-        keys.job(id),
-        keys.byStatus(current.status),
-        keys.byStatus(next.status),
-        keys.events(id),
-        raw,
-        JSON.stringify(next),
-        id,
-        ...lines,
-      );
+      const written = await redis.eval(COMPARE_AND_SET_SCRIPT, ...casArguments(current, next, raw, lines));
       if (written === 1) return { job: next, changed: true };
+      if (Array.isArray(written) && written[0] === 2) {
+        return { job: current, changed: false, waiting: { running: Number(written[1]), place: Number(written[2]) } };
+      }
     }
     throw new Error(`Job ${id} is changing too fast to update`);
+  }
+
+  function casArguments(current: JobRecord, next: JobRecord, raw: string, lines: string[]): [number, ...string[]] {
+    const owner = ownerKey(current.createdBy);
+    const ended = isTerminal(next.status) && !isTerminal(current.status);
+    const limit = current.limits.maxConcurrentJobs;
+    const admitting = limit !== null && current.status === 'queued' && (SLOT_STATUSES as readonly JobStatus[]).includes(next.status);
+    const slotKeys = admitting ? SLOT_STATUSES.map((status) => keys.byOwnerStatus(owner, status)) : [];
+    const scriptKeys = [
+      keys.job(current.id),
+      keys.byStatus(current.status),
+      keys.byStatus(next.status),
+      keys.events(current.id),
+      keys.byOwnerStatus(owner, current.status),
+      keys.byOwnerStatus(owner, next.status),
+      keys.finished,
+      ...slotKeys,
+    ];
+    const argv = [raw, JSON.stringify(next), current.id, ended ? String(Date.now()) : '', admitting ? String(limit) : '', ...lines];
+    return [scriptKeys.length, ...scriptKeys, ...argv];
   }
 
   async function appendEvent(id: string, event: EventInput): Promise<void> {
@@ -149,13 +157,99 @@ export function createJobStore(options: JobStoreOptions) {
 
   /** Newest first; `after` is the last id of the previous page. */
   async function list(opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
-    const key = opts.status ? keys.byStatus(opts.status) : keys.all;
+    const owner = opts.createdBy === undefined ? null : ownerKey(opts.createdBy);
+    const key =
+      owner === null
+        ? opts.status
+          ? keys.byStatus(opts.status)
+          : keys.all
+        : opts.status
+          ? keys.byOwnerStatus(owner, opts.status)
+          : keys.byOwner(owner);
     const max = opts.after ? `(${opts.after}` : '+';
     const ids = await redis.zrevrangebylex(key, max, '-', 'LIMIT', 0, opts.limit + 1);
     const page = ids.slice(0, opts.limit);
     const raw = page.length ? await redis.mget(page.map((id) => keys.job(id))) : [];
     const jobs = raw.filter((r): r is string => r !== null).map(parseJobRecord);
     return { jobs, hasMore: ids.length > opts.limit };
+  }
+
+  /** How many of one tenant's jobs are in each status. */
+  async function countByStatus(createdBy: string | null): Promise<StatusCounts> {
+    const owner = ownerKey(createdBy);
+    const pipeline = redis.pipeline();
+    for (const status of JOB_STATUSES) pipeline.zcard(keys.byOwnerStatus(owner, status));
+    const results = (await pipeline.exec()) ?? [];
+    return Object.fromEntries(JOB_STATUSES.map((status, i) => [status, Number(results[i]?.[1] ?? 0)])) as StatusCounts;
+  }
+
+  /** The oldest queued jobs of one tenant, in submission order. */
+  async function oldestQueued(createdBy: string | null, count: number): Promise<string[]> {
+    return redis.zrangebylex(keys.byOwnerStatus(ownerKey(createdBy), 'queued'), '-', '+', 'LIMIT', 0, count);
+  }
+
+  /** One tenant's running jobs (past `queued`, not ended), up to `limit`. */
+  async function running(createdBy: string | null, limit = 1000): Promise<JobRecord[]> {
+    const owner = ownerKey(createdBy);
+    const pipeline = redis.pipeline();
+    for (const status of SLOT_STATUSES) pipeline.zrangebylex(keys.byOwnerStatus(owner, status), '-', '+', 'LIMIT', 0, limit);
+    const ids = ((await pipeline.exec()) ?? []).flatMap(([, value]) => (Array.isArray(value) ? (value as string[]) : []));
+    const raw = ids.length ? await redis.mget(ids.map((id) => keys.job(id))) : [];
+    return raw.filter((r): r is string => r !== null).map(parseJobRecord);
+  }
+
+  /**
+   * Deletes an ended job (record, events, log, index entries) if `allow` accepts it as it is
+   * stored now. Answers what it found: removed, refused (with the record), or missing.
+   */
+  async function remove(
+    id: string,
+    allow: (job: JobRecord) => boolean,
+  ): Promise<{ outcome: 'removed' | 'missing' } | { outcome: 'refused'; job: JobRecord }> {
+    for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
+      const raw = await redis.get(keys.job(id));
+      if (raw === null) return { outcome: 'missing' };
+      const job = parseJobRecord(raw);
+      if (!allow(job)) return { outcome: 'refused', job };
+      const owner = ownerKey(job.createdBy);
+      const removeKeys = [
+        keys.job(id),
+        keys.events(id),
+        keys.log(id),
+        keys.all,
+        keys.byStatus(job.status),
+        keys.byOwner(owner),
+        keys.byOwnerStatus(owner, job.status),
+        keys.finished,
+      ];
+      if ((await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id)) === 1) return { outcome: 'removed' };
+    }
+    throw new Error(`Job ${id} is changing too fast to remove`);
+  }
+
+  /** Ids of jobs that ended before `beforeMs`, oldest first. */
+  async function endedBefore(beforeMs: number, count: number): Promise<string[]> {
+    return redis.zrangebyscore(keys.finished, '-inf', beforeMs, 'LIMIT', 0, count);
+  }
+
+  /** Raises a job's entry in its owner's spend ledger for `month` (`YYYY-MM`); returns the month's total. */
+  async function recordSpend(createdBy: string | null, month: string, jobId: string, usd: number): Promise<number> {
+    const total = await redis.eval(
+      RECORD_SPEND_SCRIPT,
+      1,
+      keys.spend(ownerKey(createdBy), month),
+      jobId,
+      usd.toFixed(6),
+      String(SPEND_LEDGER_TTL_SECONDS),
+    );
+    return Number(total);
+  }
+
+  /** A tenant's spend ledger for `month`: each job's recorded USD. */
+  async function spendLedger(createdBy: string | null, month: string): Promise<Map<string, number>> {
+    const entries = await redis.hgetall(keys.spend(ownerKey(createdBy), month));
+    delete entries.total;
+    return new Map(Object.entries(entries).map(([jobId, usd]) => [jobId, Number(usd)]));
   }
 
   /**
@@ -175,7 +269,25 @@ export function createJobStore(options: JobStoreOptions) {
     throw new Error('Could not reserve the idempotency key');
   }
 
-  return { get, mustGet, create, update, appendEvent, events, appendLog, log, list, reserveSubmission };
+  return {
+    get,
+    mustGet,
+    create,
+    update,
+    appendEvent,
+    events,
+    appendLog,
+    log,
+    list,
+    countByStatus,
+    oldestQueued,
+    running,
+    remove,
+    endedBefore,
+    recordSpend,
+    spendLedger,
+    reserveSubmission,
+  };
 }
 
 function cleanEvent(event: EventInput): JobEvent {

@@ -6,7 +6,19 @@ export function storeKeys(namespace: string) {
     log: (id: string) => `${namespace}:job:${id}:log`,
     all: `${namespace}:jobs`,
     byStatus: (status: string) => `${namespace}:jobs:status:${status}`,
+    /** One tenant's jobs, and one tenant's jobs in one status (its queue, its running jobs). */
+    byOwner: (owner: string) => `${namespace}:jobs:owner:${owner}`,
+    byOwnerStatus: (owner: string, status: string) => `${namespace}:jobs:owner:${owner}:status:${status}`,
+    /** Ended jobs, scored by when they ended (ms): retention purges the oldest. */
+    finished: `${namespace}:jobs:finished`,
+    /** A tenant's spend in one month (UTC, `YYYY-MM`): job id -> USD, plus `total`. */
+    spend: (owner: string, month: string) => `${namespace}:spend:${owner}:${month}`,
     /** A submission's Idempotency-Key, as a digest (the client's raw key is never stored). */
     idempotency: (digest: string) => `${namespace}:idempotency:${digest}`,
   };
+}
+
+/** The owner a job is indexed under (jobs made before tenants were named have none). */
+export function ownerKey(createdBy: string | null | undefined): string {
+  return createdBy ?? 'anonymous';
 }

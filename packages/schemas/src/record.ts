@@ -77,6 +77,14 @@ const jobSpecSchema = z.looseObject({
   outputUri: z.string(),
 }) as unknown as z.ZodType<JobSpec>;
 
+export const tenantLimitsSchema = z.object({
+  /** Jobs of the tenant past `queued` at once. */
+  maxConcurrentJobs: z.number().int().min(1).nullable(),
+  /** The tenant's spend per calendar month (UTC), in USD. */
+  monthlyBudgetUsd: z.number().positive().nullable(),
+});
+export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
+
 export const jobRecordSchema = z.looseObject({
   id: z.string().min(1),
   name: z.string().nullable(),
@@ -101,8 +109,10 @@ export const jobRecordSchema = z.looseObject({
   /** A failure seen during training, reported once partial outputs have been staged out. */
   pendingError: jobErrorSchema.nullable(),
   cancelRequested: z.boolean(),
-  /** Which API key created the job (an id, never the key). */
+  /** The tenant whose key created the job (its name, never the key): it owns the job. */
   createdBy: z.string().nullable(),
+  /** The tenant's limits when the job was submitted: stages enforce these (null: no limit). */
+  limits: tenantLimitsSchema.default({ maxConcurrentJobs: null, monthlyBudgetUsd: null }),
   training: z.object({ startedAt: isoTime.nullable(), exitCode: z.number().int().nullable() }),
   metadata: z.record(z.string(), z.string()),
 });
@@ -117,7 +127,15 @@ export type NewJobRecord = z.input<typeof jobRecordSchema>;
  * theirs from it (with `patch`), so a field added to the record is added in one place.
  */
 export function createJobRecord(
-  fields: { id: string; spec: JobSpec; name?: string | null; createdBy?: string | null; metadata?: Record<string, string>; now?: string },
+  fields: {
+    id: string;
+    spec: JobSpec;
+    name?: string | null;
+    createdBy?: string | null;
+    limits?: TenantLimits;
+    metadata?: Record<string, string>;
+    now?: string;
+  },
   patch: Partial<JobRecord> = {},
 ): JobRecord {
   const now = fields.now ?? new Date().toISOString();
@@ -139,6 +157,7 @@ export function createJobRecord(
     pendingError: null,
     cancelRequested: false,
     createdBy: fields.createdBy ?? null,
+    limits: fields.limits ?? { maxConcurrentJobs: null, monthlyBudgetUsd: null },
     training: { startedAt: null, exitCode: null },
     metadata: fields.metadata ?? {},
     ...patch,

@@ -7,3 +7,4 @@ export * from './worker-app';
 export * from './runtime';
 export * from './host-health';
 export * from './decision';
+export * from './spend';

@@ -1,0 +1,74 @@
+/** The job store's Lua scripts: each keeps a record and its indexes in one atomic step. */
+
+/** Keeps only the last ARGV[2] bytes of the log after appending ARGV[1]. */
+export const APPEND_LOG_SCRIPT = `
+local len = redis.call('APPEND', KEYS[1], ARGV[1])
+local max = tonumber(ARGV[2])
+if len > max then
+  local tail = redis.call('GETRANGE', KEYS[1], len - max, -1)
+  redis.call('SET', KEYS[1], tail)
+  return max
+end
+return len`;
+
+/**
+ * Writes ARGV[2] only if the record still equals ARGV[1]; moves the id between status sets (all
+ * jobs' and its owner's), marks it finished (ARGV[4]: the end time in ms, or '') and appends the
+ * change's events (ARGV[6..]) in the same step, so a change is never recorded without its events
+ * nor an event without its change, whichever line the writer dies at.
+ *
+ * Admission (ARGV[5], the owner's concurrency limit, or ''): a job leaving `queued` for a running
+ * status is written only while its owner has fewer than the limit running (KEYS[8..], the owner's
+ * running status sets) and it is among the oldest queued of its owner for the free slots. Slots are
+ * the index itself, so a crash can neither lose nor double one. Blocked: {2, running, place}.
+ *
+ * KEYS: job, status(cur), status(next), events, ownerStatus(cur), ownerStatus(next), finished, running...
+ */
+export const COMPARE_AND_SET_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[5] ~= '' then
+  local limit = tonumber(ARGV[5])
+  local running = 0
+  for i = 8, #KEYS do running = running + redis.call('ZCARD', KEYS[i]) end
+  local place = redis.call('ZRANK', KEYS[5], ARGV[3])
+  if place == false then place = 0 end
+  if running >= limit or place >= limit - running then return {2, running, place} end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[3] then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], 0, ARGV[3])
+  redis.call('ZREM', KEYS[5], ARGV[3])
+  redis.call('ZADD', KEYS[6], 0, ARGV[3])
+end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[7], ARGV[4], ARGV[3]) end
+if #ARGV > 5 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 6)) end
+return 1`;
+
+/**
+ * Deletes a job (record, events, log) and its index entries, only if the record still equals
+ * ARGV[1]. KEYS: job, events, log, all, status, owner, ownerStatus, finished. ARGV[2]: the id.
+ */
+export const REMOVE_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[2])
+redis.call('ZREM', KEYS[6], ARGV[2])
+redis.call('ZREM', KEYS[7], ARGV[2])
+redis.call('ZREM', KEYS[8], ARGV[2])
+return 1`;
+
+/**
+ * A job's spend so far in its month's ledger (KEYS[1]): only ever raised (the cost of a job only
+ * grows), the month's `total` raised by the same amount. ARGV: job id, USD, the ledger's lifetime (s). Returns the total.
+ */
+export const RECORD_SPEND_SCRIPT = `
+local before = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local now = tonumber(ARGV[2])
+if now > before then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HINCRBYFLOAT', KEYS[1], 'total', now - before)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return redis.call('HGET', KEYS[1], 'total') or '0'`;
