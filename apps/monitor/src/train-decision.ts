@@ -21,14 +21,26 @@ export function consumeChunk(poll: PollResult, chunkBytes: number): { consumed: 
   return { consumed: Buffer.byteLength(text), text };
 }
 
-/** The job's own limits: runtime of the command, and what its instances have cost so far. */
-export function limitReached(job: JobRecord, now: number): { code: LimitCode; message: string } | null {
+/** The tenant's month spend against its budget, when it has one (the train step reads it). */
+export interface BudgetReading {
+  spendUsd: number;
+  budgetUsd: number;
+}
+
+/** The job's own limits (runtime of the command, what its instances have cost so far), then its tenant's budget. */
+export function limitReached(
+  job: JobRecord,
+  now: number,
+  budget: BudgetReading | null = null,
+): { code: LimitCode; message: string } | null {
   const limit = job.spec.maxRuntimeSeconds;
   const startedAt = job.training.startedAt ? Date.parse(job.training.startedAt) : now;
   if (limit && now - startedAt > limit * 1000) return { code: 'max_runtime_exceeded', message: `maxRuntimeSeconds (${limit}) reached` };
   const maxCost = job.spec.maxCostUsd;
   if (maxCost !== undefined && jobCost(job, now).usd >= maxCost)
     return { code: 'max_cost_exceeded', message: `maxCostUsd (${maxCost}) reached` };
+  if (budget && budget.spendUsd >= budget.budgetUsd)
+    return { code: 'budget_exhausted', message: `the key's monthly budget (${budget.budgetUsd} USD) is spent` };
   return null;
 }
 
@@ -49,6 +61,8 @@ export interface PollInput {
   consumed: number;
   now: number;
   pollMs: number;
+  /** The tenant's month spend and budget (null: no budget). */
+  budget?: BudgetReading | null;
 }
 
 export function decideAfterPoll(input: PollInput): PollDecision {
@@ -60,14 +74,14 @@ export function decideAfterPoll(input: PollInput): PollDecision {
     if (more && input.consumed > 0) return { kind: 'read_more', step };
     return { kind: 'finish', step, exitCode: poll.train.state === 'exited' ? poll.train.exitCode : null };
   }
-  const limit = step.killing ? null : limitReached(input.job, input.now);
+  const limit = step.killing ? null : limitReached(input.job, input.now, input.budget ?? null);
   if (limit) return { kind: 'stop', step: { ...step, killing: limit.code }, reason: limit.message, delayMs: more ? 0 : input.pollMs };
   return more ? { kind: 'read_more', step } : { kind: 'wait', delayMs: input.pollMs, step };
 }
 
 /** Why the job will fail once its outputs are staged out, or null when training succeeded. */
 export function trainingOutcome(
-  job: Pick<JobRecord, 'spec'>,
+  job: Pick<JobRecord, 'spec' | 'limits'>,
   killing: Step['killing'],
   exitCode: number | null,
   logTail: () => string,
@@ -83,6 +97,13 @@ export function trainingOutcome(
     return {
       code: 'max_cost_exceeded',
       message: `The job's instances reached maxCostUsd (${job.spec.maxCostUsd}) and training was stopped`,
+      stage: 'training',
+    };
+  }
+  if (killing === 'budget_exhausted') {
+    return {
+      code: 'budget_exhausted',
+      message: `The key's monthly budget (${job.limits.monthlyBudgetUsd} USD) was spent and training was stopped`,
       stage: 'training',
     };
   }

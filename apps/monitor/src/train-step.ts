@@ -2,6 +2,8 @@ import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import type { HostExecutor } from '@inno-train/host-port';
 import type { JobRecord } from '@inno-train/schemas';
 import {
+  budgetExhausted,
+  recordJobSpend,
   applyDecision,
   ensureStageQueued,
   hostTarget,
@@ -81,13 +83,17 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
     if (progress) await deps.store.update(job.id, (current) => ({ ...current, progress }));
   }
   const current = await deps.store.mustGet(job.id);
+  const now = Date.now();
+  // The tenant's month spend counts this job as it runs; its budget stops it like maxCostUsd.
+  await recordJobSpend(deps.store, current, now);
   const decision = decideAfterPoll({
     job: current,
     poll,
     step: parseStepState('training', raw),
     consumed,
-    now: Date.now(),
+    now,
     pollMs: deps.timings.trainPollMs,
+    budget: await budgetExhausted(deps.store, current, now),
   });
   switch (decision.kind) {
     case 'read_more':

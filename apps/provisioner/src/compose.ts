@@ -12,6 +12,7 @@ import type { ProvisionerEnv } from './env';
 import type { ProvisionDeps } from './provision-deps';
 import { provisionGaveUp, provisionStep } from './provision-step';
 import { startReconciler } from './reconciler';
+import { startRetention } from './retention';
 import { teardownStep } from './teardown-step';
 
 /** The provisioner app's queues and what runs for them. */
@@ -52,6 +53,8 @@ export type ProvisionerComposeEnv = Pick<
   | 'RECONCILE_EVERY_MS'
   | 'RECONCILE_GRACE_MS'
   | 'CLOUD_WATCH_MS'
+  | 'JOB_RETENTION_DAYS'
+  | 'RETENTION_EVERY_MS'
 > &
   TimingOverrides;
 
@@ -101,6 +104,8 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
       workers = startAppWorkers('provisioner', env, runtime, deps, bindings);
       schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS }));
       schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS }));
+      const retentionMs = Math.round(env.JOB_RETENTION_DAYS * 24 * 3600_000);
+      schedules.push(await startRetention({ ...schedule, everyMs: env.RETENTION_EVERY_MS, retentionMs }));
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       // In parallel: the schedules and the step workers are independent, and one deadline covers all.

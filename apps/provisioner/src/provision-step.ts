@@ -1,12 +1,14 @@
 import { errorCode, InnoError, isoNow, type Logger } from '@inno-train/core';
 import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import {
-  advance,
+  advanceJob,
   applyDecision,
   ensureStageQueued,
   failJob,
   hostTarget,
   isStopped,
+  placeInLine,
+  waitingMessage,
   type HostTarget,
   type StepOutcome,
 } from '@inno-train/workflow';
@@ -32,7 +34,7 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
     return { kind: 'done' };
   }
   if (job.status === 'queued') {
-    await advance(deps, job.id, {
+    const started = await advanceJob(deps, job.id, {
       transition: 'start',
       stage: 'provisioning',
       message: 'Provisioning an instance',
@@ -40,6 +42,7 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
         j.startedAt = isoNow();
       },
     });
+    if (started.waiting) return waitForSlot(deps, started.job, payload, started.waiting);
     job = await deps.store.mustGet(job.id);
   }
   if (job.status !== 'provisioning') {
@@ -55,6 +58,29 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
     return { kind: 'wait', delayMs: deps.timings.bootPollMs, step: {} };
   }
   return checkBoot(deps, job, payload, logger);
+}
+
+/**
+ * All of the tenant's slots are taken (or older jobs wait ahead): look again later, or at once when
+ * one of its jobs ends (teardown wakes it). The job's event says why, and again when its place moves.
+ */
+async function waitForSlot(
+  deps: ProvisionDeps,
+  job: JobRecord,
+  payload: StagePayload,
+  waiting: { running: number; place: number },
+): Promise<StepOutcome> {
+  const step = parseStepState('provisioning', payload.step);
+  const place = placeInLine(waiting, job.limits.maxConcurrentJobs ?? 1);
+  if (step.waitingForSlot !== place) {
+    await deps.store.appendEvent(job.id, {
+      type: 'waiting',
+      stage: 'provisioning',
+      message: waitingMessage(job, waiting.running, place),
+      data: { reason: 'max_concurrent_jobs', running: waiting.running, limit: job.limits.maxConcurrentJobs, place },
+    });
+  }
+  return { kind: 'wait', delayMs: deps.timings.slotPollMs, step: { ...step, waitingForSlot: place } };
 }
 
 /** Observes the booting instance one thing at a time (cloud, SSH, GPUs) until decideBoot decides. */

@@ -1,7 +1,15 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { killTaskCommand } from '@inno-train/host-protocol';
 import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
-import { enqueueTeardown, hostTarget, type SshIdentity, type StepOutcome, type WorkflowDeps } from '@inno-train/workflow';
+import {
+  enqueueTeardown,
+  hostTarget,
+  recordJobSpend,
+  wakeWaitingJobs,
+  type SshIdentity,
+  type StepOutcome,
+  type WorkflowDeps,
+} from '@inno-train/workflow';
 import { isTerminal, parseStepState, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { decideTeardown, planTeardown, unconfirmed } from './teardown-decision';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
@@ -22,9 +30,11 @@ export interface TeardownDeps extends WorkflowDeps {
 export async function teardownStep(deps: TeardownDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
   const step = { ...parseStepState('teardown', payload.step) };
+  // The job's concurrency slot is free once it ended: its tenant's waiting jobs may start now.
+  if (isTerminal(job.status)) await wakeWaitingJobs(deps, job);
   // While the job runs, an untracked tagged instance may be its next launch in flight: leave it.
   if ((step.polls ?? 0) === 0 && isTerminal(job.status)) job = await adoptGhosts(deps, job);
-  if (unconfirmed(job).length === 0) return { kind: 'done' };
+  if (unconfirmed(job).length === 0) return finished(deps, job.id);
   const plan = planTeardown(job, step);
   if (plan.stopTraining) {
     await stopTraining(deps, job, logger);
@@ -47,7 +57,7 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   for (const id of pending) seen.set(id, (await deps.lambda.getInstance(id))?.status ?? null);
   const decision = decideTeardown(pending, seen, step, deps.timings);
   if (decision.confirm.length > 0) await confirmTerminated(deps, job.id, decision.confirm);
-  if (decision.kind === 'done') return { kind: 'done' };
+  if (decision.kind === 'done') return finished(deps, job.id);
   if (decision.alert) {
     const seconds = Math.round(deps.timings.terminateDeadlineMs / 1000);
     await deps.store.appendEvent(job.id, {
@@ -58,6 +68,12 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
     logger.error({ pending }, 'instances not terminated past the deadline');
   }
   return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
+}
+
+/** Every instance is given back: the job's final cost goes into its tenant's monthly spend. */
+async function finished(deps: TeardownDeps, jobId: string): Promise<StepOutcome> {
+  await recordJobSpend(deps.store, await deps.store.mustGet(jobId));
+  return { kind: 'done' };
 }
 
 /** Remembers when billing stopped (the first accepted terminate) for the cost shown on the job. */

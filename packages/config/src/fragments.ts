@@ -100,6 +100,8 @@ export const workerEnv = {
   UNREACHABLE_GRACE_MS: z.coerce.number().int().min(0).optional(),
   BOOT_DEADLINE_MULTI_GPU_MS: z.coerce.number().int().min(1000).optional(),
   CAPACITY_POLL_MS: z.coerce.number().int().min(10).optional(),
+  /** How often a job waiting for a concurrency slot looks again (default 10 s; an ended job wakes it at once). */
+  SLOT_POLL_MS: z.coerce.number().int().min(10).optional(),
   MAX_LAUNCH_ATTEMPTS: z.coerce.number().int().min(1).max(20).optional(),
   /** How soon a stage looks again at a host that did not answer (default 2 s). */
   HOST_RECHECK_MS: z.coerce.number().int().min(10).optional(),

@@ -29,11 +29,16 @@ const transferRun = {
  * are dropped, so a step state written by an older version still parses.
  */
 export const STEP_SCHEMAS = {
-  provisioning: z.object({ waitingForCapacity: z.boolean().optional(), sshMisses: z.number().int().min(0).optional() }),
+  provisioning: z.object({
+    waitingForCapacity: z.boolean().optional(),
+    sshMisses: z.number().int().min(0).optional(),
+    /** The place in line last announced while the job waits for one of its tenant's slots. */
+    waitingForSlot: z.number().int().min(1).optional(),
+  }),
   staging_in: z.object({ ...transferRun, files: z.number().int().min(0).optional(), bytes: z.number().min(0).optional() }),
   training: z.object({
     offset: z.number().int().min(0).optional(),
-    killing: z.enum(['max_runtime_exceeded', 'max_cost_exceeded']).optional(),
+    killing: z.enum(['max_runtime_exceeded', 'max_cost_exceeded', 'budget_exhausted']).optional(),
     ...hostTrouble,
   }),
   staging_out: z.object({ ...transferRun }),

@@ -20,6 +20,7 @@ export const JOB_ERROR_CODES = [
   'training_error',
   'max_runtime_exceeded',
   'max_cost_exceeded',
+  'budget_exhausted',
   'host_lost',
   'deadline_exceeded',
   'output_transfer_failed',

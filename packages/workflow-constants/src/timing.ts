@@ -11,6 +11,8 @@ export interface WorkflowTimings {
   bootDeadlineMultiGpuMs: number;
   /** How often to look again for capacity (or quota) while a job may wait for it. */
   capacityPollMs: number;
+  /** How often a job waiting for one of its tenant's concurrency slots looks again (ended jobs also wake it at once). */
+  slotPollMs: number;
   /** Launches (the first and relaunches after a bad boot) one job may use. */
   maxLaunchAttempts: number;
   /** How often a running transfer script is checked. */
@@ -39,6 +41,7 @@ export function defaultTimings(): WorkflowTimings {
     bootDeadlineMs: 15 * 60_000,
     bootDeadlineMultiGpuMs: 35 * 60_000,
     capacityPollMs: 30_000,
+    slotPollMs: 10_000,
     maxLaunchAttempts: 3,
     transferPollMs: 3_000,
     transferDeadlineMs: 6 * 3600_000,

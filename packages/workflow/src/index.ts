@@ -8,3 +8,4 @@ export * from './runtime';
 export * from './host-health';
 export * from './decision';
 export * from './spend';
+export * from './admission';

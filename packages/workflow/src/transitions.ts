@@ -1,5 +1,5 @@
 import { crashPoint, errorCode, isoNow, scrubSecrets } from '@inno-train/core';
-import type { JobStore } from '@inno-train/job-store';
+import type { JobStore, UpdateResult } from '@inno-train/job-store';
 import { isJobErrorCode, type JobError, type JobErrorCode, type JobRecord } from '@inno-train/schemas';
 import {
   isTerminal,
@@ -45,13 +45,24 @@ export function jobError(stage: Stage, error: unknown, giveUpCode: JobErrorCode 
  * stage of the new status (or teardown once the job ended). Returns false if the job was no longer
  * in `from` (another worker moved it first), or was cancelled.
  */
-export async function advance(
-  deps: WorkflowDeps,
-  jobId: string,
-  move: { transition: TransitionName; stage: Stage; message: string; patch?: (job: JobRecord) => void },
-): Promise<boolean> {
+export async function advance(deps: WorkflowDeps, jobId: string, move: Move): Promise<boolean> {
+  return (await advanceJob(deps, jobId, move)).changed;
+}
+
+export interface Move {
+  transition: TransitionName;
+  stage: Stage;
+  message: string;
+  patch?: (job: JobRecord) => void;
+}
+
+/**
+ * `advance`, answering the store's whole result: for `start`, `waiting` says the job's tenant
+ * has all its concurrency slots taken (the store admits a job only under its limit).
+ */
+export async function advanceJob(deps: WorkflowDeps, jobId: string, move: Move): Promise<UpdateResult> {
   const { from, to } = TRANSITIONS[move.transition] as { from: readonly JobStatus[]; to: JobStatus };
-  const { changed, job } = await deps.store.update(
+  const result = await deps.store.update(
     jobId,
     (current) => {
       if (!from.includes(current.status) || current.cancelRequested) return null;
@@ -67,9 +78,10 @@ export async function advance(
   // ensureStageQueued. Enqueueing here even when another worker moved it first is deduplicated.
   crashPoint(`advance:${to}:after-write`);
   const nextStage = stageOfStatus(to);
+  const { job } = result;
   if (job.status === to && nextStage && !isTerminal(to)) await enqueueStage(deps.queues, QUEUES[nextStage], jobId, job.hostRestarts);
   if (isTerminal(job.status)) await enqueueTeardown(deps.queues, jobId, move.message);
-  return changed;
+  return result;
 }
 
 /** Fails a job (unless it already ended) and hands it to teardown. */

@@ -15,6 +15,7 @@ export type TimingOverrides = Partial<
     | 'BOOT_DEADLINE_MULTI_GPU_MS'
     | 'UNREACHABLE_GRACE_MS'
     | 'CAPACITY_POLL_MS'
+    | 'SLOT_POLL_MS'
     | 'MAX_LAUNCH_ATTEMPTS'
     | 'HOST_RECHECK_MS',
     number | undefined
@@ -32,6 +33,7 @@ export function resolveTimings(overrides: TimingOverrides): WorkflowTimings {
     bootDeadlineMs: overrides.BOOT_DEADLINE_MS ?? timings.bootDeadlineMs,
     bootDeadlineMultiGpuMs: overrides.BOOT_DEADLINE_MULTI_GPU_MS ?? timings.bootDeadlineMultiGpuMs,
     capacityPollMs: overrides.CAPACITY_POLL_MS ?? timings.capacityPollMs,
+    slotPollMs: overrides.SLOT_POLL_MS ?? timings.slotPollMs,
     maxLaunchAttempts: overrides.MAX_LAUNCH_ATTEMPTS ?? timings.maxLaunchAttempts,
     unreachableGraceMs: overrides.UNREACHABLE_GRACE_MS ?? timings.unreachableGraceMs,
     hostRecheckMs: overrides.HOST_RECHECK_MS ?? timings.hostRecheckMs,

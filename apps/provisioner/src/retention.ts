@@ -1,0 +1,56 @@
+import type { Logger } from '@inno-train/core';
+import type { JobStore } from '@inno-train/job-store';
+import { instancesOf, type JobRecord } from '@inno-train/schemas';
+import { isTerminal } from '@inno-train/workflow-constants';
+import type { ConnectionOptions } from 'bullmq';
+import { startSchedule } from './schedule';
+
+/** Jobs purged per run at most: a backlog drains over several runs, never in one long script. */
+const PURGE_BATCH = 200;
+
+/**
+ * A finished job's record, events and log may go once every instance it had is confirmed given
+ * back: teardown reads the record until then. S3 outputs are never touched.
+ */
+export function purgeable(job: JobRecord): boolean {
+  return isTerminal(job.status) && instancesOf(job).every((instance) => Boolean(instance.terminatedAt));
+}
+
+export interface RetentionReport {
+  purged: number;
+  kept: number;
+}
+
+/** Deletes jobs that ended more than `retentionMs` ago (oldest first, one batch). */
+export async function purgeExpiredJobs(store: JobStore, retentionMs: number, now = Date.now()): Promise<RetentionReport> {
+  const ids = await store.endedBefore(now - retentionMs, PURGE_BATCH);
+  const report: RetentionReport = { purged: 0, kept: 0 };
+  for (const id of ids) {
+    const result = await store.remove(id, purgeable);
+    if (result.outcome === 'refused') report.kept++;
+    else report.purged++;
+  }
+  return report;
+}
+
+export interface RetentionOptions {
+  store: JobStore;
+  connection: ConnectionOptions;
+  prefix: string;
+  logger: Logger;
+  everyMs: number;
+  retentionMs: number;
+}
+
+/** The retention sweep, on one schedule shared by every provisioner replica. */
+export function startRetention(options: RetentionOptions) {
+  return startSchedule({
+    ...options,
+    queue: 'retention',
+    run: async () => {
+      const report = await purgeExpiredJobs(options.store, options.retentionMs);
+      if (report.purged > 0 || report.kept > 0) options.logger.info(report, 'retention: purged finished jobs');
+      return report;
+    },
+  });
+}
