@@ -18,7 +18,7 @@ export const allInOneEnvShape = {
   ...monitorEnvShape,
   /** A person's machine: listen on loopback unless told otherwise (the API app defaults to 0.0.0.0). */
   API_HOST: apiEnvShape.API_HOST.unwrap().default('127.0.0.1'),
-  /** Unset: one key is generated at first start and kept under INNO_DATA_DIR. */
+  /** With API_ADMIN_KEYS and API_KEYS_FILE also unset: one admin key is generated at first start and kept under INNO_DATA_DIR. */
   API_KEYS: apiEnvShape.API_KEYS.optional(),
   /** Unset: the embedded S3's bucket (`inno-train`); required once S3 is configured (below). */
   S3_BUCKET: transferEnvShape.S3_BUCKET.optional(),

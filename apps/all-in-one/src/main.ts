@@ -9,12 +9,14 @@ function banner(service: StartedService): string {
     '  inno-train is running',
     `  provider     ${info.provider === 'local' ? 'local (instances are folders under ' + service.dataDir + '/local-instances)' : 'lambda'}`,
     `  API          ${info.apiUrl}/v1`,
-    `  API key      ${apiKey}${service.apiKeyCreated ? '   (generated now, kept in ' + service.dataDir + '/api-key)' : ''}`,
-    `  Bull Board   ${info.bullBoardUrl}   (same key: Authorization: Bearer ...)`,
+    apiKey
+      ? `  API key      ${apiKey}${service.apiKeyCreated ? '   (generated now, kept in ' + service.dataDir + '/api-key)' : ''}`
+      : '  API keys     as configured',
+    `  Bull Board   ${info.bullBoardUrl}   (open it in a browser and log in with the API key)`,
     `  S3           ${info.s3.endpoint ?? 'AWS'}  bucket ${info.s3.bucket}`,
     '',
     '  Try it:',
-    `    curl -s -H "Authorization: Bearer ${apiKey}" ${info.apiUrl}/v1/jobs`,
+    `    curl -s -H "Authorization: Bearer ${apiKey ?? '<key>'}" ${info.apiUrl}/v1/jobs`,
     '    npm run demo',
     '',
     '  Ctrl-C stops everything.',

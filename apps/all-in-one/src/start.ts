@@ -16,7 +16,8 @@ import { ensureRedis } from './redis-bootstrap';
 
 export interface StartedService {
   info: RuntimeInfo;
-  apiKey: string;
+  /** The key the banner shows: the generated one, else the first plain configured one (null: none to show). */
+  apiKey: string | null;
   apiKeyCreated: boolean;
   dataDir: string;
   shutdown(reason: string): Promise<void>;
@@ -42,7 +43,7 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const infra = await buildInfrastructure(env, dataDir);
   const { runtime, provider } = infra;
-  const { key, created } = env.API_KEYS ? { key: env.API_KEYS[0]!, created: false } : loadOrCreateApiKey(dataDir);
+  const keys = resolveApiKeys(env, dataDir);
 
   const hosts = { runtime, shell: provider.shell, identity: provider.identity };
   const workerApps = [
@@ -51,7 +52,7 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
     composeMonitor(env, hosts),
   ];
   const api = composeApi(
-    { ...env, API_KEYS: env.API_KEYS ?? [key], S3_BUCKET: infra.s3.bucket },
+    { ...env, API_ADMIN_KEYS: keys.adminKeys, S3_BUCKET: infra.s3.bucket },
     { redis: infra.apiRedis, storage: infra.storage, logger: runtime.logger },
   );
   // The worker apps close together under one deadline (one after another would take three).
@@ -80,7 +81,22 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   };
   writeRuntimeInfo(dataDir, info);
   runtime.logger.info({ apiUrl, provider: env.provider }, 'all-in-one started');
-  return { info, apiKey: key, apiKeyCreated: created, dataDir, shutdown: runtime.shutdown.shutdown };
+  return { info, apiKey: keys.shown, apiKeyCreated: keys.created, dataDir, shutdown: runtime.shutdown.shutdown };
+}
+
+/**
+ * With no keys configured (API_KEYS, API_ADMIN_KEYS, API_KEYS_FILE), one is generated at the first
+ * start and kept: an admin key, since the person at this machine runs it, opens Bull Board with it,
+ * and submits jobs with it (`npm run demo`). Configured keys are used as they are.
+ */
+function resolveApiKeys(env: AllInOneEnv, dataDir: string): { adminKeys: string[] | undefined; shown: string | null; created: boolean } {
+  if (env.API_KEYS || env.API_ADMIN_KEYS || env.API_KEYS_FILE) {
+    // A `sha256:<hex>` entry is a digest, not a key anyone could paste; an admin's first, as it opens Bull Board too.
+    const shown = [...(env.API_ADMIN_KEYS ?? []), ...(env.API_KEYS ?? [])].find((key) => !key.startsWith('sha256:')) ?? null;
+    return { adminKeys: env.API_ADMIN_KEYS, shown, created: false };
+  }
+  const { key, created } = loadOrCreateApiKey(dataDir);
+  return { adminKeys: [key], shown: key, created };
 }
 
 /** Redis (started here if none answers), S3 (embedded if none is configured), the provider's clients. */

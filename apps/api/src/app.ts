@@ -5,11 +5,14 @@ import { ExpressAdapter } from '@bull-board/express';
 import { scrubSecrets, type Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
 import type { StageQueues } from '@inno-train/workflow';
-import { bearerAuth, createKeyRing, isAdmin } from './auth';
+import { bearerAuth, createKeyRing } from './auth';
+import { corsFor } from './cors';
 import type { KeyEntry } from './keys';
 import { rateLimitPerKey, requestContext, type RateCounter } from './guard';
 import { HttpError, httpStatusOf } from './http-error';
+import { operatorPages } from './login-page';
 import { jobRoutes } from './routes';
+import { LOGOUT_PATH, operatorGate, type SessionStore } from './session';
 import type { InputChecker } from './submit';
 
 export interface ApiDeps {
@@ -22,9 +25,14 @@ export interface ApiDeps {
   logger: Logger;
   /** Answers whether Redis is reachable, for /healthz. */
   ping: () => Promise<boolean>;
-  /** Requests per minute per API key (0 = unlimited), counted in `rateCounter`. */
+  /** Requests per minute per API key (0 = unlimited), as token buckets in `rateCounter`. */
   rateLimitPerMinute: number;
+  /** The buckets of the per-key limit, and of login attempts per client address. */
   rateCounter: RateCounter;
+  /** Origins a browser page may call /v1 from (CORS_ORIGINS); unset or empty: no CORS headers at all. */
+  corsOrigins?: string[];
+  /** Operators' browser sessions; unset: no login page, Bull Board takes bearer admin keys only. */
+  sessions?: SessionStore;
 }
 
 /** Largest request body; an inline script may take up to half of it. */
@@ -41,6 +49,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const auth = bearerAuth(ring);
 
   app.use(requestContext(deps.logger));
+  if (deps.corsOrigins?.length) app.use(['/v1', '/healthz'], corsFor(deps.corsOrigins));
   app.get('/healthz', async (_req, res) => {
     const redis = await deps.ping().catch(() => false);
     res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
@@ -48,26 +57,23 @@ export function createApp(deps: ApiDeps): express.Express {
 
   const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
   app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes({ ...deps, ring }));
-  app.use(BULL_BOARD_PATH, auth, adminOnly, limit, bullBoard(deps.queues));
+  if (deps.sessions) app.use(operatorPages({ ring, sessions: deps.sessions, rateCounter: deps.rateCounter, boardPath: BULL_BOARD_PATH }));
+  app.use(BULL_BOARD_PATH, operatorGate(ring, deps.sessions), limit, bullBoard(deps.queues, deps.sessions !== undefined));
 
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));
   app.use(errorHandler(deps.logger));
   return app;
 }
 
-/** Bull Board shows every tenant's jobs: admins only. */
-function adminOnly(_req: Request, res: Response, next: NextFunction) {
-  if (isAdmin(res)) return next();
-  next(new HttpError(403, 'admin_only', 'This page is for admin keys only'));
-}
-
-function bullBoard(queues: StageQueues) {
+/** Bull Board shows every tenant's jobs: admins only (operatorGate). */
+function bullBoard(queues: StageQueues, withLogout: boolean) {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   // Read-only: a retry or delete from the board would bypass the workflow's own state.
   createBullBoard({
     queues: Object.values(queues).map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
     serverAdapter,
+    options: { uiConfig: withLogout ? { miscLinks: [{ text: 'Log out', url: LOGOUT_PATH }] } : {} },
   });
   return serverAdapter.getRouter() as express.Router;
 }

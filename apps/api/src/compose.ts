@@ -7,6 +7,7 @@ import { createApp } from './app';
 import type { ApiEnv } from './env';
 import { loadKeyEntries } from './keys';
 import { redisRateCounter } from './guard';
+import { redisSessionStore } from './session';
 import type { InputChecker } from './submit';
 
 /** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
@@ -73,6 +74,8 @@ export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): 
     keys,
     rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
     rateCounter: redisRateCounter(redis, env.INNO_NAMESPACE),
+    corsOrigins: env.CORS_ORIGINS,
+    sessions: redisSessionStore({ redis, namespace: env.INNO_NAMESPACE, ttlMinutes: env.API_SESSION_TTL_MINUTES }),
     logger,
     ping: async () => (await redis.ping()) === 'PONG',
   });

@@ -26,7 +26,8 @@ export interface KeyEntry extends Tenant {
   digest: Buffer;
 }
 
-export const S3_PREFIX_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.*$/;
+/** A bucket and a key prefix ending in `/`: without it, `team-a` would also cover `team-a-other/`. */
+export const S3_PREFIX_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/(.*\/)?$/;
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A configured key given as its SHA-256 (`sha256:<64 hex>` in API_KEYS), so the plain key need not be stored. */
 const HASHED_KEY = /^sha256:([0-9a-f]{64})$/;
@@ -44,7 +45,7 @@ const fileEntrySchema = z
       .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (the SHA-256 of the key)')
       .optional(),
     role: z.enum(KEY_ROLES).default('client'),
-    allowedPrefixes: z.array(z.string().regex(S3_PREFIX_PATTERN, 'must be an s3://bucket/prefix')).min(1).optional(),
+    allowedPrefixes: z.array(z.string().regex(S3_PREFIX_PATTERN, 'must be an s3://bucket/prefix/ ending in /')).min(1).optional(),
     maxConcurrentJobs: z.number().int().min(1).max(10_000).optional(),
     monthlyBudgetUsd: z.number().positive().max(100_000_000).optional(),
   })
@@ -72,22 +73,30 @@ export interface KeySources {
 
 /** Every key the API accepts. Throws a KeysConfigError naming the entry and field (never the key). */
 export function loadKeyEntries(sources: KeySources): KeyEntry[] {
-  const entries: KeyEntry[] = [
-    ...(sources.keys ?? []).map((key) => plainEntry(key, 'client', sources.defaultPrefixes)),
-    ...(sources.adminKeys ?? []).map((key) => plainEntry(key, 'admin', sources.defaultPrefixes)),
-    ...(sources.file ? fileEntries(sources.file, sources.defaultPrefixes) : []),
+  const labelled: { label: string; entry: KeyEntry }[] = [
+    ...(sources.keys ?? []).map((key, i) => ({ label: `API_KEYS[${i}]`, entry: plainEntry(key, 'client', sources.defaultPrefixes) })),
+    ...(sources.adminKeys ?? []).map((key, i) => ({
+      label: `API_ADMIN_KEYS[${i}]`,
+      entry: plainEntry(key, 'admin', sources.defaultPrefixes),
+    })),
+    ...(sources.file ? fileEntries(sources.file, sources.defaultPrefixes) : []).map((entry, i) => ({
+      label: `API_KEYS_FILE keys[${i}] (${entry.name})`,
+      entry,
+    })),
   ];
-  if (entries.length === 0) throw new KeysConfigError('Invalid configuration: set API_KEYS, API_ADMIN_KEYS or API_KEYS_FILE');
-  const names = new Set<string>();
-  const digests = new Set<string>();
-  for (const entry of entries) {
+  if (labelled.length === 0) throw new KeysConfigError('Invalid configuration: set API_KEYS, API_ADMIN_KEYS or API_KEYS_FILE');
+  const names = new Map<string, string>();
+  const digests = new Map<string, string>();
+  for (const { label, entry } of labelled) {
     const hex = entry.digest.toString('hex');
-    if (digests.has(hex)) throw new KeysConfigError(`Invalid API keys: the key of "${entry.name}" is configured twice`);
-    if (names.has(entry.name)) throw new KeysConfigError(`Invalid API keys: the name "${entry.name}" is used by two keys`);
-    digests.add(hex);
-    names.add(entry.name);
+    const sameKey = digests.get(hex);
+    if (sameKey) throw new KeysConfigError(`Invalid API keys: ${label} has the same key as ${sameKey}`);
+    const sameName = names.get(entry.name);
+    if (sameName) throw new KeysConfigError(`Invalid API keys: ${label}.name "${entry.name}" is already used by ${sameName}`);
+    digests.set(hex, label);
+    names.set(entry.name, label);
   }
-  return entries;
+  return labelled.map(({ entry }) => entry);
 }
 
 function plainEntry(key: string, role: KeyRole, prefixes: string[]): KeyEntry {

@@ -109,6 +109,13 @@ async function reserveKey(
     );
   }
   const job = await deps.store.get(earlier.jobId);
+  if (!job && (await deps.store.wasDeleted(earlier.jobId))) {
+    throw new HttpError(
+      409,
+      'idempotency_key_reused',
+      `This Idempotency-Key made job ${earlier.jobId}, which was deleted; use a new key for a new job`,
+    );
+  }
   if (!job) return { jobId: earlier.jobId };
   if (job.status === 'queued') await enqueueStage(deps.queues, QUEUES.provisioning, job.id);
   return { jobId: job.id, job };

@@ -7,9 +7,12 @@ import { Redis } from 'ioredis';
 import { createApp } from '../src/app';
 import { loadKeyEntries } from '../src/keys';
 import { redisRateCounter } from '../src/guard';
+import { deleteNamespace } from '@inno-train/test-kit';
 import { ALLOWED_PREFIXES, DEFAULT_BUCKET, FakeStorage, KEY_A, openHarness, uniqueNamespace, type Harness } from './harness';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** A whole minute of the epoch (30,000,000 minutes), where a fixed window would roll over. */
+const MINUTE_EDGE_MS = 1_800_000_000_000;
 const validJob = () => ({
   instance: { type: 'gpu_1x_a10' },
   inputs: { train: 's3://data-bucket/sets/train.jsonl' },
@@ -58,6 +61,12 @@ describe('S3 locations a client may name', () => {
     const generated = await request(h.app).get('/healthz').set('X-Request-Id', 'bad id with spaces');
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  it('sends no rate limit headers when the limit is off (0 a minute)', async () => {
+    const response = await request(h.app).get('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`);
+    expect(response.status).toBe(200);
+    expect(Object.keys(response.headers).filter((name) => name.startsWith('ratelimit'))).toEqual([]);
+  });
 });
 
 describe('API keys given as digests, and per-key rate limits', () => {
@@ -65,6 +74,8 @@ describe('API keys given as digests, and per-key rate limits', () => {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
   const plain = 'a-client-key-that-is-long-enough';
+  // A clock that stands still unless a test moves it, so the buckets refill only when told to.
+  const clock = { now: MINUTE_EDGE_MS - 100 };
   const app = createApp({
     store: createJobStore({ redis, namespace: ns }),
     queues,
@@ -73,42 +84,86 @@ describe('API keys given as digests, and per-key rate limits', () => {
     keys: loadKeyEntries({ keys: [`sha256:${createHash('sha256').update(plain).digest('hex')}`], defaultPrefixes: ALLOWED_PREFIXES }),
     logger: createLogger({ name: 't', level: 'silent' }),
     ping: async () => true,
-    // A counter whose window never rolls over, so the limit is checked deterministically.
     rateLimitPerMinute: 5,
-    rateCounter: { hit: async (keyId) => (counts[keyId] = (counts[keyId] ?? 0) + 1) },
+    rateCounter: redisRateCounter(redis, ns, () => clock.now),
   });
-  const counts: Record<string, number> = {};
+  const list = () => request(app).get('/v1/jobs').set('Authorization', `Bearer ${plain}`);
   afterAll(async () => {
     await closeStageQueues(queues);
-    const keys = [...(await redis.keys(`${ns}:*`)), ...(await redis.keys(`{${ns}}:*`))];
-    if (keys.length) await redis.del(...keys);
+    await deleteNamespace(redis, ns);
     await redis.quit();
   });
 
-  it('accepts the key whose SHA-256 is configured, and limits each key per minute with 429', async () => {
-    const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await request(app).get('/v1/jobs').set('Authorization', `Bearer ${plain}`)).status);
-    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
-    const limited = await request(app).get('/v1/jobs').set('Authorization', `Bearer ${plain}`);
-    expect(limited.body.error.code).toBe('rate_limited');
-    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  it('accepts the key whose SHA-256 is configured, and limits each key with 429 and Retry-After', async () => {
+    const answers = [];
+    for (let i = 0; i < 7; i++) answers.push(await list());
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    expect(answers.map((a) => a.headers['ratelimit-remaining'])).toEqual(['4', '3', '2', '1', '0', '0', '0']);
+    expect(answers.every((a) => a.headers['ratelimit-limit'] === '5')).toBe(true);
+    // 5 a minute: one token every 12 s; the bucket is full again 12 s after one request, 60 s after five.
+    expect(answers.map((a) => a.headers['ratelimit-reset'])).toEqual(['12', '24', '36', '48', '60', '60', '60']);
+    expect(answers[5]!.body.error.code).toBe('rate_limited');
+    expect(answers[5]!.headers['retry-after']).toBe('12');
+    expect(answers[0]!.headers['retry-after']).toBeUndefined();
     // The digest itself is not a key.
-    expect(
-      (
-        await request(app)
-          .get('/v1/jobs')
-          .set('Authorization', `Bearer sha256:${createHash('sha256').update(plain).digest('hex')}`)
-      ).status,
-    ).toBe(401);
+    const digest = await request(app)
+      .get('/v1/jobs')
+      .set('Authorization', `Bearer sha256:${createHash('sha256').update(plain).digest('hex')}`);
+    expect(digest.status).toBe(401);
   });
 
-  it('counts requests per key and window in Redis, expiring with the window', async () => {
-    const counter = redisRateCounter(redis, ns);
-    expect(await counter.hit('key_x', 60)).toBe(1);
-    expect(await counter.hit('key_x', 60)).toBe(2);
-    expect(await counter.hit('key_y', 60)).toBe(1);
-    const [key] = await redis.keys(`${ns}:ratelimit:key_x:*`);
-    expect(await redis.ttl(key!)).toBeGreaterThan(0);
+  it('puts the rate limit headers on error answers too', async () => {
+    clock.now += 60_000;
+    const missing = await request(app).get('/v1/jobs/j0000000000000000000000').set('Authorization', `Bearer ${plain}`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers['ratelimit-limit']).toBe('5');
+    expect(missing.headers['ratelimit-reset']).toBe('12');
+  });
+
+  it('keeps one bucket per id in Redis, gone once it would be full again', async () => {
+    const counter = redisRateCounter(redis, ns, () => clock.now);
+    expect(await counter.take('key:x', 5)).toEqual({ allowed: true, remaining: 4, resetSeconds: 12, retryAfterSeconds: 0 });
+    expect((await counter.take('key:x', 5)).remaining).toBe(3);
+    expect((await counter.take('key:y', 5)).remaining).toBe(4);
+    const ttl = await redis.pttl(`${ns}:ratelimit:key:x`);
+    expect(ttl).toBeGreaterThan(24_000);
+    expect(ttl).toBeLessThanOrEqual(25_000);
+  });
+});
+
+describe('a token bucket at a minute boundary', () => {
+  const ns = uniqueNamespace('bucket');
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  afterAll(async () => {
+    await deleteNamespace(redis, ns);
+    await redis.quit();
+  });
+
+  it('gives no second burst just after the edge, only the tokens the elapsed time earned', async () => {
+    const clock = { now: MINUTE_EDGE_MS - 100 };
+    const counter = redisRateCounter(redis, ns, () => clock.now);
+    const take = async (count: number) => {
+      const allowed: boolean[] = [];
+      for (let i = 0; i < count; i++) allowed.push((await counter.take('key:edge', 60)).allowed);
+      return allowed.filter(Boolean).length;
+    };
+    expect(await take(60)).toBe(60);
+    // A fixed window would start afresh here and let another 60 through within 200 ms.
+    clock.now = MINUTE_EDGE_MS + 100;
+    expect(await take(60)).toBe(0);
+    const refused = await counter.take('key:edge', 60);
+    expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 1 });
+    // 60 a minute is one a second: ten seconds later, ten requests, and no more.
+    clock.now += 10_000;
+    expect(await take(20)).toBe(10);
+  });
+
+  it('refills no more than its capacity however long it was idle', async () => {
+    const clock = { now: MINUTE_EDGE_MS };
+    const counter = redisRateCounter(redis, ns, () => clock.now);
+    expect((await counter.take('key:idle', 3)).remaining).toBe(2);
+    clock.now += 3_600_000;
+    expect((await counter.take('key:idle', 3)).remaining).toBe(2);
   });
 });
 
@@ -132,7 +187,7 @@ describe('when Redis is down', () => {
       logger: createLogger({ name: 't', level: 'silent' }),
       ping: async () => (await dead.ping()) === 'PONG',
       rateLimitPerMinute: 0,
-      rateCounter: { hit: async () => 1 },
+      rateCounter: redisRateCounter(dead, 't-dead'),
     });
     const started = Date.now();
     const list = await request(app).get('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`);

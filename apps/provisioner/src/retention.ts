@@ -27,8 +27,12 @@ export async function purgeExpiredJobs(store: JobStore, retentionMs: number, now
   const report: RetentionReport = { purged: 0, kept: 0 };
   for (const id of ids) {
     const result = await store.remove(id, purgeable);
-    if (result.outcome === 'refused') report.kept++;
-    else report.purged++;
+    if (result.outcome === 'refused') {
+      // Its instances are still being given back: look again a retention period later, so a
+      // backlog of these never hides the purgeable jobs behind it.
+      await store.deferRetention(id, now);
+      report.kept++;
+    } else report.purged++;
   }
   return report;
 }

@@ -208,7 +208,11 @@ export function createJobStore(options: JobStoreOptions) {
   ): Promise<{ outcome: 'removed' | 'missing' } | { outcome: 'refused'; job: JobRecord }> {
     for (let attempt = 0; attempt < MAX_UPDATE_RETRIES; attempt++) {
       const raw = await redis.get(keys.job(id));
-      if (raw === null) return { outcome: 'missing' };
+      if (raw === null) {
+        // Gone already (another replica's sweep): its place in the retention line goes too.
+        await redis.zrem(keys.finished, id);
+        return { outcome: 'missing' };
+      }
       const job = parseJobRecord(raw);
       if (!allow(job)) return { outcome: 'refused', job };
       const owner = ownerKey(job.createdBy);
@@ -221,10 +225,22 @@ export function createJobStore(options: JobStoreOptions) {
         keys.byOwner(owner),
         keys.byOwnerStatus(owner, job.status),
         keys.finished,
+        keys.deleted(id),
       ];
-      if ((await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id)) === 1) return { outcome: 'removed' };
+      const removed = await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id, String(IDEMPOTENCY_TTL_SECONDS));
+      if (removed === 1) return { outcome: 'removed' };
     }
     throw new Error(`Job ${id} is changing too fast to remove`);
+  }
+
+  /** True when the job was deleted recently enough that an Idempotency-Key may still name it. */
+  async function wasDeleted(id: string): Promise<boolean> {
+    return (await redis.exists(keys.deleted(id))) === 1;
+  }
+
+  /** Moves an ended job to the back of the retention line (it may not go yet: see retention). */
+  async function deferRetention(id: string, atMs: number): Promise<void> {
+    await redis.zadd(keys.finished, 'XX', atMs, id);
   }
 
   /** Ids of jobs that ended before `beforeMs`, oldest first. */
@@ -283,6 +299,8 @@ export function createJobStore(options: JobStoreOptions) {
     oldestQueued,
     running,
     remove,
+    wasDeleted,
+    deferRetention,
     endedBefore,
     recordSpend,
     spendLedger,

@@ -13,6 +13,8 @@ export function storeKeys(namespace: string) {
     finished: `${namespace}:jobs:finished`,
     /** A tenant's spend in one month (UTC, `YYYY-MM`): job id -> USD, plus `total`. */
     spend: (owner: string, month: string) => `${namespace}:spend:${owner}:${month}`,
+    /** A deleted job's id, kept as long as an Idempotency-Key could name it (never reused). */
+    deleted: (id: string) => `${namespace}:deleted:${id}`,
     /** A submission's Idempotency-Key, as a digest (the client's raw key is never stored). */
     idempotency: (digest: string) => `${namespace}:idempotency:${digest}`,
   };

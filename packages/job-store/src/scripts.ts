@@ -47,7 +47,9 @@ return 1`;
 
 /**
  * Deletes a job (record, events, log) and its index entries, only if the record still equals
- * ARGV[1]. KEYS: job, events, log, all, status, owner, ownerStatus, finished. ARGV[2]: the id.
+ * ARGV[1], and leaves a tombstone (KEYS[9], ARGV[3] seconds) so a retried submission with the
+ * same Idempotency-Key cannot bring the id back. KEYS: job, events, log, all, status, owner,
+ * ownerStatus, finished, tombstone. ARGV[2]: the id.
  */
 export const REMOVE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -57,6 +59,7 @@ redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('ZREM', KEYS[6], ARGV[2])
 redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('ZREM', KEYS[8], ARGV[2])
+redis.call('SET', KEYS[9], '1', 'EX', ARGV[3])
 return 1`;
 
 /**

@@ -19,6 +19,8 @@ export function toPublicJob(job: JobRecord) {
     outputs: job.outputs,
     error: job.error,
     cancelRequested: job.cancelRequested,
+    /** The tenant that owns the job (its key's name). */
+    createdBy: job.createdBy,
     request: {
       instance: job.spec.instance,
       inputs: job.spec.inputs,

@@ -40,6 +40,17 @@ export interface StackOptions {
    * handed out, so the rule is in place before the first SSH operation.
    */
   hostChaos?: boolean;
+  /** Named tenants, written to an API_KEYS_FILE; each gets a generated key (`stack.tenantKeys`). */
+  tenants?: StackTenant[];
+}
+
+/** One entry of the stack's keys file, without its key (generated). */
+export interface StackTenant {
+  name: string;
+  role?: 'client' | 'admin';
+  allowedPrefixes?: string[];
+  maxConcurrentJobs?: number;
+  monthlyBudgetUsd?: number;
 }
 
 export const DEFAULT_TEST_TYPES: SimInstanceType[] = [
@@ -66,7 +77,10 @@ export const SSH_PORT = 2222;
 
 /** Every secret the stack holds, for leak checks. */
 export interface StackSecrets {
+  /** The stack's own admin key (API_ADMIN_KEYS): the default caller of `stack.api`. */
   apiKey: string;
+  /** Each configured tenant's key, by name. */
+  tenantKeys: Record<string, string>;
   lambdaApiKey: string;
   s3SecretKey: string;
   sshPassphrase: string;
@@ -83,6 +97,7 @@ export async function startStack(options: StackOptions) {
   const namespace = `t${randomBytes(4).toString('hex')}`;
   const secrets: StackSecrets = {
     apiKey: `itk_${randomBytes(16).toString('hex')}`,
+    tenantKeys: Object.fromEntries((options.tenants ?? []).map((t) => [t.name, `itk_${randomBytes(16).toString('hex')}`])),
     lambdaApiKey: `lambda_${randomBytes(16).toString('hex')}`,
     s3SecretKey: 'S3RVER',
     sshPassphrase: `pp_${randomBytes(12).toString('hex')}`,
@@ -140,7 +155,8 @@ export async function startStack(options: StackOptions) {
     LOG_LEVEL: 'info',
     API_PORT: String(apiPort),
     API_HOST: '127.0.0.1',
-    API_KEYS: secrets.apiKey,
+    API_ADMIN_KEYS: secrets.apiKey,
+    ...(options.tenants ? { API_KEYS_FILE: writeKeysFile(workDir, options.tenants, secrets.tenantKeys) } : {}),
     S3_ENDPOINT: s3.endpoint,
     S3_REGION: s3.region,
     S3_FORCE_PATH_STYLE: 'true',
@@ -247,6 +263,12 @@ async function callApi(baseUrl: string, apiKey: string, path: string, init: { me
     json = null;
   }
   return { status: response.status, json, text };
+}
+
+function writeKeysFile(workDir: string, tenants: StackTenant[], keys: Record<string, string>): string {
+  const path = join(workDir, 'api-keys.json');
+  writeFileSync(path, JSON.stringify({ keys: tenants.map((tenant) => ({ ...tenant, key: keys[tenant.name] })) }), { mode: 0o600 });
+  return path;
 }
 
 async function cleanRedis(url: string, namespace: string): Promise<void> {
