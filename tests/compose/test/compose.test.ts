@@ -150,7 +150,7 @@ describe('docker-compose.yml', () => {
       transfer: ['AWS_SECRET_ACCESS_KEY'],
       monitor: [],
     };
-    const secrets = ['API_KEYS', 'AWS_SECRET_ACCESS_KEY', 'LAMBDA_API_KEY', 'MINIO_ROOT_PASSWORD'];
+    const secrets = ['API_KEYS', 'API_ADMIN_KEYS', 'AWS_SECRET_ACCESS_KEY', 'LAMBDA_API_KEY', 'MINIO_ROOT_PASSWORD'];
     for (const app of APPS) {
       const env = service(app).environment ?? {};
       for (const secret of secrets) {
@@ -196,6 +196,7 @@ describe('.env.example', () => {
   test('holds placeholders only, never secret-looking values', () => {
     const secrets = [
       'API_KEYS',
+      'API_ADMIN_KEYS',
       'AWS_SECRET_ACCESS_KEY',
       'LAMBDA_API_KEY',
       'MINIO_ROOT_PASSWORD',
