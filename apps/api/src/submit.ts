@@ -52,7 +52,6 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
       { path: 'Idempotency-Key', message: 'invalid' },
     ]);
   }
-  refuseReservedKeys(body);
   const parsed = jobSubmissionSchema.safeParse(body);
   if (!parsed.success) {
     const details = validationDetails(parsed.error);
@@ -161,25 +160,6 @@ async function checkBudget(store: JobStore, tenant: Tenant): Promise<void> {
       'budget_exhausted',
       `This key's monthly budget (${tenant.monthlyBudgetUsd} USD) is spent (${spend.toFixed(2)} USD this month); new jobs are refused until next month`,
     );
-  }
-}
-
-/**
- * A key that names an object's prototype machinery is refused, wherever it is: JSON.parse keeps
- * it as a plain key, but code that copies objects may not, and a silent drop hides a client's bug.
- */
-const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-function refuseReservedKeys(value: unknown, path: string[] = []): void {
-  if (value === null || typeof value !== 'object') return;
-  for (const key of Object.keys(value)) {
-    const here = [...path, key];
-    if (RESERVED_KEYS.has(key)) {
-      throw new HttpError(400, 'invalid_request', `Invalid job submission: ${here.join('.')}`, [
-        { path: here.join('.'), message: `the key "${key}" is reserved` },
-      ]);
-    }
-    refuseReservedKeys((value as Record<string, unknown>)[key], here);
   }
 }
 

@@ -52,6 +52,9 @@ export function startRetention(options: RetentionOptions) {
     ...options,
     queue: 'retention',
     run: async () => {
+      // Jobs made before tenants join the owner and retention indexes once (a no-op after that).
+      const backfilled = await options.store.backfillTenancyIndexes();
+      if (backfilled > 0) options.logger.info({ backfilled }, 'retention: indexed jobs made before tenants');
       const report = await purgeExpiredJobs(options.store, options.retentionMs);
       if (report.purged > 0 || report.kept > 0) options.logger.info(report, 'retention: purged finished jobs');
       return report;

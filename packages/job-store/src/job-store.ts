@@ -4,7 +4,7 @@ import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
 import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from '@inno-train/schemas';
 import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { ownerKey, storeKeys } from './keys';
-import { APPEND_LOG_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
+import { APPEND_LOG_SCRIPT, BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
 
 export interface JobStoreOptions {
   redis: Redis;
@@ -248,6 +248,32 @@ export function createJobStore(options: JobStoreOptions) {
     return redis.zrangebyscore(keys.finished, '-inf', beforeMs, 'LIMIT', 0, count);
   }
 
+  /**
+   * Puts jobs made before tenants into the owner and retention indexes, once per namespace (a
+   * marker records it). Safe beside running workers: each job is indexed only if unchanged.
+   */
+  async function backfillTenancyIndexes(batch = 500): Promise<number> {
+    if ((await redis.exists(keys.tenancyBackfilled)) === 1) return 0;
+    let indexed = 0;
+    let after = '-';
+    for (;;) {
+      const ids = await redis.zrangebylex(keys.all, after, '+', 'LIMIT', 0, batch);
+      if (ids.length === 0) break;
+      const raws = await redis.mget(ids.map((id) => keys.job(id)));
+      for (const [i, raw] of raws.entries()) {
+        if (raw === null) continue;
+        const job = parseJobRecord(raw);
+        const owner = ownerKey(job.createdBy);
+        const ended = isTerminal(job.status) ? String(Date.parse(job.finishedAt ?? job.updatedAt)) : '';
+        const scriptKeys = [keys.job(job.id), keys.byOwner(owner), keys.byOwnerStatus(owner, job.status), keys.finished];
+        indexed += Number(await redis.eval(BACKFILL_SCRIPT, scriptKeys.length, ...scriptKeys, raw, ids[i]!, ended));
+      }
+      after = `(${ids.at(-1)}`;
+    }
+    await redis.set(keys.tenancyBackfilled, new Date().toISOString());
+    return indexed;
+  }
+
   /** Raises a job's entry in its owner's spend ledger for `month` (`YYYY-MM`); returns the month's total. */
   async function recordSpend(createdBy: string | null, month: string, jobId: string, usd: number): Promise<number> {
     const total = await redis.eval(
@@ -304,6 +330,7 @@ export function createJobStore(options: JobStoreOptions) {
     endedBefore,
     recordSpend,
     spendLedger,
+    backfillTenancyIndexes,
     reserveSubmission,
   };
 }

@@ -15,12 +15,17 @@ export function storeKeys(namespace: string) {
     spend: (owner: string, month: string) => `${namespace}:spend:${owner}:${month}`,
     /** A deleted job's id, kept as long as an Idempotency-Key could name it (never reused). */
     deleted: (id: string) => `${namespace}:deleted:${id}`,
+    /** Set once every job made before tenants is in the owner and retention indexes. */
+    tenancyBackfilled: `${namespace}:migrations:tenancy-indexes`,
     /** A submission's Idempotency-Key, as a digest (the client's raw key is never stored). */
     idempotency: (digest: string) => `${namespace}:idempotency:${digest}`,
   };
 }
 
-/** The owner a job is indexed under (jobs made before tenants were named have none). */
+/**
+ * The owner a job is indexed under. A job with no owner gets a name no tenant can have (tenant
+ * names start with a letter or digit), so no key can list it as its own.
+ */
 export function ownerKey(createdBy: string | null | undefined): string {
-  return createdBy ?? 'anonymous';
+  return createdBy ?? '~none';
 }

@@ -63,6 +63,18 @@ redis.call('SET', KEYS[9], '1', 'EX', ARGV[3])
 return 1`;
 
 /**
+ * Indexes a job made before tenants (no owner index, no retention entry), only if its record still
+ * equals ARGV[1]: a record that changed meanwhile was indexed by the write that changed it.
+ * KEYS: job, owner, ownerStatus, finished. ARGV: raw record, id, end time in ms or ''.
+ */
+export const BACKFILL_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[2]) end
+return 1`;
+
+/**
  * A job's spend so far in its month's ledger (KEYS[1]): only ever raised (the cost of a job only
  * grows), the month's `total` raised by the same amount. ARGV: job id, USD, the ledger's lifetime (s). Returns the total.
  */

@@ -77,11 +77,13 @@ describe('job store tenancy', () => {
       expect(await inSet(`${owner}:status:succeeded`, id)).toBe(true);
     });
 
-    it('keep jobs without an owner under anonymous', async () => {
+    it('keep jobs without an owner under a name no tenant can have', async () => {
       const id = await saved(null);
-      expect(await inSet(`${ns}:jobs:owner:anonymous`, id)).toBe(true);
-      expect(await inSet(`${ns}:jobs:owner:anonymous:status:queued`, id)).toBe(true);
+      expect(await inSet(`${ns}:jobs:owner:~none`, id)).toBe(true);
+      expect(await inSet(`${ns}:jobs:owner:~none:status:queued`, id)).toBe(true);
       expect((await store.countByStatus(null)).queued).toBeGreaterThanOrEqual(1);
+      // A tenant named "anonymous" (a valid name) does not see them.
+      expect((await store.list({ createdBy: 'anonymous', limit: 10 })).jobs.map((j) => j.id)).not.toContain(id);
     });
 
     it('list one owner’s jobs newest first, with a status filter and paging', async () => {
@@ -448,6 +450,39 @@ describe('job store tenancy', () => {
       const ledger = await store.spendLedger('spender-race', '2026-06');
       expect([...ledger.values()]).toEqual(ids.map(() => 3));
       expect(Number(await redis.hget(`${ns}:spend:spender-race:2026-06`, 'total'))).toBe(24);
+    });
+  });
+  describe('jobs made before tenants', () => {
+    it('are indexed by owner and for retention once, each only if unchanged since it was read', async () => {
+      // As the store wrote them before owner indexes: record, all-jobs and status sets only.
+      const legacy = (status: JobStatus, createdBy: string | null) => {
+        const job = createJobRecord(
+          { id: newJobId(++clock), spec, createdBy },
+          { status, finishedAt: status === 'succeeded' ? '2026-01-02T03:04:05.000Z' : null },
+        );
+        const raw = JSON.parse(JSON.stringify(job)) as Record<string, unknown>;
+        delete raw.limits;
+        return { id: job.id, raw: JSON.stringify(raw), status };
+      };
+      const jobs = [legacy('succeeded', 'key_0123456789ab'), legacy('training', 'key_0123456789ab'), legacy('queued', null)];
+      for (const job of jobs) {
+        await redis
+          .multi()
+          .set(`${ns}:job:${job.id}`, job.raw)
+          .zadd(`${ns}:jobs`, 0, job.id)
+          .zadd(`${ns}:jobs:status:${job.status}`, 0, job.id)
+          .exec();
+      }
+      await redis.del(`${ns}:migrations:tenancy-indexes`);
+      expect(await store.backfillTenancyIndexes(2)).toBeGreaterThanOrEqual(3);
+      const listed = (await store.list({ createdBy: 'key_0123456789ab', limit: 10 })).jobs.map((j) => j.id);
+      expect(listed).toEqual([jobs[1]!.id, jobs[0]!.id]);
+      expect((await store.countByStatus('key_0123456789ab')).training).toBe(1);
+      expect(await redis.zscore(`${ns}:jobs:owner:~none:status:queued`, jobs[2]!.id)).not.toBeNull();
+      expect(await redis.zscore(`${ns}:jobs:finished`, jobs[0]!.id)).toBe(String(Date.parse('2026-01-02T03:04:05.000Z')));
+      expect(await redis.zscore(`${ns}:jobs:finished`, jobs[1]!.id)).toBeNull();
+      // Once per namespace.
+      expect(await store.backfillTenancyIndexes()).toBe(0);
     });
   });
 });

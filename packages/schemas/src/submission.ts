@@ -88,7 +88,7 @@ const envSchema = z
     }
   });
 
-export const jobSubmissionSchema = z.strictObject({
+const submissionObjectSchema = z.strictObject({
   name: z.string().regex(JOB_NAME_PATTERN, 'must be 1-64 letters, digits, . _ - (starting with a letter or digit)').optional(),
   instance: z.strictObject({
     type: z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name such as gpu_1x_a10'),
@@ -140,6 +140,33 @@ export const jobSubmissionSchema = z.strictObject({
     .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata entries')
     .optional(),
 });
+
+/**
+ * Keys that name an object's prototype machinery. zod's records skip `__proto__` silently (and code
+ * that copies objects may mishandle all three), so a submission naming one anywhere is refused
+ * with its path instead of having a field quietly vanish.
+ */
+export const RESERVED_JSON_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+function reservedKeyPaths(value: unknown, path: (string | number)[] = [], found: (string | number)[][] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object' || found.length >= 16 || path.length > 64) return found;
+  for (const key of Object.keys(value)) {
+    const here = [...path, Array.isArray(value) ? Number(key) : key];
+    if (RESERVED_JSON_KEYS.has(key)) found.push(here);
+    else reservedKeyPaths((value as Record<string, unknown>)[key], here, found);
+  }
+  return found;
+}
+
+/** A job submission: reserved keys refused first, then the fields. */
+export const jobSubmissionSchema = z
+  .unknown()
+  .superRefine((body, ctx) => {
+    for (const path of reservedKeyPaths(body)) {
+      ctx.addIssue({ code: 'custom', path, message: `the key "${String(path.at(-1))}" is reserved` });
+    }
+  })
+  .pipe(submissionObjectSchema);
 
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 export type JobSubmissionInput = z.input<typeof jobSubmissionSchema>;

@@ -60,3 +60,15 @@ describe('values a shell or a YAML renderer cannot take', () => {
     expect(pathsOf({ ...valid, env: { UID: '0' } })).toEqual(['env.UID']);
   });
 });
+
+describe('keys that name the prototype machinery', () => {
+  it('refuses __proto__, constructor and prototype anywhere, naming each path, instead of dropping them', () => {
+    const body = JSON.parse(
+      '{"instance":{"type":"gpu_1x_a10"},"script":{"inline":"print(1)"},"__proto__":{"x":1},' +
+        '"metadata":{"__proto__":"a","ok":"b"},"env":{"constructor":"1"},"config":{"deep":[{"prototype":1}]}}',
+    ) as unknown;
+    expect(pathsOf(body).sort()).toEqual(['__proto__', 'config.deep.0.prototype', 'env.constructor', 'metadata.__proto__']);
+    // The same names as values, or inside longer keys, are ordinary data.
+    expect(pathsOf({ ...valid, metadata: { note: '__proto__', my_constructor: 'x' } })).toEqual([]);
+  });
+});
