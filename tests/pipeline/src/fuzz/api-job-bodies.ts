@@ -49,6 +49,17 @@ export function baseBody(r: ValueSource): JobBody {
   };
 }
 
+/** Keys a submission may not use anywhere (a 400 naming them): a valid body renames them. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function withoutReservedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutReservedKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [RESERVED_KEYS.has(key) ? `${key}_` : key, withoutReservedKeys(inner)]),
+  );
+}
+
 /** A valid job: hostile values where the schema allows any string (env, metadata, config); never NUL, which the schema refuses. */
 export function validBody(r: ValueSource): JobBody {
   const body = baseBody(r);
@@ -62,7 +73,9 @@ export function validBody(r: ValueSource): JobBody {
       anyString(r, false).replace(/\0/g, '').slice(0, 1024),
     ]),
   );
-  body.config = Object.fromEntries(Array.from({ length: r.int(0, 4) }, () => [anyString(r, false).slice(0, 40), anyJson(r, 1)]));
+  body.config = withoutReservedKeys(
+    Object.fromEntries(Array.from({ length: r.int(0, 4) }, () => [anyString(r, false).slice(0, 40), anyJson(r, 1)])),
+  ) as Record<string, unknown>;
   if (r.chance(0.3)) delete body.instance.regions;
   if (r.chance(0.3)) delete body.instance.fallbackTypes;
   if (r.chance(0.3)) delete body.command;
