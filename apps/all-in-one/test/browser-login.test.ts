@@ -123,6 +123,8 @@ describe('Bull Board in a browser', () => {
 
   afterAll(async () => {
     await browser?.close();
+    // Kept only when they are the repository's own (UPDATE_SCREENSHOTS=1).
+    if (process.env.UPDATE_SCREENSHOTS !== '1') rmSync(SCREENSHOTS, { recursive: true, force: true });
   });
 
   it('opens the printed URL at a login page, takes the generated key, shows the queues, and logs out', async () => {
