@@ -11,6 +11,7 @@ import type { KeyEntry } from './keys';
 import { rateLimitPerKey, requestContext, type RateCounter } from './guard';
 import { HttpError, httpStatusOf } from './http-error';
 import { operatorPages } from './login-page';
+import { buildOpenApiDocument } from './openapi';
 import { jobRoutes } from './routes';
 import { LOGOUT_PATH, operatorGate, type SessionStore } from './session';
 import type { InputChecker } from './submit';
@@ -53,6 +54,11 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/healthz', async (_req, res) => {
     const redis = await deps.ping().catch(() => false);
     res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
+  });
+
+  // The contract is public: clients fetch it before they have a key, so it is mounted before /v1's auth.
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(buildOpenApiDocument());
   });
 
   const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
@@ -104,11 +110,16 @@ function asClientError(error: unknown): { status: number; code: string; message:
   return { status, code, message: scrubSecrets(typeof err.message === 'string' ? err.message : 'Bad request').slice(0, 500) };
 }
 
+/** The id requestContext gave this request: in the error body so a client can quote it with the message. */
+function requestIdOf(res: Response): string {
+  return String(res.locals.requestId);
+}
+
 function errorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const clientError = asClientError(error);
     if (clientError) {
-      res.status(clientError.status).json({ error: { code: clientError.code, message: clientError.message } });
+      res.status(clientError.status).json({ error: { code: clientError.code, message: clientError.message, requestId: requestIdOf(res) } });
       return;
     }
     const status = httpStatusOf(error);
@@ -122,6 +133,7 @@ function errorHandler(logger: Logger) {
         code: typeof code === 'string' && status < 500 ? code : status === 503 ? 'unavailable' : 'internal_error',
         message: status < 500 ? scrubSecrets(err.message) : 'The service could not complete the request; try again later',
         ...(details !== undefined && status < 500 ? { details } : {}),
+        requestId: requestIdOf(res),
       },
     });
   };

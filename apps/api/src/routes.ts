@@ -47,6 +47,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   router.post('/jobs', async (req, res) => {
     const { job, replayed } = await submitJob(deps, req.body, callerOf(res), req.get('idempotency-key'));
     if (replayed) res.set('Idempotent-Replayed', 'true');
+    res.set('Location', `/v1/jobs/${job.id}`);
     res.status(202).json(toPublicJob(job));
   });
 
@@ -81,9 +82,9 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
   router.post('/jobs/:id/cancel', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
-    if (isTerminal(job.status)) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${job.status})`);
-    const { job: updated, changed } = await cancelJob(deps, job.id);
-    if (!changed) throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
+    // Cancelling is idempotent: a job already cancelled answers as the first cancel did.
+    const updated = isTerminal(job.status) ? job : (await cancelJob(deps, job.id)).job;
+    if (updated.status !== 'cancelled') throw new HttpError(409, 'job_finished', `Job ${job.id} already ended (${updated.status})`);
     res.json(toPublicJob(updated));
   });
 
@@ -103,7 +104,27 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
     res.json(isAdmin(res) ? { data } : data[0]);
   });
 
+  // A known path asked with a method it does not take: 405 naming the ones it does.
+  for (const [path, methods] of Object.entries(ROUTE_METHODS)) router.all(path, methodNotAllowed(methods));
   return router;
+}
+
+/** The methods each /v1 path answers (HEAD comes with GET). */
+export const ROUTE_METHODS: Record<string, string[]> = {
+  '/jobs': ['GET', 'POST'],
+  '/jobs/:id': ['GET', 'DELETE'],
+  '/jobs/:id/cancel': ['POST'],
+  '/jobs/:id/events': ['GET'],
+  '/jobs/:id/logs': ['GET'],
+  '/usage': ['GET'],
+};
+
+function methodNotAllowed(methods: string[]) {
+  const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
+  return (req: Request, res: Response) => {
+    res.set('Allow', allow);
+    throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
+  };
 }
 
 /** A job's record is kept until every instance it had is confirmed given back (teardown reads it). */

@@ -52,6 +52,12 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
       { path: 'Idempotency-Key', message: 'invalid' },
     ]);
   }
+  // A retry of a request already answered gets that answer, before anything is checked again (an
+  // input deleted since, or S3 briefly down, must not turn a replay into an error).
+  if (idempotencyKey !== undefined) {
+    const replay = await findReplay(deps, tenant.name, idempotencyKey, body);
+    if (replay) return { job: replay, replayed: true };
+  }
   const parsed = jobSubmissionSchema.safeParse(body);
   if (!parsed.success) {
     const details = validationDetails(parsed.error);
@@ -85,6 +91,60 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
   return { job, replayed: false };
 }
 
+/** The job an earlier request with this key made, if it exists: re-queued if still queued. */
+async function findReplay(deps: SubmitDeps, createdBy: string, key: string, body: unknown): Promise<JobRecord | null> {
+  // A body nested this deep was never valid, so no key was ever reserved for it: validation answers.
+  if (nestedDeeperThan(body, MAX_FINGERPRINT_DEPTH)) return null;
+  const earlier = await deps.store.findSubmission(createdBy, key);
+  if (!earlier) return null;
+  if (!sameRequest(earlier.fingerprint, body)) {
+    throw new HttpError(
+      422,
+      'idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request; use a new key for a new job',
+    );
+  }
+  const job = await deps.store.get(earlier.jobId);
+  if (job?.status === 'queued') await enqueueStage(deps.queues, QUEUES.provisioning, job.id);
+  return job;
+}
+
+/** Deeper than any valid submission (config nests at most 32 levels). */
+const MAX_FINGERPRINT_DEPTH = 40;
+
+/** Iterative, so a hostile 20,000-level body cannot overflow the stack here. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth >= max) return true;
+    for (const inner of Object.values(current)) pending.push([inner, depth + 1]);
+  }
+  return false;
+}
+
+/** The request's digest: canonical JSON (keys sorted at every level), so key order is not a new request. */
+function fingerprintOf(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+/** Also accepts the digest of the plain serialisation, which reservations made before canonical JSON hold. */
+function sameRequest(fingerprint: string, body: unknown): boolean {
+  return fingerprint === fingerprintOf(body) || fingerprint === createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /**
  * Reserves the key for `id`; if it was reserved before, returns that job (re-queueing it if it is
  * still queued, in case its first request died before that), or just its id when the first request
@@ -97,10 +157,10 @@ async function reserveKey(
   body: unknown,
   id: string,
 ): Promise<{ jobId: string; job?: JobRecord }> {
-  const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  const fingerprint = fingerprintOf(body);
   const earlier = await deps.store.reserveSubmission(createdBy, key, { jobId: id, fingerprint });
   if (!earlier) return { jobId: id };
-  if (earlier.fingerprint !== fingerprint) {
+  if (!sameRequest(earlier.fingerprint, body)) {
     throw new HttpError(
       422,
       'idempotency_key_reused',

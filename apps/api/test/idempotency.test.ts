@@ -71,3 +71,52 @@ describe('POST /v1/jobs with an Idempotency-Key', () => {
     expect((await h.store.list({ limit: 200 })).jobs.some((j) => j.name === 'idem-e')).toBe(false);
   });
 });
+
+describe('replays are found first, by canonical JSON', () => {
+  it('treats the same request with its keys in another order as the same request', async () => {
+    const first = await submit(
+      { name: 'idem-order', instance: { type: 'gpu_1x_a10' }, script: { filename: 'train.py', inline: 'print(1)' } },
+      'key-0101-order',
+    );
+    const again = await submit(
+      { script: { inline: 'print(1)', filename: 'train.py' }, instance: { type: 'gpu_1x_a10' }, name: 'idem-order' },
+      'key-0101-order',
+    );
+    expect([first.status, again.status]).toEqual([202, 202]);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it('answers a replay with its job even when the checks would now fail (S3 down, input gone)', async () => {
+    const input = 's3://data-bucket/sets/replay.jsonl';
+    h.storage.known.add(input);
+    const body = { ...job('idem-checks'), inputs: { train: input } };
+    const first = await submit(body, 'key-0102-checks');
+    expect(first.status).toBe(202);
+    h.storage.known.delete(input);
+    h.storage.failWith = { code: 'storage_unavailable', message: 'S3 is down' };
+    try {
+      const calls = h.storage.calls.length;
+      const again = await submit(body, 'key-0102-checks');
+      expect(again.status).toBe(202);
+      expect(again.body.id).toBe(first.body.id);
+      expect(h.storage.calls).toHaveLength(calls);
+    } finally {
+      h.storage.failWith = null;
+    }
+  });
+
+  it('answers a body nested deeper than any valid one with a 400, not a crash, even with a key used before', async () => {
+    expect((await submit(job('idem-deep-first'), 'key-0103-deep')).status).toBe(202);
+    // As JSON text: building the object would itself be the deep recursion this guards against.
+    const deep = `{"name":"idem-deep","instance":{"type":"gpu_1x_a10"},"script":{"inline":"print(1)"},"config":{"a":${'['.repeat(20000)}1${']'.repeat(20000)}}}`;
+    const response = await request(h.app)
+      .post('/v1/jobs')
+      .set('Authorization', `Bearer ${KEY_A}`)
+      .set('Idempotency-Key', 'key-0103-deep')
+      .set('content-type', 'application/json')
+      .send(deep);
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
+  });
+});

@@ -221,15 +221,15 @@ describe('POST /v1/jobs/:id/cancel', () => {
     expect(fetched.body.status).toBe('cancelled');
   });
 
-  it('answers 409 job_finished to a second cancel and changes nothing', async () => {
+  it('answers a second cancel 200 with the cancelled job, and changes nothing', async () => {
     const id = await submitInOrder('cancel-twice');
     expect((await post(`/v1/jobs/${id}/cancel`)).status).toBe(200);
     const before = await h.store.mustGet(id);
     const eventsBefore = (await h.store.events(id)).length;
 
     const again = await post(`/v1/jobs/${id}/cancel`);
-    expect(again.status).toBe(409);
-    expect(again.body.error.code).toBe('job_finished');
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id, status: 'cancelled', updatedAt: before.updatedAt });
     expect(await h.store.mustGet(id)).toEqual(before);
     expect(await h.store.events(id)).toHaveLength(eventsBefore);
   });
@@ -265,5 +265,39 @@ describe('request bodies', () => {
     const response = await post('/v1/jobs', body);
     expect(response.status).toBe(400);
     expect(response.body.error.details.map((d: { path: string }) => d.path)).toEqual(['script.inline']);
+  });
+});
+
+describe('conventions', () => {
+  it('answers a wrong method on a known path 405 with Allow, and an unknown path 404', async () => {
+    const id = await submitInOrder('method-check');
+    const cases: [string, string, string][] = [
+      ['put', '/v1/jobs', 'GET, POST, HEAD'],
+      ['patch', `/v1/jobs/${id}`, 'GET, DELETE, HEAD'],
+      ['get', `/v1/jobs/${id}/cancel`, 'POST'],
+      ['post', `/v1/jobs/${id}/events`, 'GET, HEAD'],
+      ['delete', `/v1/jobs/${id}/logs`, 'GET, HEAD'],
+      ['post', '/v1/usage', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const response = await (request(h.app) as unknown as Record<string, (p: string) => request.Test>)[method]!(path).set(
+        'Authorization',
+        `Bearer ${KEY_A}`,
+      );
+      expect({ method, path, status: response.status, allow: response.headers.allow, code: response.body.error?.code }).toEqual({
+        method,
+        path,
+        status: 405,
+        allow,
+        code: 'method_not_allowed',
+      });
+    }
+    expect((await request(h.app).get('/v1/nothing').set('Authorization', `Bearer ${KEY_A}`)).status).toBe(404);
+  });
+
+  it('gives a 202 the Location of the new job', async () => {
+    const response = await request(h.app).post('/v1/jobs').set('Authorization', `Bearer ${KEY_A}`).send(validJob('location-check'));
+    expect(response.status).toBe(202);
+    expect(response.headers.location).toBe(`/v1/jobs/${response.body.id}`);
   });
 });

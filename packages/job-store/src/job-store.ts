@@ -300,7 +300,7 @@ export function createJobStore(options: JobStoreOptions) {
    * lost answer (or a crash between reserving and creating) then finds the job it asked for.
    */
   async function reserveSubmission(scope: string, key: string, reservation: SubmissionReservation): Promise<SubmissionReservation | null> {
-    const digest = createHash('sha256').update(`${scope}\0${key}`).digest('hex');
+    const digest = idempotencyDigest(scope, key);
     for (let attempt = 0; attempt < 3; attempt++) {
       const set = await redis.set(keys.idempotency(digest), JSON.stringify(reservation), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
       if (set === 'OK') return null;
@@ -311,7 +311,14 @@ export function createJobStore(options: JobStoreOptions) {
     throw new Error('Could not reserve the idempotency key');
   }
 
+  /** What an Idempotency-Key was reserved for, if it was (a replay is answered before any check). */
+  async function findSubmission(scope: string, key: string): Promise<SubmissionReservation | null> {
+    const raw = await redis.get(keys.idempotency(idempotencyDigest(scope, key)));
+    return raw === null ? null : (JSON.parse(raw) as SubmissionReservation);
+  }
+
   return {
+    findSubmission,
     get,
     mustGet,
     create,
@@ -333,6 +340,10 @@ export function createJobStore(options: JobStoreOptions) {
     backfillTenancyIndexes,
     reserveSubmission,
   };
+}
+
+function idempotencyDigest(scope: string, key: string): string {
+  return createHash('sha256').update(`${scope}\0${key}`).digest('hex');
 }
 
 function cleanEvent(event: EventInput): JobEvent {

@@ -3,3 +3,4 @@ export * from './record';
 export * from './view';
 export * from './cost';
 export * from './error-codes';
+export * from './api';

@@ -88,7 +88,8 @@ const envSchema = z
     }
   });
 
-const submissionObjectSchema = z.strictObject({
+/** The submission's fields (the OpenAPI request body); `jobSubmissionSchema` also refuses reserved keys first. */
+export const jobSubmissionObjectSchema = z.strictObject({
   name: z.string().regex(JOB_NAME_PATTERN, 'must be 1-64 letters, digits, . _ - (starting with a letter or digit)').optional(),
   instance: z.strictObject({
     type: z.string().regex(INSTANCE_TYPE_PATTERN, 'must be a Lambda instance type name such as gpu_1x_a10'),
@@ -166,7 +167,7 @@ export const jobSubmissionSchema = z
       ctx.addIssue({ code: 'custom', path, message: `the key "${String(path.at(-1))}" is reserved` });
     }
   })
-  .pipe(submissionObjectSchema);
+  .pipe(jobSubmissionObjectSchema);
 
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
 export type JobSubmissionInput = z.input<typeof jobSubmissionSchema>;

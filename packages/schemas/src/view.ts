@@ -1,8 +1,94 @@
+/**
+ * The job as the REST API shows it: a declared schema (the OpenAPI document is generated from it),
+ * and the one function that builds it from a record. Internal bookkeeping (host key pins, boot
+ * deadlines, terminate times, retire reasons) stays in the record; inline scripts and env values
+ * stay out of every view.
+ */
+import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { z } from 'zod';
 import { jobCost } from './cost';
-import type { JobRecord } from './record';
+import { jobErrorCodeSchema } from './error-codes';
+import { instancesOf, type InstanceInfo, type JobRecord } from './record';
 
-/** The job as the REST API shows it. Inline scripts and env values stay out of listings. */
-export function toPublicJob(job: JobRecord) {
+const time = z.string().describe('ISO 8601 time with offset');
+
+export const publicInstanceSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  region: z.string(),
+  ip: z.string().nullable(),
+  status: z.string().describe("the cloud's last reported status (booting, active, unhealthy, terminated, ...)"),
+  launchedAt: time,
+  terminatedAt: time.nullable().describe('when the cloud confirmed the instance terminated'),
+  priceCentsPerHour: z.number().nullable(),
+});
+
+export const publicJobSchema = z.object({
+  id: z.string().regex(/^j[0-9a-z]{22}$/),
+  name: z.string().nullable(),
+  status: z.enum(JOB_STATUSES),
+  createdAt: time,
+  updatedAt: time,
+  startedAt: time.nullable(),
+  finishedAt: time.nullable().describe('when the job reached succeeded, failed or cancelled'),
+  settledAt: time
+    .nullable()
+    .describe('when every instance of the finished job was confirmed terminated: nothing bills any more and cost.final is true'),
+  createdBy: z.string().nullable().describe('the tenant (API key name) that owns the job'),
+  instance: publicInstanceSchema.nullable(),
+  retiredInstances: z.array(publicInstanceSchema).describe('instances given back before the job ended (bad boots, lost hosts)'),
+  cost: z.object({
+    instanceSeconds: z.number(),
+    usd: z.number(),
+    final: z.boolean().describe('true once the job is settled'),
+  }),
+  progress: z.record(z.string(), z.number()).nullable().describe('the latest metrics line the training printed'),
+  training: z.object({ startedAt: time.nullable(), exitCode: z.number().int().nullable() }),
+  outputUri: z.string(),
+  outputs: z.array(z.object({ key: z.string(), size: z.number() })),
+  error: z.object({ code: jobErrorCodeSchema, message: z.string(), stage: z.enum(STAGE_NAMES) }).nullable(),
+  cancelRequested: z.boolean(),
+  request: z.object({
+    instance: z.record(z.string(), z.unknown()),
+    inputs: z.record(z.string(), z.string()),
+    script: z.object({ uri: z.string().optional(), filename: z.string() }),
+    command: z.string(),
+    envKeys: z.array(z.string()),
+    maxRuntimeSeconds: z.number().nullable(),
+    maxCostUsd: z.number().nullable(),
+  }),
+  metadata: z.record(z.string(), z.string()),
+});
+
+export type PublicJob = z.infer<typeof publicJobSchema>;
+export type PublicInstance = z.infer<typeof publicInstanceSchema>;
+
+function publicInstance(instance: InstanceInfo): PublicInstance {
+  return {
+    id: instance.id,
+    type: instance.type,
+    region: instance.region,
+    ip: instance.ip,
+    status: instance.status,
+    launchedAt: instance.launchedAt,
+    terminatedAt: instance.terminatedAt,
+    priceCentsPerHour: instance.priceCentsPerHour,
+  };
+}
+
+/** When the finished job's last instance was confirmed gone (its finish, if it never had one); else null. */
+export function settledAt(job: Pick<JobRecord, 'status' | 'finishedAt' | 'instance' | 'retiredInstances'>): string | null {
+  if (job.finishedAt === null || !['succeeded', 'failed', 'cancelled'].includes(job.status)) return null;
+  let latest = job.finishedAt;
+  for (const instance of instancesOf(job)) {
+    if (!instance.terminatedAt) return null;
+    if (Date.parse(instance.terminatedAt) > Date.parse(latest)) latest = instance.terminatedAt;
+  }
+  return latest;
+}
+
+export function toPublicJob(job: JobRecord): PublicJob {
+  const settled = settledAt(job);
   return {
     id: job.id,
     name: job.name,
@@ -11,16 +97,17 @@ export function toPublicJob(job: JobRecord) {
     updatedAt: job.updatedAt,
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
-    instance: job.instance,
-    retiredInstances: job.retiredInstances,
-    cost: jobCost(job),
-    progress: job.progress,
+    settledAt: settled,
+    createdBy: job.createdBy,
+    instance: job.instance ? publicInstance(job.instance) : null,
+    retiredInstances: job.retiredInstances.map(publicInstance),
+    cost: { ...jobCost(job), final: settled !== null },
+    progress: (job.progress as Record<string, number> | null) ?? null,
+    training: { startedAt: job.training.startedAt, exitCode: job.training.exitCode },
     outputUri: job.spec.outputUri,
-    outputs: job.outputs,
+    outputs: job.outputs.map((o) => ({ key: o.key, size: o.size })),
     error: job.error,
     cancelRequested: job.cancelRequested,
-    /** The tenant that owns the job (its key's name). */
-    createdBy: job.createdBy,
     request: {
       instance: job.spec.instance,
       inputs: job.spec.inputs,
@@ -36,5 +123,3 @@ export function toPublicJob(job: JobRecord) {
     metadata: job.metadata,
   };
 }
-
-export type PublicJob = ReturnType<typeof toPublicJob>;

@@ -1,3 +1,6 @@
+import { Redis } from 'ioredis';
+import { createJobStore } from '@inno-train/job-store';
+import type { JobRecord } from '@inno-train/schemas';
 import { waitFor } from '@inno-train/test-kit';
 import type { Stack } from './stack';
 
@@ -12,6 +15,16 @@ export async function submitJob(stack: Stack, body: Record<string, unknown>): Pr
 
 export async function getJob(stack: Stack, id: string) {
   return (await stack.api(`/v1/jobs/${id}`)).json;
+}
+
+/** The stored record, internal bookkeeping included (host key pins, retire reasons): what the API does not show. */
+export async function getRecord(stack: Pick<Stack, 'namespace'>, id: string): Promise<JobRecord> {
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  try {
+    return await createJobStore({ redis, namespace: stack.namespace }).mustGet(id);
+  } finally {
+    await redis.quit();
+  }
 }
 
 export async function getEvents(

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import {
   EXTRA_POINTS,
   getEvents,
+  getRecord,
   HOST_CHAOS_ENV,
   inBatches,
   KILL_POINTS,
@@ -79,7 +80,7 @@ describe('a host that dies in the middle of an SSH operation', () => {
   it('during the boot GPU check: the instance is given back as a bad boot and the job succeeds on a new one', async () => {
     const run = runs.get('boot:gpu-check')!;
     expect(run.job.status).toBe('succeeded');
-    expect(run.job.retiredInstances).toEqual([
+    expect((await getRecord(stack, run.jobId)).retiredInstances).toEqual([
       expect.objectContaining({ id: run.instanceId, retiredReason: expect.stringContaining('GPU check failed') }),
     ]);
     expect(run.job.instance.id).not.toBe(run.instanceId);

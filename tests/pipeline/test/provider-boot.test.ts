@@ -1,5 +1,5 @@
 import { waitFor } from '@inno-train/test-kit';
-import { DEFAULT_TEST_TYPES, getEvents, startStack, submitJob, tinyJob, waitForJobEnd, type Stack } from '../src';
+import { DEFAULT_TEST_TYPES, getEvents, getRecord, startStack, submitJob, tinyJob, waitForJobEnd, type Stack } from '../src';
 
 jest.setTimeout(300_000);
 
@@ -64,7 +64,7 @@ describe('bad boots', () => {
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
     expect(job.retiredInstances).toHaveLength(1);
-    expect(job.retiredInstances[0].retiredReason).toContain('unhealthy');
+    expect((await getRecord(stack, id)).retiredInstances[0]!.retiredReason).toContain('unhealthy');
     const ledger = stack.lambda.state.ledger().filter((e) => e.jobTag === id);
     expect(ledger).toHaveLength(2);
     expect(ledger.every((e) => e.terminatedAt)).toBe(true);
@@ -75,7 +75,7 @@ describe('bad boots', () => {
     const id = await submitJob(stack, tinyJob());
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
-    expect(job.retiredInstances[0].retiredReason).toContain('SSH never answered');
+    expect((await getRecord(stack, id)).retiredInstances[0]!.retiredReason).toContain('SSH never answered');
     expect(
       stack.lambda.state
         .ledger()

@@ -1,5 +1,16 @@
 import { waitFor } from '@inno-train/test-kit';
-import { ENDLESS_SCRIPT, getEvents, getJob, startOwnRedis, startStack, submitJob, tinyJob, waitForJobEnd, type Stack } from '../src';
+import {
+  ENDLESS_SCRIPT,
+  getEvents,
+  getJob,
+  getRecord,
+  startOwnRedis,
+  startStack,
+  submitJob,
+  tinyJob,
+  waitForJobEnd,
+  type Stack,
+} from '../src';
 
 jest.setTimeout(300_000);
 
@@ -111,7 +122,7 @@ describe('resilience', () => {
     await stack.hosts.get(training.instance.id)!.kill();
     const job = await waitForJobEnd(stack, id);
     expect(job.status).toBe('succeeded');
-    expect(job.retiredInstances).toEqual([
+    expect((await getRecord(stack, id)).retiredInstances).toEqual([
       expect.objectContaining({ id: training.instance.id, retiredReason: expect.stringContaining('refuses connections') }),
     ]);
     expect(job.instance.id).not.toBe(training.instance.id);

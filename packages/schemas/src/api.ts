@@ -1,0 +1,145 @@
+/**
+ * The REST API's JSON bodies other than the job itself (view.ts): errors, pages, usage, health.
+ * The OpenAPI document is generated from these, and the API's tests validate every answer against
+ * that document, so a field added here without the route sending it (or the reverse) fails a test.
+ */
+import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { z } from 'zod';
+import { publicJobSchema } from './view';
+
+/**
+ * Every `error.code` the /v1 API answers with, a closed set: clients switch on these. These are
+ * request errors, not the codes a job ends with (`JOB_ERROR_CODES`, in `job.error.code`).
+ */
+export const API_ERROR_CODES = [
+  /** 400: the query, a header or the submission failed validation (`details` names each field). */
+  'invalid_request',
+  /** 400: an input or script URI does not exist or cannot be read. */
+  'invalid_input',
+  /** 400: the body is not JSON. */
+  'invalid_json',
+  /** 400: anything else malformed (broken percent-encoding in the path, an aborted body). */
+  'bad_request',
+  /** 400: storage's own codes, which http-error.ts maps to 400 should one escape submit's checks. */
+  'invalid_s3_uri',
+  'input_not_found',
+  /** 401: no key, or not a key this API knows. */
+  'unauthorized',
+  /** 402: the key's monthly budget is spent. */
+  'budget_exhausted',
+  /** 403: an S3 location outside the key's allowed prefixes. */
+  'forbidden_location',
+  /** 404: no such route. */
+  'not_found',
+  /** 404: no such job, or another tenant's. */
+  'job_not_found',
+  /** 405: a path asked with a method it does not take (`Allow` names the ones it does). */
+  'method_not_allowed',
+  /** 409: cancelling a job that already succeeded or failed. */
+  'job_finished',
+  /** 409: deleting a job that has not ended, or whose instances are still being given back. */
+  'job_not_finished',
+  /** 409 (the key's job was deleted) or 422 (the key was used with another request). */
+  'idempotency_key_reused',
+  /** 413: the body is over 1 MiB. */
+  'payload_too_large',
+  /** 415: a body encoding or charset the API does not take. */
+  'unsupported_media_type',
+  /** 429: the key's requests per minute are spent. */
+  'rate_limited',
+  /** 500: a bug; the message says nothing more. */
+  'internal_error',
+  /** 503: Redis or S3 cannot be reached; retry after Retry-After. */
+  'unavailable',
+] as const;
+
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+/** The roles an API key can have (apps/api keys.ts declares the same list; a test keeps them equal). */
+export const API_KEY_ROLES = ['client', 'admin'] as const;
+
+export const apiErrorSchema = z.object({
+  error: z.object({
+    code: z.enum(API_ERROR_CODES),
+    message: z.string(),
+    details: z
+      .array(z.object({ path: z.string().describe('dotted path of the field, or a header name'), message: z.string() }))
+      .optional()
+      .describe('one entry per offending field (validation errors only)'),
+    requestId: z.string().describe('the X-Request-Id of this answer: quote it when reporting a problem'),
+  }),
+});
+
+/** Job ids as the API makes them (`newJobId`). */
+export const JOB_ID_PATTERN = /^j[0-9a-z]{22}$/;
+
+/**
+ * GET /v1/jobs's query, as apps/api routes.ts parses it (the same rules; routes.ts can import this
+ * one so the two cannot drift).
+ */
+export const jobListQuerySchema = z.strictObject({
+  status: z.enum(JOB_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: z.string().regex(JOB_ID_PATTERN, 'must be a job id').optional().describe('the last id of the previous page'),
+  createdBy: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant name')
+    .optional()
+    .describe("admin keys only: one tenant's jobs"),
+});
+
+/** A page of jobs, newest first; the next page starts after the last id of this one. */
+export const jobListSchema = z.object({
+  data: z.array(publicJobSchema),
+  hasMore: z.boolean(),
+});
+
+export const jobEventSchema = z.object({
+  at: z.string().describe('ISO 8601 time'),
+  type: z.string().describe('what happened (status, instance, transfer, ...)'),
+  stage: z.enum(STAGE_NAMES),
+  message: z.string(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const jobEventListSchema = z.object({
+  data: z.array(jobEventSchema).describe('every event of the job, oldest first'),
+});
+
+/** One tenant's month: what GET /v1/usage answers to a client key. */
+export const tenantUsageSchema = z.object({
+  name: z.string(),
+  role: z.enum(API_KEY_ROLES),
+  month: z
+    .string()
+    .regex(/^\d{4}-\d{2}$/)
+    .describe('the calendar month (UTC) the spend is for'),
+  spendUsd: z.number().min(0),
+  jobs: z.object({
+    queued: z.number().int().min(0),
+    running: z.number().int().min(0).describe('jobs past queued and not finished'),
+  }),
+  limits: z.object({
+    maxConcurrentJobs: z.number().int().min(1).nullable(),
+    monthlyBudgetUsd: z.number().positive().nullable(),
+    budgetRemainingUsd: z.number().min(0).nullable(),
+  }),
+  allowedPrefixes: z.array(z.string()).describe('the s3:// prefixes this key may read and write'),
+});
+
+/** What GET /v1/usage answers to an admin key: every configured tenant. */
+export const adminUsageSchema = z.object({
+  data: z.array(tenantUsageSchema),
+});
+
+export const healthSchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  redis: z.boolean(),
+});
+
+export type ApiError = z.infer<typeof apiErrorSchema>;
+export type JobList = z.infer<typeof jobListSchema>;
+export type JobEventList = z.infer<typeof jobEventListSchema>;
+export type TenantUsage = z.infer<typeof tenantUsageSchema>;
+export type AdminUsage = z.infer<typeof adminUsageSchema>;
+export type Health = z.infer<typeof healthSchema>;
