@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { JobStore } from '@inno-train/job-store';
-import { instancesOf, toPublicJob, type JobRecord } from '@inno-train/schemas';
+import { settledAt, toPublicJob, type JobRecord } from '@inno-train/schemas';
 import { cancelJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal, JOB_STATUSES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
@@ -71,7 +71,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
   router.delete('/jobs/:id', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
-    const removed = await deps.store.remove(job.id, (current) => isTerminal(current.status) && instancesReturned(current));
+    const removed = await deps.store.remove(job.id, (current) => settledAt(current) !== null);
     if (removed.outcome === 'missing') throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(job.id)} does not exist`);
     if (removed.outcome === 'refused') {
       const why = isTerminal(removed.job.status) ? 'its instances are still being given back' : `it is still ${removed.job.status}`;
@@ -125,9 +125,4 @@ function methodNotAllowed(methods: string[]) {
     res.set('Allow', allow);
     throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
   };
-}
-
-/** A job's record is kept until every instance it had is confirmed given back (teardown reads it). */
-function instancesReturned(job: JobRecord): boolean {
-  return instancesOf(job).every((instance) => Boolean(instance.terminatedAt));
 }

@@ -1,7 +1,6 @@
 import type { Logger } from '@inno-train/core';
 import type { JobStore } from '@inno-train/job-store';
-import { instancesOf, type JobRecord } from '@inno-train/schemas';
-import { isTerminal } from '@inno-train/workflow-constants';
+import { settledAt, type JobRecord } from '@inno-train/schemas';
 import type { ConnectionOptions } from 'bullmq';
 import { startSchedule } from './schedule';
 
@@ -13,7 +12,7 @@ const PURGE_BATCH = 200;
  * back: teardown reads the record until then. S3 outputs are never touched.
  */
 export function purgeable(job: JobRecord): boolean {
-  return isTerminal(job.status) && instancesOf(job).every((instance) => Boolean(instance.terminatedAt));
+  return settledAt(job) !== null;
 }
 
 export interface RetentionReport {

@@ -70,9 +70,24 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
 }
 
-/** Every instance is given back: the job's final cost goes into its tenant's monthly spend. */
+/**
+ * Every instance is given back: an ended job is settled now (its cost is final), and that cost goes
+ * into its tenant's monthly spend.
+ */
 async function finished(deps: TeardownDeps, jobId: string): Promise<StepOutcome> {
-  await recordJobSpend(deps.store, await deps.store.mustGet(jobId));
+  const { job } = await deps.store.update(
+    jobId,
+    (current) => {
+      if (!isTerminal(current.status) || unconfirmed(current).length > 0) return null;
+      // Settled before, and no instance was confirmed since (a late one moves the time on).
+      const last = current.settledAt;
+      if (last && instancesOf(current).every((instance) => (instance.terminatedAt ?? '') <= last)) return null;
+      current.settledAt = isoNow();
+      return current;
+    },
+    [{ type: 'settled', stage: 'teardown', message: 'Every instance is confirmed terminated; the cost is final' }],
+  );
+  await recordJobSpend(deps.store, job);
   return { kind: 'done' };
 }
 

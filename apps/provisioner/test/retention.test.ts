@@ -25,7 +25,12 @@ const instance = (terminatedAt: string | null, id = `i-${Math.random().toString(
 const confirmed = () => instance(new Date().toISOString());
 const unconfirmed = () => instance(null);
 
-const record = (patch: Partial<JobRecord> = {}) => createJobRecord({ id: newJobId(), spec, createdBy: 'retention' }, patch);
+/** Ended records carry their end time, as every writer of a terminal status sets it. */
+const record = (patch: Partial<JobRecord> = {}) =>
+  createJobRecord(
+    { id: newJobId(), spec, createdBy: 'retention' },
+    { ...(['succeeded', 'failed', 'cancelled'].includes(patch.status ?? '') ? { finishedAt: new Date().toISOString() } : {}), ...patch },
+  );
 
 describe('which ended jobs may be purged (pure)', () => {
   it.each<[string, Partial<JobRecord>, boolean]>([
@@ -40,6 +45,8 @@ describe('which ended jobs may be purged (pure)', () => {
     ['failed, a retired instance not confirmed', { status: 'failed', instance: confirmed(), retiredInstances: [unconfirmed()] }, false],
     ['still queued', { status: 'queued' }, false],
     ['still training, instance gone', { status: 'training', instance: confirmed() }, false],
+    ['succeeded, teardown has not settled it yet', { status: 'succeeded', settledAt: null }, false],
+    ['succeeded and settled by teardown', { status: 'succeeded', instance: confirmed(), settledAt: new Date().toISOString() }, true],
   ])('%s: %s', (_name, patch, expected) => {
     expect(purgeable(record(patch))).toBe(expected);
   });

@@ -97,6 +97,11 @@ export const jobRecordSchema = z.looseObject({
   instance: instanceInfoSchema.nullable(),
   /** Instances given up before the job ended (bad boots, lost hosts): torn down and billed too. */
   retiredInstances: z.array(instanceInfoSchema).default([]),
+  /**
+   * When teardown last found every instance of the ended job confirmed terminated, after looking
+   * for instances launched but never recorded. Unset on records older than this field.
+   */
+  settledAt: isoTime.nullable().optional(),
   /** Launches made for this job so far. */
   launchAttempts: z.number().int().min(0).optional(),
   /** How many times the job started over on a new instance after losing its host. */

@@ -76,14 +76,19 @@ function publicInstance(instance: InstanceInfo): PublicInstance {
   };
 }
 
-/** When the finished job's last instance was confirmed gone (its finish, if it never had one); else null. */
-export function settledAt(job: Pick<JobRecord, 'status' | 'finishedAt' | 'instance' | 'retiredInstances'>): string | null {
+/**
+ * When the finished job settled: teardown found every instance confirmed terminated, including any
+ * launched but never recorded (so a cancel during a launch is not called settled too early). An
+ * instance recorded after that unsettles it until teardown confirms that one too. Records from
+ * before teardown wrote `settledAt` are judged by their instances alone.
+ */
+export function settledAt(job: Pick<JobRecord, 'status' | 'finishedAt' | 'settledAt' | 'instance' | 'retiredInstances'>): string | null {
   if (job.finishedAt === null || !['succeeded', 'failed', 'cancelled'].includes(job.status)) return null;
+  const instances = instancesOf(job);
+  if (instances.some((instance) => !instance.terminatedAt)) return null;
+  if (job.settledAt !== undefined) return job.settledAt;
   let latest = job.finishedAt;
-  for (const instance of instancesOf(job)) {
-    if (!instance.terminatedAt) return null;
-    if (Date.parse(instance.terminatedAt) > Date.parse(latest)) latest = instance.terminatedAt;
-  }
+  for (const instance of instances) if (Date.parse(instance.terminatedAt!) > Date.parse(latest)) latest = instance.terminatedAt!;
   return latest;
 }
 

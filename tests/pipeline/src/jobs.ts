@@ -34,15 +34,21 @@ export async function getEvents(
   return (await stack.api(`/v1/jobs/${id}/events`)).json.data;
 }
 
-/** Waits until the job has ended and every one of its instances is confirmed terminated. */
+/**
+ * Waits until the job has settled: ended, and teardown found every instance it had (recorded or
+ * launched unrecorded) confirmed terminated. Checks the instances too, so a wrong settledAt fails.
+ */
 export function waitForJobEnd(stack: Stack, id: string, timeoutMs = 120_000) {
   return waitFor(
     async () => {
       const job = await getJob(stack, id);
+      if (!TERMINAL.includes(job.status) || !job.settledAt) return undefined;
       const instances = [...(job.retiredInstances ?? []), ...(job.instance ? [job.instance] : [])];
-      return TERMINAL.includes(job.status) && instances.every((i: { terminatedAt: string | null }) => i.terminatedAt) ? job : undefined;
+      if (!instances.every((i: { terminatedAt: string | null }) => i.terminatedAt))
+        throw new Error(`job ${id} settled with an instance not terminated`);
+      return job;
     },
-    { timeoutMs, intervalMs: 200, description: `job ${id} to end with every instance terminated` },
+    { timeoutMs, intervalMs: 200, description: `job ${id} to settle (ended, every instance confirmed terminated)` },
   );
 }
 

@@ -1,0 +1,59 @@
+import { createJobRecord, publicJobSchema, settledAt, toPublicJob, type InstanceInfo, type JobRecord } from '../src';
+
+const spec = {
+  instance: { type: 'gpu_1x_a10' },
+  inputs: {},
+  script: { inline: 'print(1)', filename: 'train.py' },
+  command: 'python3 train.py',
+  outputUri: 's3://b/o/',
+};
+const T0 = '2026-03-01T10:00:00.000Z';
+const T1 = '2026-03-01T10:05:00.000Z';
+const T2 = '2026-03-01T10:06:00.000Z';
+
+const instance = (terminatedAt: string | null): InstanceInfo => ({
+  id: 'i-1',
+  type: 'gpu_1x_a10',
+  region: 'us-east-1',
+  ip: '10.0.0.1',
+  status: terminatedAt ? 'terminated' : 'active',
+  launchedAt: T0,
+  terminatedAt,
+  priceCentsPerHour: 75,
+  hostKeyFingerprint: 'SHA256:secret-ish',
+  bootDeadlineAt: T1,
+  terminateRequestedAt: T1,
+});
+
+const job = (patch: Partial<JobRecord>) => createJobRecord({ id: `j${'0'.repeat(22)}`, spec, createdBy: 'team-a', now: T0 }, patch);
+
+describe('the public job view', () => {
+  it('matches its declared schema and leaves internal bookkeeping out', () => {
+    const view = toPublicJob(
+      job({ status: 'training', instance: instance(null), retiredInstances: [{ ...instance(T1), retiredReason: 'unhealthy' }] }),
+    );
+    expect(publicJobSchema.parse(view)).toEqual(view);
+    const text = JSON.stringify(view);
+    for (const internal of ['hostKeyFingerprint', 'bootDeadlineAt', 'terminateRequestedAt', 'retiredReason'])
+      expect(text).not.toContain(internal);
+    expect(view).toMatchObject({
+      createdBy: 'team-a',
+      training: { startedAt: null, exitCode: null },
+      settledAt: null,
+      cost: { final: false },
+    });
+  });
+
+  it.each<[string, Partial<JobRecord>, string | null]>([
+    ['running', { status: 'training', instance: instance(null) }, null],
+    ['ended, instance not yet terminated', { status: 'failed', finishedAt: T1, instance: instance(null) }, null],
+    ['ended, teardown not yet done (settledAt null)', { status: 'failed', finishedAt: T1, instance: instance(T2), settledAt: null }, null],
+    ['ended and settled by teardown', { status: 'failed', finishedAt: T1, instance: instance(T2), settledAt: T2 }, T2],
+    ['settled, then a late instance was recorded', { status: 'cancelled', finishedAt: T1, instance: instance(null), settledAt: T1 }, null],
+    ['an older record without settledAt: by its instances', { status: 'succeeded', finishedAt: T1, instance: instance(T2) }, T2],
+  ])('settledAt: %s', (_name, patch, expected) => {
+    const record = job(patch);
+    expect(settledAt(record)).toBe(expected);
+    expect(toPublicJob(record).cost.final).toBe(expected !== null);
+  });
+});
