@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApiClient, TERMINAL_STATUSES, type ApiClient, type JobEventView, type JobView } from './api-client';
+import { InnoTrainError, isFinished, type InnoTrainClient, type Job, type JobEvent } from '@inno-train/client';
+import { createDemoClient } from './api-client';
 import { formatBytes, formatEvent, formatSummary, lossesFromLog } from './progress';
 import { ensureService } from './service';
 import { resolveApiKey, resolveS3, type DemoEnv, type S3Settings } from './settings';
@@ -28,14 +29,14 @@ export interface TrainConfig {
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 8, lr: 0.3, batch_size: 32 };
 
 export interface DemoOptions {
-  api: ApiClient;
+  client: InnoTrainClient;
   s3: S3Settings;
   out: DemoOutput;
   instanceType: string;
   assetsDir?: string;
   config?: TrainConfig;
   pollIntervalMs?: number;
-  /** How long to wait, after the job ends, for its instance to be reported terminated. */
+  /** How long to wait, after the job ends, for it to be settled (its instance confirmed terminated). */
   teardownTimeoutMs?: number;
   /** Aborting cancels the job; the demo still waits for the instance to go away. */
   signal?: AbortSignal;
@@ -43,10 +44,8 @@ export interface DemoOptions {
 
 export interface DemoResult {
   exitCode: 0 | 1;
-  job: JobView;
+  job: Job;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function buildSubmission(inputs: { train: string; eval: string }, script: string, instanceType: string, config: TrainConfig) {
   return {
@@ -70,55 +69,72 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   const submittedAt = Date.now();
   const body = buildSubmission(dataset, script, options.instanceType, options.config ?? DEFAULT_TRAIN_CONFIG);
-  const submitted = await options.api.submitJob(body);
+  const submitted = await options.client.jobs.create(body);
   printer.line(`Submitted job ${submitted.id} (${options.instanceType}, config ${JSON.stringify(body.config)})`);
 
   const { job, events, endedAt } = await watchJob(options, printer, submitted.id, submittedAt);
   printer.finish();
-  const log = await options.api.getLogs(job.id).catch(() => '');
+  const log = await options.client.jobs.logs(job.id).catch(() => '');
   // The server's own timestamps when it has both; our observation (one poll coarser) otherwise.
   const wallMs = job.finishedAt ? Date.parse(job.finishedAt) - Date.parse(job.createdAt) : endedAt - submittedAt;
   for (const line of formatSummary({ job, wallMs, losses: lossesFromLog(log), events, log })) printer.line(line);
   return { exitCode: job.status === 'succeeded' ? 0 : 1, job };
 }
 
-function instanceGone(job: JobView): boolean {
-  return job.instance === null || job.instance.terminatedAt !== null;
+/** What the demo has seen of the job so far. */
+interface Watch {
+  job: Job | null;
+  events: JobEvent[];
+  printed: number;
+  endedAt: number | null;
+  cancelSent: boolean;
 }
 
-/** Polls the job and its events until it has ended and its instance is gone (or the wait runs out). */
+/** On Ctrl-C: cancel once. A job that ended meanwhile (409 job_finished) is what cancelling wanted anyway. */
+async function cancelOnce(options: DemoOptions, printer: ProgressPrinter, watch: Watch, id: string): Promise<void> {
+  if (!options.signal?.aborted || watch.cancelSent) return;
+  watch.cancelSent = true;
+  printer.line(`Cancelling job ${id}...`);
+  await options.client.jobs.cancel(id).catch((error: unknown) => {
+    if (!(error instanceof InnoTrainError && error.code === 'job_finished')) printer.line(`  cancel failed: ${(error as Error).message}`);
+  });
+}
+
+/**
+ * Follows the job (events, progress) until it is settled: finished and its instance confirmed
+ * terminated. Once it has finished, the teardown gets `teardownTimeoutMs`; past that the demo
+ * reports the last state it saw, and the summary says the instance was not confirmed gone.
+ */
 async function watchJob(options: DemoOptions, printer: ProgressPrinter, id: string, submittedAt: number) {
-  const { api } = options;
-  const pollMs = options.pollIntervalMs ?? 300;
   const teardownTimeoutMs = options.teardownTimeoutMs ?? 60_000;
-  let events: JobEventView[] = [];
-  let printed = 0;
-  let endedAt: number | null = null;
-  let cancelSent = false;
-  let lastAnswer = Date.now();
-  for (;;) {
-    if (options.signal?.aborted && !cancelSent) {
-      cancelSent = true;
-      printer.line(`Cancelling job ${id}...`);
-      await api.cancelJob(id).catch((error: unknown) => printer.line(`  cancel failed: ${(error as Error).message}`));
+  const teardownOver = new AbortController();
+  let teardownTimer: NodeJS.Timeout | undefined;
+  const watch: Watch = { job: null, events: [], printed: 0, endedAt: null, cancelSent: false };
+  const onUpdate = async (job: Job) => {
+    watch.job = job;
+    await cancelOnce(options, printer, watch, id);
+    watch.events = (await options.client.jobs.events(id)).data;
+    for (const event of watch.events.slice(watch.printed)) printer.line(formatEvent(event));
+    watch.printed = Math.max(watch.printed, watch.events.length);
+    if (isFinished(job) && watch.endedAt === null) {
+      watch.endedAt = Date.now();
+      teardownTimer = setTimeout(() => teardownOver.abort(), teardownTimeoutMs);
     }
-    let job: JobView;
-    try {
-      job = await api.getJob(id);
-      events = await api.getEvents(id);
-      lastAnswer = Date.now();
-    } catch (error) {
-      // A slow answer or a blip is retried; a service gone for good ends the demo with its error.
-      if (Date.now() - lastAnswer > 15_000) throw error;
-      await sleep(pollMs);
-      continue;
-    }
-    for (const event of events.slice(printed)) printer.line(formatEvent(event));
-    printed = Math.max(printed, events.length);
-    if (TERMINAL_STATUSES.has(job.status) && endedAt === null) endedAt = Date.now();
-    printer.progress(job, (endedAt ?? Date.now()) - submittedAt);
-    if (endedAt !== null && (instanceGone(job) || Date.now() - endedAt > teardownTimeoutMs)) return { job, events, endedAt };
-    await sleep(pollMs);
+    printer.progress(job, (watch.endedAt ?? Date.now()) - submittedAt);
+  };
+  try {
+    const job = await options.client.jobs.waitUntilSettled(id, {
+      intervalMs: options.pollIntervalMs ?? 300,
+      signal: teardownOver.signal,
+      onUpdate,
+    });
+    return { job, events: watch.events, endedAt: watch.endedAt ?? Date.now() };
+  } catch (error) {
+    // Only the teardown deadline is reported as a result (the summary flags the instance); anything else is a failure.
+    if (!teardownOver.signal.aborted || watch.job === null) throw error;
+    return { job: watch.job, events: watch.events, endedAt: watch.endedAt ?? Date.now() };
+  } finally {
+    clearTimeout(teardownTimer);
   }
 }
 
@@ -147,11 +163,11 @@ export async function runDemoWithService(demoEnv: DemoEnv, options: RunWithServi
     const runtime = service.runtime;
     log(`Service ${service.apiUrl} (provider ${runtime?.provider ?? 'unknown: no runtime.json'})`);
     if (runtime?.provider === 'lambda') log(`Provider lambda: this launches a real, billed ${demoEnv.instanceType} on Lambda Cloud.`);
-    const api = createApiClient(service.apiUrl, resolveApiKey(demoEnv));
+    const client = createDemoClient(service.apiUrl, resolveApiKey(demoEnv));
     const s3 = resolveS3(runtime, demoEnv.s3);
     const result = await runDemo({
       ...options.demo,
-      api,
+      client,
       s3,
       out: options.out,
       instanceType: demoEnv.instanceType,

@@ -1,4 +1,4 @@
-import type { JobEventView, JobView } from './api-client';
+import type { Job, JobEvent } from '@inno-train/client';
 
 /** Wide enough for the longest status, `staging_out`, so the bar does not jump between stages. */
 const STAGE_WIDTH = 11;
@@ -20,7 +20,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** How full the bar is: a finished job is full even if its last metrics line said otherwise. */
-function fraction(job: JobView): number {
+function fraction(job: Job): number {
   if (job.status === 'succeeded') return 1;
   const step = job.progress?.step;
   const total = job.progress?.totalSteps;
@@ -32,9 +32,9 @@ function fraction(job: JobView): number {
  * One status line: stage, bar, step/total, loss (and accuracy when the script reports it),
  * elapsed time. Pure, and never longer than `width - 1`, so a `\r` redraw cannot wrap the terminal.
  */
-export function renderProgress(job: JobView, elapsedMs: number, width: number): string {
+export function renderProgress(job: Job, elapsedMs: number, width: number): string {
   const progress = job.progress;
-  const steps = progress ? `${progress.step}/${progress.totalSteps ?? '?'}` : '-/-';
+  const steps = progress ? `${progress.step ?? '-'}/${progress.totalSteps ?? '?'}` : '-/-';
   const metrics = [`loss ${progress?.loss !== undefined ? formatNumber(progress.loss) : '-'}`];
   if (typeof progress?.accuracy === 'number') metrics.push(`acc ${progress.accuracy.toFixed(3)}`);
   const tail = `${steps.padStart(7)}  ${metrics.join('  ')}  ${formatSeconds(elapsedMs).padStart(6)}`;
@@ -55,7 +55,7 @@ function clock(iso: string): string {
 }
 
 /** An event as one log line: local time, stage, message. */
-export function formatEvent(event: JobEventView): string {
+export function formatEvent(event: JobEvent): string {
   return `  ${clock(event.at)}  ${event.stage.padEnd(12)}  ${event.message}`;
 }
 
@@ -84,7 +84,7 @@ export function lossesFromLog(log: string): LossCurve | null {
 }
 
 /** Time spent in each status, from the status events (each one starts the next stage's clock). */
-export function stageDurations(events: JobEventView[]): { status: string; ms: number }[] {
+export function stageDurations(events: JobEvent[]): { status: string; ms: number }[] {
   const changes = events
     .filter((e) => e.type === 'status' && typeof e.data?.status === 'string')
     .map((e) => ({ status: e.data?.status as string, at: Date.parse(e.at) }));
@@ -97,7 +97,7 @@ export function stageDurations(events: JobEventView[]): { status: string; ms: nu
   return durations;
 }
 
-function instanceLines(job: JobView): string[] {
+function instanceLines(job: Job): string[] {
   const instance = job.instance;
   if (!instance) return ['  instance: none was launched'];
   const where = `${instance.type} in ${instance.region} (${instance.id})`;
@@ -109,11 +109,18 @@ function instanceLines(job: JobView): string[] {
   ];
 }
 
+/** Final only once the job is settled: until every instance is confirmed gone, one may still bill. */
+function costLine(job: Job): string {
+  const { usd, instanceSeconds, final } = job.cost;
+  const state = final ? `final, settled ${job.settledAt ? clock(job.settledAt) : '?'}` : 'NOT final: an instance may still bill';
+  return `  cost: $${usd.toFixed(4)} for ${formatSeconds(instanceSeconds * 1000)} of instance time (${state})`;
+}
+
 export interface SummaryInput {
-  job: JobView;
+  job: Job;
   wallMs: number;
   losses: LossCurve | null;
-  events: JobEventView[];
+  events: JobEvent[];
   log: string;
 }
 
@@ -132,7 +139,7 @@ export function formatSummary(input: SummaryInput): string[] {
   const keyWidth = Math.max(0, ...job.outputs.map((o) => o.key.length));
   for (const output of job.outputs) lines.push(`    ${output.key.padEnd(keyWidth)}  ${formatBytes(output.size).padStart(10)}`);
   if (job.outputs.length === 0) lines.push('    (none)');
-  lines.push(...instanceLines(job));
+  lines.push(...instanceLines(job), costLine(job));
   if (job.status !== 'succeeded') {
     if (job.error) lines.push(`  error: ${job.error.code} (${job.error.stage}): ${job.error.message}`);
     const tail = input.log.trimEnd().split('\n').slice(-20);

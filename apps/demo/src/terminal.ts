@@ -1,4 +1,4 @@
-import type { JobView } from './api-client';
+import type { Job } from '@inno-train/client';
 import { renderProgress } from './progress';
 
 /** Where the demo writes: process.stdout, or a capture in tests. */
@@ -30,7 +30,7 @@ export class ProgressPrinter {
     this.out.write(`${text}\n`);
   }
 
-  progress(job: JobView, elapsedMs: number): void {
+  progress(job: Job, elapsedMs: number): void {
     if (this.tty) {
       this.out.write(`${CLEAR_LINE}${renderProgress(job, elapsedMs, this.out.columns || 80)}`);
       this.showing = true;

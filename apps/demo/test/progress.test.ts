@@ -1,21 +1,8 @@
-import { formatSummary, lossesFromLog, ProgressPrinter, renderProgress, stageDurations, type JobEventView, type JobView } from '../src';
+import type { Job, JobEvent } from '@inno-train/client';
+import { formatSummary, lossesFromLog, ProgressPrinter, renderProgress, stageDurations } from '../src';
+import { publicJob } from './fixtures';
 
-function job(overrides: Partial<JobView> = {}): JobView {
-  return {
-    id: 'j0123456789abcdefghijklm',
-    name: 'demo-mlp',
-    status: 'queued',
-    createdAt: '2025-01-01T10:00:00.000Z',
-    startedAt: null,
-    finishedAt: null,
-    instance: null,
-    progress: null,
-    outputUri: 's3://inno-train/jobs/j0123456789abcdefghijklm/output/',
-    outputs: [],
-    error: null,
-    ...overrides,
-  };
-}
+const job = (overrides: Partial<Job> = {}): Job => publicJob(overrides);
 
 const instance = {
   id: 'i-1',
@@ -96,7 +83,7 @@ describe('the closing report', () => {
     'done',
   ].join('\n');
   const at = (s: number) => new Date(Date.UTC(2025, 0, 1, 10, 0, s)).toISOString();
-  const events: JobEventView[] = [
+  const events: JobEvent[] = [
     { at: at(0), type: 'status', stage: 'submit', message: 'queued', data: { status: 'queued' } },
     { at: at(1), type: 'status', stage: 'provisioning', message: 'p', data: { status: 'provisioning' } },
     { at: at(4), type: 'info', stage: 'provisioning', message: 'ssh ok' },

@@ -1,14 +1,16 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApiClient, runDemo, type JobEventView, type JobView } from '../src';
+import type { Job, JobEvent } from '@inno-train/client';
+import { waitFor } from '@inno-train/test-kit';
+import { createDemoClient, runDemo } from '../src';
+import { JOB_ID as ID, publicJob } from './fixtures';
 
 /**
  * runDemo against a scripted fake API and a fake S3 endpoint (real HTTP, real AWS SDK requests):
  * the upload, the submission body, the live output and the exit codes.
  */
 const KEY = 'itk_test_key';
-const ID = 'j0123456789abcdefghijklm';
 
 async function listen(
   handler: (req: IncomingMessage, body: string, res: ServerResponse) => void,
@@ -27,25 +29,13 @@ function json(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
-/** The job as it looks on the n-th poll; the last state repeats. */
-type Script = ((poll: number) => { job: Partial<JobView>; events: JobEventView[] })[];
+/** The job as it looks on the n-th poll (given what the API has seen so far); the last state repeats. */
+type Script = ((seen: { polls: number; cancels: number }) => { job: Partial<Job>; events: JobEvent[] })[];
 
 function fakeApi(script: Script, log: string) {
   const state = { polls: 0, submitted: null as Record<string, unknown> | null, cancels: 0, auth: new Set<string>() };
-  const current = () => script[Math.min(state.polls, script.length) - 1]?.(state.polls) ?? { job: {}, events: [] };
-  const base = (): JobView => ({
-    id: ID,
-    name: 'demo-mlp',
-    status: 'queued',
-    createdAt: '2025-01-01T10:00:00.000Z',
-    startedAt: null,
-    finishedAt: null,
-    instance: null,
-    progress: null,
-    outputUri: `s3://bucket/jobs/${ID}/output/`,
-    outputs: [],
-    error: null,
-  });
+  const current = () => script[Math.min(state.polls, script.length) - 1]?.(state) ?? { job: {}, events: [] };
+  const base = (): Job => publicJob({ outputUri: `s3://bucket/jobs/${ID}/output/` });
   const handler = (req: IncomingMessage, body: string, res: ServerResponse) => {
     state.auth.add(req.headers.authorization ?? '');
     if (req.method === 'POST' && req.url === '/v1/jobs') {
@@ -67,7 +57,7 @@ function fakeApi(script: Script, log: string) {
   return { state, handler };
 }
 
-const ev = (message: string, status?: string): JobEventView => ({
+const ev = (message: string, status?: string): JobEvent => ({
   at: '2025-01-01T10:00:01.000Z',
   type: status ? 'status' : 'info',
   stage: 'training',
@@ -95,7 +85,13 @@ beforeAll(async () => {
   });
 });
 
-afterAll(() => s3.server.close());
+/** Closes a fake server and its idle keep-alive connections, which would otherwise hold jest open for seconds. */
+function shut(server: Server): void {
+  server.close();
+  server.closeAllConnections();
+}
+
+afterAll(() => shut(s3.server));
 
 beforeEach(() => {
   puts.length = 0;
@@ -107,13 +103,13 @@ async function withApi(script: Script, log: string, run: (url: string, api: Retu
   try {
     await run(url, api);
   } finally {
-    server.close();
+    shut(server);
   }
 }
 
 function demoOptions(url: string, output: string[], signal?: AbortSignal) {
   return {
-    api: createApiClient(url, KEY),
+    client: createDemoClient(url, KEY),
     s3: {
       endpoint: s3.url,
       region: 'us-east-1',
@@ -150,6 +146,8 @@ const succeeded: Script = [
       status: 'succeeded',
       instance: { ...instance, status: 'terminated', terminatedAt: '2025-01-01T10:00:12.500Z' },
       finishedAt: '2025-01-01T10:00:12.000Z',
+      settledAt: '2025-01-01T10:00:12.500Z',
+      cost: { instanceSeconds: 11.5, usd: 0.0024, final: true },
       progress: { step: 100, totalSteps: 100, loss: 0.34 },
       outputs: [{ key: `jobs/${ID}/output/model.json`, size: 4000 }],
     },
@@ -163,7 +161,7 @@ const succeeded: Script = [
 ];
 
 describe('runDemo', () => {
-  it('uploads the dataset, submits the job and follows it until its instance is terminated', async () => {
+  it('uploads the dataset, submits the job and follows it past its finish until it is settled', async () => {
     await withApi(succeeded, '{"step": 1, "loss": 0.78}\n{"step": 100, "loss": 0.34}\n', async (url, api) => {
       const output: string[] = [];
       const result = await runDemo(demoOptions(url, output));
@@ -189,13 +187,45 @@ describe('runDemo', () => {
       expect(text).toContain('loss: 0.7800 -> 0.3400 over 2 steps');
       expect(text).toContain(`jobs/${ID}/output/model.json`);
       expect(text).toContain('alive 11.5s');
+      expect(text).toMatch(/cost: \$0\.0024 for 11\.5s of instance time \(final, settled \d\d:\d\d:\d\d\)/);
+      // It kept polling the finished job until it was settled (the fourth state).
+      expect(api.state.polls).toBeGreaterThanOrEqual(4);
+    });
+  });
+
+  it('reports an instance not confirmed terminated when the job does not settle in time', async () => {
+    const unsettled: Script = [
+      () => ({
+        job: {
+          status: 'succeeded',
+          instance,
+          finishedAt: '2025-01-01T10:00:12.000Z',
+          cost: { instanceSeconds: 11, usd: 0.0023, final: false },
+        },
+        events: [ev('succeeded', 'succeeded')],
+      }),
+    ];
+    await withApi(unsettled, '', async (url, api) => {
+      const output: string[] = [];
+      const result = await runDemo({ ...demoOptions(url, output), teardownTimeoutMs: 200 });
+      expect(result.exitCode).toBe(0);
+      expect(result.job.settledAt).toBeNull();
+      expect(api.state.polls).toBeGreaterThanOrEqual(2);
+      const text = output.join('');
+      expect(text).toContain('status active, NOT terminated yet: check it');
+      expect(text).toContain('(NOT final: an instance may still bill)');
     });
   });
 
   it('exits 1 on failure with the error and the log tail', async () => {
     const failed: Script = [
       () => ({
-        job: { status: 'failed', error: { code: 'training_failed', stage: 'training', message: 'exited with code 3' } },
+        job: {
+          status: 'failed',
+          finishedAt: '2025-01-01T10:00:05.000Z',
+          settledAt: '2025-01-01T10:00:05.000Z',
+          error: { code: 'training_failed', stage: 'training', message: 'exited with code 3' },
+        },
         events: [],
       }),
     ];
@@ -211,15 +241,20 @@ describe('runDemo', () => {
 
   it('cancels the job when interrupted and still waits for the job to end', async () => {
     const controller = new AbortController();
+    // Training until the demo cancels it, then cancelled (and settled) on the next poll.
     const script: Script = [
-      () => ({ job: { status: 'training', progress: { step: 3, totalSteps: 100 } }, events: [] }),
-      () => ({ job: { status: 'training', progress: { step: 4, totalSteps: 100 } }, events: [] }),
-      () => ({ job: { status: 'cancelled' }, events: [ev('Training process stopped')] }),
+      ({ cancels }) =>
+        cancels === 0
+          ? { job: { status: 'training', progress: { step: 3, totalSteps: 100 } }, events: [] }
+          : {
+              job: { status: 'cancelled', finishedAt: '2025-01-01T10:00:05.000Z', settledAt: '2025-01-01T10:00:05.000Z' },
+              events: [ev('Training process stopped')],
+            },
     ];
     await withApi(script, '', async (url, api) => {
       const output: string[] = [];
       const running = runDemo(demoOptions(url, output, controller.signal));
-      while (api.state.polls < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(() => api.state.polls >= 1, { timeoutMs: 10_000, description: 'the first poll of the job' });
       controller.abort();
       const result = await running;
       expect(api.state.cancels).toBe(1);

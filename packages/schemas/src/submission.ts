@@ -170,4 +170,4 @@ export const jobSubmissionSchema = z
   .pipe(jobSubmissionObjectSchema);
 
 export type JobSubmission = z.infer<typeof jobSubmissionSchema>;
-export type JobSubmissionInput = z.input<typeof jobSubmissionSchema>;
+export type JobSubmissionInput = z.input<typeof jobSubmissionObjectSchema>;

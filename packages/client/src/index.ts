@@ -1,0 +1,11 @@
+export { createClient, type ClientOptions, type InnoTrainClient, type JobsApi } from './client';
+export {
+  InnoTrainConnectionError,
+  InnoTrainError,
+  InnoTrainWaitTimeoutError,
+  type ClientErrorCode,
+  type ErrorDetail,
+  type InnoTrainErrorCode,
+} from './errors';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
+export * from './types';
