@@ -5,219 +5,27 @@
  * out below from what the routes answer; the API's tests validate every answer they receive against
  * this document (test/contract-setup.ts), so an answer the document does not describe fails a test.
  */
+import { jobEventQuerySchema, jobListQuerySchema, jobLogQuerySchema } from '@inno-train/schemas';
 import {
-  adminUsageSchema,
-  API_ERROR_CODES,
-  apiErrorSchema,
-  healthSchema,
-  JOB_ERROR_CODES,
-  JOB_ID_PATTERN,
-  jobEventListSchema,
-  jobEventSchema,
-  jobListQuerySchema,
-  jobListSchema,
-  jobSubmissionObjectSchema,
-  publicJobSchema,
-  tenantUsageSchema,
-  type ApiErrorCode,
-} from '@inno-train/schemas';
-import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
-import { z } from 'zod';
+  schemaRef,
+  json,
+  componentSchemas,
+  requiredHeader,
+  TEXT,
+  LOG_HEADERS,
+  REQUEST_ID_HEADER,
+  RATE_LIMIT_HEADERS,
+  errorResponse,
+  BODY_ERRORS,
+  errors,
+  success,
+  JOB_ID_PARAMETER,
+  queryParameters,
+  type OpenApiPathItem,
+  type OpenApiDocument,
+} from './openapi-parts';
 
-export type JsonSchema = { [keyword: string]: unknown };
-
-export interface OpenApiHeader {
-  description: string;
-  required?: boolean;
-  schema: JsonSchema;
-}
-
-export interface OpenApiResponse {
-  description: string;
-  headers?: Record<string, OpenApiHeader>;
-  /** Media type to body schema; absent for answers without a body (204). */
-  content?: Record<string, { schema: JsonSchema }>;
-}
-
-export interface OpenApiParameter {
-  name: string;
-  in: 'path' | 'query' | 'header';
-  required?: boolean;
-  description?: string;
-  schema: JsonSchema;
-}
-
-export interface OpenApiOperation {
-  operationId: string;
-  summary: string;
-  description?: string;
-  tags: string[];
-  /** `[]`: no key needed (the document's default is the bearer key). */
-  security?: Record<string, string[]>[];
-  parameters?: OpenApiParameter[];
-  requestBody?: { required: boolean; content: Record<string, { schema: JsonSchema }> };
-  responses: Record<string, OpenApiResponse>;
-}
-
-export const HTTP_METHODS = ['get', 'post', 'delete'] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
-export type OpenApiPathItem = Partial<Record<HttpMethod, OpenApiOperation>>;
-
-export interface OpenApiDocument {
-  openapi: '3.1.0';
-  info: { title: string; version: string; description: string };
-  servers: { url: string }[];
-  security: Record<string, string[]>[];
-  tags: { name: string; description: string }[];
-  paths: Record<string, OpenApiPathItem>;
-  components: {
-    schemas: Record<string, JsonSchema>;
-    securitySchemes: Record<string, JsonSchema>;
-  };
-}
-
-const schemaRef = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
-
-/** The closed enums, named once and referenced wherever a schema uses exactly their values. */
-const NAMED_ENUMS: Record<string, readonly string[]> = {
-  JobStatus: JOB_STATUSES,
-  JobErrorCode: JOB_ERROR_CODES,
-  Stage: STAGE_NAMES,
-  ApiErrorCode: API_ERROR_CODES,
-};
-
-const JSON_SCHEMA_OPTIONS = { target: 'draft-2020-12', unrepresentable: 'any' } as const;
-
-/** Replaces every inline enum equal to a named one with a $ref to it (zod inlines each use). */
-function referenceNamedEnums(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(referenceNamedEnums);
-  if (node === null || typeof node !== 'object') return node;
-  const schema = node as JsonSchema;
-  if (Array.isArray(schema.enum)) {
-    const values = [...(schema.enum as unknown[])].sort().join('\n');
-    const name = Object.keys(NAMED_ENUMS).find((key) => [...NAMED_ENUMS[key]!].sort().join('\n') === values);
-    if (name) return { ...schemaRef(name), ...(schema.description ? { description: schema.description } : {}) };
-  }
-  return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, referenceNamedEnums(value)]));
-}
-
-/** A component as OpenAPI wants it: no `$schema` (the document's dialect applies) and no `$id`. */
-function asComponent(schema: JsonSchema): JsonSchema {
-  const { $schema: _dialect, $id: _id, ...rest } = schema;
-  return referenceNamedEnums(rest) as JsonSchema;
-}
-
-/** Response bodies as the API writes them (output side); the submission as clients send it (input side). */
-function componentSchemas(): Record<string, JsonSchema> {
-  const bodies = z.registry<{ id: string }>();
-  bodies.add(publicJobSchema, { id: 'Job' });
-  bodies.add(jobListSchema, { id: 'JobList' });
-  bodies.add(jobEventSchema, { id: 'JobEvent' });
-  bodies.add(jobEventListSchema, { id: 'JobEventList' });
-  bodies.add(tenantUsageSchema, { id: 'TenantUsage' });
-  bodies.add(adminUsageSchema, { id: 'AdminUsage' });
-  bodies.add(healthSchema, { id: 'Health' });
-  bodies.add(apiErrorSchema, { id: 'Error' });
-  const generated = z.toJSONSchema(bodies, { ...JSON_SCHEMA_OPTIONS, io: 'output', uri: (id) => `#/components/schemas/${id}` });
-  const submission = z.toJSONSchema(jobSubmissionObjectSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' });
-  const enums = Object.fromEntries(Object.entries(NAMED_ENUMS).map(([name, values]) => [name, { type: 'string', enum: [...values] }]));
-  const schemas = Object.fromEntries(Object.entries(generated.schemas).map(([id, schema]) => [id, asComponent(schema)]));
-  return { ...enums, ...schemas, JobSubmission: asComponent(submission as JsonSchema) };
-}
-
-const integerHeader = (description: string): OpenApiHeader => ({ description, schema: { type: 'integer', minimum: 0 } });
-
-/** Every answer names its request id (the caller's X-Request-Id if it sent a sane one). */
-const REQUEST_ID_HEADER: Record<string, OpenApiHeader> = {
-  'X-Request-Id': { description: 'the id of this request, in the logs and in error bodies', required: true, schema: { type: 'string' } },
-};
-
-/** Answers to an authenticated request carry where the key stands, when RATE_LIMIT_PER_MINUTE is on. */
-const RATE_LIMIT_HEADERS: Record<string, OpenApiHeader> = {
-  'RateLimit-Limit': integerHeader("the key's requests per minute (sent when the API has a limit)"),
-  'RateLimit-Remaining': integerHeader('requests left right now'),
-  'RateLimit-Reset': integerHeader('seconds until the full minute is available again'),
-};
-
-const retryAfter = (description: string): Record<string, OpenApiHeader> => ({
-  'Retry-After': { description, required: true, schema: { type: 'integer', minimum: 1 } },
-});
-
-/** The error body, its `code` narrowed to the ones this status can carry. */
-function errorBody(codes: readonly ApiErrorCode[]): JsonSchema {
-  const narrowed = { type: 'object', properties: { error: { type: 'object', properties: { code: { enum: [...codes] } } } } };
-  return { allOf: [schemaRef('Error'), narrowed] };
-}
-
-function errorResponse(description: string, codes: readonly ApiErrorCode[], headers: Record<string, OpenApiHeader> = {}): OpenApiResponse {
-  return { description, headers: { ...REQUEST_ID_HEADER, ...headers }, content: json(errorBody(codes)) };
-}
-
-/** What each error status means, and the codes it carries, on every route that can answer it. */
-const ERROR_RESPONSES = {
-  400: () =>
-    errorResponse(
-      'Malformed request: a field, query parameter or header failed validation (details name each), ' +
-        'the body is not JSON, or the path has broken percent-encoding',
-      ['invalid_request', 'invalid_input', 'invalid_json', 'bad_request', 'invalid_s3_uri', 'input_not_found'],
-      RATE_LIMIT_HEADERS,
-    ),
-  401: () =>
-    errorResponse('No API key, or not one this API knows', ['unauthorized'], {
-      'WWW-Authenticate': { description: 'Bearer', required: true, schema: { type: 'string' } },
-    }),
-  402: () => errorResponse("The key's monthly budget is spent: no new jobs until next month", ['budget_exhausted'], RATE_LIMIT_HEADERS),
-  403: () => errorResponse("S3 locations outside the key's prefixes (details name each)", ['forbidden_location'], RATE_LIMIT_HEADERS),
-  404: () => errorResponse("No such job (another tenant's job answers the same)", ['job_not_found'], RATE_LIMIT_HEADERS),
-  413: () => errorResponse('The body is over 1 MiB', ['payload_too_large'], RATE_LIMIT_HEADERS),
-  415: () => errorResponse('A body encoding or charset the API does not take (send UTF-8 JSON)', ['unsupported_media_type']),
-  429: () =>
-    errorResponse("The key's requests per minute are spent", ['rate_limited'], {
-      ...RATE_LIMIT_HEADERS,
-      ...retryAfter('seconds until the next request is allowed'),
-    }),
-  500: () => errorResponse('A bug: the message says nothing more; quote the request id', ['internal_error']),
-  503: () => errorResponse('Redis or S3 cannot be reached: try again', ['unavailable'], retryAfter('seconds to wait before retrying')),
-} satisfies Record<number, () => OpenApiResponse>;
-
-type ErrorStatus = keyof typeof ERROR_RESPONSES;
-
-/** Statuses every authenticated /v1 route can answer, whatever it does. */
-const AUTHENTICATED_ERRORS: ErrorStatus[] = [400, 401, 429, 500, 503];
-/** Statuses of a request body's parsing (the JSON parser runs for every /v1 request that has a body). */
-const BODY_ERRORS: ErrorStatus[] = [413, 415];
-
-function errors(statuses: ErrorStatus[]): Record<string, OpenApiResponse> {
-  return Object.fromEntries(
-    [...new Set([...AUTHENTICATED_ERRORS, ...statuses])].sort((a, b) => a - b).map((status) => [String(status), ERROR_RESPONSES[status]()]),
-  );
-}
-
-function success(
-  description: string,
-  content?: Record<string, { schema: JsonSchema }>,
-  headers: Record<string, OpenApiHeader> = {},
-): OpenApiResponse {
-  return { description, headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS, ...headers }, ...(content ? { content } : {}) };
-}
-
-const JOB_ID_PARAMETER: OpenApiParameter = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  description: 'a job id; one that is malformed, unknown or of another tenant answers 404',
-  schema: { type: 'string', pattern: JOB_ID_PATTERN.source },
-};
-
-/** GET /v1/jobs's query parameters, from the same schema the route's rules are written in. */
-function listParameters(): OpenApiParameter[] {
-  const query = z.toJSONSchema(jobListQuerySchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' }) as { properties: Record<string, JsonSchema> };
-  return Object.entries(query.properties).map(([name, schema]) => {
-    const { description, ...rest } = referenceNamedEnums(schema) as JsonSchema;
-    return { name, in: 'query', required: false, ...(typeof description === 'string' ? { description } : {}), schema: rest };
-  });
-}
+export { HTTP_METHODS, type HttpMethod, type OpenApiDocument, type OpenApiResponse } from './openapi-parts';
 
 function jobsPath(): OpenApiPathItem {
   return {
@@ -252,7 +60,7 @@ function jobsPath(): OpenApiPathItem {
       summary: "List the key's jobs, newest first",
       description: 'Pages of `limit`; pass the last id of a page as `after` for the next while `hasMore`. Admin keys see every tenant.',
       tags: ['jobs'],
-      parameters: listParameters(),
+      parameters: queryParameters(jobListQuerySchema),
       responses: { '200': success('A page of jobs', json(schemaRef('JobList'))), ...errors([]) },
     },
   };
@@ -301,19 +109,44 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
     '/v1/jobs/{id}/events': {
       get: {
         operationId: 'listJobEvents',
-        summary: "The job's events, oldest first",
+        summary: "The job's events, oldest first, a page at a time",
         tags: ['jobs'],
-        parameters: job,
-        responses: { '200': success('Every event of the job', json(schemaRef('JobEventList'))), ...errors([404]) },
+        parameters: [...job, ...queryParameters(jobEventQuerySchema)],
+        responses: { '200': success('Events after `after`', json(schemaRef('JobEventList'))), ...errors([404]) },
       },
     },
     '/v1/jobs/{id}/logs': {
       get: {
         operationId: 'getJobLogs',
-        summary: "The training's output (its last 8 MiB)",
+        summary: "The training's output, from an offset",
+        description:
+          'The service keeps the last 8 MiB of what the job printed; offsets count every byte it ever printed. ' +
+          '`?offset=N` or `Range: bytes=N-` (206) answer from byte N; X-Log-Offset says where the answer really starts ' +
+          '(later than N when those bytes were cut), X-Log-Truncated whether the stored log lost its beginning.',
         tags: ['jobs'],
-        parameters: job,
-        responses: { '200': success('The log as text', { 'text/plain': { schema: { type: 'string' } } }), ...errors([404]) },
+        parameters: [
+          ...job,
+          ...queryParameters(jobLogQuerySchema),
+          {
+            name: 'Range',
+            in: 'header',
+            required: false,
+            description: 'bytes=N- (only this form)',
+            schema: { type: 'string', pattern: '^bytes=\\d+-$' },
+          },
+        ],
+        responses: {
+          '200': success('The log from the offset, as text', TEXT, LOG_HEADERS),
+          '206': success('The log from the Range start, as text', TEXT, {
+            ...LOG_HEADERS,
+            'Content-Range': requiredHeader('bytes start-end/size'),
+          }),
+          ...errors([404]),
+          '416': errorResponse('The Range starts at or past the end of the log', ['range_not_satisfiable'], {
+            ...RATE_LIMIT_HEADERS,
+            'Content-Range': requiredHeader('bytes */size'),
+          }),
+        },
       },
     },
   };

@@ -1,29 +1,21 @@
 import { Router, type Request, type Response } from 'express';
 import type { JobStore } from '@inno-train/job-store';
-import { settledAt, toPublicJob, type JobRecord } from '@inno-train/schemas';
+import {
+  JOB_ID_PATTERN,
+  jobEventQuerySchema,
+  jobListQuerySchema,
+  jobLogQuerySchema,
+  settledAt,
+  toPublicJob,
+  type JobRecord,
+} from '@inno-train/schemas';
 import { cancelJob, type StageQueues } from '@inno-train/workflow';
-import { isTerminal, JOB_STATUSES } from '@inno-train/workflow-constants';
-import { z } from 'zod';
+import { isTerminal } from '@inno-train/workflow-constants';
+import type { z } from 'zod';
 import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
 import { usageOf } from './usage';
-
-const listQuerySchema = z.strictObject({
-  status: z.enum(JOB_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  after: z
-    .string()
-    .regex(/^j[0-9a-z]{22}$/, 'must be a job id')
-    .optional(),
-  /** Admins only: one tenant's jobs. */
-  createdBy: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant name')
-    .optional(),
-});
-
-const jobIdSchema = z.string().regex(/^j[0-9a-z]{22}$/);
 
 /**
  * The job named in the path, if the caller may see it: its owner or an admin. Another tenant's job
@@ -32,7 +24,7 @@ const jobIdSchema = z.string().regex(/^j[0-9a-z]{22}$/);
 async function loadJob(store: JobStore, req: Request, res: Response): Promise<JobRecord> {
   const raw = req.params.id;
   const id = typeof raw === 'string' ? raw : '';
-  const job = jobIdSchema.safeParse(id).success ? await store.get(id) : null;
+  const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : null;
   if (!job || !(isAdmin(res) || job.createdBy === callerOf(res).name)) {
     throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(id.slice(0, 64))} does not exist`);
   }
@@ -52,7 +44,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   });
 
   router.get('/jobs', async (req, res) => {
-    const query = listQuerySchema.safeParse(req.query);
+    const query = jobListQuerySchema.safeParse(req.query);
     if (!query.success) throw new HttpError(400, 'invalid_request', 'Invalid query', validationDetails(query.error));
     const { createdBy, ...rest } = query.data;
     if (createdBy !== undefined && !isAdmin(res)) {
@@ -90,12 +82,14 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
   router.get('/jobs/:id/events', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
-    res.json({ data: await deps.store.events(job.id) });
+    const query = parseQuery(jobEventQuerySchema, req);
+    const page = await deps.store.eventPage(job.id, query.after, query.limit);
+    res.json({ data: page.events, hasMore: page.hasMore });
   });
 
   router.get('/jobs/:id/logs', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
-    res.type('text/plain; charset=utf-8').send(await deps.store.log(job.id));
+    await sendLog(deps.store, job.id, req, res);
   });
 
   router.get('/usage', async (_req, res) => {
@@ -107,6 +101,38 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   // A known path asked with a method it does not take: 405 naming the ones it does.
   for (const [path, methods] of Object.entries(ROUTE_METHODS)) router.all(path, methodNotAllowed(methods));
   return router;
+}
+
+function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
+  const query = schema.safeParse(req.query);
+  if (!query.success) throw new HttpError(400, 'invalid_request', 'Invalid query', validationDetails(query.error));
+  return query.data;
+}
+
+/**
+ * The job's output from `?offset=` or a `Range: bytes=N-` (206), with where it starts, how much the
+ * job printed in all, and whether the stored tail no longer holds the beginning.
+ */
+async function sendLog(store: JobStore, jobId: string, req: Request, res: Response): Promise<void> {
+  const { offset } = parseQuery(jobLogQuerySchema, req);
+  const range = req.headers.range === undefined ? null : /^bytes=(\d+)-$/.exec(req.headers.range);
+  if (req.headers.range !== undefined && !range) {
+    throw new HttpError(400, 'invalid_request', 'Only a Range of the form bytes=N- is supported', [
+      { path: 'Range', message: 'use bytes=N-' },
+    ]);
+  }
+  const from = range ? Number(range[1]) : (offset ?? 0);
+  const log = await store.logFrom(jobId, from);
+  res.set({ 'X-Log-Size': String(log.size), 'X-Log-Offset': String(log.start), 'X-Log-Truncated': String(log.truncated) });
+  res.set('Accept-Ranges', 'bytes');
+  if (range && from >= log.size && log.size > 0) {
+    res.set('Content-Range', `bytes */${log.size}`);
+    throw new HttpError(416, 'range_not_satisfiable', `The log has ${log.size} bytes; a range must start before that`);
+  }
+  res.type('text/plain; charset=utf-8');
+  if (!range) return void res.send(log.text);
+  if (log.text.length > 0) res.set('Content-Range', `bytes ${log.start}-${log.start + log.text.length - 1}/${log.size}`);
+  res.status(log.text.length > 0 ? 206 : 200).send(log.text);
 }
 
 /** The methods each /v1 path answers (HEAD comes with GET). */

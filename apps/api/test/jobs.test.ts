@@ -169,7 +169,9 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     const response = await get(`/v1/jobs/${id}/events`);
     expect(response.status).toBe(200);
     expect(response.body.data).toHaveLength(1);
+    expect(response.body.hasMore).toBe(false);
     expect(response.body.data[0]).toEqual({
+      id: 1,
       at: expect.stringMatching(ISO_WITH_OFFSET),
       type: 'status',
       stage: 'submit',
@@ -190,6 +192,65 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     const logs = await get(`/v1/jobs/${id}/logs`);
     expect(logs.headers['content-type']).toMatch(/^text\/plain/);
     expect(logs.text).toBe('step 1 loss 0.9\n{"step": 2, "loss": 0.5}\n');
+  });
+
+  it('pages the events by id: after and limit, with hasMore', async () => {
+    const id = await submitInOrder('events-paged');
+    for (let n = 2; n <= 7; n++) await h.store.appendEvent(id, { type: 'note', stage: 'training', message: `event ${n}` });
+    const first = await get(`/v1/jobs/${id}/events?limit=3`);
+    expect(first.body.data.map((e: { id: number }) => e.id)).toEqual([1, 2, 3]);
+    expect(first.body.hasMore).toBe(true);
+    const rest = await get(`/v1/jobs/${id}/events?after=3&limit=3`);
+    expect(rest.body.data.map((e: { id: number; message: string }) => [e.id, e.message])).toEqual([
+      [4, 'event 4'],
+      [5, 'event 5'],
+      [6, 'event 6'],
+    ]);
+    expect(rest.body.hasMore).toBe(true);
+    const last = await get(`/v1/jobs/${id}/events?after=6`);
+    expect(last.body).toEqual({ data: [expect.objectContaining({ id: 7, message: 'event 7' })], hasMore: false });
+    expect((await get(`/v1/jobs/${id}/events?after=7`)).body).toEqual({ data: [], hasMore: false });
+    expect((await get(`/v1/jobs/${id}/events?limit=0`)).status).toBe(400);
+    expect((await get(`/v1/jobs/${id}/events?after=-1`)).status).toBe(400);
+  });
+
+  it('serves the log from an offset or a Range, saying where it starts, its size and whether it was cut', async () => {
+    const id = await submitInOrder('log-offsets');
+    await h.store.appendLog(id, 'hello ');
+    await h.store.appendLog(id, 'world\n');
+    const all = await get(`/v1/jobs/${id}/logs`);
+    expect([all.text, all.headers['x-log-size'], all.headers['x-log-offset'], all.headers['x-log-truncated']]).toEqual([
+      'hello world\n',
+      '12',
+      '0',
+      'false',
+    ]);
+    const tail = await get(`/v1/jobs/${id}/logs?offset=6`);
+    expect([tail.status, tail.text, tail.headers['x-log-offset']]).toEqual([200, 'world\n', '6']);
+    const ranged = await get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=6-');
+    expect([ranged.status, ranged.text, ranged.headers['content-range']]).toEqual([206, 'world\n', 'bytes 6-11/12']);
+    const past = await get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=12-');
+    expect([past.status, past.body.error.code, past.headers['content-range']]).toEqual([416, 'range_not_satisfiable', 'bytes */12']);
+    expect((await get(`/v1/jobs/${id}/logs?offset=12`)).text).toBe('');
+    expect((await get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=0-3')).status).toBe(400);
+  });
+
+  it('counts offsets over everything printed when the stored log keeps only its tail', async () => {
+    const { createJobStore } = await import('@inno-train/job-store');
+    const small = createJobStore({ redis: h.redis, namespace: h.ns, maxLogBytes: 8 });
+    const id = await submitInOrder('log-cut');
+    await small.appendLog(id, '0123456789');
+    await small.appendLog(id, 'abcdef');
+    // 16 bytes printed, the last 8 kept: "89abcdef".
+    const fromStart = await get(`/v1/jobs/${id}/logs?offset=0`);
+    expect([
+      fromStart.text,
+      fromStart.headers['x-log-offset'],
+      fromStart.headers['x-log-size'],
+      fromStart.headers['x-log-truncated'],
+    ]).toEqual(['89abcdef', '8', '16', 'true']);
+    const later = await get(`/v1/jobs/${id}/logs?offset=12`);
+    expect([later.text, later.headers['x-log-offset']]).toEqual(['cdef', '12']);
   });
 });
 

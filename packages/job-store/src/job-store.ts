@@ -146,13 +146,38 @@ export function createJobStore(options: JobStoreOptions) {
     return raw.map((line) => JSON.parse(line) as JobEvent);
   }
 
+  /**
+   * A page of the job's events after the `after`-th, each with its place as `id` (1-based: the list
+   * only ever grows, so an id always names the same event).
+   */
+  async function eventPage(id: string, after: number, limit: number): Promise<{ events: (JobEvent & { id: number })[]; hasMore: boolean }> {
+    const raw = await redis.lrange(keys.events(id), after, after + limit);
+    const page = raw.slice(0, limit).map((line, i) => ({ id: after + i + 1, ...(JSON.parse(line) as JobEvent) }));
+    return { events: page, hasMore: raw.length > limit };
+  }
+
   async function appendLog(id: string, chunk: string): Promise<void> {
     if (chunk.length === 0) return;
-    await redis.eval(APPEND_LOG_SCRIPT, 1, keys.log(id), chunk, String(maxLogBytes));
+    await redis.eval(APPEND_LOG_SCRIPT, 2, keys.log(id), keys.logSize(id), chunk, String(maxLogBytes));
   }
 
   async function log(id: string): Promise<string> {
     return (await redis.get(keys.log(id))) ?? '';
+  }
+
+  /**
+   * The output from byte `offset` of everything the job printed. The store keeps the last
+   * maxLogBytes only: `start` says where the answer really begins (later than `offset` when the
+   * bytes asked for were cut), `truncated` whether anything before it was cut.
+   */
+  async function logFrom(id: string, offset: number): Promise<{ text: Buffer; start: number; size: number; truncated: boolean }> {
+    const [stored, counted] = await Promise.all([redis.getBuffer(keys.log(id)), redis.get(keys.logSize(id))]);
+    const kept = stored ?? Buffer.alloc(0);
+    // Logs written before the counter existed: what is stored is all there is to know.
+    const size = counted === null ? kept.length : Math.max(Number(counted), kept.length);
+    const cut = size - kept.length;
+    const start = Math.min(Math.max(offset, cut), size);
+    return { text: kept.subarray(start - cut), start, size, truncated: cut > 0 };
   }
 
   /** Newest first; `after` is the last id of the previous page. */
@@ -226,6 +251,7 @@ export function createJobStore(options: JobStoreOptions) {
         keys.byOwnerStatus(owner, job.status),
         keys.finished,
         keys.deleted(id),
+        keys.logSize(id),
       ];
       const removed = await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id, String(IDEMPOTENCY_TTL_SECONDS));
       if (removed === 1) return { outcome: 'removed' };
@@ -325,8 +351,10 @@ export function createJobStore(options: JobStoreOptions) {
     update,
     appendEvent,
     events,
+    eventPage,
     appendLog,
     log,
+    logFrom,
     list,
     countByStatus,
     oldestQueued,

@@ -4,6 +4,8 @@ export function storeKeys(namespace: string) {
     job: (id: string) => `${namespace}:job:${id}`,
     events: (id: string) => `${namespace}:job:${id}:events`,
     log: (id: string) => `${namespace}:job:${id}:log`,
+    /** Bytes of output the job ever printed (the stored log keeps only the tail). */
+    logSize: (id: string) => `${namespace}:job:${id}:log-size`,
     all: `${namespace}:jobs`,
     byStatus: (status: string) => `${namespace}:jobs:status:${status}`,
     /** One tenant's jobs, and one tenant's jobs in one status (its queue, its running jobs). */

@@ -1,12 +1,16 @@
 /** The job store's Lua scripts: each keeps a record and its indexes in one atomic step. */
 
-/** Keeps only the last ARGV[2] bytes of the log after appending ARGV[1]. */
+/**
+ * Keeps only the last ARGV[2] bytes of the log after appending ARGV[1], and counts every byte ever
+ * appended (KEYS[2]), so a reader's offset into the whole output stays meaningful after a cut.
+ */
 export const APPEND_LOG_SCRIPT = `
+redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
 local len = redis.call('APPEND', KEYS[1], ARGV[1])
 local max = tonumber(ARGV[2])
 if len > max then
   local tail = redis.call('GETRANGE', KEYS[1], len - max, -1)
-  redis.call('SET', KEYS[1], tail)
+  redis.call('SET', KEYS[1], tail, 'KEEPTTL')
   return max
 end
 return len`;
@@ -49,11 +53,11 @@ return 1`;
  * Deletes a job (record, events, log) and its index entries, only if the record still equals
  * ARGV[1], and leaves a tombstone (KEYS[9], ARGV[3] seconds) so a retried submission with the
  * same Idempotency-Key cannot bring the id back. KEYS: job, events, log, all, status, owner,
- * ownerStatus, finished, tombstone. ARGV[2]: the id.
+ * ownerStatus, finished, tombstone, logSize. ARGV[2]: the id.
  */
 export const REMOVE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[10])
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('ZREM', KEYS[6], ARGV[2])

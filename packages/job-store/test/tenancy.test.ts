@@ -328,6 +328,7 @@ describe('job store tenancy', () => {
           `${ns}:job:${id}`,
           `${ns}:job:${id}:events`,
           `${ns}:job:${id}:log`,
+          `${ns}:job:${id}:log-size`,
           `${ns}:jobs (member)`,
           `${ns}:jobs:finished (member)`,
           `${ns}:jobs:owner:rm-owner (member)`,

@@ -35,6 +35,8 @@ export const API_ERROR_CODES = [
   'job_not_found',
   /** 405: a path asked with a method it does not take (`Allow` names the ones it does). */
   'method_not_allowed',
+  /** 416: a log Range starting at or past the end of the log. */
+  'range_not_satisfiable',
   /** 409: cancelling a job that already succeeded or failed. */
   'job_finished',
   /** 409: deleting a job that has not ended, or whose instances are still being given back. */
@@ -95,6 +97,7 @@ export const jobListSchema = z.object({
 });
 
 export const jobEventSchema = z.object({
+  id: z.number().int().min(1).describe("the event's place in the job's history: 1, 2, 3, ... (never reused)"),
   at: z.string().describe('ISO 8601 time'),
   type: z.string().describe('what happened (status, instance, transfer, ...)'),
   stage: z.enum(STAGE_NAMES),
@@ -103,7 +106,24 @@ export const jobEventSchema = z.object({
 });
 
 export const jobEventListSchema = z.object({
-  data: z.array(jobEventSchema).describe('every event of the job, oldest first'),
+  data: z.array(jobEventSchema).describe('events after `after`, oldest first, at most `limit`'),
+  hasMore: z.boolean().describe('more events follow: ask again with after = the last id'),
+});
+
+/** GET /v1/jobs/:id/events's query: a page of the job's history. */
+export const jobEventQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0).describe('the last event id already seen (0: from the start)'),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+});
+
+/** GET /v1/jobs/:id/logs's query. */
+export const jobLogQuerySchema = z.strictObject({
+  offset: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("bytes of the job's output already read: the answer starts there (X-Log-Offset says where it really starts)"),
 });
 
 /** One tenant's month: what GET /v1/usage answers to a client key. */
