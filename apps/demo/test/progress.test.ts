@@ -84,11 +84,11 @@ describe('the closing report', () => {
   ].join('\n');
   const at = (s: number) => new Date(Date.UTC(2025, 0, 1, 10, 0, s)).toISOString();
   const events: JobEvent[] = [
-    { at: at(0), type: 'status', stage: 'submit', message: 'queued', data: { status: 'queued' } },
-    { at: at(1), type: 'status', stage: 'provisioning', message: 'p', data: { status: 'provisioning' } },
-    { at: at(4), type: 'info', stage: 'provisioning', message: 'ssh ok' },
-    { at: at(5), type: 'status', stage: 'training', message: 't', data: { status: 'training' } },
-    { at: at(14), type: 'status', stage: 'training', message: 's', data: { status: 'succeeded' } },
+    { id: 1, at: at(0), type: 'status', stage: 'submit', message: 'queued', data: { status: 'queued' } },
+    { id: 2, at: at(1), type: 'status', stage: 'provisioning', message: 'p', data: { status: 'provisioning' } },
+    { id: 3, at: at(4), type: 'info', stage: 'provisioning', message: 'ssh ok' },
+    { id: 4, at: at(5), type: 'status', stage: 'training', message: 't', data: { status: 'training' } },
+    { id: 5, at: at(14), type: 'status', stage: 'training', message: 's', data: { status: 'succeeded' } },
   ];
 
   it('reads the loss curve from the log and the stage times from the status events', () => {

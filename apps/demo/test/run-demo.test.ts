@@ -57,7 +57,9 @@ function fakeApi(script: Script, log: string) {
   return { state, handler };
 }
 
+let eventIds = 0;
 const ev = (message: string, status?: string): JobEvent => ({
+  id: ++eventIds,
   at: '2025-01-01T10:00:01.000Z',
   type: status ? 'status' : 'info',
   stage: 'training',

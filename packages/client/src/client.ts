@@ -48,9 +48,10 @@ export interface JobsApi {
   cancel(id: string, options?: CallOptions): Promise<Job>;
   /** Deletes a finished, settled job's record, events and log (409 `job_not_finished` before that). */
   delete(id: string, options?: CallOptions): Promise<void>;
-  events(id: string, options?: CallOptions): Promise<JobEventList>;
-  /** The training output captured so far, as text. */
-  logs(id: string, options?: CallOptions): Promise<string>;
+  /** One page of the job's events after event `after` (0: from the start), oldest first: `{data, hasMore}`. */
+  events(id: string, params?: { after?: number; limit?: number }, options?: CallOptions): Promise<JobEventList>;
+  /** The training output from byte `offset` of everything the job printed (0: what the service still holds). */
+  logs(id: string, params?: { offset?: number }, options?: CallOptions): Promise<string>;
   /** Polls until `settledAt` is set (not merely a finished status) and resolves with that job. */
   waitUntilSettled(id: string, options?: WaitOptions): Promise<Job>;
 }
@@ -161,11 +162,13 @@ export function createClient(options: ClientOptions): InnoTrainClient {
       // A 404 to a retry after a lost answer: the lost try deleted it, which is what was asked.
       await send(config, { method: 'DELETE', path: jobPath(id), signal: call.signal, doneAfterLostAnswer: 404 });
     },
-    events: (id, call = {}) => json<JobEventList>({ method: 'GET', path: jobPath(id, '/events'), signal: call.signal }, jobEventListSchema),
-    async logs(id, call = {}) {
+    events: (id, params = {}, call = {}) =>
+      json<JobEventList>({ method: 'GET', path: jobPath(id, '/events'), query: { ...params }, signal: call.signal }, jobEventListSchema),
+    async logs(id, params = {}, call = {}) {
       const answer = await send(config, {
         method: 'GET',
         path: jobPath(id, '/logs'),
+        query: { ...params },
         headers: { accept: 'text/plain' },
         signal: call.signal,
       });

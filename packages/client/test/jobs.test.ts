@@ -172,6 +172,12 @@ describe('reading a job', () => {
     expect(await client.jobs.retrieve(job.id)).toEqual(job);
     expect((await client.jobs.events(job.id)).data[0]).toMatchObject({ type: 'status', stage: 'submit', data: { status: 'queued' } });
     expect(await client.jobs.logs(job.id)).toBe('epoch 1\nepoch 2\n');
+    expect(await client.jobs.logs(job.id, { offset: 8 })).toBe('epoch 2\n');
+    await api.store.appendEvent(job.id, { type: 'note', stage: 'training', message: 'second' });
+    expect(await client.jobs.events(job.id, { after: 1, limit: 1 })).toEqual({
+      data: [expect.objectContaining({ id: 2, message: 'second' })],
+      hasMore: false,
+    });
     expect(await client.usage()).toMatchObject({ name: TENANT_A, role: 'client' });
     const lister = createClient({ baseUrl: api.url, apiKey: KEY_LISTER, validate: true });
     expect(await thrown(lister.jobs.retrieve(job.id))).toMatchObject({ code: 'job_not_found' });

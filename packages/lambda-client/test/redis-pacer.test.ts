@@ -51,6 +51,28 @@ describe('redis pacer (real Redis, two connections acting as two replicas)', () 
     expect(Date.now() - started).toBeGreaterThanOrEqual(119);
   });
 
+  it('gives up a slot it woke up too late for and reserves another, so a late sender never crowds the next', async () => {
+    const prefix = `test-lambda-pacer:${process.pid}:${Date.now()}:late`;
+    prefixes.push(prefix);
+    let oversleeps = 1;
+    const sleeps: number[] = [];
+    // The first wait oversleeps by 200 ms (a stalled event loop); the next ones are on time.
+    const sleepy = async (ms: number) => {
+      sleeps.push(ms);
+      const extra = oversleeps-- > 0 ? 200 : 0;
+      await new Promise((resolve) => setTimeout(resolve, ms + extra));
+    };
+    const late = createRedisPacer(a, { prefix, launchMinIntervalMs: 100, launchPerMinute: 100, marginMs: 40, sleep: sleepy });
+    const other = createRedisPacer(b, { prefix, launchMinIntervalMs: 100, launchPerMinute: 100, marginMs: 40 });
+    await other.acquire('launch');
+    await late.acquire('launch');
+    // The late one reserved twice: its first slot (taken late) was left unused.
+    expect(sleeps).toHaveLength(2);
+    const launches = (await a.zrange(`{${prefix}}:launch`, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+    expect(launches).toHaveLength(3);
+    expect(minGap(launches)).toBeGreaterThanOrEqual(140);
+  });
+
   it('keeps launches apart by the minimum interval and within the per-window count, sharing general slots', async () => {
     const pair = pacers({
       generalPerSecond: 4,
