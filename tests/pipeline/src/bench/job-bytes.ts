@@ -1,7 +1,7 @@
 /**
  * Benchmark: the Redis bytes one finished job holds until retention deletes it. Runs BENCH_JOBS
  * jobs (default 5) of each kind to success on the whole stack, then asks Redis (MEMORY USAGE,
- * every element sampled) for each job's record, events and log, its share of the job indexes, and
+ * every element sampled) for each job's record, events, log and log size, its share of the job indexes, and
  * the completed stage steps BullMQ keeps for a day. Kinds: the tiny job (3 metrics lines) and a
  * chatty one (2,000 log lines, about 120 KiB of log).
  * Run: npm run bench:job-bytes -w tests/pipeline
@@ -26,7 +26,7 @@ async function memory(redis: Redis, key: string): Promise<number> {
 /** Bytes of the job's own keys, and of the completed BullMQ steps that name it. */
 async function bytesOfJob(redis: Redis, namespace: string, id: string) {
   let own = 0;
-  for (const suffix of ['', ':events', ':log']) own += await memory(redis, `${namespace}:job:${id}${suffix}`);
+  for (const suffix of ['', ':events', ':log', ':log-size']) own += await memory(redis, `${namespace}:job:${id}${suffix}`);
   let steps = 0;
   for (const queue of STAGE_QUEUES) {
     const keys = await redis.keys(`{${namespace}}:${queue}:${id}.*`);
