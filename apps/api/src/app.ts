@@ -64,11 +64,21 @@ export function createApp(deps: ApiDeps): express.Express {
   const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
   app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes({ ...deps, ring }));
   if (deps.sessions) app.use(operatorPages({ ring, sessions: deps.sessions, rateCounter: deps.rateCounter, boardPath: BULL_BOARD_PATH }));
-  app.use(BULL_BOARD_PATH, operatorGate(ring, deps.sessions), limit, bullBoard(deps.queues, deps.sessions !== undefined));
+  app.use(BULL_BOARD_PATH, operatorGate(ring, deps.sessions), limit, readOnly, bullBoard(deps.queues, deps.sessions !== undefined));
 
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/**
+ * The board only shows: its read-only mode hides the buttons, but some of its write routes still
+ * answered (a fuzzed `PUT .../queues/./resume` got 200), so nothing but reads reaches it at all.
+ */
+function readOnly(req: Request, res: Response, next: NextFunction) {
+  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  res.set('Allow', 'GET, HEAD');
+  next(new HttpError(405, 'method_not_allowed', 'Bull Board is read-only here'));
 }
 
 /** Bull Board shows every tenant's jobs: admins only (operatorGate). */
