@@ -12,7 +12,7 @@
  */
 
 const SRC_FOLDER = '^(apps|packages|tests)/[^/]+/src$';
-const TEST_PACKAGES = '^(packages/(test-kit|lambda-simulator)|tests/[^/]+)/';
+const TEST_PACKAGES = '^(packages/(test-kit|lambda-simulator|contract-check)|tests/[^/]+)/';
 const TEST_FILES = '(^|/)test/|\\.test\\.ts$';
 const PRODUCTION = '^(apps|packages)/[^/]+/src/';
 

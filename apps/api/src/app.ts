@@ -14,12 +14,13 @@ import { operatorPages } from './login-page';
 import { buildOpenApiDocument } from './openapi';
 import { jobRoutes } from './routes';
 import { LOGOUT_PATH, operatorGate, type SessionStore } from './session';
+import type { OutputLinker } from './outputs';
 import type { InputChecker } from './submit';
 
 export interface ApiDeps {
   store: JobStore;
   queues: StageQueues;
-  storage: InputChecker;
+  storage: InputChecker & OutputLinker;
   defaultBucket: string;
   /** Every key the API accepts, with its tenant (loadKeyEntries). */
   keys: KeyEntry[];
@@ -46,6 +47,8 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // The document's paths are exact: /v1/JOBS is not /v1/jobs (Express would answer both).
+  app.set('case sensitive routing', true);
   const ring = createKeyRing(deps.keys);
   const auth = bearerAuth(ring);
 

@@ -8,6 +8,7 @@ import type { ApiEnv } from './env';
 import { loadKeyEntries } from './keys';
 import { redisRateCounter } from './guard';
 import { redisSessionStore } from './session';
+import type { OutputLinker } from './outputs';
 import type { InputChecker } from './submit';
 
 /** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
@@ -35,7 +36,7 @@ export interface ApiInfrastructure {
    */
   redis: Redis;
   /** S3 metadata, to check that a job's inputs exist (createS3Storage). */
-  storage: InputChecker;
+  storage: InputChecker & OutputLinker;
   logger: Logger;
 }
 

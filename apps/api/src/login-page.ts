@@ -25,7 +25,7 @@ export interface OperatorPagesDeps {
  * few fixed texts.
  */
 export function operatorPages(deps: OperatorPagesDeps): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 4 });
 
   router.get(LOGIN_PATH, (req, res) => {

@@ -12,12 +12,15 @@ import {
   jobEventListSchema,
   jobEventSchema,
   jobListSchema,
+  jobOutputListSchema,
+  jobOutputSchema,
+  jobRetryRequestSchema,
   jobSubmissionObjectSchema,
   publicJobSchema,
   tenantUsageSchema,
   type ApiErrorCode,
 } from '@inno-train/schemas';
-import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { JOB_EVENT_TYPES, JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
 
 export type JsonSchema = { [keyword: string]: unknown };
@@ -81,6 +84,7 @@ export const NAMED_ENUMS: Record<string, readonly string[]> = {
   JobErrorCode: JOB_ERROR_CODES,
   Stage: STAGE_NAMES,
   ApiErrorCode: API_ERROR_CODES,
+  JobEventType: JOB_EVENT_TYPES,
 };
 
 export const JSON_SCHEMA_OPTIONS = { target: 'draft-2020-12', unrepresentable: 'any' } as const;
@@ -111,6 +115,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
   bodies.add(jobListSchema, { id: 'JobList' });
   bodies.add(jobEventSchema, { id: 'JobEvent' });
   bodies.add(jobEventListSchema, { id: 'JobEventList' });
+  bodies.add(jobOutputSchema, { id: 'JobOutput' });
+  bodies.add(jobOutputListSchema, { id: 'JobOutputList' });
   bodies.add(tenantUsageSchema, { id: 'TenantUsage' });
   bodies.add(adminUsageSchema, { id: 'AdminUsage' });
   bodies.add(healthSchema, { id: 'Health' });
@@ -119,7 +125,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
   const submission = z.toJSONSchema(jobSubmissionObjectSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' });
   const enums = Object.fromEntries(Object.entries(NAMED_ENUMS).map(([name, values]) => [name, { type: 'string', enum: [...values] }]));
   const schemas = Object.fromEntries(Object.entries(generated.schemas).map(([id, schema]) => [id, asComponent(schema)]));
-  return { ...enums, ...schemas, JobSubmission: asComponent(submission as JsonSchema) };
+  const retry = z.toJSONSchema(jobRetryRequestSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' });
+  return { ...enums, ...schemas, JobSubmission: asComponent(submission as JsonSchema), JobRetryRequest: asComponent(retry as JsonSchema) };
 }
 
 export const integerHeader = (description: string): OpenApiHeader => ({ description, schema: { type: 'integer', minimum: 0 } });

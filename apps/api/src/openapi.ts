@@ -5,7 +5,13 @@
  * out below from what the routes answer; the API's tests validate every answer they receive against
  * this document (test/contract-setup.ts), so an answer the document does not describe fails a test.
  */
-import { jobEventQuerySchema, jobListQuerySchema, jobLogQuerySchema } from '@inno-train/schemas';
+import {
+  jobEventQuerySchema,
+  jobListQuerySchema,
+  jobLogQuerySchema,
+  jobOutputQuerySchema,
+  MAX_METADATA_FILTERS,
+} from '@inno-train/schemas';
 import {
   schemaRef,
   json,
@@ -21,11 +27,20 @@ import {
   success,
   JOB_ID_PARAMETER,
   queryParameters,
+  type OpenApiParameter,
   type OpenApiPathItem,
   type OpenApiDocument,
 } from './openapi-parts';
+import { OUTPUT_LINK_SECONDS } from './outputs';
 
 export { HTTP_METHODS, type HttpMethod, type OpenApiDocument, type OpenApiResponse } from './openapi-parts';
+
+const IDEMPOTENCY_KEY_PARAMETER: OpenApiParameter = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  description: 'makes retries safe for 24 hours: the same key and request answer with the same job',
+  schema: { type: 'string', pattern: '^[!-~]{1,255}$' },
+};
 
 function jobsPath(): OpenApiPathItem {
   return {
@@ -36,14 +51,7 @@ function jobsPath(): OpenApiPathItem {
         "Validates the submission, checks every input exists and is under the key's prefixes, and queues the job. " +
         'With an Idempotency-Key, sending the same request again answers with the job it made (Idempotent-Replayed: true).',
       tags: ['jobs'],
-      parameters: [
-        {
-          name: 'Idempotency-Key',
-          in: 'header',
-          description: 'makes retries safe for 24 hours: the same key and request answer with the same job',
-          schema: { type: 'string', pattern: '^[!-~]{1,255}$' },
-        },
-      ],
+      parameters: [IDEMPOTENCY_KEY_PARAMETER],
       requestBody: { required: true, content: json(schemaRef('JobSubmission')) },
       responses: {
         '202': success('Queued (or, for a replayed Idempotency-Key, the job made before)', json(schemaRef('Job')), {
@@ -58,9 +66,23 @@ function jobsPath(): OpenApiPathItem {
     get: {
       operationId: 'listJobs',
       summary: "List the key's jobs, newest first",
-      description: 'Pages of `limit`; pass the last id of a page as `after` for the next while `hasMore`. Admin keys see every tenant.',
+      description:
+        'Pages of `limit`; pass `nextAfter` as `after` for the next page while `hasMore`. Admin keys see every tenant. ' +
+        `Besides the parameters below, up to ${MAX_METADATA_FILTERS} \`metadata.<key>=<value>\` parameters keep the jobs ` +
+        'whose metadata has each key with that value (e.g. `?metadata.team=vision&metadata.run=7`). ' +
+        'Name and metadata filters look through a bounded number of jobs per request: such a page can be short, or empty, ' +
+        'with `hasMore` true and `nextAfter` past its last job.',
       tags: ['jobs'],
-      parameters: queryParameters(jobListQuerySchema),
+      parameters: [
+        ...queryParameters(jobListQuerySchema),
+        {
+          name: 'metadata.{key}',
+          in: 'query',
+          required: false,
+          description: 'stands for any number of metadata.<key>=<value> parameters (see above); not a literal name',
+          schema: { type: 'string', maxLength: 1024 },
+        },
+      ],
       responses: { '200': success('A page of jobs', json(schemaRef('JobList'))), ...errors([]) },
     },
   };
@@ -106,6 +128,29 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
         },
       },
     },
+    '/v1/jobs/{id}/retry': {
+      post: {
+        operationId: 'retryJob',
+        summary: 'Run a job again from its stored request',
+        description:
+          'Submits a new job from the stored request of this one (inline script and env included), with `overrides` ' +
+          'replacing whole fields. It is checked like any submission (prefixes, inputs, budget) and takes an Idempotency-Key. ' +
+          'The new job has `retryOf` set; an output location the service chose is chosen anew.',
+        tags: ['jobs'],
+        parameters: [...job, IDEMPOTENCY_KEY_PARAMETER],
+        requestBody: { required: false, content: json(schemaRef('JobRetryRequest')) },
+        responses: {
+          '202': success('The new job, queued (or, for a replayed Idempotency-Key, the job made before)', json(schemaRef('Job')), {
+            Location: { description: "the new job's URL", required: true, schema: { type: 'string' } },
+            'Idempotent-Replayed': { description: 'present when the answer is an earlier job', schema: { type: 'string', enum: ['true'] } },
+          }),
+          ...errors([402, 403, 404, ...BODY_ERRORS]),
+          '409': errorResponse('The Idempotency-Key made a job that was since deleted', ['idempotency_key_reused'], RATE_LIMIT_HEADERS),
+          '422': errorResponse('The Idempotency-Key was used with a different request', ['idempotency_key_reused'], RATE_LIMIT_HEADERS),
+        },
+      },
+    },
+    ...outputPaths(),
     '/v1/jobs/{id}/events': {
       get: {
         operationId: 'listJobEvents',
@@ -146,6 +191,47 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
             ...RATE_LIMIT_HEADERS,
             'Content-Range': requiredHeader('bytes */size'),
           }),
+        },
+      },
+    },
+  };
+}
+
+function outputPaths(): Record<string, OpenApiPathItem> {
+  return {
+    '/v1/jobs/{id}/outputs': {
+      get: {
+        operationId: 'listJobOutputs',
+        summary: "The job's uploaded outputs, in path order, a page at a time",
+        tags: ['outputs'],
+        parameters: [JOB_ID_PARAMETER, ...queryParameters(jobOutputQuerySchema)],
+        responses: { '200': success('Outputs after `after`', json(schemaRef('JobOutputList'))), ...errors([404]) },
+      },
+    },
+    '/v1/jobs/{id}/outputs/{path}': {
+      get: {
+        operationId: 'downloadJobOutput',
+        summary: 'Download one output: a redirect to a presigned S3 GET',
+        description:
+          `Answers 302 to a presigned GET of the object, valid for ${OUTPUT_LINK_SECONDS} s: the bytes come from S3, ` +
+          'not through the API. Follow it without the Authorization header (the link carries its own signature). ' +
+          "`path` is the output's path as listed, slashes included, each segment percent-encoded.",
+        tags: ['outputs'],
+        parameters: [
+          JOB_ID_PARAMETER,
+          { name: 'path', in: 'path', required: true, description: 'the output path (may contain /)', schema: { type: 'string' } },
+        ],
+        responses: {
+          '302': success('To the presigned GET', undefined, {
+            Location: { description: 'the presigned S3 URL', required: true, schema: { type: 'string', format: 'uri' } },
+            'Cache-Control': { description: 'no-store: the link is a short-lived credential', required: true, schema: { type: 'string' } },
+          }),
+          ...errors([]),
+          '404': errorResponse(
+            'No such job, or the job has no output at that path',
+            ['job_not_found', 'output_not_found'],
+            RATE_LIMIT_HEADERS,
+          ),
         },
       },
     },
@@ -207,7 +293,8 @@ function assembleDocument(): OpenApiDocument {
     servers: [{ url: '/' }],
     security: [{ bearerAuth: [] }],
     tags: [
-      { name: 'jobs', description: 'Training jobs: submit, follow, cancel, delete' },
+      { name: 'jobs', description: 'Training jobs: submit, follow, cancel, retry, delete' },
+      { name: 'outputs', description: "A job's uploaded files: list them, download one through a presigned link" },
       { name: 'service', description: 'Usage, health and this document' },
     ],
     paths: { '/v1/jobs': jobsPath(), '/v1/jobs/{id}': jobPath(), ...jobActionPaths(), ...servicePaths() },

@@ -5,15 +5,18 @@ import {
   jobEventQuerySchema,
   jobListQuerySchema,
   jobLogQuerySchema,
+  metadataFilters,
   settledAt,
   toPublicJob,
   type JobRecord,
 } from '@inno-train/schemas';
 import { cancelJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal } from '@inno-train/workflow-constants';
-import type { z } from 'zod';
 import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
+import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
+import { parseQuery } from './query';
+import { retryJob } from './retry';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
 import { usageOf } from './usage';
 
@@ -31,10 +34,10 @@ async function loadJob(store: JobStore, req: Request, res: Response): Promise<Jo
   return job;
 }
 
-export type JobRoutesDeps = SubmitDeps & { store: JobStore; queues: StageQueues; ring: ApiKeyRing };
+export type JobRoutesDeps = SubmitDeps & { store: JobStore; queues: StageQueues; ring: ApiKeyRing; storage: OutputLinker };
 
 export function jobRoutes(deps: JobRoutesDeps): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
 
   router.post('/jobs', async (req, res) => {
     const { job, replayed } = await submitJob(deps, req.body, callerOf(res), req.get('idempotency-key'));
@@ -44,17 +47,11 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   });
 
   router.get('/jobs', async (req, res) => {
-    const query = jobListQuerySchema.safeParse(req.query);
-    if (!query.success) throw new HttpError(400, 'invalid_request', 'Invalid query', validationDetails(query.error));
-    const { createdBy, ...rest } = query.data;
-    if (createdBy !== undefined && !isAdmin(res)) {
-      throw new HttpError(400, 'invalid_request', 'Invalid query', [
-        { path: 'createdBy', message: 'only admin keys may filter by tenant' },
-      ]);
-    }
-    const owner = isAdmin(res) ? createdBy : callerOf(res).name;
+    const filters = listFilters(req, isAdmin(res));
+    const owner = isAdmin(res) ? filters.createdBy : callerOf(res).name;
+    const { createdBy: _asked, ...rest } = filters;
     const page = await deps.store.list({ ...rest, ...(owner !== undefined ? { createdBy: owner } : {}) });
-    res.json({ data: page.jobs.map(toPublicJob), hasMore: page.hasMore });
+    res.json({ data: page.jobs.map(toPublicJob), hasMore: page.hasMore, nextAfter: page.nextAfter });
   });
 
   router.get('/jobs/:id', async (req, res) => {
@@ -80,6 +77,23 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
     res.json(toPublicJob(updated));
   });
 
+  router.post('/jobs/:id/retry', async (req, res) => {
+    const original = await loadJob(deps.store, req, res);
+    const { job, replayed } = await retryJob(deps, original, req.body, callerOf(res), req.get('idempotency-key'));
+    if (replayed) res.set('Idempotent-Replayed', 'true');
+    res.set('Location', `/v1/jobs/${job.id}`);
+    res.status(202).json(toPublicJob(job));
+  });
+
+  router.get('/jobs/:id/outputs', async (req, res) => {
+    sendOutputPage(await loadJob(deps.store, req, res), req, res);
+  });
+
+  router.get('/jobs/:id/outputs/*path', async (req, res) => {
+    const job = await loadJob(deps.store, req, res);
+    await redirectToOutput(deps.storage, job, requestedPath(req), res);
+  });
+
   router.get('/jobs/:id/events', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
     const query = parseQuery(jobEventQuerySchema, req);
@@ -103,10 +117,23 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
   return router;
 }
 
-function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const query = schema.safeParse(req.query);
-  if (!query.success) throw new HttpError(400, 'invalid_request', 'Invalid query', validationDetails(query.error));
-  return query.data;
+/** GET /v1/jobs's filters: the query's own parameters and its `metadata.<key>=<value>` ones. */
+function listFilters(req: Request, admin: boolean) {
+  const { metadata, rest, problems } = metadataFilters(req.query as Record<string, unknown>);
+  const query = jobListQuerySchema.safeParse(rest);
+  // A bad entry of a comma-separated status names the parameter and the value, not an index.
+  const statuses = typeof rest.status === 'string' ? rest.status.split(',') : [];
+  const queryDetails = (query.success ? [] : validationDetails(query.error)).map((detail) => {
+    const index = /^status\.(\d+)$/.exec(detail.path);
+    return index ? { path: 'status', message: `${JSON.stringify(statuses[Number(index[1])])}: ${detail.message}` } : detail;
+  });
+  const details = [...queryDetails, ...problems];
+  if (query.success && query.data.createdBy !== undefined && !admin) {
+    details.push({ path: 'createdBy', message: 'only admin keys may filter by tenant' });
+  }
+  if (!query.success || details.length > 0) throw new HttpError(400, 'invalid_request', 'Invalid query', details);
+  const { status, ...filters } = query.data;
+  return { ...filters, ...(status ? { statuses: status } : {}), metadata };
 }
 
 /**
@@ -140,6 +167,9 @@ export const ROUTE_METHODS: Record<string, string[]> = {
   '/jobs': ['GET', 'POST'],
   '/jobs/:id': ['GET', 'DELETE'],
   '/jobs/:id/cancel': ['POST'],
+  '/jobs/:id/retry': ['POST'],
+  '/jobs/:id/outputs': ['GET'],
+  '/jobs/:id/outputs/*path': ['GET'],
   '/jobs/:id/events': ['GET'],
   '/jobs/:id/logs': ['GET'],
   '/usage': ['GET'],

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { crashPoint, isoNow } from '@inno-train/core';
-import { newJobId, type JobStore } from '@inno-train/job-store';
+import { jobIdTime, newJobId, type JobStore } from '@inno-train/job-store';
 import { createJobRecord, jobSubmissionSchema, type JobRecord, type JobSpec, type JobSubmission } from '@inno-train/schemas';
 import { enqueueStage, monthSpendUsd, type StageQueues } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
@@ -46,7 +46,13 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  * is reserved for the new job's id before anything is created, so a client that lost the answer
  * (or an API that died mid-request) and sends the same request again gets the same job.
  */
-export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant, idempotencyKey?: string): Promise<SubmitResult> {
+export async function submitJob(
+  deps: SubmitDeps,
+  body: unknown,
+  tenant: Tenant,
+  idempotencyKey?: string,
+  origin: { retryOf?: string } = {},
+): Promise<SubmitResult> {
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
     throw new HttpError(400, 'invalid_request', 'Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters', [
       { path: 'Idempotency-Key', message: 'invalid' },
@@ -55,7 +61,7 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
   // A retry of a request already answered gets that answer, before anything is checked again (an
   // input deleted since, or S3 briefly down, must not turn a replay into an error).
   if (idempotencyKey !== undefined) {
-    const replay = await findReplay(deps, tenant.name, idempotencyKey, body);
+    const replay = await findReplay(deps, tenant.name, idempotencyKey, requestOf(body, origin));
     if (replay) return { job: replay, replayed: true };
   }
   const parsed = jobSubmissionSchema.safeParse(body);
@@ -70,12 +76,12 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
 
   let id = newJobId();
   if (idempotencyKey !== undefined) {
-    const earlier = await reserveKey(deps, tenant.name, idempotencyKey, body, id);
+    const earlier = await reserveKey(deps, tenant.name, idempotencyKey, requestOf(body, origin), id);
     if (earlier.job) return { job: earlier.job, replayed: true };
     id = earlier.jobId;
   }
   await checkBudget(deps.store, tenant);
-  const job = newJobRecord(deps, submission, id, tenant);
+  const job = newJobRecord(deps, submission, id, tenant, origin.retryOf ?? null);
   const now = job.createdAt;
   try {
     await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
@@ -91,19 +97,18 @@ export async function submitJob(deps: SubmitDeps, body: unknown, tenant: Tenant,
   return { job, replayed: false };
 }
 
+/** What an Idempotency-Key is bound to: the submission, and for a retry the job it re-runs too. */
+function requestOf(body: unknown, origin: { retryOf?: string }): unknown {
+  return origin.retryOf === undefined ? body : { retryOf: origin.retryOf, request: body };
+}
+
 /** The job an earlier request with this key made, if it exists: re-queued if still queued. */
 async function findReplay(deps: SubmitDeps, createdBy: string, key: string, body: unknown): Promise<JobRecord | null> {
   // A body nested this deep was never valid, so no key was ever reserved for it: validation answers.
   if (nestedDeeperThan(body, MAX_FINGERPRINT_DEPTH)) return null;
   const earlier = await deps.store.findSubmission(createdBy, key);
   if (!earlier) return null;
-  if (!sameRequest(earlier.fingerprint, body)) {
-    throw new HttpError(
-      422,
-      'idempotency_key_reused',
-      'This Idempotency-Key was already used with a different request; use a new key for a new job',
-    );
-  }
+  assertSameRequest(earlier.fingerprint, body);
   const job = await deps.store.get(earlier.jobId);
   if (job?.status === 'queued') await enqueueStage(deps.queues, QUEUES.provisioning, job.id);
   return job;
@@ -127,6 +132,16 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
 /** The request's digest: canonical JSON (keys sorted at every level), so key order is not a new request. */
 function fingerprintOf(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+/** A key already used for another request answers 422: the client must not get someone else's job. */
+function assertSameRequest(fingerprint: string, body: unknown): void {
+  if (sameRequest(fingerprint, body)) return;
+  throw new HttpError(
+    422,
+    'idempotency_key_reused',
+    'This Idempotency-Key was already used with a different request; use a new key for a new job',
+  );
 }
 
 /** Also accepts the digest of the plain serialisation, which reservations made before canonical JSON hold. */
@@ -160,13 +175,7 @@ async function reserveKey(
   const fingerprint = fingerprintOf(body);
   const earlier = await deps.store.reserveSubmission(createdBy, key, { jobId: id, fingerprint });
   if (!earlier) return { jobId: id };
-  if (!sameRequest(earlier.fingerprint, body)) {
-    throw new HttpError(
-      422,
-      'idempotency_key_reused',
-      'This Idempotency-Key was already used with a different request; use a new key for a new job',
-    );
-  }
+  assertSameRequest(earlier.fingerprint, body);
   const job = await deps.store.get(earlier.jobId);
   if (!job && (await deps.store.wasDeleted(earlier.jobId))) {
     throw new HttpError(
@@ -180,8 +189,9 @@ async function reserveKey(
   return { jobId: job.id, job };
 }
 
-function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, tenant: Tenant): JobRecord {
-  const now = isoNow();
+function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, tenant: Tenant, retryOf: string | null): JobRecord {
+  // The id's own clock, so filters on creation time (an id range) agree with createdAt to the millisecond.
+  const now = isoNow(jobIdTime(id));
   const script =
     'uri' in submission.script
       ? { uri: submission.script.uri, filename: submission.script.filename ?? basename(submission.script.uri) }
@@ -199,6 +209,7 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, t
     createdBy: tenant.name,
     limits: { maxConcurrentJobs: tenant.maxConcurrentJobs, monthlyBudgetUsd: tenant.monthlyBudgetUsd },
     metadata: submission.metadata ?? {},
+    retryOf,
     now,
   });
 }

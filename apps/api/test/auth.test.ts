@@ -59,7 +59,7 @@ describe('API authentication', () => {
     for (const key of [KEY_A, KEY_B]) {
       const response = await request(h.app).get('/v1/jobs').set('Authorization', `Bearer ${key}`);
       expect(response.status).toBe(200);
-      expect(response.body).toEqual({ data: expect.any(Array), hasMore: false });
+      expect(response.body).toEqual({ data: expect.any(Array), hasMore: false, nextAfter: null });
     }
   });
 

@@ -29,6 +29,12 @@ export class FakeStorage {
     if (!this.known.has(uri)) throw { code: 'input_not_found', message: `No object at ${uri}` };
     return location;
   }
+
+  /** Not a real signature: the tests only follow where the API points. */
+  async presignGet(bucket: string, key: string, expiresSeconds = 3600): Promise<string> {
+    this.calls.push(`presign s3://${bucket}/${key}`);
+    return `http://s3.test.invalid/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}?X-Amz-Expires=${expiresSeconds}`;
+  }
 }
 
 export interface Harness {

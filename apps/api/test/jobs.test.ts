@@ -107,7 +107,7 @@ describe('GET /v1/jobs', () => {
     expect(exact.body.hasMore).toBe(false);
 
     const pastTheEnd = await list(`?after=${j1}`);
-    expect(pastTheEnd.body).toEqual({ data: [], hasMore: false });
+    expect(pastTheEnd.body).toEqual({ data: [], hasMore: false, nextAfter: null });
   });
 
   it('filters by status, also with paging', async () => {
@@ -125,7 +125,7 @@ describe('GET /v1/jobs', () => {
     expect(ids(rest.body)).toEqual([j1]);
     expect(rest.body.hasMore).toBe(false);
 
-    expect((await list('?status=failed')).body).toEqual({ data: [], hasMore: false });
+    expect((await list('?status=failed')).body).toEqual({ data: [], hasMore: false, nextAfter: null });
   });
 
   it('answers 400 naming the parameter for a bad query', async () => {
@@ -196,7 +196,7 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
 
   it('pages the events by id: after and limit, with hasMore', async () => {
     const id = await submitInOrder('events-paged');
-    for (let n = 2; n <= 7; n++) await h.store.appendEvent(id, { type: 'note', stage: 'training', message: `event ${n}` });
+    for (let n = 2; n <= 7; n++) await h.store.appendEvent(id, { type: 'training', stage: 'training', message: `event ${n}` });
     const first = await get(`/v1/jobs/${id}/events?limit=3`);
     expect(first.body.data.map((e: { id: number }) => e.id)).toEqual([1, 2, 3]);
     expect(first.body.hasMore).toBe(true);

@@ -45,7 +45,7 @@ interface RouterLayer {
 function routesOf(stack: RouterLayer[], prefix = ''): string[] {
   return stack.flatMap((layer) => {
     if (layer.route) {
-      const path = `${prefix}${layer.route.path}`.replace(/:(\w+)/g, '{$1}');
+      const path = `${prefix}${layer.route.path}`.replace(/[:*](\w+)/g, '{$1}');
       return Object.keys(layer.route.methods).map((method) => `${method === '_all' ? 'ALL' : method.toUpperCase()} ${path}`);
     }
     if (!layer.handle?.stack) return [];
@@ -139,7 +139,7 @@ describe('the contract check on answers', () => {
     path: '/v1/jobs',
     status: 200,
     headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'r-12345678' },
-    body: { data: [], hasMore: false },
+    body: { data: [], hasMore: false, nextAfter: null },
     ...overrides,
   });
   const problemsOf = (overrides: Partial<Exchange>) => {

@@ -496,7 +496,7 @@ describe('listing jobs per tenant', () => {
     const b = await list(TEAM_B_KEY);
     expect(idsOf(b.body)).toEqual(sorted(mine['team-b']!));
     const c = await list(TEAM_C_KEY);
-    expect(c.body).toEqual({ data: [], hasMore: false });
+    expect(c.body).toEqual({ data: [], hasMore: false, nextAfter: null });
   });
 
   it('filters a client’s own jobs by status', async () => {
@@ -526,7 +526,7 @@ describe('listing jobs per tenant', () => {
     const bQueued = await list(ADMIN_KEY, '&createdBy=team-b&status=queued');
     expect(idsOf(bQueued.body)).toEqual(sorted(mine['team-b']!.slice(1)));
     const nobody = await list(ADMIN_KEY, '&createdBy=nobody');
-    expect(nobody.body).toEqual({ data: [], hasMore: false });
+    expect(nobody.body).toEqual({ data: [], hasMore: false, nextAfter: null });
   });
 
   it('answers 400 to a client using createdBy, even with its own name', async () => {

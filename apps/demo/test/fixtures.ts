@@ -14,6 +14,7 @@ export function publicJob(overrides: Partial<Job> = {}): Job {
     finishedAt: null,
     settledAt: null,
     createdBy: 'demo',
+    retryOf: null,
     instance: null,
     retiredInstances: [],
     cost: { instanceSeconds: 0, usd: 0, final: false },

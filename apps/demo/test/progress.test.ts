@@ -86,7 +86,7 @@ describe('the closing report', () => {
   const events: JobEvent[] = [
     { id: 1, at: at(0), type: 'status', stage: 'submit', message: 'queued', data: { status: 'queued' } },
     { id: 2, at: at(1), type: 'status', stage: 'provisioning', message: 'p', data: { status: 'provisioning' } },
-    { id: 3, at: at(4), type: 'info', stage: 'provisioning', message: 'ssh ok' },
+    { id: 3, at: at(4), type: 'instance', stage: 'provisioning', message: 'ssh ok' },
     { id: 4, at: at(5), type: 'status', stage: 'training', message: 't', data: { status: 'training' } },
     { id: 5, at: at(14), type: 'status', stage: 'training', message: 's', data: { status: 'succeeded' } },
   ];

@@ -61,7 +61,7 @@ let eventIds = 0;
 const ev = (message: string, status?: string): JobEvent => ({
   id: ++eventIds,
   at: '2025-01-01T10:00:01.000Z',
-  type: status ? 'status' : 'info',
+  type: status ? 'status' : 'training',
   stage: 'training',
   message,
   ...(status ? { data: { status } } : {}),

@@ -1,6 +1,6 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
-import { isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
-import { failJob, isStopped } from '@inno-train/workflow';
+import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
+import { enqueueTeardown, failJob, isStopped } from '@inno-train/workflow';
 import {
   ATTEMPT_TAG,
   instanceName,
@@ -87,6 +87,16 @@ async function tryLaunch(
   candidate: Candidate,
   attempt: string,
 ): Promise<LaunchOutcome | 'next' | 'quota'> {
+  const marker = await markLaunchInFlight(deps, job.id);
+  if (marker === null) {
+    // The cancel queues teardown itself; this covers one that died right after its write.
+    await enqueueTeardown(deps.queues, job.id, 'job stopped before its launch');
+    return 'stopped';
+  }
+  // Once Lambda answered with an instance, the marker stays until recordInstance saves it (clearing
+  // the marker in the same write); if this worker dies first, teardown waits out the marker and
+  // finds the instance by its tags. Only a launch known to have made nothing clears it here.
+  let keepMarker = false;
   const tags = [
     { key: JOB_TAG, value: job.id },
     { key: LAUNCHED_AT_TAG, value: isoNow() },
@@ -103,6 +113,7 @@ async function tryLaunch(
     });
     const id = instanceIds[0];
     if (!id) throw new Error('Lambda answered a launch without an instance id');
+    keepMarker = true;
     // Billing has started and nothing of ours knows the instance yet: the tags must find it.
     crashPoint('launch:after-create');
     // Billing starts when Lambda creates the instance: after any pacing wait inside launch().
@@ -124,10 +135,14 @@ async function tryLaunch(
       job.id,
       info,
       `Launched instance ${id} (${candidate.type} in ${candidate.region}, launch ${attempt})`,
+      marker,
     ))
       ? 'launched'
       : 'stopped';
   } catch (error) {
+    // A timeout, 5xx or reset may have launched the instance all the same (the client says
+    // `outcomeUnknown`): it is still in flight as far as we know, until its tags find it.
+    if ((error as { outcomeUnknown?: unknown }).outcomeUnknown === true) keepMarker = true;
     const code = (error as { code?: string }).code;
     if (code !== INSUFFICIENT_CAPACITY && code !== QUOTA_EXCEEDED) throw error;
     await deps.store.appendEvent(job.id, {
@@ -140,7 +155,38 @@ async function tryLaunch(
           : `No capacity for ${candidate.type} in ${candidate.region} at launch; trying the next place`,
     });
     return code === QUOTA_EXCEEDED ? 'quota' : 'next';
+  } finally {
+    if (!keepMarker) await clearLaunchMarker(deps, job.id, marker);
   }
+}
+
+/**
+ * Marks a launch in flight in the same compare-and-set that checks the job still wants one: a
+ * cancel that lands first means no launch; a cancel that lands after it makes teardown wait for
+ * this launch's answer before calling the job settled. Returns the marker, or null when the job
+ * stopped.
+ */
+async function markLaunchInFlight(deps: ProvisionDeps, jobId: string): Promise<string | null> {
+  const since = isoNow();
+  const { changed } = await deps.store.update(jobId, (current) => {
+    if (isStopped(current)) return null;
+    current.launchInFlightSince = since;
+    // The view judges a record without `settledAt` by its instances alone, so a job cancelled
+    // during its first launch (no instance yet) would look settled the moment it ended; null says
+    // "not settled" until teardown writes the time.
+    if (current.settledAt === undefined) current.settledAt = null;
+    return current;
+  });
+  return changed ? since : null;
+}
+
+/** Clears this launch's marker (not a later launch's) once the launch is known to have made nothing. */
+async function clearLaunchMarker(deps: ProvisionDeps, jobId: string, marker: string): Promise<void> {
+  await deps.store.update(jobId, (current) => {
+    if (current.launchInFlightSince !== marker) return null;
+    current.launchInFlightSince = null;
+    return current;
+  });
 }
 
 /** Nothing launched: wait for capacity (or quota) if the job allows it, else fail clearly. */
@@ -187,19 +233,35 @@ function toInstanceInfo(instance: CloudInstance, bootDeadlineMs: number): Instan
   };
 }
 
-/** Saves the instance on the job; if the job stopped meanwhile (cancel), gives it back at once. */
-async function recordInstance(deps: ProvisionDeps, jobId: string, info: InstanceInfo, message: string): Promise<boolean> {
+/**
+ * Saves the instance on the job and clears the launch marker in the same write (`marker`: this
+ * launch's; the adopt path passes none, as the instance it found answers whatever launch was in
+ * flight). If the job stopped meanwhile (cancel), gives the instance back at once.
+ */
+async function recordInstance(deps: ProvisionDeps, jobId: string, info: InstanceInfo, message: string, marker?: string): Promise<boolean> {
+  let recorded = false;
   const { job } = await deps.store.update(
     jobId,
     (current) => {
-      if (current.instance && (current.instance.id === info.id || !current.instance.terminatedAt)) return null;
+      const answered = current.launchInFlightSince && (marker === undefined || current.launchInFlightSince === marker);
+      if (answered) current.launchInFlightSince = null;
+      recorded = false;
+      // Known already (an earlier run saved it, or teardown found it by its tags), or the job has a live one.
+      const known = instancesOf(current).some((instance) => instance.id === info.id);
+      if (known || (current.instance && !current.instance.terminatedAt)) return answered ? current : null;
+      recorded = true;
       current.instance = info;
       current.launchAttempts = (current.launchAttempts ?? 0) + 1;
       return current;
     },
-    [{ type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } }],
+    () =>
+      recorded
+        ? [{ type: 'instance', stage: 'provisioning', message, data: { instanceId: info.id, region: info.region, type: info.type } }]
+        : [],
   );
   if (job.instance?.id !== info.id) {
+    // Teardown adopted it while the launch was in flight (the job ended): teardown gives it back.
+    if (job.retiredInstances.some((instance) => instance.id === info.id)) return !isStopped(job);
     // The job already has a live instance: this one is surplus and must not bill.
     await deps.lambda.terminate([info.id]);
     await deps.store.appendEvent(jobId, {

@@ -3,6 +3,7 @@ import { isInstanceGone, isJobErrorCode, type JobErrorCode, type JobRecord } fro
 import {
   advanceJob,
   applyDecision,
+  enqueueTeardown,
   ensureStageQueued,
   failJob,
   hostTarget,
@@ -12,7 +13,7 @@ import {
   type HostTarget,
   type StepOutcome,
 } from '@inno-train/workflow';
-import { parseStepState, type StagePayload } from '@inno-train/workflow-constants';
+import { isTerminal, parseStepState, type StagePayload } from '@inno-train/workflow-constants';
 import { decideBoot, type BootObservation } from './boot-decision';
 import { launchForJob } from './launch';
 import { retireInstance } from './retire';
@@ -31,6 +32,10 @@ export async function provisionStep(deps: ProvisionDeps, payload: StagePayload, 
   let job = await deps.store.mustGet(payload.jobId);
   if (isStopped(job)) {
     await ensureStageQueued(deps, job);
+    // A job that launched is settled by teardown alone (launch.ts writes `settledAt: null`), even
+    // with no instance left to give back: a cancel that died before queueing teardown must not
+    // leave it unsettled.
+    if (isTerminal(job.status) && job.settledAt === null) await enqueueTeardown(deps.queues, job.id, 'job stopped');
     return { kind: 'done' };
   }
   if (job.status === 'queued') {

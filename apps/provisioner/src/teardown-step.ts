@@ -10,10 +10,12 @@ import {
   type StepOutcome,
   type WorkflowDeps,
 } from '@inno-train/workflow';
-import { isTerminal, parseStepState, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
-import { decideTeardown, planTeardown, unconfirmed } from './teardown-decision';
+import { isTerminal, parseStepState, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { decideSettle, decideTeardown, launchInFlight, planTeardown, unconfirmed, type SettleDecision } from './teardown-decision';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import type { HostExecutor } from '@inno-train/host-port';
+
+type Step = StepState<'teardown'>;
 
 export interface TeardownDeps extends WorkflowDeps {
   lambda: CloudProvider;
@@ -24,8 +26,9 @@ export interface TeardownDeps extends WorkflowDeps {
 
 /**
  * Gives a finished job's instances back and confirms with the cloud that they are gone. Runs
- * after every terminal state; safe to run any number of times. On its first poll it also looks
- * for instances tagged with the job that were never recorded (a launch whose answer was lost).
+ * after every terminal state; safe to run any number of times. On its first poll, and on every
+ * poll while a launch is marked in flight, it also looks for instances tagged with the job that
+ * were never recorded (a launch whose answer was lost, or has not come back yet).
  */
 export async function teardownStep(deps: TeardownDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   let job = await deps.store.mustGet(payload.jobId);
@@ -33,8 +36,11 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   // The job's concurrency slot is free once it ended: its tenant's waiting jobs may start now.
   if (isTerminal(job.status)) await wakeWaitingJobs(deps, job);
   // While the job runs, an untracked tagged instance may be its next launch in flight: leave it.
-  if ((step.polls ?? 0) === 0 && isTerminal(job.status)) job = await adoptGhosts(deps, job);
-  if (unconfirmed(job).length === 0) return finished(deps, job.id);
+  // Once it ended, a launch still in flight (a cancel during the call) makes its instance any
+  // moment, and one marked in flight by a dead worker may have made it already: look every poll.
+  const looked = isTerminal(job.status) && ((step.polls ?? 0) === 0 || launchInFlight(job, Date.now(), deps.timings) !== 'none');
+  if (looked) job = await adoptGhosts(deps, job);
+  if (unconfirmed(job).length === 0) return finished(deps, job.id, step, looked, logger);
   const plan = planTeardown(job, step);
   if (plan.stopTraining) {
     await stopTraining(deps, job, logger);
@@ -57,7 +63,7 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   for (const id of pending) seen.set(id, (await deps.lambda.getInstance(id))?.status ?? null);
   const decision = decideTeardown(pending, seen, step, deps.timings);
   if (decision.confirm.length > 0) await confirmTerminated(deps, job.id, decision.confirm);
-  if (decision.kind === 'done') return finished(deps, job.id);
+  if (decision.kind === 'done') return finished(deps, job.id, step, looked, logger);
   if (decision.alert) {
     const seconds = Math.round(deps.timings.terminateDeadlineMs / 1000);
     await deps.store.appendEvent(job.id, {
@@ -72,21 +78,35 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
 
 /**
  * Every instance is given back: an ended job is settled now (its cost is final), and that cost goes
- * into its tenant's monthly spend.
+ * into its tenant's monthly spend. Not while a launch is in flight: the instance it makes would
+ * bill after the job was called settled (a cancel during the launch call). The decision is made on
+ * the record inside the compare-and-set, so no launch can slip between the check and the write.
  */
-async function finished(deps: TeardownDeps, jobId: string): Promise<StepOutcome> {
+async function finished(deps: TeardownDeps, jobId: string, step: Step, looked: boolean, logger: Logger): Promise<StepOutcome> {
+  let decision = { kind: 'not_yet' } as SettleDecision;
+  let staleSince: string | null = null;
   const { job } = await deps.store.update(
     jobId,
     (current) => {
-      if (!isTerminal(current.status) || unconfirmed(current).length > 0) return null;
-      // Settled before, and no instance was confirmed since (a late one moves the time on).
-      const last = current.settledAt;
-      if (last && instancesOf(current).every((instance) => (instance.terminatedAt ?? '') <= last)) return null;
+      decision = decideSettle(current, Date.now(), deps.timings, looked);
+      staleSince = decision.kind === 'settle' && decision.staleLaunch ? (current.launchInFlightSince ?? null) : null;
+      if (decision.kind !== 'settle') return null;
       current.settledAt = isoNow();
+      if (decision.staleLaunch) current.launchInFlightSince = null;
       return current;
     },
-    [{ type: 'settled', stage: 'teardown', message: 'Every instance is confirmed terminated; the cost is final' }],
+    () => {
+      const settled = { type: 'settled', stage: 'teardown', message: 'Every instance is confirmed terminated; the cost is final' } as const;
+      if (!staleSince) return [settled];
+      const seconds = Math.round(deps.timings.launchInFlightMaxMs / 1000);
+      const message = `A launch started at ${staleSince} did not report back within ${seconds} s (its worker stopped); every instance tagged with the job is confirmed terminated`;
+      return [{ type: 'teardown', stage: 'teardown', message }, settled];
+    },
   );
+  if (decision.kind === 'wait_for_launch') {
+    logger.info({ launchInFlightSince: job.launchInFlightSince }, 'a launch is in flight; not settling until it answers');
+    return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: (step.polls ?? 0) + 1 } };
+  }
   await recordJobSpend(deps.store, job);
   return { kind: 'done' };
 }

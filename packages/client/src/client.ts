@@ -1,9 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { adminUsageSchema, jobEventListSchema, jobListSchema, publicJobSchema, tenantUsageSchema } from '@inno-train/schemas';
+import {
+  adminUsageSchema,
+  jobEventListSchema,
+  jobListSchema,
+  jobOutputListSchema,
+  publicJobSchema,
+  tenantUsageSchema,
+} from '@inno-train/schemas';
+import { fetchPresigned } from './download';
 import { InnoTrainError } from './errors';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
-import { send, type Answer, type Call, type TransportConfig } from './transport';
-import type { CallOptions, CreateJobBody, CreateOptions, Job, JobEventList, JobList, ListParams, Usage, WaitOptions } from './types';
+import { send, urlFor, type Answer, type Call, type TransportConfig } from './transport';
+import type {
+  CallOptions,
+  CreateJobBody,
+  CreateOptions,
+  Job,
+  JobEventList,
+  JobList,
+  JobOutput,
+  JobOutputList,
+  ListParams,
+  OutputListParams,
+  RetryJobBody,
+  Submitted,
+  Usage,
+  WaitOptions,
+} from './types';
 import { waitUntilSettled } from './wait';
 
 export interface ClientOptions {
@@ -39,10 +62,22 @@ export interface ClientOptions {
 export interface JobsApi {
   /** POST /v1/jobs with an Idempotency-Key; retried (same key) on 5xx, 429 and lost answers. */
   create(body: CreateJobBody, options?: CreateOptions): Promise<Job>;
+  /** As `create`, and tells whether the job was made by this call or by an earlier one with the same key. */
+  createWithResponse(body: CreateJobBody, options?: CreateOptions): Promise<Submitted>;
+  /**
+   * POST /v1/jobs/:id/retry: a new job from the stored request of job `id`, with `overrides` (its
+   * `retryOf` is `id`). Sent with an Idempotency-Key and retried like `create`.
+   */
+  retry(id: string, body?: RetryJobBody, options?: CreateOptions): Promise<Job>;
+  /** As `retry`, with the answer's `replayed` and request id. */
+  retryWithResponse(id: string, body?: RetryJobBody, options?: CreateOptions): Promise<Submitted>;
   retrieve(id: string, options?: CallOptions): Promise<Job>;
-  /** One page: `{data, hasMore}`, newest first. */
+  /**
+   * One page: `{data, hasMore, nextAfter}`, newest first. With filters a page can be short, even
+   * empty, while `hasMore` is true: ask again with `after: nextAfter` (or let `list` do it).
+   */
   listPage(params?: ListParams, options?: CallOptions): Promise<JobList>;
-  /** Every job matching `params`, newest first, fetching page after page as it is iterated. */
+  /** Every job matching `params`, newest first, fetching page after page (following `nextAfter`) as it is iterated. */
   list(params?: ListParams, options?: CallOptions): AsyncGenerator<Job, void, undefined>;
   /** The job, now cancelled; cancelling a cancelled job answers it again (a finished one: 409 `job_finished`). */
   cancel(id: string, options?: CallOptions): Promise<Job>;
@@ -54,6 +89,21 @@ export interface JobsApi {
   logs(id: string, params?: { offset?: number }, options?: CallOptions): Promise<string>;
   /** Polls until `settledAt` is set (not merely a finished status) and resolves with that job. */
   waitUntilSettled(id: string, options?: WaitOptions): Promise<Job>;
+  /** One page of the job's uploaded outputs, in path order: `{data: [{path, uri, size}], hasMore}`. */
+  outputs(id: string, params?: OutputListParams, options?: CallOptions): Promise<JobOutputList>;
+  /** Every output of the job, in path order, fetching page after page as it is iterated. */
+  listOutputs(id: string, params?: OutputListParams, options?: CallOptions): AsyncGenerator<JobOutput, void, undefined>;
+  /**
+   * A short-lived presigned S3 URL for the output at `path` (as `outputs` lists it). The API's
+   * redirect is read, not followed: the request carrying the API key goes to the API only.
+   */
+  outputUrl(id: string, path: string, options?: CallOptions): Promise<string>;
+  /**
+   * The output's bytes, straight from S3 through its presigned URL (fetched with none of the API's
+   * headers): a 2xx Response whose body is not yet read. Failures throw InnoTrainError (`http_403`
+   * for an expired URL, `output_not_found` from the API, ...).
+   */
+  downloadOutput(id: string, path: string, options?: CallOptions): Promise<Response>;
 }
 
 export interface InnoTrainClient {
@@ -72,6 +122,37 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const CLIENT_AGENT = '@inno-train/client';
 
 const jobPath = (id: string, tail = '') => `/v1/jobs/${encodeURIComponent(id)}${tail}`;
+
+/**
+ * An output's path in the URL, each segment percent-encoded. A `.` or `..` segment cannot be sent
+ * as itself (URL parsers collapse it, even encoded), and a job's outputs never have one.
+ */
+function outputPath(id: string, path: string): string {
+  const segments = path.split('/');
+  if (path === '' || segments.some((segment) => segment === '.' || segment === '..')) {
+    throw new TypeError(`Not an output path: ${JSON.stringify(path.slice(0, 200))} (empty, or with a . or .. segment)`);
+  }
+  return jobPath(id, `/outputs/${segments.map(encodeURIComponent).join('/')}`);
+}
+
+/** A Date as ISO 8601; a string as the caller wrote it (the API says what is wrong with it). */
+const instant = (value: Date | string | undefined) => (value instanceof Date ? value.toISOString() : value);
+
+/** ListParams as GET /v1/jobs's query: statuses comma-joined, each metadata pair as `metadata.<key>`. */
+function listQuery(params: ListParams): Record<string, string | number | undefined> {
+  const { status, name, metadata, createdAfter, createdBefore, limit, after, createdBy } = params;
+  const query: Record<string, string | number | undefined> = {
+    status: typeof status === 'string' || status === undefined ? status : status.join(','),
+    name,
+  };
+  for (const [key, value] of Object.entries(metadata ?? {})) query[`metadata.${key}`] = value;
+  return { ...query, createdAfter: instant(createdAfter), createdBefore: instant(createdBefore), limit, after, createdBy };
+}
+
+/** A page that claims more but gives no way on: following it would ask for the same page forever. */
+function stuckPaging(call: Call, why: string): InnoTrainError {
+  return new InnoTrainError({ code: 'invalid_response', status: 200, message: `${call.method} ${call.path}: ${why}` });
+}
 
 function invalidResponse(call: Call, answer: Answer, why: string, details?: { path: string; message: string }[]): InnoTrainError {
   const requestId = answer.headers.get('x-request-id');
@@ -107,7 +188,8 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
   };
 
-  async function json<T>(call: Call, schema: ResponseSchema): Promise<T> {
+  /** The answer's JSON (checked against `schema` if asked), with the answer for its headers. */
+  async function jsonAnswer<T>(call: Call, schema: ResponseSchema): Promise<{ value: T; answer: Answer }> {
     const answer = await send(config, call);
     let value: unknown;
     try {
@@ -128,32 +210,90 @@ export function createClient(options: ClientOptions): InnoTrainClient {
       }
     }
     // The JSON as sent, not zod's output: validation checks, it does not strip fields a newer API added.
-    return value as T;
+    return { value: value as T, answer };
+  }
+
+  const json = async <T>(call: Call, schema: ResponseSchema): Promise<T> => (await jsonAnswer<T>(call, schema)).value;
+
+  /** POST that makes a job: one Idempotency-Key for every try, so a retry after a lost answer gets the job the first try made. */
+  async function submit(path: string, body: unknown, options: CreateOptions): Promise<Submitted> {
+    const headers = { 'idempotency-key': options.idempotencyKey ?? randomUUID() };
+    const call: Call = { method: 'POST', path, body, headers, signal: options.signal };
+    const { value, answer } = await jsonAnswer<Job>(call, publicJobSchema);
+    return { job: value, replayed: answer.headers.get('idempotent-replayed') === 'true', requestId: answer.headers.get('x-request-id') };
   }
 
   const retrieve = (id: string, call: CallOptions = {}) =>
     json<Job>({ method: 'GET', path: jobPath(id), signal: call.signal }, publicJobSchema);
 
-  const listPage = (params: ListParams = {}, call: CallOptions = {}) =>
-    json<JobList>({ method: 'GET', path: '/v1/jobs', query: { ...params }, signal: call.signal }, jobListSchema);
+  const listCall = (params: ListParams, call: CallOptions): Call => ({
+    method: 'GET',
+    path: '/v1/jobs',
+    query: listQuery(params),
+    signal: call.signal,
+  });
+
+  const listPage = (params: ListParams = {}, call: CallOptions = {}) => json<JobList>(listCall(params, call), jobListSchema);
 
   async function* list(params: ListParams = {}, call: CallOptions = {}): AsyncGenerator<Job, void, undefined> {
     let after = params.after;
     for (;;) {
       const page = await listPage({ ...params, after }, call);
       yield* page.data;
-      const last = page.data.at(-1);
-      if (!page.hasMore || last === undefined) return;
-      after = last.id;
+      if (!page.hasMore) return;
+      // With filters, nextAfter can lie past the last job shown (or a page be empty); an API from
+      // before nextAfter answered without it, and its next page started after the last id.
+      const next = typeof page.nextAfter === 'string' ? page.nextAfter : page.data.at(-1)?.id;
+      if (next === undefined || next === after) {
+        throw stuckPaging(listCall({ ...params, after }, call), 'answered hasMore with no nextAfter past this page');
+      }
+      after = next;
     }
   }
 
+  const outputsCall = (id: string, params: OutputListParams, call: CallOptions): Call => ({
+    method: 'GET',
+    path: jobPath(id, '/outputs'),
+    query: { after: params.after, limit: params.limit },
+    signal: call.signal,
+  });
+
+  const outputs = (id: string, params: OutputListParams = {}, call: CallOptions = {}) =>
+    json<JobOutputList>(outputsCall(id, params, call), jobOutputListSchema);
+
+  async function* listOutputs(
+    id: string,
+    params: OutputListParams = {},
+    call: CallOptions = {},
+  ): AsyncGenerator<JobOutput, void, undefined> {
+    let after = params.after;
+    for (;;) {
+      const page = await outputs(id, { ...params, after }, call);
+      yield* page.data;
+      if (!page.hasMore) return;
+      const next = page.data.at(-1)?.path;
+      if (next === undefined || next === after) {
+        throw stuckPaging(outputsCall(id, { ...params, after }, call), 'answered hasMore with no path past this page');
+      }
+      after = next;
+    }
+  }
+
+  async function outputUrl(id: string, path: string, options: CallOptions = {}): Promise<string> {
+    // `manual`: the 302 is the answer. Following it would be safe with Node's fetch (it drops
+    // Authorization across origins), but not with every fetch a caller may hand in.
+    const call: Call = { method: 'GET', path: outputPath(id, path), redirect: 'manual', signal: options.signal };
+    const answer = await send(config, call);
+    const location = answer.headers.get('location');
+    if (answer.status < 300 || answer.status > 399 || !location) throw invalidResponse(call, answer, 'is not a redirect with a Location');
+    return new URL(location, urlFor(config.baseUrl, call)).toString();
+  }
+
   const jobs: JobsApi = {
-    create(body, create = {}) {
-      // One key for every try: a retry after a lost answer gets the job the first try made.
-      const headers = { 'idempotency-key': create.idempotencyKey ?? randomUUID() };
-      return json<Job>({ method: 'POST', path: '/v1/jobs', body, headers, signal: create.signal }, publicJobSchema);
-    },
+    create: async (body, options = {}) => (await submit('/v1/jobs', body, options)).job,
+    createWithResponse: (body, options = {}) => submit('/v1/jobs', body, options),
+    retry: async (id, body = {}, options = {}) => (await submit(jobPath(id, '/retry'), body, options)).job,
+    retryWithResponse: (id, body = {}, options = {}) => submit(jobPath(id, '/retry'), body, options),
     retrieve,
     listPage,
     list,
@@ -175,6 +315,12 @@ export function createClient(options: ClientOptions): InnoTrainClient {
       return answer.text;
     },
     waitUntilSettled: (id, wait) => waitUntilSettled(retrieve, id, wait),
+    outputs,
+    listOutputs,
+    outputUrl,
+    async downloadOutput(id, path, call = {}) {
+      return fetchPresigned(config.fetch, await outputUrl(id, path, call), config.retry, call.signal);
+    },
   };
 
   return {

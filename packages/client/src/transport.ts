@@ -24,6 +24,12 @@ export interface Call {
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /**
+   * What fetch does with a 3xx. `manual`: the 3xx is the answer (its Location is read), so the
+   * request, Authorization included, never goes to wherever it points.
+   * @defaultValue `follow` (fetch's own; it drops Authorization when the redirect leaves the origin)
+   */
+  redirect?: RequestInit['redirect'];
+  /**
    * An error status that, answered to a retry after a try whose answer was lost, means the lost try
    * did the work: DELETE's 404 (the job is already gone).
    */
@@ -63,6 +69,7 @@ async function tryOnce(config: TransportConfig, call: Call, url: string): Promis
       method: call.method,
       headers: headersFor(config, call),
       body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      ...(call.redirect ? { redirect: call.redirect } : {}),
       signal,
     });
     // Read inside the try: an answer cut off halfway is as lost as one that never came.

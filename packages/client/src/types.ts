@@ -2,10 +2,19 @@
  * The shapes the client sends and receives, all from `@inno-train/schemas` (the same zod schemas
  * the API answers with and its OpenAPI document is generated from), so they cannot drift.
  */
-import type { AdminUsage, JobEventList, jobSubmissionObjectSchema, PublicJob, TenantUsage } from '@inno-train/schemas';
+import type {
+  AdminUsage,
+  JobEventList,
+  jobListQuerySchema,
+  jobOutputQuerySchema,
+  JobRetryRequest,
+  jobSubmissionObjectSchema,
+  PublicJob,
+  TenantUsage,
+} from '@inno-train/schemas';
 import type { z } from 'zod';
 
-export type { AdminUsage, ApiErrorCode, JobEventList, JobList, TenantUsage } from '@inno-train/schemas';
+export type { AdminUsage, ApiErrorCode, JobEventList, JobList, JobOutput, JobOutputList, TenantUsage } from '@inno-train/schemas';
 
 /**
  * The body of POST /v1/jobs, as the caller writes it (defaults still optional). From the object
@@ -13,6 +22,12 @@ export type { AdminUsage, ApiErrorCode, JobEventList, JobList, TenantUsage } fro
  * its input type is `unknown`.
  */
 export type CreateJobBody = z.input<typeof jobSubmissionObjectSchema>;
+
+/**
+ * The body of POST /v1/jobs/:id/retry: `overrides` replace whole fields of the stored request (an
+ * `instance` replaces the whole instance); an outputUri the service chose is chosen anew.
+ */
+export type RetryJobBody = JobRetryRequest;
 
 /** A job as GET /v1/jobs/:id shows it. */
 export type Job = PublicJob;
@@ -34,17 +49,40 @@ export function isSettled(job: Pick<Job, 'settledAt'>): boolean {
   return typeof job.settledAt === 'string';
 }
 
+/** GET /v1/jobs's query as the API reads it (strings); ListParams is what callers write. */
+type ListQuery = z.input<typeof jobListQuerySchema>;
+
 export interface ListParams {
-  status?: JobStatus;
+  /** One status, or several (any of them matches): sent comma-separated. */
+  status?: JobStatus | readonly JobStatus[];
+  /** Only jobs with exactly this name. */
+  name?: ListQuery['name'];
+  /** Only jobs whose metadata has every one of these key/value pairs (sent as `metadata.<key>=<value>`, at most 8). */
+  metadata?: Readonly<Record<string, string>>;
+  /** Only jobs created at or after this time (a Date, or an ISO 8601 string sent as is). */
+  createdAfter?: Date | string;
+  /** Only jobs created before this time (a Date, or an ISO 8601 string sent as is). */
+  createdBefore?: Date | string;
   /**
-   * Jobs per page (1 to 200).
+   * Jobs per page (1 to 200). With filters a page can hold fewer, even none, while `hasMore` is true.
    * @defaultValue 50 (the API's)
    */
   limit?: number;
-  /** Start after this job id (the last id of the previous page). */
-  after?: string;
+  /** Start after this point: the previous page's `nextAfter`. */
+  after?: ListQuery['after'];
   /** Admin keys only: one tenant's jobs. */
-  createdBy?: string;
+  createdBy?: ListQuery['createdBy'];
+}
+
+/** GET /v1/jobs/:id/outputs's query. */
+export interface OutputListParams {
+  /** Start after this path (the last path of the previous page). */
+  after?: z.input<typeof jobOutputQuerySchema>['after'];
+  /**
+   * Outputs per page (1 to 1000).
+   * @defaultValue 100 (the API's)
+   */
+  limit?: number;
 }
 
 export interface CallOptions {
@@ -56,9 +94,21 @@ export interface CreateOptions extends CallOptions {
   /**
    * Sent as Idempotency-Key with every try of this submission (1 to 255 visible ASCII characters;
    * the API keeps it 24 h per API key). Pass your own to make retries across process restarts safe.
-   * @defaultValue a random UUID per `create` call
+   * @defaultValue a random UUID per `create` (or `retry`) call
    */
   idempotencyKey?: string;
+}
+
+/** What a submission answered, beyond the job: whether it was made now or by an earlier try. */
+export interface Submitted {
+  job: Job;
+  /**
+   * True when the API answered with the job an earlier request with the same Idempotency-Key made
+   * (`Idempotent-Replayed: true`): a retry after a lost answer, or the same key used again.
+   */
+  replayed: boolean;
+  /** The answer's X-Request-Id: quote it when reporting a problem. */
+  requestId: string | null;
 }
 
 export interface WaitOptions extends CallOptions {

@@ -1,10 +1,13 @@
 /**
  * The real API (apps/api's createApp) over real Redis, listening on a free port, for the client to
  * call over HTTP. Only S3 is faked (as apps/api/test/harness.ts does): inputs always exist unless
- * `storage.failWith` simulates an outage. Nothing runs the jobs; tests move them through the store.
+ * `storage.failWith` simulates an outage, and outputs are served by a small HTTP server of its own
+ * that answers the links `presignGet` hands out and records what each download sent. Nothing runs
+ * the jobs; tests move them through the store.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, redisRateCounter } from '@inno-train/api';
 import { createLogger, isoNow } from '@inno-train/core';
@@ -32,12 +35,59 @@ function clientKey(name: string, key: string): KeyEntry {
   };
 }
 
+/** One GET the fake S3 answered: the object's path and every header the client sent. */
+export interface S3Download {
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
 export class FakeStorage {
   failWith: unknown = null;
+  /** Object bodies by `bucket/key`. */
+  readonly objects = new Map<string, Buffer>();
+  readonly downloads: S3Download[] = [];
+  /** Signatures handed out; S3 answers 403 to any other, or to every one while `linksExpired`. */
+  private readonly signatures = new Set<string>();
+  linksExpired = false;
+  /** The next this many GETs answer 503 SlowDown, as a busy S3 does. */
+  slowDowns = 0;
+
+  /** Where the fake S3 listens (set once it does). */
+  s3Url = '';
 
   async checkInput(uri: string): Promise<unknown> {
     if (this.failWith) throw this.failWith;
     return { uri };
+  }
+
+  /** A link to the fake S3, path-style as the real storage makes it against a custom endpoint. */
+  async presignGet(bucket: string, key: string, expiresSeconds = 3600): Promise<string> {
+    const signature = randomBytes(16).toString('hex');
+    this.signatures.add(signature);
+    const path = [bucket, ...key.split('/')].map(encodeURIComponent).join('/');
+    return `${this.s3Url}/${path}?X-Amz-Expires=${expiresSeconds}&X-Amz-Signature=${signature}`;
+  }
+
+  /** Answers GET /bucket/key?X-Amz-Signature=… as S3 would: the bytes, or S3's XML errors. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://s3.test');
+    const path = decodeURIComponent(url.pathname.slice(1));
+    this.downloads.push({ path, headers: req.headers });
+    const error = (status: number, code: string, message: string) => {
+      res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': 'fake-s3-request' });
+      res.end(`<?xml version="1.0"?><Error><Code>${code}</Code><Message>${message}</Message><Signature>${url.search}</Signature></Error>`);
+    };
+    if (this.slowDowns > 0) {
+      this.slowDowns -= 1;
+      return error(503, 'SlowDown', 'Please reduce your request rate.');
+    }
+    if (this.linksExpired || !this.signatures.has(url.searchParams.get('X-Amz-Signature') ?? '')) {
+      return error(403, 'AccessDenied', 'Request has expired');
+    }
+    const body = this.objects.get(path);
+    if (!body) return error(404, 'NoSuchKey', 'The specified key does not exist.');
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+    res.end(body);
   }
 }
 
@@ -53,6 +103,9 @@ export async function startApi(label: string, options: { rateLimitPerMinute?: nu
   const store = createJobStore({ redis: ns.redis, namespace: ns.namespace });
   const queues = openStageQueues({ connection: ns.redis, prefix: ns.prefix });
   const storage = new FakeStorage();
+  const s3 = createServer((req, res) => storage.handle(req, res)).listen(0, '127.0.0.1');
+  await once(s3, 'listening');
+  storage.s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
   const app = createApp({
     store,
     queues,
@@ -71,8 +124,10 @@ export async function startApi(label: string, options: { rateLimitPerMinute?: nu
     store,
     storage,
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      for (const listening of [server, s3]) {
+        listening.closeAllConnections();
+        await new Promise((resolve) => listening.close(resolve));
+      }
       await closeStageQueues(queues);
       await ns.close();
     },
@@ -104,12 +159,17 @@ export interface TappedCall {
   /** Path and query. */
   path: string;
   idempotencyKey: string | null;
+  /** Whether the request carried an Authorization header (any at all). */
+  authorization: boolean;
+  /** fetch's `redirect` option as the client set it (undefined: fetch's default, follow). */
+  redirect: RequestInit['redirect'];
   sentAt: number;
   status: number | null;
   answeredAt: number | null;
   requestId: string | null;
   retryAfter: string | null;
   replayed: boolean;
+  location: string | null;
   /** The test threw away the answer after the server had sent it. */
   lost: boolean;
 }
@@ -127,12 +187,15 @@ export function tappedFetch(tap: (call: TappedCall, index: number) => 'lose' | v
       method: init?.method ?? 'GET',
       path: `${url.pathname}${url.search}`,
       idempotencyKey: new Headers(init?.headers).get('idempotency-key'),
+      authorization: new Headers(init?.headers).has('authorization'),
+      redirect: init?.redirect,
       sentAt: Date.now(),
       status: null,
       answeredAt: null,
       requestId: null,
       retryAfter: null,
       replayed: false,
+      location: null,
       lost: false,
     };
     calls.push(call);
@@ -143,6 +206,7 @@ export function tappedFetch(tap: (call: TappedCall, index: number) => 'lose' | v
       requestId: response.headers.get('x-request-id'),
       retryAfter: response.headers.get('retry-after'),
       replayed: response.headers.get('idempotent-replayed') === 'true',
+      location: response.headers.get('location'),
     });
     if (tap(call, calls.length - 1) !== 'lose') return response;
     await response.arrayBuffer();

@@ -85,4 +85,22 @@ describe('jobs.create', () => {
     expect(again.id).toBe(first.id);
     expect(await jobsNamed('own-key')).toHaveLength(1);
   });
+
+  it('createWithResponse tells a new job from a replayed one, after a lost answer too, and gives the request id', async () => {
+    const tap = tappedFetch((_call, index) => (index === 1 ? 'lose' : undefined));
+    const client = createClient({ baseUrl: api.url, apiKey: KEY_A, fetch: tap.fetch, retry: { baseDelayMs: 5 } });
+
+    const made = await client.jobs.createWithResponse(submission('with-response'));
+    const lostThenReplayed = await client.jobs.createWithResponse(submission('with-response-2'));
+
+    expect(made).toMatchObject({ replayed: false, requestId: tap.calls[0]?.requestId, job: { name: 'with-response' } });
+    expect(made.requestId).toMatch(UUID);
+    expect(lostThenReplayed).toMatchObject({ replayed: true, requestId: tap.calls[2]?.requestId, job: { name: 'with-response-2' } });
+    expect(tap.calls.map((c) => [c.status, c.lost, c.replayed])).toEqual([
+      [202, false, false],
+      [202, true, false],
+      [202, false, true],
+    ]);
+    expect((await jobsNamed('with-response-2')).map((j) => j.id)).toEqual([lostThenReplayed.job.id]);
+  });
 });

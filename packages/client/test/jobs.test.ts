@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isoNow } from '@inno-train/core';
-import { createClient, InnoTrainConnectionError, InnoTrainError } from '../src';
+import { waitFor } from '@inno-train/test-kit';
+import { createClient, InnoTrainConnectionError, InnoTrainError, type ListParams } from '../src';
 import { KEY_A, KEY_LISTER, startApi, submission, TENANT_A, tappedFetch, type TestApi } from './api-server';
 
 let api: TestApi;
@@ -60,6 +61,81 @@ describe('jobs.list', () => {
     const all = [];
     for await (const job of client.jobs.list({ status: 'cancelled' })) all.push(job.id);
     expect(all).toEqual([cancelled.id]);
+  });
+});
+
+describe('jobs.list filters', () => {
+  it('sends statuses, name, metadata and creation times as the API reads them, and each narrows the list', async () => {
+    const client = createClient({ baseUrl: api.url, apiKey: KEY_LISTER });
+    const suite = `filters-${Date.now()}`;
+    const a = await client.jobs.create(submission('alpha', { metadata: { suite, kind: 'x' } }));
+    // After a was made (its id's time is at most its createdAt), before b is.
+    const betweenAB = new Date(Date.parse(a.createdAt) + 1);
+    await waitFor(() => Date.now() > betweenAB.getTime(), { timeoutMs: 1000, description: 'the clock to pass a' });
+    const b = await client.jobs.create(submission('beta', { metadata: { suite, kind: 'y' } }));
+    const c = await client.jobs.cancel((await client.jobs.create(submission('alpha', { metadata: { suite, kind: 'y' } }))).id);
+    const tap = tappedFetch();
+    const listing = createClient({ baseUrl: api.url, apiKey: KEY_LISTER, fetch: tap.fetch, validate: true });
+    const names = async (params: ListParams) => {
+      const found: string[] = [];
+      for await (const job of listing.jobs.list({ ...params, metadata: { suite, ...params.metadata } })) found.push(job.id);
+      return found.map((id) => ({ [a.id]: 'a', [b.id]: 'b', [c.id]: 'c' })[id] ?? id);
+    };
+
+    expect(await names({})).toEqual(['c', 'b', 'a']);
+    expect(await names({ status: ['cancelled', 'queued'] })).toEqual(['c', 'b', 'a']);
+    expect(await names({ status: 'cancelled' })).toEqual(['c']);
+    expect(await names({ status: ['failed', 'succeeded'] })).toEqual([]);
+    expect(await names({ name: 'alpha' })).toEqual(['c', 'a']);
+    expect(await names({ metadata: { kind: 'y' } })).toEqual(['c', 'b']);
+    expect(await names({ createdAfter: betweenAB })).toEqual(['c', 'b']);
+    expect(await names({ createdBefore: betweenAB.toISOString() })).toEqual(['a']);
+    expect(await names({ createdAfter: betweenAB, status: 'queued', name: 'beta', limit: 1 })).toEqual(['b']);
+    const query = new URL(`http://x${tap.calls.at(-1)?.path}`).searchParams;
+    expect([...query]).toEqual([
+      ['status', 'queued'],
+      ['name', 'beta'],
+      ['metadata.suite', suite],
+      ['createdAfter', betweenAB.toISOString()],
+      ['limit', '1'],
+    ]);
+    expect(tap.calls[1]?.path).toContain('status=cancelled%2Cqueued&');
+  });
+
+  it('follows nextAfter past short and empty pages until hasMore is false', async () => {
+    const job = await createClient({ baseUrl: api.url, apiKey: KEY_LISTER }).jobs.create(submission('paged'));
+    const pages = [
+      { data: [job], hasMore: true, nextAfter: 'j00000000000000000000c3' },
+      { data: [], hasMore: true, nextAfter: 'j00000000000000000000b2' },
+      { data: [job], hasMore: false, nextAfter: null },
+    ];
+    const asked: (string | null)[] = [];
+    const paging: typeof fetch = async (input) => {
+      asked.push(new URL(String(input)).searchParams.get('after'));
+      return Response.json(pages[asked.length - 1]);
+    };
+    const client = createClient({ baseUrl: api.url, apiKey: KEY_LISTER, fetch: paging });
+
+    const seen = [];
+    for await (const found of client.jobs.list({ name: 'paged' })) seen.push(found.id);
+
+    expect(seen).toEqual([job.id, job.id]);
+    expect(asked).toEqual([null, 'j00000000000000000000c3', 'j00000000000000000000b2']);
+  });
+
+  it('throws invalid_response rather than ask for the same page forever when hasMore comes without a way on', async () => {
+    let asked = 0;
+    const stuck: typeof fetch = async () => {
+      asked += 1;
+      return Response.json({ data: [], hasMore: true, nextAfter: null });
+    };
+    const client = createClient({ baseUrl: api.url, apiKey: KEY_LISTER, fetch: stuck });
+
+    const error = await thrown(client.jobs.list({ name: 'x' }).next());
+
+    expect(error).toMatchObject({ code: 'invalid_response' });
+    expect(error.message).toBe('GET /v1/jobs: answered hasMore with no nextAfter past this page');
+    expect(asked).toBe(1);
   });
 });
 
@@ -173,7 +249,7 @@ describe('reading a job', () => {
     expect((await client.jobs.events(job.id)).data[0]).toMatchObject({ type: 'status', stage: 'submit', data: { status: 'queued' } });
     expect(await client.jobs.logs(job.id)).toBe('epoch 1\nepoch 2\n');
     expect(await client.jobs.logs(job.id, { offset: 8 })).toBe('epoch 2\n');
-    await api.store.appendEvent(job.id, { type: 'note', stage: 'training', message: 'second' });
+    await api.store.appendEvent(job.id, { type: 'training', stage: 'training', message: 'second' });
     expect(await client.jobs.events(job.id, { after: 1, limit: 1 })).toEqual({
       data: [expect.objectContaining({ id: 2, message: 'second' })],
       hasMore: false,

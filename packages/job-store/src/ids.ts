@@ -14,3 +14,8 @@ export function newJobId(now: number = Date.now()): string {
 }
 
 export const JOB_ID_PATTERN = /^j[0-9a-z]{22}$/;
+
+/** The millisecond a job id was made at (its clock part): the job's creation time. */
+export function jobIdTime(id: string): number {
+  return parseInt(id.slice(1, 11), 36);
+}

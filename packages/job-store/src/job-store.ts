@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
 import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from '@inno-train/schemas';
-import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobStatus, type Stage } from '@inno-train/workflow-constants';
+import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobEventType, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { ownerKey, storeKeys } from './keys';
+import { listJobs, type ListOptions, type ListPage } from './list';
 import { APPEND_LOG_SCRIPT, BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
 
 export interface JobStoreOptions {
@@ -12,14 +13,6 @@ export interface JobStoreOptions {
   namespace: string;
   /** The stored log keeps only its last this-many bytes. */
   maxLogBytes?: number;
-}
-
-export interface ListOptions {
-  status?: JobStatus;
-  /** Only this tenant's jobs. */
-  createdBy?: string;
-  limit: number;
-  after?: string;
 }
 
 /** An event as stages write it; `at` defaults to now. */
@@ -181,22 +174,9 @@ export function createJobStore(options: JobStoreOptions) {
   }
 
   /** Newest first; `after` is the last id of the previous page. */
-  async function list(opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
-    const owner = opts.createdBy === undefined ? null : ownerKey(opts.createdBy);
-    const key =
-      owner === null
-        ? opts.status
-          ? keys.byStatus(opts.status)
-          : keys.all
-        : opts.status
-          ? keys.byOwnerStatus(owner, opts.status)
-          : keys.byOwner(owner);
-    const max = opts.after ? `(${opts.after}` : '+';
-    const ids = await redis.zrevrangebylex(key, max, '-', 'LIMIT', 0, opts.limit + 1);
-    const page = ids.slice(0, opts.limit);
-    const raw = page.length ? await redis.mget(page.map((id) => keys.job(id))) : [];
-    const jobs = raw.filter((r): r is string => r !== null).map(parseJobRecord);
-    return { jobs, hasMore: ids.length > opts.limit };
+  /** A page of jobs, newest first (see list.ts for the filters and `nextAfter`). */
+  async function list(opts: ListOptions): Promise<ListPage> {
+    return listJobs(redis, keys, opts);
   }
 
   /** How many of one tenant's jobs are in each status. */
@@ -379,6 +359,6 @@ function cleanEvent(event: EventInput): JobEvent {
 }
 
 /** A helper for stage code: record an event in one call. */
-export function stageEvent(stage: Stage, type: string, message: string, data?: Record<string, unknown>): Omit<JobEvent, 'at'> {
+export function stageEvent(stage: Stage, type: JobEventType, message: string, data?: Record<string, unknown>): Omit<JobEvent, 'at'> {
   return data === undefined ? { stage, type, message } : { stage, type, message, data };
 }

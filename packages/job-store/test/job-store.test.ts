@@ -33,7 +33,7 @@ describe('job store', () => {
 
   it('never loses a write when many updates race on one job over one connection', async () => {
     const id = newJobId();
-    await store.create(record(id), { at: new Date().toISOString(), type: 'submitted', stage: 'submit', message: 'x' });
+    await store.create(record(id), { at: new Date().toISOString(), type: 'status', stage: 'submit', message: 'x' });
     await Promise.all(
       Array.from({ length: 40 }, (_, i) => store.update(id, (job) => ({ ...job, metadata: { ...job.metadata, [`k${i}`]: String(i) } }))),
     );
@@ -49,7 +49,7 @@ describe('job store', () => {
       (job) => ({ ...job, status: 'provisioning' }),
       (next) => [
         { type: 'status', stage: 'provisioning', message: `now ${next.status}`, data: { status: next.status } },
-        { type: 'note', stage: 'provisioning', message: 'a second event of the same change' },
+        { type: 'training', stage: 'provisioning', message: 'a second event of the same change' },
       ],
     );
     expect(moved.changed).toBe(true);
@@ -64,7 +64,7 @@ describe('job store', () => {
 
   it('lists newest first with cursor paging and a status filter', async () => {
     const ids = [1, 2, 3].map((n) => newJobId(1_800_000_000_000 + n));
-    for (const id of ids) await store.create(record(id), { at: '', type: 'submitted', stage: 'submit', message: '' });
+    for (const id of ids) await store.create(record(id), { at: '', type: 'status', stage: 'submit', message: '' });
     await store.update(ids[1]!, (job) => ({ ...job, status: 'failed' }));
     const first = await store.list({ limit: 2 });
     expect(first.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);

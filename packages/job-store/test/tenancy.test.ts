@@ -111,7 +111,7 @@ describe('job store tenancy', () => {
 
       const b = await store.list({ createdBy: 'list-b', limit: 10 });
       expect(b.jobs.map((j) => j.id)).toEqual([...theirs].reverse());
-      expect(await store.list({ createdBy: 'list-nobody', limit: 10 })).toEqual({ jobs: [], hasMore: false });
+      expect(await store.list({ createdBy: 'list-nobody', limit: 10 })).toEqual({ jobs: [], hasMore: false, nextAfter: null });
 
       // Without createdBy: every owner's.
       const everyone = (await store.list({ limit: 200 })).jobs.map((j) => j.id);
@@ -320,7 +320,7 @@ describe('job store tenancy', () => {
     it('deletes the record, its events, its log and every index entry', async () => {
       const id = await saved('rm-owner', 2);
       await store.appendLog(id, 'a log line\n');
-      await store.appendEvent(id, { type: 'note', stage: 'training', message: 'an event' });
+      await store.appendEvent(id, { type: 'training', stage: 'training', message: 'an event' });
       await start(id);
       await moveTo(id, 'succeeded');
       expect(await traces(id)).toEqual(

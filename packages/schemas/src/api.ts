@@ -3,9 +3,10 @@
  * The OpenAPI document is generated from these, and the API's tests validate every answer against
  * that document, so a field added here without the route sending it (or the reverse) fails a test.
  */
-import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { JOB_EVENT_TYPES, JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
 import { publicJobSchema } from './view';
+import { JOB_NAME_PATTERN, METADATA_KEY_PATTERN, jobSubmissionObjectSchema } from './submission';
 
 /**
  * Every `error.code` the /v1 API answers with, a closed set: clients switch on these. These are
@@ -33,6 +34,8 @@ export const API_ERROR_CODES = [
   'not_found',
   /** 404: no such job, or another tenant's. */
   'job_not_found',
+  /** 404: the job has no output at that path. */
+  'output_not_found',
   /** 405: a path asked with a method it does not take (`Allow` names the ones it does). */
   'method_not_allowed',
   /** 416: a log Range starting at or past the end of the log. */
@@ -75,14 +78,34 @@ export const apiErrorSchema = z.object({
 /** Job ids as the API makes them (`newJobId`). */
 export const JOB_ID_PATTERN = /^j[0-9a-z]{22}$/;
 
+const isoInstant = z
+  .string()
+  .refine(
+    (value) => /^\d{4}-\d{2}-\d{2}T/.test(value) && !Number.isNaN(Date.parse(value)),
+    'must be an ISO 8601 time such as 2026-11-30T12:00:00Z',
+  )
+  .transform((value) => Date.parse(value));
+
 /**
- * GET /v1/jobs's query, as apps/api routes.ts parses it (the same rules; routes.ts can import this
- * one so the two cannot drift).
+ * GET /v1/jobs's query, as apps/api routes.ts parses it. `metadata.<key>=<value>` filters come
+ * beside these; the route takes them out first (see `metadataFilters`).
  */
 export const jobListQuerySchema = z.strictObject({
-  status: z.enum(JOB_STATUSES).optional(),
+  status: z
+    .string()
+    .transform((value) => value.split(','))
+    .pipe(z.array(z.enum(JOB_STATUSES)).min(1).max(JOB_STATUSES.length))
+    .optional()
+    .describe('one status or several, comma-separated (running,queued)'),
+  name: z.string().regex(JOB_NAME_PATTERN, 'must be a job name').optional().describe('only jobs with this name'),
+  createdAfter: isoInstant.optional().describe('only jobs created at or after this time (ISO 8601)'),
+  createdBefore: isoInstant.optional().describe('only jobs created before this time (ISO 8601)'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  after: z.string().regex(JOB_ID_PATTERN, 'must be a job id').optional().describe('the last id of the previous page'),
+  after: z
+    .string()
+    .regex(JOB_ID_PATTERN, 'must be a job id')
+    .optional()
+    .describe("the previous page's nextAfter (or its last id): the page starts after it"),
   createdBy: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant name')
@@ -90,16 +113,85 @@ export const jobListQuerySchema = z.strictObject({
     .describe("admin keys only: one tenant's jobs"),
 });
 
-/** A page of jobs, newest first; the next page starts after the last id of this one. */
+/** At most this many `metadata.<key>=<value>` filters in one list query. */
+export const MAX_METADATA_FILTERS = 8;
+
+/**
+ * The `metadata.<key>=<value>` filters of a list query (every one must match), and the rest of the
+ * query; an invalid key or repeated filter is named like any query error.
+ */
+export function metadataFilters(query: Record<string, unknown>): {
+  metadata: Record<string, string>;
+  rest: Record<string, unknown>;
+  problems: { path: string; message: string }[];
+} {
+  const metadata: Record<string, string> = {};
+  const rest: Record<string, unknown> = {};
+  const problems: { path: string; message: string }[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    if (!name.startsWith('metadata.')) {
+      rest[name] = value;
+      continue;
+    }
+    const key = name.slice('metadata.'.length);
+    if (!METADATA_KEY_PATTERN.test(key)) problems.push({ path: name, message: 'metadata keys must be 1-64 letters, digits, . _ -' });
+    else if (typeof value !== 'string') problems.push({ path: name, message: 'give each metadata filter once' });
+    else if (value.length > 1024) problems.push({ path: name, message: 'at most 1024 characters' });
+    else metadata[key] = value;
+  }
+  if (Object.keys(metadata).length > MAX_METADATA_FILTERS) {
+    problems.push({ path: 'metadata', message: `at most ${MAX_METADATA_FILTERS} metadata filters` });
+  }
+  return { metadata, rest, problems };
+}
+
+/** A page of jobs, newest first; the next page starts after `nextAfter`. */
 export const jobListSchema = z.object({
   data: z.array(publicJobSchema),
-  hasMore: z.boolean(),
+  hasMore: z.boolean().describe('more jobs may match: ask again with after = nextAfter'),
+  nextAfter: z
+    .string()
+    .nullable()
+    .describe(
+      'where the next page starts (pass it as `after`); with filters it can be past the last job shown, ' +
+        'as the service looks through a bounded number of jobs per page',
+    ),
+});
+
+/** One uploaded output of a job. */
+export const jobOutputSchema = z.object({
+  path: z.string().describe("the file's path under the job's outputUri, as the training wrote it under its output directory"),
+  uri: z.string().describe('s3://bucket/key of the object'),
+  size: z.number().int().min(0).describe('bytes'),
+});
+
+/** A page of a job's outputs, in path order. */
+export const jobOutputListSchema = z.object({
+  data: z.array(jobOutputSchema),
+  hasMore: z.boolean().describe('more outputs follow: ask again with after = the last path'),
+});
+
+/** GET /v1/jobs/:id/outputs's query. */
+export const jobOutputQuerySchema = z.strictObject({
+  after: z.string().min(1).max(1024).optional().describe('the last path already seen: the page starts after it'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/** POST /v1/jobs/:id/retry's body: the stored request again, with some fields replaced. */
+export const jobRetryRequestSchema = z.strictObject({
+  overrides: jobSubmissionObjectSchema
+    .partial()
+    .optional()
+    .describe(
+      'fields replacing those of the stored request, each whole (an `instance` here replaces the whole instance); ' +
+        'an outputUri the service chose is chosen again for the new job',
+    ),
 });
 
 export const jobEventSchema = z.object({
   id: z.number().int().min(1).describe("the event's place in the job's history: 1, 2, 3, ... (never reused)"),
   at: z.string().describe('ISO 8601 time'),
-  type: z.string().describe('what happened (status, instance, transfer, ...)'),
+  type: z.enum(JOB_EVENT_TYPES).describe('what happened: one of JobEventType (the README lists them)'),
   stage: z.enum(STAGE_NAMES),
   message: z.string(),
   data: z.record(z.string(), z.unknown()).optional(),
@@ -160,6 +252,9 @@ export const healthSchema = z.object({
 export type ApiError = z.infer<typeof apiErrorSchema>;
 export type JobList = z.infer<typeof jobListSchema>;
 export type JobEventList = z.infer<typeof jobEventListSchema>;
+export type JobOutput = z.infer<typeof jobOutputSchema>;
+export type JobOutputList = z.infer<typeof jobOutputListSchema>;
+export type JobRetryRequest = z.input<typeof jobRetryRequestSchema>;
 export type TenantUsage = z.infer<typeof tenantUsageSchema>;
 export type AdminUsage = z.infer<typeof adminUsageSchema>;
 export type Health = z.infer<typeof healthSchema>;

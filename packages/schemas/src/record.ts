@@ -4,7 +4,7 @@
  * fields older records lack. Unknown fields are kept, so a newer writer's fields survive an older
  * reader's update.
  */
-import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
+import { JOB_STATUSES, STAGE_NAMES, type JobEventType } from '@inno-train/workflow-constants';
 import { z } from 'zod';
 import { jobErrorCodeSchema } from './error-codes';
 import type { JobSubmission } from './submission';
@@ -104,6 +104,13 @@ export const jobRecordSchema = z.looseObject({
   settledAt: isoTime.nullable().optional(),
   /** Launches made for this job so far. */
   launchAttempts: z.number().int().min(0).optional(),
+  /**
+   * Set just before a launch call and cleared once its answer is saved (or it failed): while set,
+   * an instance may exist that the record does not know yet, so teardown must not call the job settled.
+   */
+  launchInFlightSince: isoTime.nullable().optional(),
+  /** The job this one re-runs (POST /v1/jobs/:id/retry), if any. */
+  retryOf: z.string().nullable().default(null),
   /** How many times the job started over on a new instance after losing its host. */
   hostRestarts: z.number().int().min(0).default(0),
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
@@ -139,6 +146,7 @@ export function createJobRecord(
     createdBy?: string | null;
     limits?: TenantLimits;
     metadata?: Record<string, string>;
+    retryOf?: string | null;
     now?: string;
   },
   patch: Partial<JobRecord> = {},
@@ -156,6 +164,7 @@ export function createJobRecord(
     instance: null,
     retiredInstances: [],
     hostRestarts: 0,
+    retryOf: fields.retryOf ?? null,
     progress: null,
     outputs: [],
     error: null,
@@ -191,7 +200,7 @@ export function isInstanceGone(status: string): boolean {
 
 export interface JobEvent {
   at: string;
-  type: string;
+  type: JobEventType;
   stage: JobError['stage'];
   message: string;
   data?: Record<string, unknown>;

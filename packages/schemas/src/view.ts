@@ -35,6 +35,11 @@ export const publicJobSchema = z.object({
     .nullable()
     .describe('when every instance of the finished job was confirmed terminated: nothing bills any more and cost.final is true'),
   createdBy: z.string().nullable().describe('the tenant (API key name) that owns the job'),
+  retryOf: z
+    .string()
+    .regex(/^j[0-9a-z]{22}$/)
+    .nullable()
+    .describe('the job this one re-runs (POST /v1/jobs/{id}/retry), or null'),
   instance: publicInstanceSchema.nullable(),
   retiredInstances: z.array(publicInstanceSchema).describe('instances given back before the job ended (bad boots, lost hosts)'),
   cost: z.object({
@@ -45,7 +50,9 @@ export const publicJobSchema = z.object({
   progress: z.record(z.string(), z.number()).nullable().describe('the latest metrics line the training printed'),
   training: z.object({ startedAt: time.nullable(), exitCode: z.number().int().nullable() }),
   outputUri: z.string(),
-  outputs: z.array(z.object({ key: z.string(), size: z.number() })),
+  outputs: z
+    .array(z.object({ key: z.string(), size: z.number() }))
+    .describe('the S3 keys uploaded (GET /v1/jobs/{id}/outputs pages them with paths and download links)'),
   error: z.object({ code: jobErrorCodeSchema, message: z.string(), stage: z.enum(STAGE_NAMES) }).nullable(),
   cancelRequested: z.boolean(),
   request: z.object({
@@ -82,8 +89,12 @@ function publicInstance(instance: InstanceInfo): PublicInstance {
  * instance recorded after that unsettles it until teardown confirms that one too. Records from
  * before teardown wrote `settledAt` are judged by their instances alone.
  */
-export function settledAt(job: Pick<JobRecord, 'status' | 'finishedAt' | 'settledAt' | 'instance' | 'retiredInstances'>): string | null {
+export function settledAt(
+  job: Pick<JobRecord, 'status' | 'finishedAt' | 'settledAt' | 'instance' | 'retiredInstances'> & { launchInFlightSince?: string | null },
+): string | null {
   if (job.finishedAt === null || !['succeeded', 'failed', 'cancelled'].includes(job.status)) return null;
+  // A launch whose answer is not saved yet may have made an instance nobody has given back.
+  if (job.launchInFlightSince) return null;
   const instances = instancesOf(job);
   if (instances.some((instance) => !instance.terminatedAt)) return null;
   if (job.settledAt !== undefined) return job.settledAt;
@@ -104,6 +115,7 @@ export function toPublicJob(job: JobRecord): PublicJob {
     finishedAt: job.finishedAt,
     settledAt: settled,
     createdBy: job.createdBy,
+    retryOf: job.retryOf,
     instance: job.instance ? publicInstance(job.instance) : null,
     retiredInstances: job.retiredInstances.map(publicInstance),
     cost: { ...jobCost(job), final: settled !== null },

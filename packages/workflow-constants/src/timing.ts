@@ -15,6 +15,12 @@ export interface WorkflowTimings {
   slotPollMs: number;
   /** Launches (the first and relaunches after a bad boot) one job may use. */
   maxLaunchAttempts: number;
+  /**
+   * The longest one launch call may take, pacing wait and retries included. Teardown does not call
+   * a job settled while a launch is in flight, but a marker older than this is from a worker that
+   * died mid-launch: teardown looks for its instance once more and settles.
+   */
+  launchInFlightMaxMs: number;
   /** How often a running transfer script is checked. */
   transferPollMs: number;
   /** Give up on a transfer after this long. */
@@ -43,6 +49,9 @@ export function defaultTimings(): WorkflowTimings {
     capacityPollMs: 30_000,
     slotPollMs: 10_000,
     maxLaunchAttempts: 3,
+    // One launch is up to 5 attempts of 15 s with backoff (about 1.5 min), each first waiting for an
+    // account-wide launch slot (one per 12 s, 5 a minute): 2 min is too short when jobs launch together.
+    launchInFlightMaxMs: 5 * 60_000,
     transferPollMs: 3_000,
     transferDeadlineMs: 6 * 3600_000,
     trainPollMs: 10_000,

@@ -142,15 +142,19 @@ export async function cancelJob(deps: WorkflowDeps, jobId: string): Promise<{ jo
 /**
  * The host died under the job and the job allows it: give the instance back (it becomes a retired
  * instance, torn down and billed like any other) and start over from provisioning on a new one.
+ * The status goes back, so besides the `retry` event (the reason) the same write records a `status`
+ * event with `from`: a client following status events sees the job leave its running status.
  * Returns false when the job has no restarts left.
  */
 export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
   const { from, to } = TRANSITIONS.host_lost_restart;
+  let left: JobStatus = to;
   const { changed, job } = await deps.store.update(
     jobId,
     (current) => {
       const allowed = current.spec.retry?.onHostLost ?? 0;
       if (!includes(from, current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
+      left = current.status;
       current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
       current.instance = null;
       current.hostRestarts = current.hostRestarts + 1;
@@ -161,14 +165,27 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
       delete current.stageOutPlan;
       return current;
     },
-    (next) => [
-      {
-        type: 'retry',
-        stage,
-        message: `Host lost (${reason}); starting over on a new instance (restart ${next.hostRestarts} of ${next.spec.retry?.onHostLost})`,
-        data: { status: to, transition: 'host_lost_restart' },
-      },
-    ],
+    (next) => {
+      const restart = next.hostRestarts;
+      const of = next.spec.retry?.onHostLost;
+      const at = isoNow();
+      return [
+        {
+          at,
+          type: 'retry',
+          stage,
+          message: `Host lost (${reason}); starting over on a new instance (restart ${restart} of ${of})`,
+          data: { reason, restart, of },
+        },
+        {
+          at,
+          type: 'status',
+          stage,
+          message: `Back to provisioning: host lost during ${left}, restart ${restart} of ${of}`,
+          data: { status: to, from: left, transition: 'host_lost_restart', restart },
+        },
+      ];
+    },
   );
   if (!changed) return false;
   // Teardown gives the lost instance back now (the job is not terminal: it handles retired ones too).

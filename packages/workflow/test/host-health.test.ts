@@ -116,7 +116,14 @@ describe('a stage step on a host in trouble (real Redis)', () => {
     expect(after.retiredInstances?.[0]).toMatchObject({ id: 'i-1', retiredReason: expect.stringContaining('refuses connections') });
     const events = await store.events(job.id);
     expect(events.filter((e) => e.type === 'unreachable')).toHaveLength(1);
-    expect(events.some((e) => e.type === 'retry' && e.stage === 'staging_in')).toBe(true);
+    expect(events.slice(-2)).toEqual([
+      expect.objectContaining({ type: 'retry', stage: 'staging_in' }),
+      expect.objectContaining({
+        type: 'status',
+        stage: 'staging_in',
+        data: { status: 'provisioning', from: 'staging_in', transition: 'host_lost_restart', restart: 1 },
+      }),
+    ]);
   });
 
   it('passes other failures through and the step without the trouble counters to the work', async () => {

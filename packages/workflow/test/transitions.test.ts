@@ -1,6 +1,6 @@
-import { QUEUES } from '@inno-train/workflow-constants';
-import { advance, ensureStageQueued } from '../src';
-import { liveInstance, openHarness } from './harness';
+import { QUEUES, stageJobId } from '@inno-train/workflow-constants';
+import { advance, ensureStageQueued, restartOnNewHost, teardownJobId } from '../src';
+import { jobRecord, liveInstance, openHarness } from './harness';
 
 describe('after a worker died between a state change and queueing what comes next', () => {
   const h = openHarness('tr');
@@ -50,5 +50,59 @@ describe('after a worker died between a state change and queueing what comes nex
     expect(await advance(deps, job.id, move)).toBe(false);
     expect((await store.events(job.id)).filter((e) => e.message === 'Inputs on the host')).toHaveLength(1);
     expect(await queues[QUEUES.training].getJob(`${job.id}.train.0`)).toBeDefined();
+  });
+});
+
+describe('a job whose host is lost and whose retry.onHostLost allows a restart', () => {
+  const h = openHarness('tr-restart');
+  const { store, queues, deps, saved } = h;
+
+  afterAll(() => h.close());
+
+  const spec = (onHostLost: number) => ({ ...jobRecord('j', {}).spec, retry: { onHostLost } });
+
+  it('goes back to provisioning with a retry event and a status event naming the status it left, in one write', async () => {
+    const job = await saved({ status: 'training', instance: liveInstance, spec: spec(2) });
+    expect(await restartOnNewHost(deps, job.id, 'host refuses connections', 'training')).toBe(true);
+    expect(await store.mustGet(job.id)).toMatchObject({ status: 'provisioning', instance: null, hostRestarts: 1 });
+    const events = await store.events(job.id);
+    expect(events.map((e) => e.type)).toEqual(['status', 'retry', 'status']);
+    expect(events[1]).toMatchObject({
+      stage: 'training',
+      message: 'Host lost (host refuses connections); starting over on a new instance (restart 1 of 2)',
+      data: { reason: 'host refuses connections', restart: 1, of: 2 },
+    });
+    expect(events[2]).toMatchObject({
+      stage: 'training',
+      message: 'Back to provisioning: host lost during training, restart 1 of 2',
+      data: { status: 'provisioning', from: 'training', transition: 'host_lost_restart', restart: 1 },
+    });
+    expect(events[2]!.at).toBe(events[1]!.at);
+    expect(await queues[QUEUES.provisioning].getJob(stageJobId(QUEUES.provisioning, job.id, 1))).toBeDefined();
+    expect(await queues[QUEUES.teardown].getJob(teardownJobId(job.id, liveInstance.id))).toBeDefined();
+  });
+
+  it('names staging_in as the status it left when the host is lost during stage-in, and counts the restarts', async () => {
+    const job = await saved({ status: 'staging_in', instance: liveInstance, spec: spec(2), hostRestarts: 1 });
+    expect(await restartOnNewHost(deps, job.id, 'host reported unhealthy', 'staging_in')).toBe(true);
+    const status = (await store.events(job.id)).at(-1);
+    expect(status).toMatchObject({
+      type: 'status',
+      stage: 'staging_in',
+      data: { status: 'provisioning', from: 'staging_in', transition: 'host_lost_restart', restart: 2 },
+    });
+  });
+
+  it('changes nothing and records no event once the restarts are used up, or when the job already went back', async () => {
+    const used = await saved({ status: 'training', instance: liveInstance, spec: spec(1), hostRestarts: 1 });
+    expect(await restartOnNewHost(deps, used.id, 'host refuses connections')).toBe(false);
+    expect(await store.mustGet(used.id)).toMatchObject({ status: 'training', hostRestarts: 1 });
+    expect(await store.events(used.id)).toHaveLength(1);
+
+    const job = await saved({ status: 'training', instance: liveInstance, spec: spec(3) });
+    expect(await restartOnNewHost(deps, job.id, 'host refuses connections')).toBe(true);
+    // A redelivered step asks again: the job is in provisioning now, so nothing more is recorded.
+    expect(await restartOnNewHost(deps, job.id, 'host refuses connections')).toBe(false);
+    expect((await store.events(job.id)).filter((e) => e.type === 'status' && e.data?.transition === 'host_lost_restart')).toHaveLength(1);
   });
 });

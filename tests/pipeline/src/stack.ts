@@ -19,6 +19,7 @@ import {
   type S3ServerHandle,
   type SshHost,
 } from '@inno-train/test-kit';
+import { unwatchApi, watchApi } from './api-contract';
 import { startApp, type AppName, type AppProcess } from './processes';
 
 export interface StackOptions {
@@ -188,6 +189,8 @@ export async function startStack(options: StackOptions) {
     for (let i = 0; i < (options.replicas?.[app] ?? 1); i++) apps.push(startApp(app, `${app}-${i}`, env, workDir, meter));
   }
   const baseUrl = `http://127.0.0.1:${apiPort}`;
+  // Under jest, every answer from here on is validated against the document this API serves (api-contract.ts).
+  watchApi(baseUrl);
   await waitFor(async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok, {
     timeoutMs: 20_000,
     description: 'the API to answer /healthz',
@@ -234,6 +237,7 @@ export async function startStack(options: StackOptions) {
       return apps.map((app) => readFileSync(app.logFile, 'utf8')).join('\n');
     },
     async stop() {
+      unwatchApi(baseUrl);
       await Promise.all(apps.map((app) => app.stop()));
       await lambda.close();
       await Promise.all([...hosts.values()].map((host) => host.kill()));
