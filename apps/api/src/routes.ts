@@ -14,25 +14,12 @@ import { cancelJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal } from '@inno-train/workflow-constants';
 import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
+import { loadJob } from './load-job';
 import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
 import { parseQuery } from './query';
 import { retryJob } from './retry';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
 import { usageOf } from './usage';
-
-/**
- * The job named in the path, if the caller may see it: its owner or an admin. Another tenant's job
- * answers exactly like a missing one, so ids cannot be probed across tenants.
- */
-async function loadJob(store: JobStore, req: Request, res: Response): Promise<JobRecord> {
-  const raw = req.params.id;
-  const id = typeof raw === 'string' ? raw : '';
-  const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : null;
-  if (!job || !(isAdmin(res) || job.createdBy === callerOf(res).name)) {
-    throw new HttpError(404, 'job_not_found', `Job ${JSON.stringify(id.slice(0, 64))} does not exist`);
-  }
-  return job;
-}
 
 export type JobRoutesDeps = SubmitDeps & { store: JobStore; queues: StageQueues; ring: ApiKeyRing; storage: OutputLinker };
 
