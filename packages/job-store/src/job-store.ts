@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { JobNotFoundError, isoNow, scrubSecrets } from '@inno-train/core';
 import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from '@inno-train/schemas';
 import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobEventType, type JobStatus, type Stage } from '@inno-train/workflow-constants';
-import { ownerKey, storeKeys } from './keys';
+import { jobDataKeys, ownerKey, storeKeys } from './keys';
 import { listJobs, type ListOptions, type ListPage } from './list';
 import { APPEND_LOG_SCRIPT, BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
 
@@ -223,15 +223,13 @@ export function createJobStore(options: JobStoreOptions) {
       const owner = ownerKey(job.createdBy);
       const removeKeys = [
         keys.job(id),
-        keys.events(id),
-        keys.log(id),
         keys.all,
         keys.byStatus(job.status),
         keys.byOwner(owner),
         keys.byOwnerStatus(owner, job.status),
         keys.finished,
         keys.deleted(id),
-        keys.logSize(id),
+        ...jobDataKeys(keys, id),
       ];
       const removed = await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id, String(IDEMPOTENCY_TTL_SECONDS));
       if (removed === 1) return { outcome: 'removed' };

@@ -25,6 +25,14 @@ export function storeKeys(namespace: string) {
 }
 
 /**
+ * Every key holding one job's data beside its record: deleting the job deletes these. A new
+ * per-job key (metrics, streams, ...) goes here, so deletion and retention cannot leave it behind.
+ */
+export function jobDataKeys(keys: ReturnType<typeof storeKeys>, id: string): string[] {
+  return [keys.events(id), keys.log(id), keys.logSize(id)];
+}
+
+/**
  * The owner a job is indexed under. A job with no owner gets a name no tenant can have (tenant
  * names start with a letter or digit), so no key can list it as its own.
  */

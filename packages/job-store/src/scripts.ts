@@ -50,20 +50,17 @@ if #ARGV > 5 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 6)) end
 return 1`;
 
 /**
- * Deletes a job (record, events, log) and its index entries, only if the record still equals
- * ARGV[1], and leaves a tombstone (KEYS[9], ARGV[3] seconds) so a retried submission with the
- * same Idempotency-Key cannot bring the id back. KEYS: job, events, log, all, status, owner,
- * ownerStatus, finished, tombstone, logSize. ARGV[2]: the id.
+ * Deletes a job (record, events, log, every key of its data) and its index entries, only if the
+ * record still equals ARGV[1], and leaves a tombstone (KEYS[7], ARGV[3] seconds) so a retried
+ * submission with the same Idempotency-Key cannot bring the id back. KEYS: job, all, status, owner,
+ * ownerStatus, finished, tombstone, then the job's data keys (jobDataKeys). ARGV[2]: the id.
  */
 export const REMOVE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[10])
-redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('ZREM', KEYS[5], ARGV[2])
-redis.call('ZREM', KEYS[6], ARGV[2])
-redis.call('ZREM', KEYS[7], ARGV[2])
-redis.call('ZREM', KEYS[8], ARGV[2])
-redis.call('SET', KEYS[9], '1', 'EX', ARGV[3])
+redis.call('DEL', KEYS[1])
+for i = 8, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 2, 6 do redis.call('ZREM', KEYS[i], ARGV[2]) end
+redis.call('SET', KEYS[7], '1', 'EX', ARGV[3])
 return 1`;
 
 /**
