@@ -1,20 +1,12 @@
 import { Router, type Request, type Response } from 'express';
 import type { JobStore } from '@inno-train/job-store';
-import {
-  JOB_ID_PATTERN,
-  jobEventQuerySchema,
-  jobListQuerySchema,
-  jobLogQuerySchema,
-  metadataFilters,
-  settledAt,
-  toPublicJob,
-  type JobRecord,
-} from '@inno-train/schemas';
+import { jobEventQuerySchema, jobListQuerySchema, metadataFilters, settledAt, toPublicJob } from '@inno-train/schemas';
 import { cancelJob, type StageQueues } from '@inno-train/workflow';
 import { isTerminal } from '@inno-train/workflow-constants';
 import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
 import { loadJob } from './load-job';
+import { sendLog } from './logs';
 import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
 import { parseQuery } from './query';
 import { retryJob } from './retry';
@@ -121,32 +113,6 @@ function listFilters(req: Request, admin: boolean) {
   if (!query.success || details.length > 0) throw new HttpError(400, 'invalid_request', 'Invalid query', details);
   const { status, ...filters } = query.data;
   return { ...filters, ...(status ? { statuses: status } : {}), metadata };
-}
-
-/**
- * The job's output from `?offset=` or a `Range: bytes=N-` (206), with where it starts, how much the
- * job printed in all, and whether the stored tail no longer holds the beginning.
- */
-async function sendLog(store: JobStore, jobId: string, req: Request, res: Response): Promise<void> {
-  const { offset } = parseQuery(jobLogQuerySchema, req);
-  const range = req.headers.range === undefined ? null : /^bytes=(\d+)-$/.exec(req.headers.range);
-  if (req.headers.range !== undefined && !range) {
-    throw new HttpError(400, 'invalid_request', 'Only a Range of the form bytes=N- is supported', [
-      { path: 'Range', message: 'use bytes=N-' },
-    ]);
-  }
-  const from = range ? Number(range[1]) : (offset ?? 0);
-  const log = await store.logFrom(jobId, from);
-  res.set({ 'X-Log-Size': String(log.size), 'X-Log-Offset': String(log.start), 'X-Log-Truncated': String(log.truncated) });
-  res.set('Accept-Ranges', 'bytes');
-  if (range && from >= log.size && log.size > 0) {
-    res.set('Content-Range', `bytes */${log.size}`);
-    throw new HttpError(416, 'range_not_satisfiable', `The log has ${log.size} bytes; a range must start before that`);
-  }
-  res.type('text/plain; charset=utf-8');
-  if (!range) return void res.send(log.text);
-  if (log.text.length > 0) res.set('Content-Range', `bytes ${log.start}-${log.start + log.text.length - 1}/${log.size}`);
-  res.status(log.text.length > 0 ? 206 : 200).send(log.text);
 }
 
 /** The methods each /v1 path answers (HEAD comes with GET). */
