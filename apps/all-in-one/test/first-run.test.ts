@@ -95,6 +95,8 @@ describe('npm start on embedded defaults', () => {
     const demoExit = await demo.exited;
     expect({ code: demoExit, output: demoExit === 0 ? '' : demo.output() }).toEqual({ code: 0, output: '' });
     expect(demo.output()).toMatch(/succeeded/);
+    // The client's outputs calls against the real service: listed, then fetched through the 302 from S3.
+    expect(demo.output()).toMatch(/eval\.json \(\d+ B, downloaded through the API's redirect from S3\): \{ *"/);
 
     const list = await fetch(`http://127.0.0.1:${apiPort}/v1/jobs`, { headers: { authorization: `Bearer ${apiKey}` } });
     const [job] = (

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InnoTrainError, isFinished, type InnoTrainClient, type Job, type JobEvent } from '@inno-train/client';
+import { InnoTrainError, isFinished, type InnoTrainClient, type Job, type JobEvent, type JobOutput } from '@inno-train/client';
 import { createDemoClient } from './api-client';
 import { formatBytes, formatEvent, formatSummary, lossesFromLog } from './progress';
 import { ensureService } from './service';
@@ -78,7 +78,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // The server's own timestamps when it has both; our observation (one poll coarser) otherwise.
   const wallMs = job.finishedAt ? Date.parse(job.finishedAt) - Date.parse(job.createdAt) : endedAt - submittedAt;
   for (const line of formatSummary({ job, wallMs, losses: lossesFromLog(log), events, log })) printer.line(line);
+  if (job.status === 'succeeded') for (const line of await evalReport(options.client, job.id)) printer.line(line);
   return { exitCode: job.status === 'succeeded' ? 0 : 1, job };
+}
+
+/**
+ * The run's eval.json, fetched as any client would: listed by the outputs endpoint, downloaded
+ * through its redirect straight from S3 (the API key goes to the API only). A report line, never a
+ * failure: the job succeeded whatever this finds.
+ */
+async function evalReport(client: InnoTrainClient, id: string): Promise<string[]> {
+  try {
+    let listed: JobOutput | undefined;
+    for await (const output of client.jobs.listOutputs(id)) if (output.path === 'eval.json') listed = output;
+    if (!listed) return [];
+    const answer = await client.jobs.downloadOutput(id, listed.path);
+    const text = (await answer.text()).replace(/\s+/g, ' ').trim();
+    return [`  eval.json (${listed.size} B, downloaded through the API's redirect from S3): ${text.slice(0, 200)}`];
+  } catch (error) {
+    return [`  eval.json could not be downloaded: ${(error as Error).message}`];
+  }
 }
 
 /** What the demo has seen of the job so far. */

@@ -33,11 +33,28 @@ function json(res: ServerResponse, status: number, body: unknown) {
 type Script = ((seen: { polls: number; cancels: number }) => { job: Partial<Job>; events: JobEvent[] })[];
 
 function fakeApi(script: Script, log: string) {
-  const state = { polls: 0, submitted: null as Record<string, unknown> | null, cancels: 0, auth: new Set<string>() };
+  const state = {
+    polls: 0,
+    submitted: null as Record<string, unknown> | null,
+    cancels: 0,
+    auth: new Set<string>(),
+    s3Auth: [] as string[],
+  };
   const current = () => script[Math.min(state.polls, script.length) - 1]?.(state) ?? { job: {}, events: [] };
   const base = (): Job => publicJob({ outputUri: `s3://bucket/jobs/${ID}/output/` });
   const handler = (req: IncomingMessage, body: string, res: ServerResponse) => {
+    // Where the output redirect points (S3, in the real service): it must get no key.
+    if (req.url === '/s3/eval.json') {
+      state.s3Auth.push(req.headers.authorization ?? '');
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"accuracy": 0.9}\n');
+    }
     state.auth.add(req.headers.authorization ?? '');
+    if (req.url === `/v1/jobs/${ID}/outputs`) {
+      return json(res, 200, { data: [{ path: 'eval.json', uri: `s3://bucket/jobs/${ID}/output/eval.json`, size: 18 }], hasMore: false });
+    }
+    if (req.url === `/v1/jobs/${ID}/outputs/eval.json`) {
+      return void res.writeHead(302, { location: `http://${req.headers.host}/s3/eval.json`, 'cache-control': 'no-store' }).end();
+    }
     if (req.method === 'POST' && req.url === '/v1/jobs') {
       state.submitted = JSON.parse(body) as Record<string, unknown>;
       return json(res, 202, base());
@@ -171,6 +188,8 @@ describe('runDemo', () => {
       expect(puts.map((p) => p.path)).toEqual(['/bucket/demo/data/train.csv', '/bucket/demo/data/eval.csv']);
       expect(puts[0]?.body.startsWith('x1,x2,x3,x4,label\n')).toBe(true);
       expect(api.state.auth).toEqual(new Set([`Bearer ${KEY}`]));
+      expect(api.state.s3Auth).toEqual(['']);
+      expect(output.join('\n')).toContain(`eval.json (18 B, downloaded through the API's redirect from S3): {"accuracy": 0.9}`);
       expect(api.state.submitted).toMatchObject({
         name: 'demo-mlp',
         instance: { type: 'gpu_1x_a10' },
