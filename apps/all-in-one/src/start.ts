@@ -48,7 +48,7 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const hosts = { runtime, shell: provider.shell, identity: provider.identity };
   const workerApps = [
     composeProvisioner(env, { ...hosts, lambda: provider.lambda, sshKeyName: provider.sshKeyName }),
-    composeTransfer(env, { ...hosts, storage: infra.storage }),
+    composeTransfer({ ...env, S3_BUCKET: infra.s3.bucket }, { ...hosts, storage: infra.storage }),
     composeMonitor(env, hosts),
   ];
   const api = composeApi(

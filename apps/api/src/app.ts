@@ -3,7 +3,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { scrubSecrets, type Logger } from '@inno-train/core';
-import type { JobStore } from '@inno-train/job-store';
+import type { JobStore, MetricsStore } from '@inno-train/job-store';
 import type { StageQueues } from '@inno-train/workflow';
 import { bearerAuth, createKeyRing } from './auth';
 import { corsFor } from './cors';
@@ -16,6 +16,8 @@ import { jobRoutes } from './routes';
 import { LOGOUT_PATH, operatorGate, type SessionStore } from './session';
 import type { OutputLinker } from './outputs';
 import type { InputChecker } from './submit';
+import type { StreamHub } from './stream-hub';
+import type { WebhookApi } from './webhook-routes';
 
 export interface ApiDeps {
   store: JobStore;
@@ -35,6 +37,12 @@ export interface ApiDeps {
   corsOrigins?: string[];
   /** Operators' browser sessions; unset: no login page, Bull Board takes bearer admin keys only. */
   sessions?: SessionStore;
+  /** The process's live job streams and their wake-ups (compose makes it); unset: streams re-read on a timer only. */
+  streams?: StreamHub;
+  /** The jobs' metric series (GET /v1/jobs/:id/metrics); compose always passes it, apps built for other tests may not. */
+  metrics?: MetricsStore;
+  /** Webhook endpoints and the registration-time URL guard (/v1/webhooks); unset: no webhook routes (some tests). */
+  webhooks?: WebhookApi;
 }
 
 /** Largest request body; an inline script may take up to half of it. */

@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import { registerSecret, type Logger } from '@inno-train/core';
-import { createJobStore } from '@inno-train/job-store';
+import { createJobStore, createMetricsStore } from '@inno-train/job-store';
+import { createWebhookStore } from '@inno-train/webhooks';
 import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
 import type { Redis } from 'ioredis';
 import { createApp } from './app';
+import { createStreamHub } from './stream-hub';
 import type { ApiEnv } from './env';
 import { loadKeyEntries } from './keys';
 import { redisRateCounter } from './guard';
@@ -25,6 +27,8 @@ export type ApiComposeEnv = Pick<
   | 'S3_BUCKET'
   | 'S3_ALLOWED_PREFIXES'
   | 'API_RATE_LIMIT_PER_MINUTE'
+  | 'WEBHOOK_ALLOW_HTTP'
+  | 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'
 >;
 
 /** What a process builds from the outside world and hands in. */
@@ -67,6 +71,11 @@ export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): 
     defaultPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
   });
   const queues = openStageQueues({ connection: redis, prefix: `{${env.INNO_NAMESPACE}}` });
+  // Live streams' wake-ups: a subscriber needs a connection of its own. It waits out a Redis outage
+  // (offline queue, no retry limit) instead of failing: streams re-read on their timer meanwhile.
+  const subscriber = redis.duplicate({ connectionName: 'inno-train-api-streams', enableOfflineQueue: true, maxRetriesPerRequest: null });
+  subscriber.on('error', () => undefined);
+  const streams = createStreamHub({ wakeups: { subscriber, namespace: env.INNO_NAMESPACE }, logger });
   const app = createApp({
     store: createJobStore({ redis, namespace: env.INNO_NAMESPACE }),
     queues,
@@ -79,6 +88,12 @@ export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): 
     sessions: redisSessionStore({ redis, namespace: env.INNO_NAMESPACE, ttlMinutes: env.API_SESSION_TTL_MINUTES }),
     logger,
     ping: async () => (await redis.ping()) === 'PONG',
+    streams,
+    metrics: createMetricsStore({ redis, namespace: env.INNO_NAMESPACE }),
+    webhooks: {
+      store: createWebhookStore({ redis, namespace: env.INNO_NAMESPACE }),
+      guard: { allowHttp: env.WEBHOOK_ALLOW_HTTP, allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
+    },
   });
   let server: Server | undefined;
   return {
@@ -88,7 +103,11 @@ export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): 
       logger.info({ port }, `API listening on http://${env.API_HOST}:${port}`);
     },
     async close(deadlineMs = CLOSE_DEADLINE_MS) {
-      if (server) await closeServer(server, deadlineMs);
+      // Stop listening first, then end the open streams: their clients resume on another replica.
+      const closing = server ? closeServer(server, deadlineMs) : Promise.resolve();
+      streams.close();
+      await closing;
+      subscriber.disconnect();
       await closeStageQueues(queues);
     },
     port() {

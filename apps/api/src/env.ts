@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { S3_PREFIX_PATTERN } from './keys';
-import { crashPointEnv, logEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
+import { crashPointEnv, envBoolean, logEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
 
 const keyList = z
   .string()
@@ -60,6 +60,10 @@ export const apiEnvShape = {
     .optional(),
   /** Requests per minute per API key, across every API replica (0 = no limit). */
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Webhook URLs may be http:// (development and tests only). */
+  WEBHOOK_ALLOW_HTTP: envBoolean.default(false),
+  /** Webhook URLs may reach loopback, private and link-local addresses (development and tests only). */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: envBoolean.default(false),
 };
 
 export type ApiEnv = ReturnType<typeof parseApiEnv>;

@@ -1,14 +1,28 @@
 import type { Request, Response } from 'express';
 import type { JobStore } from '@inno-train/job-store';
-import { jobLogQuerySchema } from '@inno-train/schemas';
+import { jobLogQuerySchema, type JobRecord } from '@inno-train/schemas';
+import { parseS3Uri } from '@inno-train/storage';
 import { HttpError } from './http-error';
+import { OUTPUT_LINK_SECONDS, type OutputLinker } from './outputs';
 import { parseQuery } from './query';
+
+export interface LogDeps {
+  store: JobStore;
+  /** Presigns the GET of the archived log (the job's whole train.log in the service's bucket). */
+  storage: OutputLinker;
+}
 
 /**
  * The job's output from `?offset=` or a `Range: bytes=N-` (206), with where it starts, how much the
  * job printed in all, and whether the stored tail no longer holds the beginning.
+ *
+ * The stored copy (Redis) keeps the last 8 MiB. Once stage-out has archived the whole train.log
+ * (`logArchive.archivedAt`), a request the stored copy cannot answer in full (the bytes asked for
+ * were cut, or it holds fewer bytes than the archive) is a 302 to a short-lived presigned GET of
+ * the archive instead; a `Range: bytes=N-` goes along with the redirect and S3 answers it (206).
+ * Everything else is answered from the stored copy as before, so a tailer's last poll is unchanged.
  */
-export async function sendLog(store: JobStore, jobId: string, req: Request, res: Response): Promise<void> {
+export async function sendLog(deps: LogDeps, job: JobRecord, req: Request, res: Response): Promise<void> {
   const { offset } = parseQuery(jobLogQuerySchema, req);
   const range = req.headers.range === undefined ? null : /^bytes=(\d+)-$/.exec(req.headers.range);
   if (req.headers.range !== undefined && !range) {
@@ -17,7 +31,16 @@ export async function sendLog(store: JobStore, jobId: string, req: Request, res:
     ]);
   }
   const from = range ? Number(range[1]) : (offset ?? 0);
-  const log = await store.logFrom(jobId, from);
+  const log = await deps.store.logFrom(job.id, from);
+  const archive = job.logArchive?.archivedAt ? job.logArchive : null;
+  const whole = log.start === Math.min(from, log.size);
+  if (archive && (!whole || log.size !== archive.size)) {
+    const { bucket, key } = parseS3Uri(archive.uri);
+    const url = await deps.storage.presignGet(bucket, key, OUTPUT_LINK_SECONDS);
+    // As for outputs: the link is a credential for minutes (no cache keeps it), and no body repeats it.
+    res.set({ 'X-Log-Size': String(archive.size), 'Cache-Control': 'no-store', Location: url });
+    return void res.status(302).end();
+  }
   res.set({ 'X-Log-Size': String(log.size), 'X-Log-Offset': String(log.start), 'X-Log-Truncated': String(log.truncated) });
   res.set('Accept-Ranges', 'bytes');
   if (range && from >= log.size && log.size > 0) {

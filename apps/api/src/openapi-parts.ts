@@ -12,12 +12,17 @@ import {
   jobEventListSchema,
   jobEventSchema,
   jobListSchema,
+  jobMetricsPageSchema,
   jobOutputListSchema,
   jobOutputSchema,
   jobRetryRequestSchema,
   jobSubmissionObjectSchema,
   publicJobSchema,
   tenantUsageSchema,
+  webhookCreatedSchema,
+  webhookCreateSchema,
+  webhookDeliveryListSchema,
+  webhookListSchema,
   type ApiErrorCode,
 } from '@inno-train/schemas';
 import { JOB_EVENT_TYPES, JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
@@ -117,16 +122,29 @@ export function componentSchemas(): Record<string, JsonSchema> {
   bodies.add(jobEventListSchema, { id: 'JobEventList' });
   bodies.add(jobOutputSchema, { id: 'JobOutput' });
   bodies.add(jobOutputListSchema, { id: 'JobOutputList' });
+  bodies.add(jobMetricsPageSchema, { id: 'JobMetrics' });
   bodies.add(tenantUsageSchema, { id: 'TenantUsage' });
   bodies.add(adminUsageSchema, { id: 'AdminUsage' });
   bodies.add(healthSchema, { id: 'Health' });
   bodies.add(apiErrorSchema, { id: 'Error' });
+  for (const [schema, id] of [
+    [webhookCreatedSchema, 'WebhookCreated'],
+    [webhookListSchema, 'WebhookList'],
+    [webhookDeliveryListSchema, 'WebhookDeliveryList'],
+  ] as const)
+    bodies.add(schema, { id });
   const generated = z.toJSONSchema(bodies, { ...JSON_SCHEMA_OPTIONS, io: 'output', uri: (id) => `#/components/schemas/${id}` });
   const submission = z.toJSONSchema(jobSubmissionObjectSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' });
   const enums = Object.fromEntries(Object.entries(NAMED_ENUMS).map(([name, values]) => [name, { type: 'string', enum: [...values] }]));
   const schemas = Object.fromEntries(Object.entries(generated.schemas).map(([id, schema]) => [id, asComponent(schema)]));
   const retry = z.toJSONSchema(jobRetryRequestSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' });
-  return { ...enums, ...schemas, JobSubmission: asComponent(submission as JsonSchema), JobRetryRequest: asComponent(retry as JsonSchema) };
+  return {
+    ...enums,
+    ...schemas,
+    JobSubmission: asComponent(submission as JsonSchema),
+    JobRetryRequest: asComponent(retry as JsonSchema),
+    WebhookCreate: asComponent(z.toJSONSchema(webhookCreateSchema, { ...JSON_SCHEMA_OPTIONS, io: 'input' }) as JsonSchema),
+  };
 }
 
 export const integerHeader = (description: string): OpenApiHeader => ({ description, schema: { type: 'integer', minimum: 0 } });

@@ -31,7 +31,10 @@ import {
   type OpenApiPathItem,
   type OpenApiDocument,
 } from './openapi-parts';
+import { metricsPaths } from './openapi-metrics';
 import { OUTPUT_LINK_SECONDS } from './outputs';
+import { streamPaths } from './openapi-stream';
+import { webhookPaths } from './openapi-webhooks';
 
 export { HTTP_METHODS, type HttpMethod, type OpenApiDocument, type OpenApiResponse } from './openapi-parts';
 
@@ -167,7 +170,12 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
         description:
           'The service keeps the last 8 MiB of what the job printed; offsets count every byte it ever printed. ' +
           '`?offset=N` or `Range: bytes=N-` (206) answer from byte N; X-Log-Offset says where the answer really starts ' +
-          '(later than N when those bytes were cut), X-Log-Truncated whether the stored log lost its beginning.',
+          '(later than N when those bytes were cut), X-Log-Truncated whether the stored log lost its beginning. ' +
+          'At stage-out the whole train.log is archived to S3 (kept after the job record is deleted). Once it is, a request ' +
+          'the stored copy cannot answer in full (its bytes from N were cut) is a 302 to a short-lived presigned GET of ' +
+          'the archive: follow it without the API key; a `Range: bytes=N-` sent along is answered by S3 (206), and after ' +
+          'a 302 to `?offset=N` send `Range: bytes=N-` to the Location yourself. Requests the stored copy holds in full ' +
+          'are answered as before.',
         tags: ['jobs'],
         parameters: [
           ...job,
@@ -185,6 +193,15 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
           '206': success('The log from the Range start, as text', TEXT, {
             ...LOG_HEADERS,
             'Content-Range': requiredHeader('bytes start-end/size'),
+          }),
+          '302': success('The job ended and its log is archived: to a presigned GET of the whole log (S3 takes the Range)', undefined, {
+            Location: {
+              description: 'the presigned S3 URL of the archived log',
+              required: true,
+              schema: { type: 'string', format: 'uri' },
+            },
+            'Cache-Control': { description: 'no-store: the link is a short-lived credential', required: true, schema: { type: 'string' } },
+            'X-Log-Size': LOG_HEADERS['X-Log-Size']!,
           }),
           ...errors([404]),
           '416': errorResponse('The Range starts at or past the end of the log', ['range_not_satisfiable'], {
@@ -296,8 +313,17 @@ function assembleDocument(): OpenApiDocument {
       { name: 'jobs', description: 'Training jobs: submit, follow, cancel, retry, delete' },
       { name: 'outputs', description: "A job's uploaded files: list them, download one through a presigned link" },
       { name: 'service', description: 'Usage, health and this document' },
+      { name: 'webhooks', description: "Endpoints that receive the tenant's job events, signed (Standard Webhooks)" },
     ],
-    paths: { '/v1/jobs': jobsPath(), '/v1/jobs/{id}': jobPath(), ...jobActionPaths(), ...servicePaths() },
+    paths: {
+      '/v1/jobs': jobsPath(),
+      '/v1/jobs/{id}': jobPath(),
+      ...jobActionPaths(),
+      ...streamPaths(),
+      ...metricsPaths(),
+      ...servicePaths(),
+      ...webhookPaths(),
+    },
     components: {
       schemas: componentSchemas(),
       securitySchemes: {

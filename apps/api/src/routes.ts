@@ -6,16 +6,24 @@ import { isTerminal } from '@inno-train/workflow-constants';
 import { callerOf, isAdmin, type ApiKeyRing } from './auth';
 import { HttpError } from './http-error';
 import { loadJob } from './load-job';
+import { metricsRoutes, type MetricsRoutesDeps } from './metrics-routes';
 import { sendLog } from './logs';
 import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
 import { parseQuery } from './query';
 import { retryJob } from './retry';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
+import { streamRoute } from './stream';
 import { usageOf } from './usage';
+import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes';
 
-export type JobRoutesDeps = SubmitDeps & { store: JobStore; queues: StageQueues; ring: ApiKeyRing; storage: OutputLinker };
+export type JobRoutesDeps = SubmitDeps & {
+  store: JobStore;
+  queues: StageQueues;
+  ring: ApiKeyRing;
+  storage: OutputLinker;
+} & WebhookRouteDeps;
 
-export function jobRoutes(deps: JobRoutesDeps): Router {
+export function jobRoutes(deps: JobRoutesDeps & { metrics?: MetricsRoutesDeps['metrics'] }): Router {
   const router = Router({ caseSensitive: true });
 
   router.post('/jobs', async (req, res) => {
@@ -82,14 +90,20 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
   router.get('/jobs/:id/logs', async (req, res) => {
     const job = await loadJob(deps.store, req, res);
-    await sendLog(deps.store, job.id, req, res);
+    await sendLog(deps, job, req, res);
   });
+
+  router.get('/jobs/:id/stream', streamRoute(deps));
 
   router.get('/usage', async (_req, res) => {
     const tenants = isAdmin(res) ? deps.ring.tenants() : [callerOf(res)];
     const data = await Promise.all(tenants.map((tenant) => usageOf(deps.store, tenant)));
     res.json(isAdmin(res) ? { data } : data[0]);
   });
+
+  router.use(webhookRoutes(deps));
+
+  if (deps.metrics) router.use(metricsRoutes({ store: deps.store, metrics: deps.metrics }));
 
   // A known path asked with a method it does not take: 405 naming the ones it does.
   for (const [path, methods] of Object.entries(ROUTE_METHODS)) router.all(path, methodNotAllowed(methods));
@@ -125,7 +139,12 @@ export const ROUTE_METHODS: Record<string, string[]> = {
   '/jobs/:id/outputs/*path': ['GET'],
   '/jobs/:id/events': ['GET'],
   '/jobs/:id/logs': ['GET'],
+  '/jobs/:id/stream': ['GET'],
+  '/jobs/:id/metrics': ['GET'],
   '/usage': ['GET'],
+  '/webhooks': ['GET', 'POST'],
+  '/webhooks/:id': ['DELETE'],
+  '/webhooks/:id/deliveries': ['GET'],
 };
 
 function methodNotAllowed(methods: string[]) {

@@ -2,13 +2,21 @@ import { Redis } from 'ioredis';
 import type { Job } from 'bullmq';
 import { createLogger } from '@inno-train/core';
 import { deleteNamespace } from '@inno-train/test-kit';
-import { createJobStore, type JobStore } from '@inno-train/job-store';
+import { createJobStore, createMetricsStore, type JobStore } from '@inno-train/job-store';
 import { parseS3Uri } from '@inno-train/storage';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
 import type { QueueName } from '@inno-train/workflow-constants';
 import { createApp } from '../src/app';
 import { redisRateCounter } from '../src/guard';
 import { loadKeyEntries, type KeyEntry } from '../src/keys';
+import { createWebhookStore, type UrlGuardOptions } from '@inno-train/webhooks';
+
+/** Webhook URL checks without DNS: `*.private.example` resolves to 10.0.0.7, any other name to a public address. */
+export const TEST_WEBHOOK_GUARD: UrlGuardOptions = {
+  allowHttp: false,
+  allowPrivateNetworks: false,
+  resolve: async (host) => [{ address: host.endsWith('.private.example') ? '10.0.0.7' : '93.184.216.34', family: 4 }],
+};
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DEFAULT_BUCKET = 'inno-default';
@@ -72,6 +80,8 @@ export function openHarness(ns: string, options: { rateLimitPerMinute?: number; 
     ping: async () => pingOk.value && (await redis.ping()) === 'PONG',
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     rateCounter: redisRateCounter(redis, ns),
+    metrics: createMetricsStore({ redis, namespace: ns }),
+    webhooks: { store: createWebhookStore({ redis, namespace: ns }), guard: TEST_WEBHOOK_GUARD },
   });
   return {
     ns,

@@ -252,6 +252,54 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     const later = await get(`/v1/jobs/${id}/logs?offset=12`);
     expect([later.text, later.headers['x-log-offset']]).toEqual(['cdef', '12']);
   });
+
+  it('once the log is archived, redirects what the stored tail cannot answer in full to a presigned GET of the archive', async () => {
+    const { createJobStore } = await import('@inno-train/job-store');
+    const small = createJobStore({ redis: h.redis, namespace: h.ns, maxLogBytes: 8 });
+    const id = await submitInOrder('log-archived');
+    await small.appendLog(id, '0123456789abcdef');
+    const uri = `s3://inno-service/jobs/${id}/logs/train.log`;
+    // Planned, not yet archived (stage-out still running): the stored tail answers, cut as before.
+    await h.store.update(id, (job) => ({ ...job, logArchive: { uri, size: 16, uploadId: 'u-1', archivedAt: null } }));
+    expect((await get(`/v1/jobs/${id}/logs`)).headers['x-log-truncated']).toBe('true');
+    await h.store.update(id, (job) => ({ ...job, logArchive: { uri, size: 16, archivedAt: new Date().toISOString() } }));
+    const calls = h.storage.calls.length;
+    for (const asked of [
+      get(`/v1/jobs/${id}/logs`),
+      get(`/v1/jobs/${id}/logs?offset=3`),
+      get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=0-'),
+    ]) {
+      const redirected = await asked;
+      expect([
+        redirected.status,
+        redirected.headers.location,
+        redirected.headers['cache-control'],
+        redirected.headers['x-log-size'],
+      ]).toEqual([302, `http://s3.test.invalid/inno-service/jobs/${id}/logs/train.log?X-Amz-Expires=300`, 'no-store', '16']);
+      // No body: nothing repeats the link where logs and proxies keep bodies.
+      expect(redirected.text).toBe('');
+    }
+    expect(h.storage.calls.slice(calls)).toEqual(Array(3).fill(`presign ${uri}`));
+    // Bytes the stored tail still holds are answered from it, as before (a tailer's last polls).
+    const tail = await get(`/v1/jobs/${id}/logs?offset=12`);
+    expect([tail.status, tail.text, tail.headers['x-log-offset']]).toEqual([200, 'cdef', '12']);
+    const ranged = await get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=8-');
+    expect([ranged.status, ranged.text]).toEqual([206, '89abcdef']);
+    expect((await get(`/v1/jobs/${id}/logs?offset=16`)).text).toBe('');
+    expect((await get(`/v1/jobs/${id}/logs`).set('Range', 'bytes=16-')).status).toBe(416);
+    // An archive that holds more than the stored copy ever saw is the authority, even from an offset kept in Redis.
+    await h.store.update(id, (job) => ({ ...job, logArchive: { uri, size: 20, archivedAt: new Date().toISOString() } }));
+    expect((await get(`/v1/jobs/${id}/logs?offset=12`)).status).toBe(302);
+  });
+
+  it('serves a small archived log from the stored copy while it holds it all', async () => {
+    const id = await submitInOrder('log-archived-small');
+    await h.store.appendLog(id, 'all of it\n');
+    const uri = `s3://inno-service/jobs/${id}/logs/train.log`;
+    await h.store.update(id, (job) => ({ ...job, logArchive: { uri, size: 10, archivedAt: new Date().toISOString() } }));
+    const all = await get(`/v1/jobs/${id}/logs`);
+    expect([all.status, all.text, all.headers['x-log-truncated']]).toEqual([200, 'all of it\n', 'false']);
+  });
 });
 
 describe('POST /v1/jobs/:id/cancel', () => {

@@ -21,6 +21,7 @@ export function publicJob(overrides: Partial<Job> = {}): Job {
     progress: null,
     training: { startedAt: null, exitCode: null },
     outputUri: `s3://inno-train/jobs/${JOB_ID}/output/`,
+    logArchive: null,
     outputs: [],
     error: null,
     cancelRequested: false,

@@ -8,6 +8,7 @@ import {
   type TimingOverrides,
   type WorkerRuntime,
 } from '@inno-train/workflow';
+import { createMetricsStore } from '@inno-train/job-store';
 import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import type { MonitorEnv } from './env';
 import { trainStep, type MonitorDeps } from './train-step';
@@ -23,8 +24,14 @@ export function monitorBindings(deps: MonitorDeps): StageBinding[] {
   ];
 }
 
-/** What compose reads of the env: worker tuning and timings. SSH settings go to main's executor. */
-export type MonitorComposeEnv = Pick<MonitorEnv, 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'> &
+/**
+ * What compose reads of the env: worker tuning, timings and the namespace (of the metrics store,
+ * beside the runtime's job store). SSH settings go to main's executor.
+ */
+export type MonitorComposeEnv = Pick<
+  MonitorEnv,
+  'INNO_NAMESPACE' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
+> &
   TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
@@ -48,7 +55,8 @@ export interface MonitorService {
  */
 export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastructure): MonitorService {
   const { runtime, shell, identity } = infrastructure;
-  const deps: MonitorDeps = { store: runtime.store, queues: runtime.queues, shell, identity, timings: resolveTimings(env) };
+  const metrics = createMetricsStore({ redis: runtime.redis, namespace: env.INNO_NAMESPACE });
+  const deps: MonitorDeps = { store: runtime.store, queues: runtime.queues, shell, identity, timings: resolveTimings(env), metrics };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
   return {
     async start() {

@@ -1,5 +1,6 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import type { HostExecutor } from '@inno-train/host-port';
+import type { MetricsStore } from '@inno-train/job-store';
 import type { JobRecord } from '@inno-train/schemas';
 import {
   budgetExhausted,
@@ -16,13 +17,15 @@ import {
 } from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
-import { latestProgress } from './metrics';
+import { allProgress, latestProgress } from './metrics';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
 
 export interface MonitorDeps extends WorkflowDeps {
   shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
+  /** The jobs' metric series: every metrics record the training prints (progress keeps the latest). */
+  metrics: MetricsStore;
 }
 
 type Step = StagePayload['step'];
@@ -79,6 +82,14 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
   const { consumed, text } = consumeChunk(poll, TRANSFER.logChunkBytes);
   if (text) {
     await deps.store.appendLog(job.id, text);
+    // A step that dies after this and reads the chunk again finds its points already there: the
+    // store merges a step's records, so the series does not change (the log does get it twice).
+    const points = allProgress(text);
+    if (points.length > 0) {
+      await deps.metrics.append(job.id, points);
+      // The points are stored and the step state does not say so: the rerun reads this chunk again.
+      crashPoint('train:after-metrics');
+    }
     const progress = latestProgress(text);
     if (progress) await deps.store.update(job.id, (current) => ({ ...current, progress }));
   }

@@ -14,6 +14,7 @@ import { provisionGaveUp, provisionStep } from './provision-step';
 import { startReconciler } from './reconciler';
 import { startRetention } from './retention';
 import { teardownStep } from './teardown-step';
+import { startWebhooks } from './webhooks';
 
 /** The provisioner app's queues and what runs for them. */
 export function provisionerBindings(deps: ProvisionDeps): StageBinding[] {
@@ -55,6 +56,9 @@ export type ProvisionerComposeEnv = Pick<
   | 'CLOUD_WATCH_MS'
   | 'JOB_RETENTION_DAYS'
   | 'RETENTION_EVERY_MS'
+  | 'WEBHOOK_ALLOW_HTTP'
+  | 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'
+  | 'WEBHOOK_RETRY_SCHEDULE_MS'
 > &
   TimingOverrides;
 
@@ -106,6 +110,7 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
       schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS }));
       const retentionMs = Math.round(env.JOB_RETENTION_DAYS * 24 * 3600_000);
       schedules.push(await startRetention({ ...schedule, everyMs: env.RETENTION_EVERY_MS, retentionMs }));
+      schedules.push(await startWebhooks(env, runtime));
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       // In parallel: the schedules and the step workers are independent, and one deadline covers all.

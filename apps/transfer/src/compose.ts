@@ -34,6 +34,8 @@ export type TransferComposeEnv = Pick<
   TransferEnv,
   'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
 > &
+  /** Where stage-out archives each job's train.log; unset (an embedded S3 without a named bucket): not archived. */
+  Partial<Pick<TransferEnv, 'S3_BUCKET'>> &
   TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
@@ -59,7 +61,15 @@ export interface TransferService {
  */
 export function compose(env: TransferComposeEnv, infrastructure: TransferInfrastructure): TransferService {
   const { runtime, storage, shell, identity } = infrastructure;
-  const deps: TransferDeps = { store: runtime.store, queues: runtime.queues, storage, shell, identity, timings: resolveTimings(env) };
+  const deps: TransferDeps = {
+    store: runtime.store,
+    queues: runtime.queues,
+    storage,
+    shell,
+    identity,
+    timings: resolveTimings(env),
+    ...(env.S3_BUCKET ? { logBucket: env.S3_BUCKET } : {}),
+  };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
   return {
     async start() {

@@ -82,3 +82,17 @@ export function decideTransferCheck<S extends TransferStep>(check: TransferCheck
   }
   return { kind: 'finished', status: state.status };
 }
+
+/**
+ * Stage-out's result with the training log's failure set aside: the log is uploaded with the
+ * outputs, but a log that did not go up must never fail the job (the outputs matter more; the
+ * stored copy in Redis still serves the log). Returns the result as if the log had not been in the
+ * plan, and why the log failed (null: it did not).
+ */
+export function setAsideLogFailure(status: TransferStatus, logRelPath: string): { status: TransferStatus; logFailure: string | null } {
+  const failed = status.failed ?? [];
+  const logFailed = failed.find((failure) => failure.path === logRelPath);
+  if (!logFailed) return { status, logFailure: null };
+  const others = failed.filter((failure) => failure.path !== logRelPath);
+  return { status: { ...status, ok: others.length === 0, failed: others }, logFailure: logFailed.reason };
+}

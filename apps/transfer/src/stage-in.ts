@@ -35,6 +35,11 @@ export interface TransferDeps extends WorkflowDeps {
   shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
+  /**
+   * The service's own bucket (S3_BUCKET): stage-out archives each job's whole train.log there, at
+   * `jobs/<id>/logs/train.log`. Unset: no log is archived (the stored copy in Redis is all there is).
+   */
+  logBucket?: string;
 }
 
 /** Stage-in: every input goes from S3 straight to the host, in parallel, run by curl on the host. */

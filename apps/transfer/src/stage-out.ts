@@ -2,8 +2,8 @@ import { crashPoint, FileTransferError, isoNow, type Logger } from '@inno-train/
 import {
   jobDir,
   JOB_LAYOUT,
-  listOutputsCommand,
-  parseListOutputs,
+  listStageOutCommand,
+  parseStageOutListing,
   renderStageOutScript,
   resetTaskCommand,
   startTaskCommand,
@@ -16,7 +16,7 @@ import { parseS3Uri } from '@inno-train/storage';
 import { applyDecision, ensureStageQueued, hostTarget, isStopped, onHost, type Decision, type StepOutcome } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { decideTransferCheck, MAX_TRANSFER_RESTARTS, type TransferStatus } from './decide';
+import { decideTransferCheck, MAX_TRANSFER_RESTARTS, setAsideLogFailure, type DetachedState, type TransferStatus } from './decide';
 import { observeTransfer } from './host-status';
 import { hostContext, type TransferDeps } from './stage-in';
 
@@ -27,9 +27,21 @@ interface PlannedUpload {
   uploadId?: string;
 }
 
+const MAX_LOG_PARTS = 10_000;
+
+/** The training log's upload, as the record keeps it (JobRecord.logArchive). */
+type LogArchive = NonNullable<JobRecord['logArchive']>;
+
+/** Where a job's whole train.log is archived in the service's bucket: logs outlive the host and Redis. */
+export function logArchiveKey(jobId: string): string {
+  return `jobs/${jobId}/logs/train.log`;
+}
+
 /**
  * Stage-out: everything under output/ goes from the host straight to the job's output URI (large
- * files in presigned multipart parts). Runs after failed training too: partial outputs help.
+ * files in presigned multipart parts). Runs after failed training too: partial outputs help. The
+ * whole train.log goes up in the same script to the service's bucket (logArchiveKey), so the log
+ * outlives the host and the capped copy in Redis; a log that does not make it never fails the job.
  */
 export async function stageOutStep(deps: TransferDeps, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const job = await deps.store.mustGet(payload.jobId);
@@ -38,12 +50,15 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
     return { kind: 'done' };
   }
   return onHost(hostContext(deps, 'staging_out', logger), job, payload.step, (step) =>
-    step.phase !== 'running' ? startStageOut(deps, job, step) : checkStageOut(deps, job, step, logger),
+    step.phase !== 'running' ? startStageOut(deps, job, step, logger) : checkStageOut(deps, job, step, logger),
   );
 }
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const observed = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-out', deps.timings.sshCommandTimeoutMs);
+  const seen = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-out', deps.timings.sshCommandTimeoutMs);
+  // The log's own failure is set aside here: it is reported as an event, the outputs decide.
+  const aside = seen.state === 'done' ? setAsideLogFailure(seen.status, JOB_LAYOUT.trainLog) : null;
+  const observed: DetachedState<TransferStatus> = aside ? { state: 'done', status: aside.status } : seen;
   const state = parseStepState('staging_out', step);
   const decision = decideTransferCheck({
     state: observed,
@@ -61,21 +76,25 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   });
   if (decision.kind === 'restart') {
     logger.warn({ restarts: decision.step.restarts }, 'stage-out script not running and no status; starting over');
-    return startStageOut(deps, job, decision.step);
+    return startStageOut(deps, job, decision.step, logger);
   }
   if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_out', decision);
   const uploads = job.stageOutPlan ?? [];
   await completeUploads(deps, job, uploads, decision.status);
+  const logProblem = aside?.logFailure ?? (await completeLogUpload(deps, job.logArchive, decision.status));
   crashPoint('stage-out:after-complete');
-  return applyDecision(deps, job.id, 'staging_out', await finish(deps, job, uploads, state));
+  const archived = await checkLogArchive(deps, job, logProblem, logger);
+  return applyDecision(deps, job.id, 'staging_out', await finish(deps, job, uploads, state, archived));
 }
 
-async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
+async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
   const target = hostTarget(job, deps.identity);
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
   // Our own rendered config, beside the outputs (a few bytes we generated, not job data).
   await deps.storage.putSmallObject(bucket, `${prefix}config.yaml`, stringify(job.spec.config ?? {}));
-  const planned = job.stageOutPlan ?? (await fixPlan(deps, job, bucket, prefix));
+  const { uploads: planned, log } = job.stageOutPlan
+    ? { uploads: job.stageOutPlan, log: job.logArchive }
+    : await fixPlan(deps, job, bucket, prefix, logger);
   crashPoint('stage-out:after-plan');
   const expires = presignLifetimeSeconds(deps.timings);
   const uploads: StageOutUpload[] = [];
@@ -97,6 +116,7 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
     );
     uploads.push({ kind: 'multipart', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
   }
+  if (log && !log.archivedAt) uploads.push(await logUpload(deps, log, expires));
   const bytes = planned.reduce((sum, file) => sum + file.size, 0);
   const script = renderStageOutScript({
     jobDir: jobDir(job.id),
@@ -118,23 +138,72 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
     await deps.store.appendEvent(job.id, {
       type: 'transfer',
       stage: 'staging_out',
-      message: `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}`,
-      data: { files: planned.length, bytes },
+      message:
+        `Uploading ${planned.length} files (${bytes} bytes) from the host to ${job.spec.outputUri}` +
+        (log ? `, and the training log (${log.size} bytes) to ${log.uri}` : ''),
+      data: { files: planned.length, bytes, ...(log ? { logBytes: log.size } : {}) },
     });
   }
   return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', startedAt: Date.now(), at: isoNow() } };
 }
 
+/** The script's entry for the log: one presigned PUT, or presigned parts of its multipart upload. */
+async function logUpload(deps: TransferDeps, log: LogArchive, expires: number): Promise<StageOutUpload> {
+  const { bucket, key } = parseS3Uri(log.uri);
+  if (!log.uploadId) return { kind: 'put', relPath: JOB_LAYOUT.trainLog, url: await deps.storage.presignPut(bucket, key, expires) };
+  const count = Math.max(1, Math.ceil(log.size / TRANSFER.partSizeBytes));
+  const parts = await Promise.all(
+    Array.from({ length: count }, async (_, i) => ({
+      partNumber: i + 1,
+      url: await deps.storage.presignUploadPart(bucket, key, log.uploadId!, i + 1, expires),
+    })),
+  );
+  return { kind: 'multipart', relPath: JOB_LAYOUT.trainLog, partSize: TRANSFER.partSizeBytes, parts };
+}
+
 /**
- * Lists the outputs, opens multipart uploads for the large ones and saves the plan on the job. A
- * worker that died after planning left its plan there: the rerun reuses it, so parts a still-running
- * upload script sends belong to the uploads that will be completed. If two workers plan at once,
- * the first saved plan wins and the loser aborts its own uploads.
+ * The log's place in the plan: the service's bucket, a multipart upload when it is over one part.
+ * Null when there is nothing to archive (no bucket configured, no train.log) or S3 refused to open
+ * the upload: the log is then not archived, which must not stop the outputs.
  */
-async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefix: string): Promise<PlannedUpload[]> {
-  const listed = parseListOutputs(
+async function planLog(deps: TransferDeps, job: JobRecord, size: number | null, logger: Logger): Promise<LogArchive | null> {
+  if (!deps.logBucket || size === null) return null;
+  const key = logArchiveKey(job.id);
+  const uri = `s3://${deps.logBucket}/${key}`;
+  try {
+    // S3's limit of parts (the script's too): a bigger log cannot go up in this part size.
+    if (size > MAX_LOG_PARTS * TRANSFER.partSizeBytes) throw new Error(`${size} bytes is more than ${MAX_LOG_PARTS} parts`);
+    const uploadId = size > TRANSFER.partSizeBytes ? await deps.storage.createMultipartUpload(deps.logBucket, key) : undefined;
+    return { uri, size, ...(uploadId ? { uploadId } : {}), archivedAt: null };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    logger.warn({ err: error, uri }, 'could not open the upload of the training log; it will not be archived');
+    await deps.store.appendEvent(job.id, {
+      type: 'transfer',
+      stage: 'staging_out',
+      message: `The training log will not be archived to ${uri}: ${reason}`,
+      data: { uri, reason },
+    });
+    return null;
+  }
+}
+
+/**
+ * Lists the outputs (and train.log's size), opens multipart uploads for the large ones and saves
+ * the plan on the job. A worker that died after planning left its plan there: the rerun reuses it,
+ * so parts a still-running upload script sends belong to the uploads that will be completed. If two
+ * workers plan at once, the first saved plan wins and the loser aborts its own uploads.
+ */
+async function fixPlan(
+  deps: TransferDeps,
+  job: JobRecord,
+  bucket: string,
+  prefix: string,
+  logger: Logger,
+): Promise<{ uploads: PlannedUpload[]; log: LogArchive | null }> {
+  const { outputs: listed, logSize } = parseStageOutListing(
     (
-      await deps.shell.exec(hostTarget(job, deps.identity), listOutputsCommand(job.id), {
+      await deps.shell.exec(hostTarget(job, deps.identity), listStageOutCommand(job.id), {
         timeoutMs: deps.timings.sshCommandTimeoutMs,
         label: 'stage-out:list',
       })
@@ -146,15 +215,76 @@ async function fixPlan(deps: TransferDeps, job: JobRecord, bucket: string, prefi
     const uploadId = file.size > TRANSFER.partSizeBytes ? await deps.storage.createMultipartUpload(bucket, key) : undefined;
     plan.push({ relPath: file.relPath, key, size: file.size, ...(uploadId ? { uploadId } : {}) });
   }
+  const log = await planLog(deps, job, logSize, logger);
   const { job: saved, changed } = await deps.store.update(job.id, (current) => {
     if (current.stageOutPlan) return null;
     current.stageOutPlan = plan;
+    // Set with the plan (a restart on a new host deletes the plan, and the next one replaces this).
+    current.logArchive = log;
     return current;
   });
-  if (changed) return plan;
+  if (changed) return { uploads: plan, log };
   for (const upload of plan.filter((p) => p.uploadId))
     await deps.storage.abortMultipartUpload(bucket, upload.key, upload.uploadId!).catch(() => undefined);
-  return saved.stageOutPlan ?? [];
+  if (log?.uploadId) await abortLogUpload(deps, log);
+  return { uploads: saved.stageOutPlan ?? [], log: saved.logArchive };
+}
+
+async function abortLogUpload(deps: TransferDeps, log: LogArchive): Promise<void> {
+  const { bucket, key } = parseS3Uri(log.uri);
+  await deps.storage.abortMultipartUpload(bucket, key, log.uploadId!).catch(() => undefined);
+}
+
+/** Completes the log's multipart upload; returns why the log did not make it (null: it may have, checkLogArchive looks). */
+async function completeLogUpload(deps: TransferDeps, log: LogArchive | null, status: TransferStatus): Promise<string | null> {
+  if (!log?.uploadId || log.archivedAt) return null;
+  const parts = status.parts?.[JOB_LAYOUT.trainLog];
+  if (!parts || parts.length === 0) return 'no parts recorded';
+  const { bucket, key } = parseS3Uri(log.uri);
+  try {
+    await deps.storage.completeMultipartUpload(
+      bucket,
+      key,
+      log.uploadId,
+      [...parts].sort((a, b) => a.partNumber - b.partNumber),
+    );
+    return null;
+  } catch (error) {
+    // As for outputs: a rerun after a completion finds the upload gone and the object in place.
+    if ((error as { code?: unknown }).code === 'storage_upload_not_found') return null;
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Whether the log is in S3 with the planned size (verified like the outputs). When it is not, the
+ * job goes on: an event says why, an open multipart upload is aborted, and the API keeps serving
+ * the stored copy. Returns the archive to record, or null.
+ */
+async function checkLogArchive(deps: TransferDeps, job: JobRecord, problem: string | null, logger: Logger): Promise<LogArchive | null> {
+  const log = job.logArchive;
+  if (!log) return null;
+  if (log.archivedAt) return log;
+  const { bucket, key } = parseS3Uri(log.uri);
+  let reason = problem;
+  if (reason === null) {
+    try {
+      const stored = (await deps.storage.listPrefix(bucket, key)).find((object) => object.key === key);
+      if (stored?.size !== log.size) reason = stored ? `${stored.size} bytes in S3, expected ${log.size}` : 'not in S3';
+    } catch (error) {
+      reason = error instanceof Error ? error.message : String(error);
+    }
+  }
+  if (reason === null) return { uri: log.uri, size: log.size, archivedAt: isoNow() };
+  logger.warn({ uri: log.uri, reason }, 'the training log was not archived; the job goes on');
+  if (log.uploadId) await abortLogUpload(deps, log);
+  await deps.store.appendEvent(job.id, {
+    type: 'transfer',
+    stage: 'staging_out',
+    message: `The training log was not archived to ${log.uri} (${reason}); the stored copy of the log is kept`,
+    data: { uri: log.uri, reason },
+  });
+  return null;
 }
 
 async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: TransferStatus): Promise<void> {
@@ -179,7 +309,13 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
 }
 
 /** Checks every upload landed with its size; the decision records the outputs and ends the job. */
-async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], step: StagePayload['step']): Promise<Decision> {
+async function finish(
+  deps: TransferDeps,
+  job: JobRecord,
+  uploads: PlannedUpload[],
+  step: StagePayload['step'],
+  archived: LogArchive | null,
+): Promise<Decision> {
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
   const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
   const missing = uploads.filter((upload) => stored.get(upload.key) !== upload.size);
@@ -197,9 +333,13 @@ async function finish(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload
   return {
     kind: 'advance',
     transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded',
-    message: `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
+    message:
+      `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s` +
+      (archived ? `; training log (${archived.size} bytes) archived` : '') +
+      `; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
     patch: (current) => {
       current.outputs = outputs;
+      current.logArchive = archived;
       if (pending) current.error = pending;
     },
   };

@@ -1,4 +1,4 @@
-import { decideTransferCheck, type DetachedState, type TransferStatus } from '../src/decide';
+import { decideTransferCheck, setAsideLogFailure, type DetachedState, type TransferStatus } from '../src/decide';
 
 const now = 1_000_000;
 const base = {
@@ -83,5 +83,34 @@ describe('deciding on a transfer script from what the host says (pure)', () => {
       code: 'output_transfer_failed',
       message: 'Could not upload outputs: output/m.bin (HTTP 500); training had failed: training_failed',
     });
+  });
+});
+
+describe('setAsideLogFailure', () => {
+  const partsOf = { 'output/big.bin': [{ partNumber: 1, etag: '"a"' }] };
+  it('turns a result whose only failure is the log into a success, and says why the log failed', () => {
+    const status = { ok: false, failed: [{ path: 'train.log', reason: 'curl exit 22, HTTP 403' }], bytes: 5, parts: partsOf };
+    expect(setAsideLogFailure(status, 'train.log')).toEqual({
+      status: { ok: true, failed: [], bytes: 5, parts: partsOf },
+      logFailure: 'curl exit 22, HTTP 403',
+    });
+  });
+  it('keeps the outputs failures (the job still fails for those)', () => {
+    const status = {
+      ok: false,
+      failed: [
+        { path: 'output/a.bin', reason: 'not a regular file' },
+        { path: 'train.log', reason: 'curl exit 7, HTTP 000' },
+      ],
+    };
+    expect(setAsideLogFailure(status, 'train.log')).toEqual({
+      status: { ok: false, failed: [{ path: 'output/a.bin', reason: 'not a regular file' }] },
+      logFailure: 'curl exit 7, HTTP 000',
+    });
+  });
+  it('leaves a result without a log failure as it is', () => {
+    const status = { ok: false, failed: [{ path: '', reason: 'python3 or curl is missing on the host' }], bytes: 0 };
+    expect(setAsideLogFailure(status, 'train.log')).toEqual({ status, logFailure: null });
+    expect(setAsideLogFailure({ ok: true }, 'train.log')).toEqual({ status: { ok: true }, logFailure: null });
   });
 });

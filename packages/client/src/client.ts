@@ -85,7 +85,11 @@ export interface JobsApi {
   delete(id: string, options?: CallOptions): Promise<void>;
   /** One page of the job's events after event `after` (0: from the start), oldest first: `{data, hasMore}`. */
   events(id: string, params?: { after?: number; limit?: number }, options?: CallOptions): Promise<JobEventList>;
-  /** The training output from byte `offset` of everything the job printed (0: what the service still holds). */
+  /**
+   * The training output from byte `offset` of everything the job printed (0: what the service still
+   * holds). After the job, a log archived in S3 is fetched from its presigned URL (the API's 302),
+   * without the API key, with `Range: bytes=offset-`: the whole log, not only the stored tail.
+   */
   logs(id: string, params?: { offset?: number }, options?: CallOptions): Promise<string>;
   /** Polls until `settledAt` is set (not merely a finished status) and resolves with that job. */
   waitUntilSettled(id: string, options?: WaitOptions): Promise<Job>;
@@ -305,14 +309,29 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     events: (id, params = {}, call = {}) =>
       json<JobEventList>({ method: 'GET', path: jobPath(id, '/events'), query: { ...params }, signal: call.signal }, jobEventListSchema),
     async logs(id, params = {}, call = {}) {
-      const answer = await send(config, {
+      // `manual`: a 302 points at the archived log on S3, fetched below without the API key.
+      const logsCall: Call = {
         method: 'GET',
         path: jobPath(id, '/logs'),
         query: { ...params },
         headers: { accept: 'text/plain' },
+        redirect: 'manual',
         signal: call.signal,
-      });
-      return answer.text;
+      };
+      const answer = await send(config, logsCall);
+      if (answer.status < 300 || answer.status > 399) return answer.text;
+      const location = answer.headers.get('location');
+      if (!location) throw invalidResponse(logsCall, answer, 'is a redirect without a Location');
+      const url = new URL(location, urlFor(config.baseUrl, logsCall)).toString();
+      const offset = params.offset ?? 0;
+      try {
+        const archived = await fetchPresigned(config.fetch, url, config.retry, call.signal, offset > 0 ? `bytes=${offset}-` : undefined);
+        return await archived.text();
+      } catch (error) {
+        // From the end of the archived log or past it: nothing more, as the API answers such an offset.
+        if (error instanceof InnoTrainError && error.status === 416) return '';
+        throw error;
+      }
     },
     waitUntilSettled: (id, wait) => waitUntilSettled(retrieve, id, wait),
     outputs,

@@ -30,14 +30,21 @@ function s3ErrorOf(text: string): { code: string; message: string } | null {
  * not yet read (stream it, or `arrayBuffer()` it). A lost answer, 429 or 5xx before the body is
  * tried again as the policy allows; any other status throws an InnoTrainError `http_<status>`.
  */
-export async function fetchPresigned(fetchFn: typeof fetch, url: string, policy: RetryPolicy, signal?: AbortSignal): Promise<Response> {
+export async function fetchPresigned(
+  fetchFn: typeof fetch,
+  url: string,
+  policy: RetryPolicy,
+  signal?: AbortSignal,
+  /** `bytes=N-`: from byte N (S3 answers 206); the one header ever sent with a presigned GET. */
+  range?: string,
+): Promise<Response> {
   const where = `GET ${withoutQuery(url)}`;
   for (let attempt = 1; ; attempt++) {
     let error: InnoTrainError;
     let status: number | null = null;
     try {
-      // No headers at all: nothing of ours to leak, whichever host the URL (or a redirect from it) names.
-      const response = await fetchFn(url, { method: 'GET', ...(signal ? { signal } : {}) });
+      // No headers of ours (a Range at most): nothing to leak, whichever host the URL (or a redirect from it) names.
+      const response = await fetchFn(url, { method: 'GET', ...(range ? { headers: { range } } : {}), ...(signal ? { signal } : {}) });
       if (response.ok) return response;
       status = response.status;
       const s3 = s3ErrorOf(await response.text().catch(() => ''));

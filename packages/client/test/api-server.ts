@@ -86,6 +86,17 @@ export class FakeStorage {
     }
     const body = this.objects.get(path);
     if (!body) return error(404, 'NoSuchKey', 'The specified key does not exist.');
+    // `Range: bytes=N-` as S3 answers it (206 from byte N; 416 at or past the end).
+    const from = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1];
+    if (from !== undefined) {
+      const start = Number(from);
+      if (start >= body.length) return error(416, 'InvalidRange', 'The requested range is not satisfiable');
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        'content-length': String(body.length - start),
+      });
+      return void res.end(body.subarray(start));
+    }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
     res.end(body);
   }

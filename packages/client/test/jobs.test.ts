@@ -239,6 +239,36 @@ describe('errors', () => {
   });
 });
 
+describe("reading a job's archived log", () => {
+  it('follows the 302 to S3 without the API key, from the offset with a Range, and reads the whole log', async () => {
+    const client = createClient({ baseUrl: api.url, apiKey: KEY_A });
+    const job = await client.jobs.create(submission('archived-log'));
+    const whole = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(''));
+    // The stored copy holds less than the archive (as when Redis kept only a tail): the API redirects.
+    await api.store.appendLog(job.id, whole.subarray(0, 100).toString());
+    await api.store.update(job.id, (record) => ({
+      ...record,
+      logArchive: { uri: `s3://inno-service/jobs/${job.id}/logs/train.log`, size: whole.length, archivedAt: isoNow() },
+    }));
+    api.storage.objects.set(`inno-service/jobs/${job.id}/logs/train.log`, whole);
+    api.storage.downloads.length = 0;
+    expect(await client.jobs.logs(job.id)).toBe(whole.toString());
+    expect(await client.jobs.logs(job.id, { offset: 7 })).toBe(whole.subarray(7).toString());
+    // At the end of the log, S3's 416 is an empty answer, as the API's own for such an offset.
+    expect(await client.jobs.logs(job.id, { offset: whole.length })).toBe('');
+    const path = `inno-service/jobs/${job.id}/logs/train.log`;
+    expect(api.storage.downloads.map((d) => [d.path, d.headers.range])).toEqual([
+      [path, undefined],
+      [path, 'bytes=7-'],
+      [path, `bytes=${whole.length}-`],
+    ]);
+    for (const { headers } of api.storage.downloads) {
+      expect(headers.authorization).toBeUndefined();
+      expect(JSON.stringify(headers)).not.toContain(KEY_A);
+    }
+  });
+});
+
 describe('reading a job', () => {
   it('answers the job, its events, its log and the usage, and the answers match the schemas', async () => {
     const client = createClient({ baseUrl: api.url, apiKey: KEY_A, validate: true });

@@ -19,7 +19,14 @@ export {
   type TaskStatus,
 } from './task';
 export { parseTrainingPoll, pollTrainingCommand, renderTrainScript, type TrainingJob, type TrainingPoll } from './training';
-export { listOutputsCommand, parseListOutputs, renderListOutputsCommand, type ListedOutput } from './transfer/list-outputs';
+export {
+  listOutputsCommand,
+  listStageOutCommand,
+  parseListOutputs,
+  parseStageOutListing,
+  renderListOutputsCommand,
+  type ListedOutput,
+} from './transfer/list-outputs';
 export { stageInResultSchema, stageOutResultSchema, type StageInStatus, type StageOutStatus } from './transfer/result';
 export { renderStageInScript, type StageInFile, type StageInPlan } from './transfer/stage-in';
 export { renderStageOutScript, type StageOutPlan, type StageOutUpload } from './transfer/stage-out';

@@ -3,7 +3,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InnoError } from '@inno-train/core';
-import { parseListOutputs, renderListOutputsCommand, renderStageInScript, renderStageOutScript } from '../src';
+import {
+  listStageOutCommand,
+  parseListOutputs,
+  parseStageOutListing,
+  renderListOutputsCommand,
+  renderStageInScript,
+  renderStageOutScript,
+} from '../src';
 
 const URL_A = 'http://127.0.0.1:9/b/k?X-Amz-Signature=0123abcd&X-Amz-Credential=AKIA%2F1';
 
@@ -164,6 +171,36 @@ describe('output listing', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it("stage-out's listing gives train.log's size first (not a symlink, not when missing), then the outputs", () => {
+    const root = mkdtempSync(join(tmpdir(), 'list-stage-out-'));
+    try {
+      const job = join(root, 'inno-train', 'j1');
+      mkdirSync(join(job, 'output'), { recursive: true });
+      writeFileSync(join(job, 'output', 'train.log'), 'an output named like the log');
+      const run = () => spawnSync('bash', ['-c', listStageOutCommand('j1')], { cwd: root });
+      let listed = run();
+      expect(listed.status).toBe(0);
+      expect(parseStageOutListing(listed.stdout)).toEqual({ outputs: [{ relPath: 'train.log', size: 28 }], logSize: null });
+      symlinkSync('/etc/passwd', join(job, 'train.log'));
+      expect(parseStageOutListing(run().stdout).logSize).toBeNull();
+      rmSync(join(job, 'train.log'));
+      writeFileSync(join(job, 'train.log'), 'y'.repeat(12345));
+      listed = run();
+      expect(listed.status).toBe(0);
+      expect(parseStageOutListing(listed.stdout)).toEqual({ outputs: [{ relPath: 'train.log', size: 28 }], logSize: 12345 });
+      rmSync(join(job, 'output'), { recursive: true });
+      expect(parseStageOutListing(run().stdout)).toEqual({ outputs: [], logSize: 12345 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a malformed train.log record in stage-out's listing", () => {
+    expect(parseStageOutListing('log\t7\0' + '3\ta\0')).toEqual({ outputs: [{ relPath: 'a', size: 3 }], logSize: 7 });
+    expect(codeOf(() => parseStageOutListing('log\tx\0'))).toBe('invalid_listing');
+    expect(codeOf(() => parseStageOutListing('log\t12'))).toBe('invalid_listing');
   });
 
   it('parses edge cases and refuses malformed records', () => {

@@ -5,7 +5,12 @@ import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from
 import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobEventType, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { jobDataKeys, ownerKey, storeKeys } from './keys';
 import { listJobs, type ListOptions, type ListPage } from './list';
+import { LOG_FROM_SCRIPT } from './log-script';
+import { publishJobChange } from './notify';
 import { APPEND_LOG_SCRIPT, BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
+
+// Readers that follow a job live subscribe to these wake-ups (the store publishes one after each write).
+export { JOB_CHANGES, jobChangeChannel, parseJobChange, type JobChange } from './notify';
 
 export interface JobStoreOptions {
   redis: Redis;
@@ -70,15 +75,20 @@ export function createJobStore(options: JobStoreOptions) {
   }
 
   async function create(job: NewJobRecord, firstEvent: JobEvent): Promise<void> {
-    const result = await redis
+    const write = redis
       .multi()
       .set(keys.job(job.id), JSON.stringify(job), 'NX')
       .zadd(keys.all, 0, job.id)
       .zadd(keys.byStatus(job.status), 0, job.id)
       .zadd(keys.byOwner(ownerKey(job.createdBy)), 0, job.id)
       .zadd(keys.byOwnerStatus(ownerKey(job.createdBy), job.status), 0, job.id)
-      .rpush(keys.events(job.id), JSON.stringify(firstEvent))
-      .exec();
+      .rpush(keys.events(job.id), JSON.stringify(firstEvent));
+    // The first status (queued) reaches the webhook outbox in the same transaction, as later ones do (scripts.ts).
+    if (firstEvent.type === 'status') {
+      const entry = ['job', job.id, 'type', 'status', 'status', job.status, 'seq', '1', 'at', firstEvent.at];
+      write.xadd(keys.webhookOutbox, 'MAXLEN', '~', '100000', '*', ...entry);
+    }
+    const result = await write.exec();
     if (!result || result[0]?.[1] !== 'OK') throw new Error(`Job ${job.id} already exists`);
   }
 
@@ -102,7 +112,10 @@ export function createJobStore(options: JobStoreOptions) {
       next.updatedAt = isoNow();
       const lines = (typeof events === 'function' ? events(next) : events).map((event) => JSON.stringify(cleanEvent(event)));
       const written = await redis.eval(COMPARE_AND_SET_SCRIPT, ...casArguments(current, next, raw, lines));
-      if (written === 1) return { job: next, changed: true };
+      if (written === 1) {
+        publishJobChange(redis, options.namespace, id, 'job');
+        return { job: next, changed: true };
+      }
       if (Array.isArray(written) && written[0] === 2) {
         return { job: current, changed: false, waiting: { running: Number(written[1]), place: Number(written[2]) } };
       }
@@ -124,6 +137,7 @@ export function createJobStore(options: JobStoreOptions) {
       keys.byOwnerStatus(owner, current.status),
       keys.byOwnerStatus(owner, next.status),
       keys.finished,
+      keys.webhookOutbox,
       ...slotKeys,
     ];
     const argv = [raw, JSON.stringify(next), current.id, ended ? String(Date.now()) : '', admitting ? String(limit) : '', ...lines];
@@ -132,6 +146,7 @@ export function createJobStore(options: JobStoreOptions) {
 
   async function appendEvent(id: string, event: EventInput): Promise<void> {
     await redis.rpush(keys.events(id), JSON.stringify(cleanEvent(event)));
+    publishJobChange(redis, options.namespace, id, 'job');
   }
 
   async function events(id: string): Promise<JobEvent[]> {
@@ -152,6 +167,7 @@ export function createJobStore(options: JobStoreOptions) {
   async function appendLog(id: string, chunk: string): Promise<void> {
     if (chunk.length === 0) return;
     await redis.eval(APPEND_LOG_SCRIPT, 2, keys.log(id), keys.logSize(id), chunk, String(maxLogBytes));
+    publishJobChange(redis, options.namespace, id, 'log');
   }
 
   async function log(id: string): Promise<string> {
@@ -163,17 +179,24 @@ export function createJobStore(options: JobStoreOptions) {
    * maxLogBytes only: `start` says where the answer really begins (later than `offset` when the
    * bytes asked for were cut), `truncated` whether anything before it was cut.
    */
-  async function logFrom(id: string, offset: number): Promise<{ text: Buffer; start: number; size: number; truncated: boolean }> {
-    const [stored, counted] = await Promise.all([redis.getBuffer(keys.log(id)), redis.get(keys.logSize(id))]);
-    const kept = stored ?? Buffer.alloc(0);
-    // Logs written before the counter existed: what is stored is all there is to know.
-    const size = counted === null ? kept.length : Math.max(Number(counted), kept.length);
-    const cut = size - kept.length;
-    const start = Math.min(Math.max(offset, cut), size);
-    return { text: kept.subarray(start - cut), start, size, truncated: cut > 0 };
+  async function logFrom(
+    id: string,
+    offset: number,
+    maxBytes = 0,
+  ): Promise<{ text: Buffer; start: number; size: number; truncated: boolean }> {
+    const answer = (await redis.callBuffer(
+      'EVAL',
+      LOG_FROM_SCRIPT,
+      2,
+      keys.log(id),
+      keys.logSize(id),
+      String(offset),
+      String(maxBytes),
+    )) as [Buffer, number, number, number];
+    const [text, start, size, truncated] = answer;
+    return { text, start: Number(start), size: Number(size), truncated: Number(truncated) === 1 };
   }
 
-  /** Newest first; `after` is the last id of the previous page. */
   /** A page of jobs, newest first (see list.ts for the filters and `nextAfter`). */
   async function list(opts: ListOptions): Promise<ListPage> {
     return listJobs(redis, keys, opts);
@@ -232,7 +255,10 @@ export function createJobStore(options: JobStoreOptions) {
         ...jobDataKeys(keys, id),
       ];
       const removed = await redis.eval(REMOVE_SCRIPT, removeKeys.length, ...removeKeys, raw, id, String(IDEMPOTENCY_TTL_SECONDS));
-      if (removed === 1) return { outcome: 'removed' };
+      if (removed === 1) {
+        publishJobChange(redis, options.namespace, id, 'job');
+        return { outcome: 'removed' };
+      }
     }
     throw new Error(`Job ${id} is changing too fast to remove`);
   }

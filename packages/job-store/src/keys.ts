@@ -6,6 +6,10 @@ export function storeKeys(namespace: string) {
     log: (id: string) => `${namespace}:job:${id}:log`,
     /** Bytes of output the job ever printed (the stored log keeps only the tail). */
     logSize: (id: string) => `${namespace}:job:${id}:log-size`,
+    /** The job's metric series: a sorted set of points (JSON), scored by step. */
+    metrics: (id: string) => `${namespace}:job:${id}:metrics`,
+    /** The series' bookkeeping (stride, records offered, highest step, bytes): see metrics.ts. */
+    metricsState: (id: string) => `${namespace}:job:${id}:metrics-state`,
     all: `${namespace}:jobs`,
     byStatus: (status: string) => `${namespace}:jobs:status:${status}`,
     /** One tenant's jobs, and one tenant's jobs in one status (its queue, its running jobs). */
@@ -21,6 +25,12 @@ export function storeKeys(namespace: string) {
     tenancyBackfilled: `${namespace}:migrations:tenancy-indexes`,
     /** A submission's Idempotency-Key, as a digest (the client's raw key is never stored). */
     idempotency: (digest: string) => `${namespace}:idempotency:${digest}`,
+    /**
+     * Outbox of webhook-worthy events (a Redis Stream): the compare-and-set script adds one entry per
+     * `status` or `settled` event it writes, so no change can be recorded without it. Read by the
+     * provisioner's webhook dispatcher through a consumer group.
+     */
+    webhookOutbox: `${namespace}:webhooks:outbox`,
   };
 }
 
@@ -29,7 +39,7 @@ export function storeKeys(namespace: string) {
  * per-job key (metrics, streams, ...) goes here, so deletion and retention cannot leave it behind.
  */
 export function jobDataKeys(keys: ReturnType<typeof storeKeys>, id: string): string[] {
-  return [keys.events(id), keys.log(id), keys.logSize(id)];
+  return [keys.events(id), keys.log(id), keys.logSize(id), keys.metrics(id), keys.metricsState(id)];
 }
 
 /**

@@ -26,14 +26,17 @@ return len`;
  * running status sets) and it is among the oldest queued of its owner for the free slots. Slots are
  * the index itself, so a crash can neither lose nor double one. Blocked: {2, running, place}.
  *
- * KEYS: job, status(cur), status(next), events, ownerStatus(cur), ownerStatus(next), finished, running...
+ * Webhooks: each `status` or `settled` event written is also added to the webhook outbox (KEYS[8],
+ * a stream capped near 100k entries) as {job, type, status, seq, at}, seq being the event's place.
+ *
+ * KEYS: job, status(cur), status(next), events, ownerStatus(cur), ownerStatus(next), finished, outbox, running...
  */
 export const COMPARE_AND_SET_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[5] ~= '' then
   local limit = tonumber(ARGV[5])
   local running = 0
-  for i = 8, #KEYS do running = running + redis.call('ZCARD', KEYS[i]) end
+  for i = 9, #KEYS do running = running + redis.call('ZCARD', KEYS[i]) end
   local place = redis.call('ZRANK', KEYS[5], ARGV[3])
   if place == false then place = 0 end
   if running >= limit or place >= limit - running then return {2, running, place} end
@@ -46,7 +49,18 @@ if KEYS[2] ~= KEYS[3] then
   redis.call('ZADD', KEYS[6], 0, ARGV[3])
 end
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[7], ARGV[4], ARGV[3]) end
-if #ARGV > 5 then redis.call('RPUSH', KEYS[4], unpack(ARGV, 6)) end
+if #ARGV > 5 then
+  local length = redis.call('RPUSH', KEYS[4], unpack(ARGV, 6))
+  for i = 6, #ARGV do
+    local ok, event = pcall(cjson.decode, ARGV[i])
+    if ok and type(event) == 'table' and (event.type == 'status' or event.type == 'settled') then
+      local status = ''
+      if type(event.data) == 'table' and type(event.data.status) == 'string' then status = event.data.status end
+      local seq = length - #ARGV + i
+      redis.call('XADD', KEYS[8], 'MAXLEN', '~', '100000', '*', 'job', ARGV[3], 'type', event.type, 'status', status, 'seq', seq, 'at', tostring(event.at))
+    end
+  end
+end
 return 1`;
 
 /**

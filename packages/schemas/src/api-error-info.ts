@@ -27,6 +27,7 @@ export const API_ERROR_CODE_INFO: Record<ApiErrorCode, ApiErrorCodeInfo> = {
   not_found: { status: 404, meaning: 'no such route' },
   job_not_found: { status: 404, meaning: "no such job, or another tenant's" },
   output_not_found: { status: 404, meaning: 'the job has no output at that path' },
+  webhook_not_found: { status: 404, meaning: "no such webhook endpoint, or another tenant's" },
   method_not_allowed: { status: 405, meaning: 'a path asked with a method it does not take (`Allow` names the ones it does)' },
   range_not_satisfiable: { status: 416, meaning: 'a log `Range` starting at or past the end of the log' },
   job_finished: { status: 409, meaning: 'cancelling a job that already succeeded or failed' },
@@ -35,6 +36,13 @@ export const API_ERROR_CODE_INFO: Record<ApiErrorCode, ApiErrorCodeInfo> = {
   payload_too_large: { status: 413, meaning: 'the body is over 1 MiB' },
   unsupported_media_type: { status: 415, meaning: 'a body encoding or charset the API does not take' },
   rate_limited: { status: 429, meaning: "the key's requests per minute are spent (`Retry-After` says when to try again)" },
+  too_many_streams: {
+    status: 429,
+    meaning: 'the key has as many job streams open on one API process as it may (`Retry-After`; close one, or follow fewer jobs)',
+  },
   internal_error: { status: 500, meaning: 'a bug; the message says nothing more' },
-  unavailable: { status: 503, meaning: 'Redis or S3 cannot be reached; retry after `Retry-After`' },
+  unavailable: {
+    status: 503,
+    meaning: 'Redis or S3 cannot be reached, or (a stream) this API process has no room for another; retry after `Retry-After`',
+  },
 };

@@ -36,6 +36,8 @@ export const API_ERROR_CODES = [
   'job_not_found',
   /** 404: the job has no output at that path. */
   'output_not_found',
+  /** 404: no such webhook endpoint, or another tenant's. */
+  'webhook_not_found',
   /** 405: a path asked with a method it does not take (`Allow` names the ones it does). */
   'method_not_allowed',
   /** 416: a log Range starting at or past the end of the log. */
@@ -52,9 +54,11 @@ export const API_ERROR_CODES = [
   'unsupported_media_type',
   /** 429: the key's requests per minute are spent. */
   'rate_limited',
+  /** 429: the key has as many job streams open on one API process as it may. */
+  'too_many_streams',
   /** 500: a bug; the message says nothing more. */
   'internal_error',
-  /** 503: Redis or S3 cannot be reached; retry after Retry-After. */
+  /** 503: Redis or S3 cannot be reached, or (a stream) this API process has no room; retry after Retry-After. */
   'unavailable',
 ] as const;
 

@@ -6,3 +6,5 @@ export * from './error-codes';
 export * from './api';
 export * from './api-error-info';
 export * from './readme-tables';
+export * from './webhooks';
+export * from './metrics';

@@ -115,6 +115,16 @@ export const jobRecordSchema = z.looseObject({
   hostRestarts: z.number().int().min(0).default(0),
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
   stageOutPlan: z.array(z.object({ relPath: z.string(), key: z.string(), size: z.number(), uploadId: z.string().optional() })).optional(),
+  /**
+   * The host's whole train.log, uploaded at stage-out to the service's bucket (`jobs/<id>/logs/train.log`):
+   * planned with the outputs (uploadId while a multipart upload is open), `archivedAt` set once the
+   * object is in S3 with `size` bytes. The API answers a log request from it when the stored copy in
+   * Redis cannot (capped); retention deletes records, never this object. Null: none planned.
+   */
+  logArchive: z
+    .object({ uri: z.string(), size: z.number().int().min(0), uploadId: z.string().optional(), archivedAt: isoTime.nullable() })
+    .nullable()
+    .default(null),
   progress: progressSchema.nullable(),
   outputs: z.array(z.object({ key: z.string(), size: z.number() })),
   error: jobErrorSchema.nullable(),
@@ -165,6 +175,7 @@ export function createJobRecord(
     retiredInstances: [],
     hostRestarts: 0,
     retryOf: fields.retryOf ?? null,
+    logArchive: null,
     progress: null,
     outputs: [],
     error: null,

@@ -50,6 +50,10 @@ export const publicJobSchema = z.object({
   progress: z.record(z.string(), z.number()).nullable().describe('the latest metrics line the training printed'),
   training: z.object({ startedAt: time.nullable(), exitCode: z.number().int().nullable() }),
   outputUri: z.string(),
+  logArchive: z
+    .object({ uri: z.string(), size: z.number().int().min(0) })
+    .nullable()
+    .describe('the whole training log in S3, once stage-out archived it (GET /v1/jobs/{id}/logs serves it from there)'),
   outputs: z
     .array(z.object({ key: z.string(), size: z.number() }))
     .describe('the S3 keys uploaded (GET /v1/jobs/{id}/outputs pages them with paths and download links)'),
@@ -122,6 +126,7 @@ export function toPublicJob(job: JobRecord): PublicJob {
     progress: (job.progress as Record<string, number> | null) ?? null,
     training: { startedAt: job.training.startedAt, exitCode: job.training.exitCode },
     outputUri: job.spec.outputUri,
+    logArchive: job.logArchive?.archivedAt ? { uri: job.logArchive.uri, size: job.logArchive.size } : null,
     outputs: job.outputs.map((o) => ({ key: o.key, size: o.size })),
     error: job.error,
     cancelRequested: job.cancelRequested,

@@ -29,6 +29,32 @@ export function renderListOutputsCommand(outputDir: string): string {
   return `if [ -d ${dir} ]; then find ${dir} -type f -printf '%s\\t%P\\0'; fi`;
 }
 
+/** The record stage-out's listing starts with when the job has a train.log: never a `<size>\t` record. */
+const LOG_RECORD = 'log\t';
+
+/**
+ * Stage-out's listing: train.log's size as a first record `log\t<size>\0` (only when it is a
+ * regular file; a symlink is not followed), then every output as listOutputsCommand lists them.
+ * One command, so stage-out still plans with a single SSH call.
+ */
+export function listStageOutCommand(jobId: string): string {
+  const log = shellQuote(`./${jobPath(jobId, JOB_LAYOUT.trainLog)}`);
+  // find prints nothing (and fails) for a missing file: the listing after it still decides the exit code.
+  return `find ${log} -maxdepth 0 -type f -printf 'log\\t%s\\0' 2>/dev/null; ${listOutputsCommand(jobId)}`;
+}
+
+/** Parses listStageOutCommand's output: the outputs, and train.log's size (null: no log file). */
+export function parseStageOutListing(stdout: string | Buffer): { outputs: ListedOutput[]; logSize: number | null } {
+  const text = typeof stdout === 'string' ? stdout : stdout.toString('utf8');
+  if (!text.startsWith(LOG_RECORD)) return { outputs: parseListOutputs(text), logSize: null };
+  const end = text.indexOf('\0');
+  const size = end < 0 ? '' : text.slice(LOG_RECORD.length, end);
+  if (!/^\d+$/.test(size) || !Number.isSafeInteger(Number(size))) {
+    throw new InnoError('invalid_listing', `Malformed train.log record ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return { outputs: parseListOutputs(text.slice(end + 1)), logSize: Number(size) };
+}
+
 /** One record: `<size>\t<relPath>`, the path a legal relative path (it becomes a key and a plan entry). */
 const recordSchema = z
   .string()
