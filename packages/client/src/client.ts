@@ -3,29 +3,43 @@ import {
   adminUsageSchema,
   jobEventListSchema,
   jobListSchema,
+  jobMetricsPageSchema,
   jobOutputListSchema,
   publicJobSchema,
   tenantUsageSchema,
+  webhookCreatedSchema,
+  webhookDeliveryListSchema,
+  webhookListSchema,
 } from '@inno-train/schemas';
 import { fetchPresigned } from './download';
+import { followStream } from './follow';
 import { InnoTrainError } from './errors';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
 import { send, urlFor, type Answer, type Call, type TransportConfig } from './transport';
 import type {
   CallOptions,
+  CreatedWebhook,
   CreateJobBody,
   CreateOptions,
+  CreateWebhookBody,
+  FollowOptions,
   Job,
   JobEventList,
   JobList,
   JobOutput,
   JobOutputList,
+  JobMetricsPage,
   ListParams,
+  MetricPoint,
+  MetricsParams,
   OutputListParams,
+  StreamMessage,
   RetryJobBody,
   Submitted,
   Usage,
   WaitOptions,
+  WebhookDeliveryList,
+  WebhookList,
 } from './types';
 import { waitUntilSettled } from './wait';
 
@@ -108,10 +122,41 @@ export interface JobsApi {
    * for an expired URL, `output_not_found` from the API, ...).
    */
   downloadOutput(id: string, path: string, options?: CallOptions): Promise<Response>;
+  /**
+   * One page of the job's metric series, by step: `{data: [{step, at, values}], hasMore, stride, total}`.
+   * `after` is the last step already seen.
+   */
+  metrics(id: string, params?: MetricsParams, options?: CallOptions): Promise<JobMetricsPage>;
+  /** Every point of the job's metric series, by step, fetching page after page (after = the last step) as it is iterated. */
+  listMetrics(id: string, params?: MetricsParams, options?: CallOptions): AsyncGenerator<MetricPoint, void, undefined>;
+  /**
+   * The job live (GET /v1/jobs/:id/stream): `status`, `progress`, `event` and `log` messages as they
+   * happen, then `end` once the job is settled, and the iterator ends. A dropped connection is made
+   * again with `Last-Event-ID`, so every message comes once, in order. Abort `signal` (or `break`)
+   * to stop; `lastEventId` resumes after a message an earlier follow handed out.
+   */
+  follow(id: string, options?: FollowOptions): AsyncGenerator<StreamMessage, void, undefined>;
+}
+
+export interface WebhooksApi {
+  /**
+   * POST /v1/webhooks: registers an https endpoint for the tenant's job events (`events` unset: all).
+   * The answer holds the signing `secret`, shown this once: store it, never log it. The API takes no
+   * Idempotency-Key here, so the call is tried again only on 429 and 503 (refused before any work);
+   * after a lost answer or another 5xx it throws, and `list()` tells whether the endpoint was made.
+   */
+  create(body: CreateWebhookBody, options?: CallOptions): Promise<CreatedWebhook>;
+  /** The tenant's endpoints, oldest first: `{data: [{id, url, events, createdAt}]}` (never a secret). */
+  list(options?: CallOptions): Promise<WebhookList>;
+  /** Deletes the endpoint (pending deliveries are dropped); another tenant's or a missing one: 404 `webhook_not_found`. */
+  delete(id: string, options?: CallOptions): Promise<void>;
+  /** The endpoint's latest delivery attempts, newest first (up to 100): `{data: [...]}`. */
+  deliveries(id: string, options?: CallOptions): Promise<WebhookDeliveryList>;
 }
 
 export interface InnoTrainClient {
   jobs: JobsApi;
+  webhooks: WebhooksApi;
   usage(options?: CallOptions): Promise<Usage>;
 }
 
@@ -126,6 +171,10 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const CLIENT_AGENT = '@inno-train/client';
 
 const jobPath = (id: string, tail = '') => `/v1/jobs/${encodeURIComponent(id)}${tail}`;
+const webhookPath = (id: string, tail = '') => `/v1/webhooks/${encodeURIComponent(id)}${tail}`;
+
+/** A POST the API cannot deduplicate is tried again only when the answer says nothing was done. */
+const refusedBeforeWork = (failure: { status: number | null }) => failure.status === 429 || failure.status === 503;
 
 /**
  * An output's path in the URL, each segment percent-encoded. A `.` or `..` segment cannot be sent
@@ -293,6 +342,49 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     return new URL(location, urlFor(config.baseUrl, call)).toString();
   }
 
+  const metricsCall = (id: string, params: MetricsParams, call: CallOptions): Call => ({
+    method: 'GET',
+    path: jobPath(id, '/metrics'),
+    query: { after: params.after, limit: params.limit },
+    signal: call.signal,
+  });
+
+  const metrics = (id: string, params: MetricsParams = {}, call: CallOptions = {}) =>
+    json<JobMetricsPage>(metricsCall(id, params, call), jobMetricsPageSchema);
+
+  async function* listMetrics(
+    id: string,
+    params: MetricsParams = {},
+    call: CallOptions = {},
+  ): AsyncGenerator<MetricPoint, void, undefined> {
+    let after = params.after;
+    for (;;) {
+      const page = await metrics(id, { ...params, after }, call);
+      yield* page.data;
+      if (!page.hasMore) return;
+      const next = page.data.at(-1)?.step;
+      if (next === undefined || next === after) {
+        throw stuckPaging(metricsCall(id, { ...params, after }, call), 'answered hasMore with no step past this page');
+      }
+      after = next;
+    }
+  }
+
+  const webhooks: WebhooksApi = {
+    create: (body, call = {}) =>
+      json<CreatedWebhook>(
+        { method: 'POST', path: '/v1/webhooks', body, signal: call.signal, retryOn: refusedBeforeWork },
+        webhookCreatedSchema,
+      ),
+    list: (call = {}) => json<WebhookList>({ method: 'GET', path: '/v1/webhooks', signal: call.signal }, webhookListSchema),
+    async delete(id, call = {}) {
+      // As jobs.delete: a 404 to a retry after a lost answer means the lost try deleted it.
+      await send(config, { method: 'DELETE', path: webhookPath(id), signal: call.signal, doneAfterLostAnswer: 404 });
+    },
+    deliveries: (id, call = {}) =>
+      json<WebhookDeliveryList>({ method: 'GET', path: webhookPath(id, '/deliveries'), signal: call.signal }, webhookDeliveryListSchema),
+  };
+
   const jobs: JobsApi = {
     create: async (body, options = {}) => (await submit('/v1/jobs', body, options)).job,
     createWithResponse: (body, options = {}) => submit('/v1/jobs', body, options),
@@ -340,10 +432,14 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     async downloadOutput(id, path, call = {}) {
       return fetchPresigned(config.fetch, await outputUrl(id, path, call), config.retry, call.signal);
     },
+    metrics,
+    listMetrics,
+    follow: (id, follow = {}) => followStream(config, jobPath(id, '/stream'), follow),
   };
 
   return {
     jobs,
+    webhooks,
     usage: (call = {}) => json<Usage>({ method: 'GET', path: '/v1/usage', signal: call.signal }, USAGE_SCHEMA),
   };
 }

@@ -1,4 +1,4 @@
-export { createClient, type ClientOptions, type InnoTrainClient, type JobsApi } from './client';
+export { createClient, type ClientOptions, type InnoTrainClient, type JobsApi, type WebhooksApi } from './client';
 export {
   InnoTrainConnectionError,
   InnoTrainError,

@@ -34,6 +34,12 @@ export interface Call {
    * did the work: DELETE's 404 (the job is already gone).
    */
   doneAfterLostAnswer?: number;
+  /**
+   * Narrows which failures are tried again (within what the policy allows anyway): a POST the API
+   * cannot deduplicate is retried only on answers that say it was not processed.
+   * @defaultValue every failure the policy calls retryable (no answer, 429, 5xx)
+   */
+  retryOn?: (failure: TryFailure) => boolean;
 }
 
 export interface Answer {
@@ -51,7 +57,7 @@ export function urlFor(baseUrl: string, call: Pick<Call, 'path' | 'query'>): str
   return `${baseUrl}${call.path}${search ? `?${search}` : ''}`;
 }
 
-function headersFor(config: TransportConfig, call: Call): Record<string, string> {
+export function headersFor(config: TransportConfig, call: Call): Record<string, string> {
   return {
     authorization: `Bearer ${config.apiKey}`,
     accept: 'application/json',
@@ -106,7 +112,7 @@ export async function send(config: TransportConfig, call: Call): Promise<Answer>
       );
       failure = { status: null, retryAfterMs: null };
     }
-    const wait = retryDelayMs(config.retry, attempt, failure);
+    const wait = call.retryOn && !call.retryOn(failure) ? null : retryDelayMs(config.retry, attempt, failure);
     if (wait === null) throw error;
     await sleep(wait, call.signal);
   }
@@ -155,7 +161,7 @@ export function errorFromAnswer(config: Pick<TransportConfig, 'apiKey'>, call: C
 }
 
 /** The scheme, host and port only: a base URL's user-info or path has no place in an error message. */
-function originOf(baseUrl: string): string {
+export function originOf(baseUrl: string): string {
   try {
     return new URL(baseUrl).origin;
   } catch {

@@ -4,6 +4,11 @@
  */
 import type {
   AdminUsage,
+  JobMetricsQuery,
+  WebhookCreate,
+  webhookCreatedSchema,
+  webhookDeliveryListSchema,
+  webhookListSchema,
   JobEventList,
   jobListQuerySchema,
   jobOutputQuerySchema,
@@ -14,7 +19,20 @@ import type {
 } from '@inno-train/schemas';
 import type { z } from 'zod';
 
-export type { AdminUsage, ApiErrorCode, JobEventList, JobList, JobOutput, JobOutputList, TenantUsage } from '@inno-train/schemas';
+export type {
+  AdminUsage,
+  ApiErrorCode,
+  JobEventList,
+  JobList,
+  JobMetricsPage,
+  JobOutput,
+  JobOutputList,
+  MetricPoint,
+  TenantUsage,
+  WebhookDelivery,
+  WebhookEventType,
+  WebhookView,
+} from '@inno-train/schemas';
 
 /**
  * The body of POST /v1/jobs, as the caller writes it (defaults still optional). From the object
@@ -124,4 +142,51 @@ export interface WaitOptions extends CallOptions {
   timeoutMs?: number;
   /** Called with every job polled (awaited before the next poll), the settled one included. */
   onUpdate?: (job: Job) => void | Promise<void>;
+}
+
+/** GET /v1/jobs/:id/metrics's query. */
+export interface MetricsParams {
+  /** The last step already seen: the page starts after it (unset: from the first step). */
+  after?: JobMetricsQuery['after'];
+  /**
+   * Points per page (1 to 1000).
+   * @defaultValue 1000 (the API's)
+   */
+  limit?: number;
+}
+
+/** POST /v1/webhooks's body: an https `url`, and the event types to receive (unset: all of them). */
+export type CreateWebhookBody = WebhookCreate;
+/** POST /v1/webhooks's answer: the endpoint and, this once, its signing secret (`whsec_...`). */
+export type CreatedWebhook = z.infer<typeof webhookCreatedSchema>;
+export type WebhookList = z.infer<typeof webhookListSchema>;
+export type WebhookDeliveryList = z.infer<typeof webhookDeliveryListSchema>;
+
+/**
+ * One message of GET /v1/jobs/:id/stream. `id` is the stream's cursor after this message: pass the
+ * last one seen as `lastEventId` to resume after it.
+ */
+export type StreamMessage =
+  /** The job's status, when it differs from the last one sent (the first message of a stream). */
+  | { type: 'status'; id: string; status: JobStatus }
+  /** The latest metrics record (the job's `progress`), when it changed. */
+  | { type: 'progress'; id: string; progress: Job['progress'] }
+  /** One job event, as `jobs.events` lists it; every one, in order. */
+  | { type: 'event'; id: string; event: JobEvent }
+  /** New output from byte `offset` of everything the job printed (at most 64 KiB a message). */
+  | { type: 'log'; id: string; offset: number; text: string }
+  /** The job is settled and everything before it was sent; the iterator ends after it. */
+  | { type: 'end'; id: string; status: JobStatus; settledAt: string };
+
+export type StreamMessageType = StreamMessage['type'];
+
+export interface FollowOptions extends CallOptions {
+  /** Resume after this message (a `StreamMessage.id`): only what follows it is sent. */
+  lastEventId?: string;
+  /**
+   * A connection that brings no byte (the API pings every 15 s) for this long, in ms, is taken as
+   * dropped and made again.
+   * @defaultValue 45000
+   */
+  idleTimeoutMs?: number;
 }

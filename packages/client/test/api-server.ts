@@ -11,9 +11,10 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { createApp, redisRateCounter } from '@inno-train/api';
 import { createLogger, isoNow } from '@inno-train/core';
-import { createJobStore, type JobStore } from '@inno-train/job-store';
+import { createJobStore, createMetricsStore, type JobStore, type MetricsStore } from '@inno-train/job-store';
 import type { CreateJobBody } from '../src';
 import { openRedisNamespace } from '@inno-train/test-kit';
+import { createWebhookStore, type UrlGuardOptions, type WebhookStore } from '@inno-train/webhooks';
 import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
 
 type KeyEntry = Parameters<typeof createApp>[0]['keys'][number];
@@ -102,10 +103,21 @@ export class FakeStorage {
   }
 }
 
+/** Webhook URL checks without DNS (as apps/api/test/harness.ts): `*.private.example` is 10.0.0.7, any other name public. */
+export const TEST_WEBHOOK_GUARD: UrlGuardOptions = {
+  allowHttp: false,
+  allowPrivateNetworks: false,
+  resolve: async (host) => [{ address: host.endsWith('.private.example') ? '10.0.0.7' : '93.184.216.34', family: 4 }],
+};
+
 export interface TestApi {
   url: string;
   store: JobStore;
+  metrics: MetricsStore;
+  webhooks: WebhookStore;
   storage: FakeStorage;
+  /** Destroys every open connection to the API (a stream dropped by the network); the API keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -113,6 +125,8 @@ export async function startApi(label: string, options: { rateLimitPerMinute?: nu
   const ns = openRedisNamespace(`client-${label}`);
   const store = createJobStore({ redis: ns.redis, namespace: ns.namespace });
   const queues = openStageQueues({ connection: ns.redis, prefix: ns.prefix });
+  const metrics = createMetricsStore({ redis: ns.redis, namespace: ns.namespace });
+  const webhooks = createWebhookStore({ redis: ns.redis, namespace: ns.namespace });
   const storage = new FakeStorage();
   const s3 = createServer((req, res) => storage.handle(req, res)).listen(0, '127.0.0.1');
   await once(s3, 'listening');
@@ -127,13 +141,19 @@ export async function startApi(label: string, options: { rateLimitPerMinute?: nu
     ping: async () => (await ns.redis.ping()) === 'PONG',
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     rateCounter: redisRateCounter(ns.redis, ns.namespace),
+    metrics,
+    webhooks: { store: webhooks, guard: TEST_WEBHOOK_GUARD },
+    // No `streams`: the app's own hub, which re-reads a followed job every 3 s (no Redis wake-ups).
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     store,
+    metrics,
+    webhooks,
     storage,
+    dropConnections: () => server.closeAllConnections(),
     async close() {
       for (const listening of [server, s3]) {
         listening.closeAllConnections();
@@ -170,6 +190,7 @@ export interface TappedCall {
   /** Path and query. */
   path: string;
   idempotencyKey: string | null;
+  lastEventId: string | null;
   /** Whether the request carried an Authorization header (any at all). */
   authorization: boolean;
   /** fetch's `redirect` option as the client set it (undefined: fetch's default, follow). */
@@ -198,6 +219,7 @@ export function tappedFetch(tap: (call: TappedCall, index: number) => 'lose' | v
       method: init?.method ?? 'GET',
       path: `${url.pathname}${url.search}`,
       idempotencyKey: new Headers(init?.headers).get('idempotency-key'),
+      lastEventId: new Headers(init?.headers).get('last-event-id'),
       authorization: new Headers(init?.headers).has('authorization'),
       redirect: init?.redirect,
       sentAt: Date.now(),
