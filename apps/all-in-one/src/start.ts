@@ -49,7 +49,7 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   const workerApps = [
     composeProvisioner(env, { ...hosts, lambda: provider.lambda, sshKeyName: provider.sshKeyName }),
     composeTransfer({ ...env, S3_BUCKET: infra.s3.bucket }, { ...hosts, storage: infra.storage }),
-    composeMonitor(env, hosts),
+    composeMonitor(env, { ...hosts, storage: infra.storage }),
   ];
   const api = composeApi(
     { ...env, API_ADMIN_KEYS: keys.adminKeys, S3_BUCKET: infra.s3.bucket },

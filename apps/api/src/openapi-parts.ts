@@ -13,6 +13,7 @@ import {
   jobEventSchema,
   jobListSchema,
   jobMetricsPageSchema,
+  checkpointListSchema,
   jobOutputListSchema,
   jobOutputSchema,
   jobRetryRequestSchema,
@@ -123,6 +124,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
   bodies.add(jobOutputSchema, { id: 'JobOutput' });
   bodies.add(jobOutputListSchema, { id: 'JobOutputList' });
   bodies.add(jobMetricsPageSchema, { id: 'JobMetrics' });
+  bodies.add(checkpointListSchema, { id: 'JobCheckpoints' });
   bodies.add(tenantUsageSchema, { id: 'TenantUsage' });
   bodies.add(adminUsageSchema, { id: 'AdminUsage' });
   bodies.add(healthSchema, { id: 'Health' });

@@ -31,6 +31,7 @@ import {
   type OpenApiPathItem,
   type OpenApiDocument,
 } from './openapi-parts';
+import { checkpointPaths } from './openapi-checkpoints';
 import { metricsPaths } from './openapi-metrics';
 import { OUTPUT_LINK_SECONDS } from './outputs';
 import { streamPaths } from './openapi-stream';
@@ -321,6 +322,7 @@ function assembleDocument(): OpenApiDocument {
       ...jobActionPaths(),
       ...streamPaths(),
       ...metricsPaths(),
+      ...checkpointPaths(),
       ...servicePaths(),
       ...webhookPaths(),
     },

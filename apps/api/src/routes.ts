@@ -8,6 +8,7 @@ import { HttpError } from './http-error';
 import { loadJob } from './load-job';
 import { metricsRoutes, type MetricsRoutesDeps } from './metrics-routes';
 import { sendLog } from './logs';
+import { checkpointRoutes } from './checkpoint-routes';
 import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
 import { parseQuery } from './query';
 import { retryJob } from './retry';
@@ -103,6 +104,8 @@ export function jobRoutes(deps: JobRoutesDeps & { metrics?: MetricsRoutesDeps['m
 
   router.use(webhookRoutes(deps));
 
+  router.use(checkpointRoutes(deps));
+
   if (deps.metrics) router.use(metricsRoutes({ store: deps.store, metrics: deps.metrics }));
 
   // A known path asked with a method it does not take: 405 naming the ones it does.
@@ -136,6 +139,7 @@ export const ROUTE_METHODS: Record<string, string[]> = {
   '/jobs/:id/cancel': ['POST'],
   '/jobs/:id/retry': ['POST'],
   '/jobs/:id/outputs': ['GET'],
+  '/jobs/:id/checkpoints': ['GET'],
   '/jobs/:id/outputs/*path': ['GET'],
   '/jobs/:id/events': ['GET'],
   '/jobs/:id/logs': ['GET'],

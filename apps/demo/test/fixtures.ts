@@ -22,6 +22,7 @@ export function publicJob(overrides: Partial<Job> = {}): Job {
     training: { startedAt: null, exitCode: null },
     outputUri: `s3://inno-train/jobs/${JOB_ID}/output/`,
     logArchive: null,
+    checkpoints: { count: 0, latest: null },
     outputs: [],
     error: null,
     cancelRequested: false,

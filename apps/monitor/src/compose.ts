@@ -40,6 +40,8 @@ export interface MonitorInfrastructure {
   runtime: Pick<WorkerRuntime, 'redis' | 'prefix' | 'store' | 'queues' | 'logger'>;
   /** The SSH executor (or the local provider's executor). */
   shell: MonitorDeps['shell'];
+  /** Presigning and listing for checkpoint sync. */
+  storage: MonitorDeps['storage'];
   identity: MonitorDeps['identity'];
 }
 
@@ -54,9 +56,17 @@ export interface MonitorService {
  * its main and the all-in-one do that.
  */
 export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastructure): MonitorService {
-  const { runtime, shell, identity } = infrastructure;
+  const { runtime, shell, storage, identity } = infrastructure;
   const metrics = createMetricsStore({ redis: runtime.redis, namespace: env.INNO_NAMESPACE });
-  const deps: MonitorDeps = { store: runtime.store, queues: runtime.queues, shell, identity, timings: resolveTimings(env), metrics };
+  const deps: MonitorDeps = {
+    store: runtime.store,
+    queues: runtime.queues,
+    shell,
+    storage,
+    identity,
+    timings: resolveTimings(env),
+    metrics,
+  };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
   return {
     async start() {

@@ -1,9 +1,16 @@
-import { logEnv, parseEnv, redisEnv, sshEnv, workerEnv } from '@inno-train/config';
+import { logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
 
 /** Every variable the monitor reads. The all-in-one spreads this shape into its own. */
 export const monitorEnvShape = {
   ...redisEnv,
   ...sshEnv,
+  // Checkpoint sync presigns PUTs and lists what arrived (the bytes go from the host to S3); the
+  // bucket is the job's own output URI's, so S3_BUCKET is not needed here.
+  S3_ENDPOINT: s3Env.S3_ENDPOINT,
+  S3_REGION: s3Env.S3_REGION,
+  S3_FORCE_PATH_STYLE: s3Env.S3_FORCE_PATH_STYLE,
+  AWS_ACCESS_KEY_ID: s3Env.AWS_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY: s3Env.AWS_SECRET_ACCESS_KEY,
   ...logEnv,
   ...workerEnv,
 };

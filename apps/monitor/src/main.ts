@@ -1,16 +1,26 @@
 import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import { SshExecutor } from '@inno-train/ssh-executor';
+import { createS3Storage } from '@inno-train/storage';
 import { createWorkerRuntime, exitOnStartupError } from '@inno-train/workflow';
 import { compose } from './compose';
 import { parseMonitorEnv } from './env';
 
-/** Wires the monitor to the outside world (Redis, SSH); compose builds the rest. */
+/** Wires the monitor to the outside world (Redis, SSH, S3); compose builds the rest. */
 async function main(): Promise<void> {
   const env = parseMonitorEnv(process.env);
-  const runtime = createWorkerRuntime({ name: 'monitor', ...env, secrets: [env.SSH_KEY_PASSPHRASE] });
+  const runtime = createWorkerRuntime({ name: 'monitor', ...env, secrets: [env.SSH_KEY_PASSPHRASE, env.AWS_SECRET_ACCESS_KEY] });
   runtime.shutdown.installSignalHandlers();
   const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
-  const monitor = compose(env, { runtime, shell, identity: loadSshIdentity(env) });
+  const storage = createS3Storage({
+    region: env.S3_REGION,
+    endpoint: env.S3_ENDPOINT,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    credentials:
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
+        : undefined,
+  });
+  const monitor = compose(env, { runtime, shell, storage, identity: loadSshIdentity(env) });
   runtime.shutdown.register('monitor', () => monitor.close());
   await monitor.start();
 }

@@ -17,6 +17,7 @@ import {
 } from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
+import { finalCheckpoints, syncCheckpoints, type CheckpointStorage } from './checkpoint-sync';
 import { allProgress, latestProgress } from './metrics';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
 
@@ -26,6 +27,8 @@ export interface MonitorDeps extends WorkflowDeps {
   timings: WorkflowTimings;
   /** The jobs' metric series: every metrics record the training prints (progress keeps the latest). */
   metrics: MetricsStore;
+  /** Presigning and listing, for checkpoint sync. */
+  storage: CheckpointStorage;
 }
 
 type Step = StagePayload['step'];
@@ -58,7 +61,9 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
         })
       ).stdout,
     );
-    return handlePoll(deps, job, { ...step }, poll, target);
+    // While the command runs, its checkpoints go to S3 (a failure there never fails the job).
+    if (poll.train.state === 'running') await syncCheckpoints(deps, await deps.store.mustGet(job.id), target, logger);
+    return handlePoll(deps, job, { ...step }, poll, target, logger);
   });
 }
 
@@ -78,7 +83,14 @@ async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarg
   );
 }
 
-async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: PollResult, target: HostTarget): Promise<StepOutcome> {
+async function handlePoll(
+  deps: MonitorDeps,
+  job: JobRecord,
+  raw: Step,
+  poll: PollResult,
+  target: HostTarget,
+  logger: Logger,
+): Promise<StepOutcome> {
   const { consumed, text } = consumeChunk(poll, TRANSFER.logChunkBytes);
   if (text) {
     await deps.store.appendLog(job.id, text);
@@ -119,6 +131,10 @@ async function handlePoll(deps: MonitorDeps, job: JobRecord, raw: Step, poll: Po
       await deps.store.appendEvent(job.id, { type: 'training', stage: 'training', message: `Stopping: ${decision.reason}` });
       return { kind: 'wait', delayMs: decision.delayMs, step: decision.step };
     case 'finish':
+      // The command exited: its last checkpoints go to S3 before stage-out (not when the host is gone).
+      if (poll.train.state === 'exited' && (await finalCheckpoints(deps, current, target, logger)) === 'wait') {
+        return applyDecision(deps, job.id, 'training', { kind: 'wait', delayMs: deps.timings.trainPollMs, step: decision.step });
+      }
       return finishTraining(deps, job, decision.step, decision.exitCode);
   }
 }

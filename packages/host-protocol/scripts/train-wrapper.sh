@@ -21,6 +21,9 @@ export PYTHONUNBUFFERED=1
 case $INNO_JOB_DIR in /*) ;; *) INNO_JOB_DIR=$HOME/$INNO_JOB_DIR ;; esac
 cd -- "$INNO_JOB_DIR" || exit 97
 export JOB_ID=$INNO_JOB_ID JOB_DIR=$PWD INPUT_DIR=$PWD/inputs CONFIG_PATH=$PWD/config.yaml OUTPUT_DIR=$PWD/output
+# CHECKPOINT_DIR: each top-level entry is one checkpoint, synced to S3 while the command runs.
+export CHECKPOINT_DIR=$PWD/checkpoints
+mkdir -p -- "$CHECKPOINT_DIR" || exit 97
 # INPUT_<NAME>: the file of an object input, the folder of a prefix (names checked when rendered).
 for ((inno_input = 0; inno_input < ${#INNO_INPUT_VARS[@]}; inno_input++)); do
   export "${INNO_INPUT_VARS[inno_input]}=$PWD/${INNO_INPUT_PATHS[inno_input]}"

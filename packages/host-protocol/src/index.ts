@@ -31,3 +31,16 @@ export { stageInResultSchema, stageOutResultSchema, type StageInStatus, type Sta
 export { renderStageInScript, type StageInFile, type StageInPlan } from './transfer/stage-in';
 export { renderStageOutScript, type StageOutPlan, type StageOutUpload } from './transfer/stage-out';
 export { checkRelPath } from './transfer/validate';
+export {
+  CHECKPOINT_MARKER,
+  checkpointResultFile,
+  checkpointSyncScriptPath,
+  listCheckpointsCommand,
+  parseCheckpointListing,
+  renderCheckpointSyncScript,
+  startCheckpointSyncCommand,
+  type CheckpointFile,
+  type CheckpointListing,
+  type CheckpointUpload,
+  type ListedCheckpoint,
+} from './checkpoints';

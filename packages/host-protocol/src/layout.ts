@@ -8,6 +8,7 @@
  *     config.yaml         the job's config as YAML
  *     <script file>       an inline training script
  *     output/             everything here is uploaded to the job's output URI
+ *     checkpoints/        CHECKPOINT_DIR: each top-level entry is one checkpoint
  *     train.log           stdout + stderr of the command
  *     .inno/<task>.*      the host protocol's own files, per task (see taskFiles)
  */
@@ -20,6 +21,8 @@ export const HOST_ROOT = 'inno-train';
 export const JOB_LAYOUT = {
   inputs: 'inputs',
   output: 'output',
+  /** CHECKPOINT_DIR: each top-level entry is one checkpoint (synced while training runs). */
+  checkpoints: 'checkpoints',
   config: 'config.yaml',
   trainLog: 'train.log',
   /** The host protocol's files: scripts, locks, pids, statuses. */

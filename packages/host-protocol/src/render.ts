@@ -20,7 +20,14 @@ import { exportLines, shellQuote } from '@inno-train/core';
 export const SCRIPTS_DIR = join(__dirname, '..', 'scripts');
 
 export type ScriptName =
-  'run-task.sh' | 'start-task.sh' | 'check-task.sh' | 'kill-task.sh' | 'train-wrapper.sh' | 'transfer.sh' | 'transfer-result.py';
+  | 'run-task.sh'
+  | 'start-task.sh'
+  | 'check-task.sh'
+  | 'kill-task.sh'
+  | 'train-wrapper.sh'
+  | 'transfer.sh'
+  | 'transfer-result.py'
+  | 'checkpoints.sh';
 
 /** A value of the data block: a string (quoted), a whole number, or a bash array of them. */
 export type ShellValue = string | number | readonly (string | number)[];

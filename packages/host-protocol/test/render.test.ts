@@ -16,6 +16,7 @@ describe('host scripts as files', () => {
   it('ships every script in the package and each one parses', () => {
     expect(SCRIPTS.sort()).toEqual([
       'check-task.sh',
+      'checkpoints.sh',
       'kill-task.sh',
       'run-task.sh',
       'start-task.sh',

@@ -64,6 +64,12 @@ describe('the training wrapper on a host', () => {
     expect(() => readFileSync(join(home, 'canary'))).toThrow();
   });
 
+  it('creates CHECKPOINT_DIR before the command runs and exports it', () => {
+    const { log, exitCode } = runWrapper(job({ command: 'printf "%s\\n" "$CHECKPOINT_DIR"; test -d "$CHECKPOINT_DIR"' }));
+    expect(exitCode).toBe(0);
+    expect(log).toBe(`${dir()}/checkpoints\n`);
+  });
+
   it('lets the job turn PYTHONUNBUFFERED off, and refuses a NUL in its env', () => {
     expect(runWrapper(job({ env: { PYTHONUNBUFFERED: '' }, command: 'echo "[$PYTHONUNBUFFERED]"' })).log).toBe('[]\n');
     expect(() => renderTrainScript(job({ env: { BAD: 'a\0b' } }))).toThrow(/NUL/);

@@ -1,5 +1,6 @@
 export * from './submission';
 export * from './record';
+export * from './checkpoints';
 export * from './view';
 export * from './cost';
 export * from './error-codes';

@@ -8,6 +8,7 @@ import { JOB_STATUSES, STAGE_NAMES, type JobEventType } from '@inno-train/workfl
 import { z } from 'zod';
 import { jobErrorCodeSchema } from './error-codes';
 import type { JobSubmission } from './submission';
+import { checkpointSyncSchema, syncedCheckpointSchema } from './checkpoints';
 
 const isoTime = z.string().min(1);
 
@@ -125,6 +126,10 @@ export const jobRecordSchema = z.looseObject({
     .object({ uri: z.string(), size: z.number().int().min(0), uploadId: z.string().optional(), archivedAt: isoTime.nullable() })
     .nullable()
     .default(null),
+  /** The checkpoints synced to S3 while training ran (README, "Checkpoints"), oldest first. */
+  checkpoints: z.array(syncedCheckpointSchema).default([]),
+  /** The checkpoint sync's own state: the last listing and the upload in flight. Null: none yet. */
+  checkpointSync: checkpointSyncSchema.nullable().default(null),
   progress: progressSchema.nullable(),
   outputs: z.array(z.object({ key: z.string(), size: z.number() })),
   error: jobErrorSchema.nullable(),
@@ -176,6 +181,8 @@ export function createJobRecord(
     hostRestarts: 0,
     retryOf: fields.retryOf ?? null,
     logArchive: null,
+    checkpoints: [],
+    checkpointSync: null,
     progress: null,
     outputs: [],
     error: null,

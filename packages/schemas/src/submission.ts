@@ -18,6 +18,8 @@ export const RESERVED_ENV_KEYS = new Set([
   'INPUT_DIR',
   'CONFIG_PATH',
   'OUTPUT_DIR',
+  'CHECKPOINT_DIR',
+  'RESUME_FROM',
   'HOME',
   'PATH',
   'USER',
@@ -32,6 +34,9 @@ export const RESERVED_ENV_KEYS = new Set([
   'GROUPS',
   'IFS',
 ]);
+
+/** How often checkpoints are synced when a job does not say (`checkpoint.syncSeconds`). */
+export const DEFAULT_CHECKPOINT_SYNC_SECONDS = 300;
 
 /** A shell cannot carry NUL in a value or a script: refuse it rather than truncate. */
 const noNul = (value: string) => !value.includes('\0');
@@ -131,6 +136,20 @@ export const jobSubmissionObjectSchema = z.strictObject({
     .optional(),
   /** Relaunch on a fresh instance (from stage-in) when the host dies under the job, up to N times. */
   retry: z.strictObject({ onHostLost: z.number().int().min(0).max(5) }).optional(),
+  /**
+   * Checkpoints: every `syncSeconds` (default 300, at least 5) the host's CHECKPOINT_DIR is listed
+   * and its complete entries are uploaded to `<outputUri>checkpoints/` (README, "Checkpoints").
+   */
+  checkpoint: z
+    .strictObject({
+      syncSeconds: z
+        .number()
+        .int()
+        .min(5)
+        .max(24 * 3600)
+        .default(DEFAULT_CHECKPOINT_SYNC_SECONDS),
+    })
+    .optional(),
   /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */
   maxCostUsd: z.number().positive().max(1_000_000).optional(),
   metadata: z

@@ -6,6 +6,7 @@
  */
 import { JOB_STATUSES, STAGE_NAMES } from '@inno-train/workflow-constants';
 import { z } from 'zod';
+import { latestCheckpoint } from './checkpoints';
 import { jobCost } from './cost';
 import { jobErrorCodeSchema } from './error-codes';
 import { instancesOf, type InstanceInfo, type JobRecord } from './record';
@@ -54,6 +55,12 @@ export const publicJobSchema = z.object({
     .object({ uri: z.string(), size: z.number().int().min(0) })
     .nullable()
     .describe('the whole training log in S3, once stage-out archived it (GET /v1/jobs/{id}/logs serves it from there)'),
+  checkpoints: z
+    .object({
+      count: z.number().int().min(0),
+      latest: z.object({ name: z.string(), step: z.number().int().nullable(), at: time }).nullable(),
+    })
+    .describe('the checkpoints synced to S3 so far, and the most recent one (GET /v1/jobs/{id}/checkpoints lists them)'),
   outputs: z
     .array(z.object({ key: z.string(), size: z.number() }))
     .describe('the S3 keys uploaded (GET /v1/jobs/{id}/outputs pages them with paths and download links)'),
@@ -107,6 +114,11 @@ export function settledAt(
   return latest;
 }
 
+function checkpointSummary(job: JobRecord): PublicJob['checkpoints'] {
+  const latest = latestCheckpoint(job.checkpoints);
+  return { count: job.checkpoints.length, latest: latest ? { name: latest.name, step: latest.step, at: latest.at } : null };
+}
+
 export function toPublicJob(job: JobRecord): PublicJob {
   const settled = settledAt(job);
   return {
@@ -127,6 +139,7 @@ export function toPublicJob(job: JobRecord): PublicJob {
     training: { startedAt: job.training.startedAt, exitCode: job.training.exitCode },
     outputUri: job.spec.outputUri,
     logArchive: job.logArchive?.archivedAt ? { uri: job.logArchive.uri, size: job.logArchive.size } : null,
+    checkpoints: checkpointSummary(job),
     outputs: job.outputs.map((o) => ({ key: o.key, size: o.size })),
     error: job.error,
     cancelRequested: job.cancelRequested,

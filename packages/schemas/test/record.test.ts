@@ -42,6 +42,19 @@ describe('a stored job record', () => {
     const job = parseJobRecord(JSON.stringify(stored));
     expect(job.retiredInstances).toEqual([]);
     expect(job.hostRestarts).toBe(0);
+    expect(job.checkpoints).toEqual([]);
+    expect(job.checkpointSync).toBeNull();
+  });
+
+  it('keeps its synced checkpoints and the sync state, and refuses a malformed checkpoint', () => {
+    const checkpoint = { name: 'step-5', step: 5, at: now, uri: 's3://b/o/checkpoints/step-5/', bytes: 10, files: 2, signature: 'abc' };
+    const checkpointSync = { nextRoundAt: 1, listedAt: 2, seen: { 'step-5': 'abc' }, pending: null };
+    const job = parseJobRecord(JSON.stringify({ ...stored, checkpoints: [checkpoint], checkpointSync }));
+    expect(job.checkpoints).toEqual([checkpoint]);
+    expect(job.checkpointSync).toEqual({ ...checkpointSync, retryAt: 0 });
+    expect(() => parseJobRecord(JSON.stringify({ ...stored, checkpoints: [{ ...checkpoint, bytes: -1 }] }))).toThrow(
+      /at checkpoints\.0\.bytes/,
+    );
   });
 
   it("keeps fields it does not know, so a newer writer's fields survive an older reader", () => {

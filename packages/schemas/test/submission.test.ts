@@ -72,3 +72,18 @@ describe('keys that name the prototype machinery', () => {
     expect(pathsOf({ ...valid, metadata: { note: '__proto__', my_constructor: 'x' } })).toEqual([]);
   });
 });
+
+describe('checkpoint settings', () => {
+  const base = { instance: { type: 'gpu_1x_a10' }, script: { inline: 'x', filename: 'train.py' } };
+  it('default syncSeconds to 300, accept 5 and refuse less or unknown fields', () => {
+    expect(jobSubmissionSchema.parse({ ...base, checkpoint: {} }).checkpoint).toEqual({ syncSeconds: 300 });
+    expect(jobSubmissionSchema.parse({ ...base, checkpoint: { syncSeconds: 5 } }).checkpoint).toEqual({ syncSeconds: 5 });
+    expect(jobSubmissionSchema.safeParse({ ...base, checkpoint: { syncSeconds: 4 } }).success).toBe(false);
+    expect(jobSubmissionSchema.safeParse({ ...base, checkpoint: { every: 5 } }).success).toBe(false);
+  });
+
+  it('reserve CHECKPOINT_DIR and RESUME_FROM in env', () => {
+    for (const key of ['CHECKPOINT_DIR', 'RESUME_FROM'])
+      expect(jobSubmissionSchema.safeParse({ ...base, env: { [key]: 'x' } }).success).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-import { createJobRecord, publicJobSchema, settledAt, toPublicJob, type InstanceInfo, type JobRecord } from '../src';
+import { checkpointStep, createJobRecord, publicJobSchema, settledAt, toPublicJob, type InstanceInfo, type JobRecord } from '../src';
 
 const spec = {
   instance: { type: 'gpu_1x_a10' },
@@ -55,5 +55,36 @@ describe('the public job view', () => {
     const record = job(patch);
     expect(settledAt(record)).toBe(expected);
     expect(toPublicJob(record).cost.final).toBe(expected !== null);
+  });
+});
+
+describe('checkpoints in the public view', () => {
+  it('counts them and names the most recently synced one, with the step read from the name', () => {
+    const job = createJobRecord({
+      id: 'j0000000000000000000001',
+      spec: {
+        instance: { type: 'gpu_1x_a10' },
+        inputs: {},
+        script: { inline: 'x', filename: 'train.py' },
+        command: 'x',
+        outputUri: 's3://b/o/',
+      },
+    });
+    expect(toPublicJob(job).checkpoints).toEqual({ count: 0, latest: null });
+    const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+    const entry = (name: string, s: number) => ({
+      name,
+      step: checkpointStep(name),
+      at: at(s),
+      uri: `s3://b/o/checkpoints/${name}/`,
+      bytes: 1,
+      files: 1,
+      signature: '',
+    });
+    job.checkpoints = [entry('step-500', 1), entry('final', 3), entry('step-1000', 2)];
+    const view = toPublicJob(job);
+    expect(view.checkpoints).toEqual({ count: 3, latest: { name: 'final', step: null, at: at(3) } });
+    expect(publicJobSchema.parse(view)).toEqual(view);
+    expect([checkpointStep('step-500'), checkpointStep('epoch3.pt'), checkpointStep('ckpt_0042')]).toEqual([500, null, 42]);
   });
 });

@@ -107,7 +107,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('apps that use S3 reach the bundled MinIO and wait for its bucket', () => {
-    for (const app of ['api', 'transfer']) {
+    for (const app of ['api', 'transfer', 'monitor']) {
       const svc = service(app);
       expect(svc.environment?.S3_ENDPOINT).toBe('http://minio:9000');
       expect(svc.environment?.S3_FORCE_PATH_STYLE).toBe('true');
@@ -148,7 +148,7 @@ describe('docker-compose.yml', () => {
       api: ['API_KEYS', 'AWS_SECRET_ACCESS_KEY'],
       provisioner: ['LAMBDA_API_KEY'],
       transfer: ['AWS_SECRET_ACCESS_KEY'],
-      monitor: [],
+      monitor: ['AWS_SECRET_ACCESS_KEY'],
     };
     const secrets = ['API_KEYS', 'API_ADMIN_KEYS', 'AWS_SECRET_ACCESS_KEY', 'LAMBDA_API_KEY', 'MINIO_ROOT_PASSWORD'];
     for (const app of APPS) {
