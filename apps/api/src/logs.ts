@@ -18,7 +18,7 @@ export interface LogDeps {
  *
  * The stored copy (Redis) keeps the last 8 MiB. Once stage-out has archived the whole train.log
  * (`logArchive.archivedAt`), a request the stored copy cannot answer in full (the bytes asked for
- * were cut, or it holds fewer bytes than the archive) is a 302 to a short-lived presigned GET of
+ * were cut, or it holds fewer bytes than the archive) of a job that never moved hosts is a 302 to a short-lived presigned GET of
  * the archive instead; a `Range: bytes=N-` goes along with the redirect and S3 answers it (206).
  * Everything else is answered from the stored copy as before, so a tailer's last poll is unchanged.
  */
@@ -32,9 +32,11 @@ export async function sendLog(deps: LogDeps, job: JobRecord, req: Request, res: 
   }
   const from = range ? Number(range[1]) : (offset ?? 0);
   const log = await deps.store.logFrom(job.id, from);
-  const archive = job.logArchive?.archivedAt ? job.logArchive : null;
+  // The archive is the last host's train.log: after a restart on a new host, its offsets are not the
+  // stored copy's (which counts every host's output), so such a job is answered from Redis only.
+  const archive = job.logArchive?.archivedAt && job.hostRestarts === 0 ? job.logArchive : null;
   const whole = log.start === Math.min(from, log.size);
-  if (archive && (!whole || log.size !== archive.size)) {
+  if (archive && (!whole || archive.size > log.size)) {
     const { bucket, key } = parseS3Uri(archive.uri);
     const url = await deps.storage.presignGet(bucket, key, OUTPUT_LINK_SECONDS);
     // As for outputs: the link is a credential for minutes (no cache keeps it), and no body repeats it.

@@ -176,7 +176,8 @@ function jobActionPaths(): Record<string, OpenApiPathItem> {
           'the stored copy cannot answer in full (its bytes from N were cut) is a 302 to a short-lived presigned GET of ' +
           'the archive: follow it without the API key; a `Range: bytes=N-` sent along is answered by S3 (206), and after ' +
           'a 302 to `?offset=N` send `Range: bytes=N-` to the Location yourself. Requests the stored copy holds in full ' +
-          'are answered as before.',
+          'are answered as before. A job that started over on a new host is answered from the stored copy only ' +
+          "(the archive holds the last host's log).",
         tags: ['jobs'],
         parameters: [
           ...job,

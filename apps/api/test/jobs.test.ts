@@ -290,6 +290,10 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     // An archive that holds more than the stored copy ever saw is the authority, even from an offset kept in Redis.
     await h.store.update(id, (job) => ({ ...job, logArchive: { uri, size: 20, archivedAt: new Date().toISOString() } }));
     expect((await get(`/v1/jobs/${id}/logs?offset=12`)).status).toBe(302);
+    // After a restart on a new host the archive is that host's log alone: its offsets are not these.
+    await h.store.update(id, (job) => ({ ...job, hostRestarts: 1 }));
+    const restarted = await get(`/v1/jobs/${id}/logs`);
+    expect([restarted.status, restarted.text, restarted.headers['x-log-truncated']]).toEqual([200, '89abcdef', 'true']);
   });
 
   it('serves a small archived log from the stored copy while it holds it all', async () => {

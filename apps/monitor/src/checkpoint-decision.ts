@@ -8,16 +8,29 @@
  *     was at least syncSeconds earlier, and nothing in it changed in the last QUIET_MS (host clock).
  * A complete entry is synced when it was never synced, or when its listing differs from the one
  * synced (it was rewritten). Entries that are gone (rotated away by the script) are left alone:
- * what is in S3 stays. An entry with no files has nothing to sync.
+ * what is in S3 stays. An entry with no files has nothing to sync. The entry stage-in restored on a
+ * new instance is already in S3: while it holds the same files with the same sizes it is not synced
+ * again (its mtimes are the download's, so its listing signature is new).
  */
 import { createHash } from 'node:crypto';
-import type { CheckpointListing, ListedCheckpoint } from '@inno-train/host-protocol';
+import { checkpointContentSignature, type CheckpointListing, type ListedCheckpoint } from '@inno-train/host-protocol';
 
 /** An entry's newest change must be at least this old (host clock) to be called stable. */
 export const QUIET_MS = 3000;
 
 /** Rounds are scheduled on the monitor's clock; the hosts' may differ a little. */
 const ROUND_SLACK = 0.9;
+
+/** The checkpoint restored on this instance: its name and checkpointContentSignature. */
+export interface RestoredEntry {
+  name: string;
+  signature: string;
+}
+
+/** The entry is the restored copy, unchanged (same paths and sizes). */
+export function isRestoredCopy(entry: Pick<ListedCheckpoint, 'name' | 'files'>, restored: RestoredEntry | null | undefined): boolean {
+  return !!restored && entry.name === restored.name && checkpointContentSignature(entry.files) === restored.signature;
+}
 
 /** The entry's listing as one string: paths, sizes and mtimes, the marker left out. */
 export function entrySignature(entry: Pick<ListedCheckpoint, 'files'>): string {
@@ -34,6 +47,8 @@ export interface RoundInput {
   /** The signature last synced of each entry. */
   synced: Record<string, string>;
   syncSeconds: number;
+  /** The checkpoint stage-in restored on this instance, never synced again while unchanged. */
+  restored?: RestoredEntry | null;
 }
 
 export interface EntryToSync {
@@ -49,14 +64,14 @@ export interface RoundDecision {
 }
 
 export function decideRound(input: RoundInput): RoundDecision {
-  const { listing, previous, synced, syncSeconds } = input;
+  const { listing, previous, synced, syncSeconds, restored } = input;
   const apart = previous.listedAt !== null && listing.now - previous.listedAt >= syncSeconds * 1000 * ROUND_SLACK;
   const seen: Record<string, string> = {};
   const toSync: EntryToSync[] = [];
   for (const entry of listing.entries) {
     const signature = entrySignature(entry);
     seen[entry.name] = signature;
-    if (entry.files.length === 0) continue;
+    if (entry.files.length === 0 || isRestoredCopy(entry, restored)) continue;
     const stable = apart && previous.seen[entry.name] === signature && listing.now - entry.newestMtimeMs >= QUIET_MS;
     const reason = entry.marker ? 'marker' : stable ? 'stable' : null;
     if (reason && synced[entry.name] !== signature) toSync.push({ entry, signature, reason });
@@ -93,6 +108,7 @@ export interface FinalInput {
   listing: CheckpointListing;
   previous: { listedAt: number | null; seen: Record<string, string> };
   synced: Record<string, string>;
+  restored?: RestoredEntry | null;
 }
 
 /**
@@ -102,10 +118,10 @@ export interface FinalInput {
  * (or abandoned mid-write by a crash) without the marker is not taken.
  */
 export function decideFinal(input: FinalInput): EntryToSync[] {
-  const { listing, previous, synced } = input;
+  const { listing, previous, synced, restored } = input;
   const toSync: EntryToSync[] = [];
   for (const entry of listing.entries) {
-    if (entry.files.length === 0) continue;
+    if (entry.files.length === 0 || isRestoredCopy(entry, restored)) continue;
     const signature = entrySignature(entry);
     const stable =
       previous.listedAt !== null && previous.seen[entry.name] === signature && previous.listedAt - entry.newestMtimeMs >= QUIET_MS;

@@ -95,7 +95,13 @@ async function turn(deps: CheckpointDeps, job: JobRecord, initial: CheckpointSyn
   if (!round) return;
   const syncSeconds = syncSecondsOf(job);
   const synced = Object.fromEntries((await deps.store.mustGet(job.id)).checkpoints.map((c) => [c.name, c.signature]));
-  const decision = decideRound({ listing, previous: { listedAt: state.listedAt, seen: state.seen }, synced, syncSeconds });
+  const decision = decideRound({
+    listing,
+    previous: { listedAt: state.listedAt, seen: state.seen },
+    synced,
+    syncSeconds,
+    restored: job.resumedFrom,
+  });
   const next: CheckpointSync = { ...state, nextRoundAt: Date.now() + syncSeconds * 1000, listedAt: listing.now, seen: decision.seen };
   const tooBig = decision.toSync.filter((item) => item.entry.files.some((file) => file.size > MAX_PUT_BYTES));
   const toSync = state.pending ? [] : decision.toSync.filter((item) => !tooBig.includes(item));
@@ -273,7 +279,12 @@ export async function finalCheckpoints(deps: CheckpointDeps, job: JobRecord, tar
     }
     if (final.state === 'syncing') return finish(current, []);
     const synced = Object.fromEntries((await deps.store.mustGet(job.id)).checkpoints.map((c) => [c.name, c.signature]));
-    const decided = decideFinal({ listing, previous: { listedAt: current.listedAt, seen: current.seen }, synced });
+    const decided = decideFinal({
+      listing,
+      previous: { listedAt: current.listedAt, seen: current.seen },
+      synced,
+      restored: job.resumedFrom,
+    });
     const tooBig = decided.filter((item) => item.entry.files.some((file) => file.size > MAX_PUT_BYTES));
     const toSync = decided.filter((item) => !tooBig.includes(item));
     if (toSync.length === 0) return finish(current, tooBig.map(tooBigEvent));

@@ -19,10 +19,17 @@ export { LOG_MARKER } from '@inno-train/host-protocol';
 
 /**
  * The training task's script for the job (uploaded as .inno/train.sh). The command is code by
- * design; everything else (ids, paths, env keys and values) is quoted data.
+ * design; everything else (ids, paths, env keys and values) is quoted data. RESUME_FROM points at the
+ * checkpoint stage-in restored on this instance, if any.
  */
 export function renderRunScript(job: JobRecord): string {
-  return renderTrainScript({ id: job.id, command: job.spec.command, env: job.spec.env ?? {}, inputs: job.spec.inputs });
+  return renderTrainScript({
+    id: job.id,
+    command: job.spec.command,
+    env: job.spec.env ?? {},
+    inputs: job.spec.inputs,
+    resumeFrom: job.resumedFrom?.name ?? null,
+  });
 }
 
 /** Where renderRunScript's output is uploaded, relative to the home. */

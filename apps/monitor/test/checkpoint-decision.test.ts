@@ -1,4 +1,4 @@
-import type { CheckpointListing, ListedCheckpoint } from '@inno-train/host-protocol';
+import { checkpointContentSignature, type CheckpointListing, type ListedCheckpoint } from '@inno-train/host-protocol';
 import { decideFinal, decideRound, entrySignature, QUIET_MS, verifyEntry } from '../src/checkpoint-decision';
 
 const NOW = 1_000_000_000;
@@ -111,6 +111,37 @@ describe('which checkpoint entries a round syncs', () => {
     ];
     expect(entrySignature({ files })).toBe(entrySignature({ files: [...files].reverse() }));
     expect(entrySignature({ files })).not.toBe(entrySignature({ files: [files[0]!, { ...files[1]!, mtimeMs: 3 }] }));
+  });
+});
+
+describe('the checkpoint restored on a new instance', () => {
+  const restoredEntry = entry('step-7', { mtimeMs: NOW - 30_000 });
+  const restored = { name: 'step-7', signature: checkpointContentSignature(restoredEntry.files) };
+  const stableRound = (listed: ListedCheckpoint[]) =>
+    decideRound({
+      listing: listing(listed),
+      previous: { listedAt: NOW - 10_000, seen: Object.fromEntries(listed.map((e) => [e.name, sig(e)])) },
+      // What S3 has of step-7 was listed with the old host's mtimes: a different listing signature.
+      synced: { 'step-7': 'signature-on-the-old-host' },
+      syncSeconds: 5,
+      restored,
+    });
+
+  it('is not synced again while it holds the same files with the same sizes, in a round or at the end', () => {
+    expect(stableRound([restoredEntry]).toSync).toEqual([]);
+    const final = decideFinal({
+      listing: listing([{ ...restoredEntry, marker: true }]),
+      previous: { listedAt: NOW, seen: { 'step-7': sig(restoredEntry) } },
+      synced: { 'step-7': 'signature-on-the-old-host' },
+      restored,
+    });
+    expect(final).toEqual([]);
+  });
+
+  it('is synced once the script rewrote it with other sizes, and a new entry of the new run is synced as usual', () => {
+    const rewritten = entry('step-7', { mtimeMs: NOW - 30_000, size: 101 });
+    const next = entry('step-8', { mtimeMs: NOW - 30_000 });
+    expect(names(stableRound([rewritten, next]))).toEqual(['step-7:stable', 'step-8:stable']);
   });
 });
 

@@ -1,5 +1,6 @@
 import { crashPoint, FileTransferError, InnoError, isoNow, type Logger } from '@inno-train/core';
 import {
+  checkpointContentSignature,
   inputDir,
   jobDir,
   JOB_LAYOUT,
@@ -10,7 +11,7 @@ import {
   taskFiles,
   taskScriptPath,
 } from '@inno-train/host-protocol';
-import type { JobRecord } from '@inno-train/schemas';
+import { checkpointToResume, type JobRecord, type ResumedFrom } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import {
   applyDecision,
@@ -83,12 +84,16 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   }
   if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_in', decision);
   const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
-  const message = `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s`;
+  const restored = job.resumedFrom ? `, checkpoint ${JSON.stringify(job.resumedFrom.name)} among them` : '';
+  const message = `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s${restored}`;
   return applyDecision(deps, job.id, 'staging_in', { kind: 'advance', transition: 'inputs_ready', message });
 }
 
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
-  const files = await planInputs(deps.storage, job, presignLifetimeSeconds(deps.timings));
+  const expires = presignLifetimeSeconds(deps.timings);
+  const restore = await planCheckpointRestore(deps.storage, job, expires);
+  const files = [...(await planInputs(deps.storage, job, expires)), ...(restore?.files ?? [])];
+  await recordRestore(deps, job.id, restore);
   const target = hostTarget(job, deps.identity);
   const script = renderStageInScript({
     jobDir: jobDir(job.id),
@@ -160,4 +165,76 @@ async function planInputs(storage: TransferStorage, job: JobRecord, expiresSecon
     }),
   );
   return plans.flat();
+}
+
+/** The checkpoint stage-in restores, its presigned downloads, and what the record keeps of it. */
+export interface CheckpointRestore {
+  resumedFrom: ResumedFrom;
+  /** S3 URI the files come from. */
+  uri: string;
+  files: { url: string; relPath: string; size: number }[];
+}
+
+/**
+ * The latest synced checkpoint (checkpointToResume), as downloads into `CHECKPOINT_DIR/<name>`: the
+ * objects under its URI in S3 now, each with a presigned GET. A first run has none (nothing synced
+ * yet), and so does a job whose checkpoint is gone from S3: both start fresh (null).
+ */
+export async function planCheckpointRestore(
+  storage: Pick<TransferStorage, 'listPrefix' | 'presignGet'>,
+  job: Pick<JobRecord, 'checkpoints'>,
+  expiresSeconds: number,
+): Promise<CheckpointRestore | null> {
+  const checkpoint = checkpointToResume(job.checkpoints);
+  if (!checkpoint) return null;
+  const { bucket, key } = parseS3Uri(checkpoint.uri);
+  const kind = checkpoint.uri.endsWith('/') ? 'dir' : 'file';
+  const objects = (await storage.listPrefix(bucket, key)).filter((object) =>
+    kind === 'dir' ? !object.key.endsWith('/') && object.key.length > key.length : object.key === key,
+  );
+  if (objects.length === 0) return null;
+  const base = `${JOB_LAYOUT.checkpoints}/${checkpoint.name}`;
+  const listed = objects.map((object) => ({ object, path: kind === 'dir' ? object.key.slice(key.length) : checkpoint.name }));
+  const files = await Promise.all(
+    listed.map(async ({ object, path }) => ({
+      url: await storage.presignGet(bucket, object.key, expiresSeconds),
+      relPath: kind === 'dir' ? `${base}/${path}` : base,
+      size: object.size,
+    })),
+  );
+  return {
+    uri: checkpoint.uri,
+    files,
+    resumedFrom: {
+      name: checkpoint.name,
+      step: checkpoint.step,
+      kind,
+      files: files.length,
+      bytes: files.reduce((sum, file) => sum + file.size, 0),
+      signature: checkpointContentSignature(listed.map(({ object, path }) => ({ path, size: object.size }))),
+    },
+  };
+}
+
+/**
+ * Saves which checkpoint this instance resumes from (the monitor renders RESUME_FROM from it), with
+ * its event in the same write; a rerun with the same plan changes nothing and events nothing.
+ */
+async function recordRestore(deps: TransferDeps, id: string, restore: CheckpointRestore | null): Promise<void> {
+  const resumedFrom = restore?.resumedFrom ?? null;
+  const events = restore ? [restoreEvent(restore)] : [];
+  await deps.store.update(
+    id,
+    (current) => (JSON.stringify(current.resumedFrom) === JSON.stringify(resumedFrom) ? null : { ...current, resumedFrom }),
+    events,
+  );
+}
+
+function restoreEvent({ resumedFrom: { name, step, files, bytes }, uri }: CheckpointRestore) {
+  return {
+    type: 'transfer' as const,
+    stage: 'staging_in' as const,
+    message: `Restoring checkpoint ${name} (${files} files, ${bytes} bytes) from ${uri} into CHECKPOINT_DIR/${name}; RESUME_FROM points at it`,
+    data: { checkpoint: name, step, files, bytes },
+  };
 }

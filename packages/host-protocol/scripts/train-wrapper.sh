@@ -15,6 +15,7 @@ INNO_JOB_ID=j0000000000000000000000
 INNO_INPUT_VARS=(INPUT_TRAIN)
 INNO_INPUT_PATHS=(inputs/train/train.jsonl)
 INNO_COMMAND='python3 train.py'
+INNO_RESUME_FROM=step-500
 export PYTHONUNBUFFERED=1
 # ---- end of data ----
 
@@ -24,6 +25,12 @@ export JOB_ID=$INNO_JOB_ID JOB_DIR=$PWD INPUT_DIR=$PWD/inputs CONFIG_PATH=$PWD/c
 # CHECKPOINT_DIR: each top-level entry is one checkpoint, synced to S3 while the command runs.
 export CHECKPOINT_DIR=$PWD/checkpoints
 mkdir -p -- "$CHECKPOINT_DIR" || exit 97
+# RESUME_FROM: the checkpoint entry stage-in restored on a new instance (README, "Checkpoints").
+if [[ -n $INNO_RESUME_FROM ]]; then
+  export RESUME_FROM=$CHECKPOINT_DIR/$INNO_RESUME_FROM
+else
+  unset RESUME_FROM
+fi
 # INPUT_<NAME>: the file of an object input, the folder of a prefix (names checked when rendered).
 for ((inno_input = 0; inno_input < ${#INNO_INPUT_VARS[@]}; inno_input++)); do
   export "${INNO_INPUT_VARS[inno_input]}=$PWD/${INNO_INPUT_PATHS[inno_input]}"

@@ -3,6 +3,7 @@
  * and start the upload of complete entries in the background, with presigned PUT URLs (transfer.sh
  * in stage-out mode, as outputs are moved). What is complete is decided by the monitor, not here.
  */
+import { createHash } from 'node:crypto';
 import { InnoError } from '@inno-train/core';
 import { z } from 'zod';
 import { jobDir, jobPath, JOB_LAYOUT } from './layout';
@@ -73,6 +74,17 @@ export interface CheckpointFile {
   path: string;
   size: number;
   mtimeMs: number;
+}
+
+/**
+ * An entry's files by path and size only (no mtimes): what stage-in restored from S3 and what the
+ * monitor lists on the new host compare equal with it, so a restored copy is not synced as new.
+ */
+export function checkpointContentSignature(files: readonly Pick<CheckpointFile, 'path' | 'size'>[]): string {
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const hash = createHash('sha256');
+  for (const file of sorted) hash.update(`${file.path}\0${file.size}\0`);
+  return hash.digest('hex').slice(0, 32);
 }
 
 /** One top-level entry of CHECKPOINT_DIR as listed. */

@@ -33,6 +33,7 @@ export { renderStageOutScript, type StageOutPlan, type StageOutUpload } from './
 export { checkRelPath } from './transfer/validate';
 export {
   CHECKPOINT_MARKER,
+  checkpointContentSignature,
   checkpointResultFile,
   checkpointSyncScriptPath,
   listCheckpointsCommand,

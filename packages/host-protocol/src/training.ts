@@ -6,6 +6,7 @@ import { ENV_KEY_PATTERN } from '@inno-train/core';
 import { z } from 'zod';
 import { inputEnvName, inputPath, jobDir, JOB_LAYOUT } from './layout';
 import { renderScript } from './render';
+import { checkRelPath } from './transfer/validate';
 import { checkTaskCommand, HostAnswerError, LOG_MARKER, parseTaskCheck, type TaskState } from './task';
 
 /** What the wrapper needs of a job. */
@@ -17,12 +18,18 @@ export interface TrainingJob {
   env?: Record<string, string>;
   /** Input name to S3 URI (a URI ending in `/` is a prefix). */
   inputs: Record<string, string>;
+  /**
+   * The checkpoint entry restored into CHECKPOINT_DIR (its name): RESUME_FROM is then
+   * `$CHECKPOINT_DIR/<name>`. Unset or null: RESUME_FROM is not set.
+   */
+  resumeFrom?: string | null;
 }
 
 /**
  * The training task's script (.inno/train.sh): the job's command in the job directory with the
  * documented environment, output appended to train.log, exiting with the command's exit code.
- * PYTHONUNBUFFERED=1 comes before the job's env, so a job may turn it off.
+ * PYTHONUNBUFFERED=1 comes before the job's env, so a job may turn it off. RESUME_FROM is set when a
+ * checkpoint was restored (a reserved key: the job's env cannot hold it).
  */
 export function renderTrainScript(job: TrainingJob): string {
   const names = Object.keys(job.inputs);
@@ -38,6 +45,7 @@ export function renderTrainScript(job: TrainingJob): string {
       INNO_JOB_ID: job.id,
       INNO_INPUT_VARS: vars,
       INNO_INPUT_PATHS: names.map((name) => inputPath(name, job.inputs[name]!)),
+      INNO_RESUME_FROM: job.resumeFrom ? checkRelPath(job.resumeFrom, 'resumeFrom') : '',
       INNO_COMMAND: job.command,
     },
     { label: 'train', exports: { PYTHONUNBUFFERED: '1', ...(job.env ?? {}) } },

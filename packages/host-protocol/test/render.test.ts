@@ -58,6 +58,7 @@ describe('host scripts as files', () => {
         INNO_INPUT_VARS: [],
         INNO_INPUT_PATHS: ['a b', 'c\nd'],
         INNO_COMMAND: 'true',
+        INNO_RESUME_FROM: '',
       },
       { label: 'train', exports: { K: 'v w' } },
     );

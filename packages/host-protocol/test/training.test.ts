@@ -70,6 +70,17 @@ describe('the training wrapper on a host', () => {
     expect(log).toBe(`${dir()}/checkpoints\n`);
   });
 
+  it('exports RESUME_FROM as the restored checkpoint under CHECKPOINT_DIR, and only when one was restored', () => {
+    const command = 'printf "[%s]\\n" "${RESUME_FROM-unset}"';
+    expect(runWrapper(job({ resumeFrom: "step 7 $(touch canary) 'q'", command })).log).toBe(
+      `[${dir()}/checkpoints/step 7 $(touch canary) 'q']\n`,
+    );
+    expect(() => readFileSync(join(dir(), 'canary'))).toThrow();
+    rmSync(join(dir(), 'train.log'));
+    expect(runWrapper(job({ command })).log).toBe('[unset]\n');
+    expect(() => renderTrainScript(job({ resumeFrom: '../elsewhere' }))).toThrow(/segment/);
+  });
+
   it('lets the job turn PYTHONUNBUFFERED off, and refuses a NUL in its env', () => {
     expect(runWrapper(job({ env: { PYTHONUNBUFFERED: '' }, command: 'echo "[$PYTHONUNBUFFERED]"' })).log).toBe('[]\n');
     expect(() => renderTrainScript(job({ env: { BAD: 'a\0b' } }))).toThrow(/NUL/);

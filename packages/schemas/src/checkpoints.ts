@@ -87,6 +87,32 @@ export function checkpointStep(name: string): number | null {
   return Number.isSafeInteger(step) ? step : null;
 }
 
+/**
+ * The checkpoint a job on a new instance resumes from: the highest step, or (no step in any name)
+ * the one verified last. Null: none synced yet, the job starts fresh.
+ */
+export function checkpointToResume(checkpoints: readonly SyncedCheckpoint[]): SyncedCheckpoint | null {
+  const later = (a: SyncedCheckpoint, b: SyncedCheckpoint) => (a.step !== b.step ? (a.step ?? -1) > (b.step ?? -1) : a.at >= b.at);
+  let best: SyncedCheckpoint | null = null;
+  for (const checkpoint of checkpoints) if (!best || later(checkpoint, best)) best = checkpoint;
+  return best;
+}
+
+/**
+ * The checkpoint stage-in restored into CHECKPOINT_DIR on the job's current instance (RESUME_FROM
+ * points at it). `signature` is the restored files' paths and sizes (checkpointContentSignature in
+ * the host protocol): an entry still holding exactly those is that copy, not a new checkpoint.
+ */
+export const resumedFromSchema = z.object({
+  name: z.string().min(1),
+  step: z.number().int().min(0).nullable(),
+  kind: z.enum(['dir', 'file']),
+  files: z.number().int().min(0),
+  bytes: z.number().int().min(0),
+  signature: z.string(),
+});
+export type ResumedFrom = z.infer<typeof resumedFromSchema>;
+
 /** The most recently synced checkpoint (the last one verified), or null. */
 export function latestCheckpoint(checkpoints: readonly SyncedCheckpoint[]): SyncedCheckpoint | null {
   let latest: SyncedCheckpoint | null = null;

@@ -8,7 +8,7 @@ import { JOB_STATUSES, STAGE_NAMES, type JobEventType } from '@inno-train/workfl
 import { z } from 'zod';
 import { jobErrorCodeSchema } from './error-codes';
 import type { JobSubmission } from './submission';
-import { checkpointSyncSchema, syncedCheckpointSchema } from './checkpoints';
+import { checkpointSyncSchema, resumedFromSchema, syncedCheckpointSchema } from './checkpoints';
 
 const isoTime = z.string().min(1);
 
@@ -130,6 +130,8 @@ export const jobRecordSchema = z.looseObject({
   checkpoints: z.array(syncedCheckpointSchema).default([]),
   /** The checkpoint sync's own state: the last listing and the upload in flight. Null: none yet. */
   checkpointSync: checkpointSyncSchema.nullable().default(null),
+  /** The checkpoint restored on the current instance by stage-in (after a restart on a new host). Null: started fresh. */
+  resumedFrom: resumedFromSchema.nullable().default(null),
   progress: progressSchema.nullable(),
   outputs: z.array(z.object({ key: z.string(), size: z.number() })),
   error: jobErrorSchema.nullable(),
@@ -183,6 +185,7 @@ export function createJobRecord(
     logArchive: null,
     checkpoints: [],
     checkpointSync: null,
+    resumedFrom: null,
     progress: null,
     outputs: [],
     error: null,

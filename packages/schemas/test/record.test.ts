@@ -1,4 +1,4 @@
-import { instancesOf, isInstanceGone, parseJobRecord, type InstanceInfo } from '../src';
+import { checkpointStep, checkpointToResume, instancesOf, isInstanceGone, parseJobRecord, type InstanceInfo } from '../src';
 
 const now = '2026-01-01T00:00:00.000Z';
 const stored = {
@@ -57,6 +57,12 @@ describe('a stored job record', () => {
     );
   });
 
+  it('has no restored checkpoint unless stage-in recorded one', () => {
+    expect(parseJobRecord(JSON.stringify(stored)).resumedFrom).toBeNull();
+    const resumedFrom = { name: 'step-5', step: 5, kind: 'dir', files: 2, bytes: 10, signature: 'abc' };
+    expect(parseJobRecord(JSON.stringify({ ...stored, resumedFrom })).resumedFrom).toEqual(resumedFrom);
+  });
+
   it("keeps fields it does not know, so a newer writer's fields survive an older reader", () => {
     expect(parseJobRecord(JSON.stringify({ ...stored, webhookIds: ['w1'] }))).toMatchObject({ webhookIds: ['w1'] });
   });
@@ -89,5 +95,25 @@ describe('the instances of a job', () => {
     ['booting', false],
   ])('%s is gone: %s', (status, gone) => {
     expect(isInstanceGone(status)).toBe(gone);
+  });
+});
+
+describe('the checkpoint a restarted job resumes from', () => {
+  const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
+  const checkpoint = (name: string, second: number) => ({
+    name,
+    step: checkpointStep(name),
+    at: at(second),
+    uri: `s3://b/o/checkpoints/${name}/`,
+    bytes: 1,
+    files: 1,
+    signature: 's',
+  });
+
+  it('is the highest step, whatever order they were verified in; else the one verified last; none when none', () => {
+    expect(checkpointToResume([checkpoint('step-9', 1), checkpoint('step-10', 2), checkpoint('step-8', 3)])?.name).toBe('step-10');
+    expect(checkpointToResume([checkpoint('latest', 1), checkpoint('best', 2), checkpoint('ema', 0)])?.name).toBe('best');
+    expect(checkpointToResume([checkpoint('best', 5), checkpoint('step-2', 1)])?.name).toBe('step-2');
+    expect(checkpointToResume([])).toBeNull();
   });
 });

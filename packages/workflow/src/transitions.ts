@@ -162,6 +162,9 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
       current.training = { startedAt: null, exitCode: null };
       current.progress = null;
       current.pendingError = null;
+      // The old host's listings and upload in flight mean nothing on the new one; what was synced
+      // (checkpoints) stays, and stage-in restores the latest of it there.
+      current.checkpointSync = null;
       delete current.stageOutPlan;
       return current;
     },

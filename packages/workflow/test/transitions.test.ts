@@ -61,10 +61,32 @@ describe('a job whose host is lost and whose retry.onHostLost allows a restart',
 
   const spec = (onHostLost: number) => ({ ...jobRecord('j', {}).spec, retry: { onHostLost } });
 
-  it('goes back to provisioning with a retry event and a status event naming the status it left, in one write', async () => {
-    const job = await saved({ status: 'training', instance: liveInstance, spec: spec(2) });
+  it('goes back to provisioning with a retry event and a status event naming the status it left, in one write, keeping the synced checkpoints', async () => {
+    const checkpoint = {
+      name: 'step-3',
+      step: 3,
+      at: '2026-01-01T00:00:00.000Z',
+      uri: 's3://b/o/checkpoints/step-3/',
+      bytes: 1,
+      files: 1,
+      signature: 's',
+    };
+    const job = await saved({
+      status: 'training',
+      instance: liveInstance,
+      spec: spec(2),
+      checkpoints: [checkpoint],
+      checkpointSync: { nextRoundAt: 1, listedAt: 2, seen: { 'step-4': 'x' }, retryAt: 0, pending: null },
+    });
     expect(await restartOnNewHost(deps, job.id, 'host refuses connections', 'training')).toBe(true);
-    expect(await store.mustGet(job.id)).toMatchObject({ status: 'provisioning', instance: null, hostRestarts: 1 });
+    // What was synced stays (the new host resumes from it); the old host's sync state does not.
+    expect(await store.mustGet(job.id)).toMatchObject({
+      status: 'provisioning',
+      instance: null,
+      hostRestarts: 1,
+      checkpoints: [checkpoint],
+      checkpointSync: null,
+    });
     const events = await store.events(job.id);
     expect(events.map((e) => e.type)).toEqual(['status', 'retry', 'status']);
     expect(events[1]).toMatchObject({
