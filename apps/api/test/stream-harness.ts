@@ -13,7 +13,7 @@ import { redisRateCounter } from '../src/guard';
 import { loadKeyEntries } from '../src/keys';
 import { createStreamHub, type StreamHub, type StreamHubOptions } from '../src/stream-hub';
 import { ADMIN_KEY, ALLOWED_PREFIXES, DEFAULT_BUCKET, KEY_A, KEY_B, REDIS_URL, type Harness } from './harness';
-import { openSse, type SseMessage } from './sse-client';
+import { openSse, type SseMessage } from '@inno-train/test-kit';
 
 export const TRAIN = 's3://data-bucket/sets/stream-train.jsonl';
 

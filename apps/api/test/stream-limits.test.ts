@@ -4,11 +4,10 @@
  * ends open streams at once instead of waiting out its deadline.
  */
 import { createLogger } from '@inno-train/core';
-import { waitFor } from '@inno-train/test-kit';
+import { openSse, waitFor } from '@inno-train/test-kit';
 import { compose, type ApiService } from '../src/compose';
 import { parseApiEnv } from '../src/env';
 import { ADMIN_KEY, DEFAULT_BUCKET, KEY_A, KEY_B, openHarness, REDIS_URL, uniqueNamespace, type Harness } from './harness';
-import { openSse } from './sse-client';
 import { follow, ofKind, serve, settle, submit, TRAIN, type Served } from './stream-harness';
 
 let h: Harness;

@@ -7,9 +7,8 @@
  */
 import request from 'supertest';
 import { stageEvent } from '@inno-train/job-store';
-import { waitFor } from '@inno-train/test-kit';
+import { sseParser, waitFor, type SseMessage } from '@inno-train/test-kit';
 import { ADMIN_KEY, KEY_A, KEY_B, openHarness, uniqueNamespace, type Harness } from './harness';
-import { sseParser, type SseMessage } from './sse-client';
 import { auth, expectWholeStream, follow, ofKind, serve, settle, submit, TRAIN, type Served } from './stream-harness';
 
 let h: Harness;

@@ -7,9 +7,6 @@ import {
   jobOutputListSchema,
   publicJobSchema,
   tenantUsageSchema,
-  webhookCreatedSchema,
-  webhookDeliveryListSchema,
-  webhookListSchema,
 } from '@inno-train/schemas';
 import { fetchPresigned } from './download';
 import { followStream } from './follow';
@@ -18,10 +15,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
 import { send, urlFor, type Answer, type Call, type TransportConfig } from './transport';
 import type {
   CallOptions,
-  CreatedWebhook,
   CreateJobBody,
   CreateOptions,
-  CreateWebhookBody,
   FollowOptions,
   Job,
   JobEventList,
@@ -33,15 +28,17 @@ import type {
   MetricPoint,
   MetricsParams,
   OutputListParams,
+  ResponseSchema,
   StreamMessage,
   RetryJobBody,
   Submitted,
   Usage,
   WaitOptions,
-  WebhookDeliveryList,
-  WebhookList,
 } from './types';
 import { waitUntilSettled } from './wait';
+import { webhooksApi, type WebhooksApi } from './webhooks';
+
+export type { WebhooksApi } from './webhooks';
 
 export interface ClientOptions {
   /** Where the API answers, e.g. `http://127.0.0.1:3000` (a path prefix is kept). */
@@ -138,31 +135,10 @@ export interface JobsApi {
   follow(id: string, options?: FollowOptions): AsyncGenerator<StreamMessage, void, undefined>;
 }
 
-export interface WebhooksApi {
-  /**
-   * POST /v1/webhooks: registers an https endpoint for the tenant's job events (`events` unset: all).
-   * The answer holds the signing `secret`, shown this once: store it, never log it. The API takes no
-   * Idempotency-Key here, so the call is tried again only on 429 and 503 (refused before any work);
-   * after a lost answer or another 5xx it throws, and `list()` tells whether the endpoint was made.
-   */
-  create(body: CreateWebhookBody, options?: CallOptions): Promise<CreatedWebhook>;
-  /** The tenant's endpoints, oldest first: `{data: [{id, url, events, createdAt}]}` (never a secret). */
-  list(options?: CallOptions): Promise<WebhookList>;
-  /** Deletes the endpoint (pending deliveries are dropped); another tenant's or a missing one: 404 `webhook_not_found`. */
-  delete(id: string, options?: CallOptions): Promise<void>;
-  /** The endpoint's latest delivery attempts, newest first (up to 100): `{data: [...]}`. */
-  deliveries(id: string, options?: CallOptions): Promise<WebhookDeliveryList>;
-}
-
 export interface InnoTrainClient {
   jobs: JobsApi;
   webhooks: WebhooksApi;
   usage(options?: CallOptions): Promise<Usage>;
-}
-
-/** Just what validation needs of a zod schema, so this file does not depend on zod's types. */
-interface ResponseSchema {
-  safeParse(value: unknown): { success: boolean; error?: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
 const USAGE_SCHEMA: ResponseSchema = adminUsageSchema.or(tenantUsageSchema);
@@ -171,10 +147,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const CLIENT_AGENT = '@inno-train/client';
 
 const jobPath = (id: string, tail = '') => `/v1/jobs/${encodeURIComponent(id)}${tail}`;
-const webhookPath = (id: string, tail = '') => `/v1/webhooks/${encodeURIComponent(id)}${tail}`;
-
-/** A POST the API cannot deduplicate is tried again only when the answer says nothing was done. */
-const refusedBeforeWork = (failure: { status: number | null }) => failure.status === 429 || failure.status === 503;
 
 /**
  * An output's path in the URL, each segment percent-encoded. A `.` or `..` segment cannot be sent
@@ -370,20 +342,7 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     }
   }
 
-  const webhooks: WebhooksApi = {
-    create: (body, call = {}) =>
-      json<CreatedWebhook>(
-        { method: 'POST', path: '/v1/webhooks', body, signal: call.signal, retryOn: refusedBeforeWork },
-        webhookCreatedSchema,
-      ),
-    list: (call = {}) => json<WebhookList>({ method: 'GET', path: '/v1/webhooks', signal: call.signal }, webhookListSchema),
-    async delete(id, call = {}) {
-      // As jobs.delete: a 404 to a retry after a lost answer means the lost try deleted it.
-      await send(config, { method: 'DELETE', path: webhookPath(id), signal: call.signal, doneAfterLostAnswer: 404 });
-    },
-    deliveries: (id, call = {}) =>
-      json<WebhookDeliveryList>({ method: 'GET', path: webhookPath(id, '/deliveries'), signal: call.signal }, webhookDeliveryListSchema),
-  };
+  const webhooks = webhooksApi(config, json);
 
   const jobs: JobsApi = {
     create: async (body, options = {}) => (await submit('/v1/jobs', body, options)).job,

@@ -190,3 +190,8 @@ export interface FollowOptions extends CallOptions {
    */
   idleTimeoutMs?: number;
 }
+
+/** Just what validation needs of a zod schema, so this file does not depend on zod's types. */
+export interface ResponseSchema {
+  safeParse(value: unknown): { success: boolean; error?: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}

@@ -6,3 +6,4 @@ export * from './chaos';
 export * from './socket-meter';
 export * from './free-port';
 export * from './redis-namespace';
+export * from './sse-client';

@@ -5,9 +5,8 @@
  * on the second with Last-Event-ID. Both must hold every event once, in order, and every byte of
  * the log once, in order, exactly as the job's events and log routes answer them afterwards.
  */
-import { freePort, socketMeterPreloadPath, waitFor } from '@inno-train/test-kit';
+import { freePort, openSse, socketMeterPreloadPath, waitFor, type SseConnection, type SseMessage } from '@inno-train/test-kit';
 import { BUCKET, startApp, startStack, submitJob, type AppProcess, type Stack } from '../src';
-import { openSse, type SseConnection, type SseMessage } from '../src/sse-client';
 
 jest.setTimeout(240_000);
 

@@ -12,9 +12,8 @@
  */
 import { Redis } from 'ioredis';
 import { createJobStore, jobChangeChannel } from '@inno-train/job-store';
-import { waitFor } from '@inno-train/test-kit';
+import { openSse, waitFor } from '@inno-train/test-kit';
 import { submitJob } from '../jobs';
-import { openSse } from '../sse-client';
 import { startStack, type Stack } from '../stack';
 
 const LINE = /^tick (\d+) (\d+(?:\.\d+)?)$/;

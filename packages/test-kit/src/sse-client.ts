@@ -1,5 +1,5 @@
 /**
- * A server-sent events client for the stream test and the latency benchmark: node:http and a parser written from the spec
+ * A server-sent events client for the stream tests and the latency benchmark: node:http and a parser written from the spec
  * (fields `id`, `event`, `data`, `retry`; `:` comments; a blank line ends a message), keeping every
  * message and comment with the time it arrived.
  */
