@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { parseS3Uri } from '@inno-train/storage';
 import { HttpError } from './http-error';
 import type { Tenant } from './keys';
+import { resolveResumeSource } from './resume-from';
 
 /** The S3 calls submit needs: existence checks only, never object bodies. */
 export interface InputChecker {
@@ -73,6 +74,7 @@ export async function submitJob(
   const submission = parsed.data;
   checkAllowedLocations(tenant.allowedPrefixes, submission);
   await checkInputsExist(deps.storage, submission.inputs, 'uri' in submission.script ? submission.script.uri : undefined);
+  const resumeSource = await resolveResumeSource(deps.store, submission.resumeFrom, tenant);
 
   let id = newJobId();
   if (idempotencyKey !== undefined) {
@@ -81,7 +83,7 @@ export async function submitJob(
     id = earlier.jobId;
   }
   await checkBudget(deps.store, tenant);
-  const job = newJobRecord(deps, submission, id, tenant, origin.retryOf ?? null);
+  const job = newJobRecord(deps, submission, id, tenant, { retryOf: origin.retryOf ?? null, resumeSource });
   const now = job.createdAt;
   try {
     await deps.store.create(job, { at: now, type: 'status', stage: 'submit', message: 'Job submitted', data: { status: 'queued' } });
@@ -189,7 +191,13 @@ async function reserveKey(
   return { jobId: job.id, job };
 }
 
-function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, tenant: Tenant, retryOf: string | null): JobRecord {
+function newJobRecord(
+  deps: SubmitDeps,
+  submission: JobSubmission,
+  id: string,
+  tenant: Tenant,
+  origin: Pick<JobRecord, 'retryOf' | 'resumeSource'>,
+): JobRecord {
   // The id's own clock, so filters on creation time (an id range) agree with createdAt to the millisecond.
   const now = isoNow(jobIdTime(id));
   const script =
@@ -209,7 +217,7 @@ function newJobRecord(deps: SubmitDeps, submission: JobSubmission, id: string, t
     createdBy: tenant.name,
     limits: { maxConcurrentJobs: tenant.maxConcurrentJobs, monthlyBudgetUsd: tenant.monthlyBudgetUsd },
     metadata: submission.metadata ?? {},
-    retryOf,
+    ...origin,
     now,
   });
 }

@@ -40,7 +40,7 @@ describe('GET /v1/jobs/:id/checkpoints', () => {
 
   it('is empty for a job with no checkpoint synced, and the view says so', async () => {
     expect((await get(`/v1/jobs/${id}/checkpoints`)).body).toEqual({ data: [] });
-    expect((await get(`/v1/jobs/${id}`)).body.checkpoints).toEqual({ count: 0, latest: null });
+    expect((await get(`/v1/jobs/${id}`)).body.checkpoints).toEqual({ count: 0, latest: null, resumeFrom: null, restored: null });
   });
 
   it('lists the synced ones with their step when the name ends in a number, and summarizes them in the view', async () => {
@@ -63,6 +63,8 @@ describe('GET /v1/jobs/:id/checkpoints', () => {
     expect((await get(`/v1/jobs/${id}`)).body.checkpoints).toEqual({
       count: 2,
       latest: { name: 'best', step: null, at: '2025-03-01T10:05:00.000Z' },
+      resumeFrom: null,
+      restored: null,
     });
   });
 
@@ -73,5 +75,86 @@ describe('GET /v1/jobs/:id/checkpoints', () => {
     expect((await get('/v1/jobs/j0000000000000000000000/checkpoints')).status).toBe(404);
     expect((await get(`/v1/jobs/${id}/checkpoints`, ADMIN_KEY)).body.data).toHaveLength(2);
     expect((await request(h.app).post(`/v1/jobs/${id}/checkpoints`).set(as(KEY_A))).status).toBe(405);
+  });
+});
+
+describe('POST /v1/jobs with resumeFrom', () => {
+  const body = (resumeFrom: unknown) => ({
+    instance: { type: 'gpu_1x_a10' },
+    script: { inline: 'print(1)', filename: 'train.py' },
+    resumeFrom,
+  });
+  const post = (resumeFrom: unknown, key = KEY_A) => request(h.app).post('/v1/jobs').set(as(key)).send(body(resumeFrom));
+  let source: string;
+  const uri = (name: string) => `s3://inno-service/jobs/${source}/output/checkpoints/${name}/`;
+
+  beforeAll(async () => {
+    source = (await post(undefined)).body.id;
+    await h.store.update(source, (job) => ({
+      ...job,
+      checkpoints: [
+        { name: 'step-900', step: 900, at: '2025-03-01T10:00:00.000Z', uri: uri('step-900'), bytes: 9, files: 1, signature: 's9' },
+        { name: 'step-1000', step: 1000, at: '2025-03-01T09:00:00.000Z', uri: uri('step-1000'), bytes: 10, files: 1, signature: 's10' },
+        { name: 'best', step: null, at: '2025-03-01T11:00:00.000Z', uri: uri('best'), bytes: 1, files: 1, signature: 'sb' },
+      ],
+    }));
+  });
+
+  it("copies the owner's latest checkpoint (highest step) into the new job, or the one named", async () => {
+    const latest = await post({ jobId: source });
+    expect(latest.status).toBe(202);
+    expect((await h.store.mustGet(latest.body.id)).resumeSource).toEqual({
+      name: 'step-1000',
+      step: 1000,
+      at: '2025-03-01T09:00:00.000Z',
+      uri: uri('step-1000'),
+      bytes: 10,
+      files: 1,
+      signature: 's10',
+      jobId: source,
+    });
+    const named = await post({ jobId: source, checkpoint: 'best' });
+    expect(named.status).toBe(202);
+    expect(named.body.checkpoints).toMatchObject({ resumeFrom: { jobId: source, name: 'best', step: null }, restored: null });
+    expect((await h.store.mustGet(named.body.id)).resumeSource).toMatchObject({ name: 'best', jobId: source });
+  });
+
+  it("refuses another owner's job exactly like a missing one, even for an admin key", async () => {
+    const missing = await post({ jobId: 'j0000000000000000000000' }, KEY_B);
+    const other = await post({ jobId: source }, KEY_B);
+    const admin = await post({ jobId: source }, ADMIN_KEY);
+    for (const answer of [other, admin]) {
+      expect(answer.status).toBe(400);
+      expect(answer.body.error).toMatchObject({
+        code: 'invalid_input',
+        message: `resumeFrom: job "${source}" does not exist`,
+        details: [{ path: 'resumeFrom.jobId', message: `resumeFrom: job "${source}" does not exist` }],
+      });
+    }
+    expect(missing.body.error.message).toBe('resumeFrom: job "j0000000000000000000000" does not exist');
+  });
+
+  it('names the checkpoint that is not there, and a job with none synced', async () => {
+    const unknown = await post({ jobId: source, checkpoint: 'step-5' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details).toEqual([
+      { path: 'resumeFrom.checkpoint', message: expect.stringContaining(`job ${source} has not synced a checkpoint named "step-5"`) },
+    ]);
+    const empty = (await post(undefined)).body.id;
+    const none = await post({ jobId: empty });
+    expect(none.status).toBe(400);
+    expect(none.body.error.message).toContain(`job ${empty} has not synced any checkpoint`);
+  });
+
+  it.each([
+    [{ jobId: 'not-a-job' }, 'resumeFrom.jobId'],
+    [{ jobId: 'j0000000000000000000000', checkpoint: '../etc' }, 'resumeFrom.checkpoint'],
+    [{ jobId: 'j0000000000000000000000', checkpoint: '.hidden' }, 'resumeFrom.checkpoint'],
+    [{ jobId: 'j0000000000000000000000', extra: 1 }, 'resumeFrom.extra'],
+  ])('validates %j', async (resumeFrom, path) => {
+    const answer = await post(resumeFrom);
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('invalid_request');
+    expect(answer.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
   });
 });

@@ -4,17 +4,26 @@ Contract with the service (see apps/monitor/src/host-commands.ts):
   INPUT_TRAIN, INPUT_EVAL  paths of the input files (a directory is read as all its *.csv files)
   CONFIG_PATH              YAML rendered from the job's JSON config; only flat `key: number` lines are read
   OUTPUT_DIR               everything written here is copied to the job's outputUri
+  CHECKPOINT_DIR           after each epoch the state is saved as epoch-<N>/ (checkpoint.json, then a
+                           .complete marker); only the last 2 stay on disk. Unset: no checkpoints
+  RESUME_FROM              a checkpoint entry (epoch-<N>/) to continue from, at epoch N+1; the run
+                           ends exactly as an uninterrupted one would
 Every step prints one JSON metrics line; the monitor turns the latest one into the job's progress.
 """
 import json
 import math
 import os
 import random
+import re
+import shutil
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULTS = {'epochs': 8, 'lr': 0.3, 'batch_size': 32, 'hidden': 12, 'momentum': 0.9, 'seed': 7, 'step_delay': 0.07}
+CHECKPOINT_FILE = 'checkpoint.json'
+CHECKPOINT_NAME = re.compile(r'^epoch-(\d+)$')
+KEEP_CHECKPOINTS = 2
 
 
 def parse_config(path):
@@ -139,15 +148,69 @@ def sgd_step(model, grad, velocity, lr, momentum):
             model['w1'][j][k] += velocity['w1'][j][k]
 
 
-def train(config, train_x, train_y):
+def save_checkpoint(checkpoint_dir, state):
+    """Writes $CHECKPOINT_DIR/epoch-<N>/: checkpoint.json first, the .complete marker last. Both are
+    written under a dot-name (never synced) and the finished directory is renamed into place, so an
+    epoch-<N> entry is never half-written, even if the script dies meanwhile. Then only the last
+    KEEP_CHECKPOINTS epoch-<N> entries stay on disk (the synced ones stay in S3)."""
+    name = 'epoch-%d' % state['epoch']
+    final, partial = os.path.join(checkpoint_dir, name), os.path.join(checkpoint_dir, '.%s.partial' % name)
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    with open(os.path.join(partial, CHECKPOINT_FILE), 'w') as f:
+        json.dump(state, f)  # floats round-trip exactly through repr, so a resumed run is bit-identical
+        f.flush()
+        os.fsync(f.fileno())
+    with open(os.path.join(partial, '.complete'), 'w') as f:
+        f.write('%s step %d\n' % (name, state['step']))
+    if os.path.lexists(final):  # a restored copy of this very checkpoint, or one from an earlier attempt
+        shutil.rmtree(final) if os.path.isdir(final) and not os.path.islink(final) else os.remove(final)
+    os.rename(partial, final)
+    epochs = sorted(int(m.group(1)) for m in (CHECKPOINT_NAME.match(n) for n in os.listdir(checkpoint_dir)) if m)
+    for old in epochs:
+        if old <= state['epoch'] - KEEP_CHECKPOINTS or old > state['epoch']:  # older, or from another run
+            shutil.rmtree(os.path.join(checkpoint_dir, 'epoch-%d' % old), ignore_errors=True)
+
+
+def load_checkpoint(path, config, train_rows):
+    """The state save_checkpoint wrote; `path` is the epoch-<N> directory (or its checkpoint.json)."""
+    file = os.path.join(path, CHECKPOINT_FILE) if os.path.isdir(path) else path
+    try:
+        with open(file) as f:
+            state = json.load(f)
+        state['rng'] = (state['rng'][0], tuple(state['rng'][1]), state['rng'][2])
+        epoch, step, saved = int(state['epoch']), int(state['step']), dict(state['config'])
+        hidden, rows = len(state['model']['w1']), len(state['order'])
+        state['velocity'], state['history']  # KeyError if absent
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        sys.exit('RESUME_FROM=%s: not a checkpoint of this script (%r)' % (path, e))
+    if hidden != config['hidden'] or rows != train_rows:
+        sys.exit('RESUME_FROM=%s: saved for hidden=%d and %d train rows, this run has hidden=%d and %d'
+                 % (path, hidden, rows, config['hidden'], train_rows))
+    changed = sorted(k for k in DEFAULTS if k not in ('epochs', 'step_delay') and saved.get(k) != config[k])
+    if changed:
+        print('resume: config differs from the checkpoint in %s; the run will not match an uninterrupted one'
+              % ', '.join(changed), flush=True)
+    print('resumed from epoch-%d (step %d)' % (epoch, step), flush=True)
+    return state
+
+
+def train(config, train_x, train_y, checkpoint_dir=None, resume=None):
     rng = random.Random(config['seed'])
     model = init_model(len(train_x[0]), config['hidden'], rng)
     velocity = zeros_like(model)
     batch_size = max(1, config['batch_size'])
     steps_per_epoch = math.ceil(len(train_x) / batch_size)
     total = steps_per_epoch * config['epochs']
-    order, history, step = list(range(len(train_x))), [], 0
-    for epoch in range(1, config['epochs'] + 1):
+    order, history, step, first_epoch = list(range(len(train_x))), [], 0, 1
+    if resume:
+        # Everything the loop below carries from one epoch to the next; the shuffle permutes `order`
+        # in place, so it is state too.
+        model, velocity, order, step = resume['model'], resume['velocity'], resume['order'], resume['step']
+        history = [tuple(row) for row in resume['history']]
+        rng.setstate(resume['rng'])
+        first_epoch = resume['epoch'] + 1
+    for epoch in range(first_epoch, config['epochs'] + 1):
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
             batch = [(train_x[i], train_y[i]) for i in order[start:start + batch_size]]
@@ -160,6 +223,9 @@ def train(config, train_x, train_y):
             # Only so a human can watch the progress bar; the math above takes milliseconds.
             time.sleep(config['step_delay'])
         print('epoch %d/%d done: loss %.4f, train accuracy %.3f' % (epoch, config['epochs'], history[-1][1], history[-1][2]), flush=True)
+        if checkpoint_dir:
+            save_checkpoint(checkpoint_dir, {'epoch': epoch, 'step': step, 'model': model, 'velocity': velocity,
+                                             'rng': rng.getstate(), 'order': order, 'history': history, 'config': config})
     return model, history
 
 
@@ -188,7 +254,11 @@ def main():
     train_x, eval_x = scale(train_x, *norm), scale(eval_x, *norm)
     print('python %s; %d train rows, %d eval rows, %d features' % (sys.version.split()[0], len(train_x), len(eval_x), len(train_x[0])), flush=True)
     print('config: ' + ', '.join('%s=%s' % kv for kv in sorted(config.items())), flush=True)
-    model, history = train(config, train_x, train_y)
+    checkpoint_dir, resume_from = os.environ.get('CHECKPOINT_DIR'), os.environ.get('RESUME_FROM')
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+    resume = load_checkpoint(resume_from, config, len(train_x)) if resume_from else None
+    model, history = train(config, train_x, train_y, checkpoint_dir or None, resume)
     eval_loss, eval_accuracy = evaluate(model, eval_x, eval_y)
     eval_result = {'accuracy': round(eval_accuracy, 4), 'loss': round(eval_loss, 5), 'rows': len(eval_x)}
     write_outputs(out, model, history, config, norm, eval_result)

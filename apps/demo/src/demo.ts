@@ -54,6 +54,9 @@ export function buildSubmission(inputs: { train: string; eval: string }, script:
     inputs: { train: inputs.train, eval: inputs.eval },
     script: { inline: script, filename: 'train.py' },
     config: { ...config },
+    // The script checkpoints each epoch: sync them as they come, and resume from the latest should the host die.
+    checkpoint: { syncSeconds: 5 },
+    retry: { onHostLost: 1, onPreempted: 2 },
     metadata: { source: 'npm run demo' },
   };
 }

@@ -196,6 +196,8 @@ describe('runDemo', () => {
         inputs: { train: 's3://bucket/demo/data/train.csv', eval: 's3://bucket/demo/data/eval.csv' },
         script: { filename: 'train.py' },
         config: { epochs: 8, lr: 0.3, batch_size: 32 },
+        checkpoint: { syncSeconds: 5 },
+        retry: { onHostLost: 1, onPreempted: 2 },
         metadata: { source: 'npm run demo' },
       });
       expect((api.state.submitted?.script as { inline: string }).inline).toContain('def gradients(');

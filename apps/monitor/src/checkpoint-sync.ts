@@ -115,6 +115,9 @@ async function turn(deps: CheckpointDeps, job: JobRecord, initial: CheckpointSyn
   // The plan is saved and nothing runs on the host: the rerun's listing says `none` and starts it.
   crashPoint('train:after-checkpoint-plan');
   await startUpload(deps, job, pending, target);
+  // The upload runs on the host while no monitor watches it: the rerun's listing says `running`
+  // (nothing is started twice) or `done` (settled against S3 as usual).
+  crashPoint('train:after-checkpoint-upload-started');
 }
 
 /** Presigns the run's PUTs, uploads its script and starts it detached (a no-op while one runs). */

@@ -172,26 +172,35 @@ export interface CheckpointRestore {
   resumedFrom: ResumedFrom;
   /** S3 URI the files come from. */
   uri: string;
+  /** The other job the checkpoint comes from (`resumeFrom`), or null for the job's own. */
+  fromJob: string | null;
   files: { url: string; relPath: string; size: number }[];
 }
 
 /**
- * The latest synced checkpoint (checkpointToResume), as downloads into `CHECKPOINT_DIR/<name>`: the
- * objects under its URI in S3 now, each with a presigned GET. A first run has none (nothing synced
- * yet), and so does a job whose checkpoint is gone from S3: both start fresh (null).
+ * The checkpoint to restore: the job's own latest synced one (checkpointToResume), else the one
+ * `resumeFrom` named in another job. As downloads into `CHECKPOINT_DIR/<name>`: the objects under its
+ * URI in S3 now, each with a presigned GET. A first run with no `resumeFrom` has none, and so does a
+ * job whose own checkpoint is gone from S3: both start fresh (null). A `resumeFrom` checkpoint gone
+ * from S3 fails the job instead: starting from step 0 is not what was asked for.
  */
 export async function planCheckpointRestore(
   storage: Pick<TransferStorage, 'listPrefix' | 'presignGet'>,
-  job: Pick<JobRecord, 'checkpoints'>,
+  job: Pick<JobRecord, 'checkpoints'> & Partial<Pick<JobRecord, 'resumeSource'>>,
   expiresSeconds: number,
 ): Promise<CheckpointRestore | null> {
-  const checkpoint = checkpointToResume(job.checkpoints);
+  const own = checkpointToResume(job.checkpoints);
+  const checkpoint = own ?? job.resumeSource;
   if (!checkpoint) return null;
   const { bucket, key } = parseS3Uri(checkpoint.uri);
   const kind = checkpoint.uri.endsWith('/') ? 'dir' : 'file';
   const objects = (await storage.listPrefix(bucket, key)).filter((object) =>
     kind === 'dir' ? !object.key.endsWith('/') && object.key.length > key.length : object.key === key,
   );
+  if (objects.length === 0 && !own && job.resumeSource) {
+    const { name, jobId, uri } = job.resumeSource;
+    throw new FileTransferError('checkpoint_not_found', `resumeFrom: checkpoint ${name} of job ${jobId} is no longer in S3 (${uri})`);
+  }
   if (objects.length === 0) return null;
   const base = `${JOB_LAYOUT.checkpoints}/${checkpoint.name}`;
   const listed = objects.map((object) => ({ object, path: kind === 'dir' ? object.key.slice(key.length) : checkpoint.name }));
@@ -204,6 +213,7 @@ export async function planCheckpointRestore(
   );
   return {
     uri: checkpoint.uri,
+    fromJob: own ? null : (job.resumeSource?.jobId ?? null),
     files,
     resumedFrom: {
       name: checkpoint.name,
@@ -230,11 +240,12 @@ async function recordRestore(deps: TransferDeps, id: string, restore: Checkpoint
   );
 }
 
-function restoreEvent({ resumedFrom: { name, step, files, bytes }, uri }: CheckpointRestore) {
+function restoreEvent({ resumedFrom: { name, step, files, bytes }, uri, fromJob }: CheckpointRestore) {
+  const of = fromJob ? ` of job ${fromJob}` : '';
   return {
     type: 'transfer' as const,
     stage: 'staging_in' as const,
-    message: `Restoring checkpoint ${name} (${files} files, ${bytes} bytes) from ${uri} into CHECKPOINT_DIR/${name}; RESUME_FROM points at it`,
-    data: { checkpoint: name, step, files, bytes },
+    message: `Restoring checkpoint ${name}${of} (${files} files, ${bytes} bytes) from ${uri} into CHECKPOINT_DIR/${name}; RESUME_FROM points at it`,
+    data: { checkpoint: name, step, files, bytes, ...(fromJob ? { jobId: fromJob } : {}) },
   };
 }

@@ -112,3 +112,31 @@ describe('the checkpoint a job restores on a new instance', () => {
     expect(await planCheckpointRestore(storage, { checkpoints: [synced('step-99', '2026-01-01T00:00:01Z')] }, 600)).toBeNull();
   });
 });
+
+describe('the checkpoint resumeFrom names in another job', () => {
+  const source = (name: string) => ({ ...synced(name, '2026-01-01T00:00:05Z'), jobId: 'j0source00000000000000001' });
+
+  it("restores the other job's checkpoint while the job has none of its own, then its own latest", async () => {
+    await put('epoch-3/model.json', '{"epoch": 3}');
+    await put('epoch-5/model.json', '{"epoch": 5, "own": true}');
+    const first = await planCheckpointRestore(storage, { checkpoints: [], resumeSource: source('epoch-3') }, 600);
+    expect(first).toMatchObject({ fromJob: 'j0source00000000000000001', resumedFrom: { name: 'epoch-3', step: 3, files: 1, bytes: 12 } });
+    expect(first!.files.map((file) => file.relPath)).toEqual(['checkpoints/epoch-3/model.json']);
+
+    // Restarted on a new host after syncing checkpoints of its own: those come first.
+    const later = await planCheckpointRestore(
+      storage,
+      { checkpoints: [synced('epoch-5', '2026-01-01T00:00:09Z')], resumeSource: source('epoch-3') },
+      600,
+    );
+    expect(later).toMatchObject({ fromJob: null, resumedFrom: { name: 'epoch-5', step: 5 } });
+  });
+
+  it('fails (rather than start from step 0) when the named checkpoint is gone from S3', async () => {
+    await expect(planCheckpointRestore(storage, { checkpoints: [], resumeSource: source('epoch-404') }, 600)).rejects.toMatchObject({
+      name: 'FileTransferError',
+      code: 'checkpoint_not_found',
+      message: expect.stringContaining('resumeFrom: checkpoint epoch-404 of job j0source00000000000000001 is no longer in S3'),
+    });
+  });
+});

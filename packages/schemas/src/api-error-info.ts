@@ -13,7 +13,10 @@ export interface ApiErrorCodeInfo {
 
 export const API_ERROR_CODE_INFO: Record<ApiErrorCode, ApiErrorCodeInfo> = {
   invalid_request: { status: 400, meaning: 'the query, a header or the submission failed validation (`details` names each field)' },
-  invalid_input: { status: 400, meaning: 'an input or script URI does not exist or cannot be read' },
+  invalid_input: {
+    status: 400,
+    meaning: "an input or script URI does not exist or cannot be read, or `resumeFrom` names no checkpoint of the key's own jobs",
+  },
   invalid_json: { status: 400, meaning: 'the body is not JSON' },
   bad_request: { status: 400, meaning: 'anything else malformed (broken percent-encoding in the path, an aborted body)' },
   invalid_s3_uri: { status: 400, meaning: "a malformed S3 URI (storage's own code, should one escape the submission's checks)" },

@@ -15,7 +15,7 @@ import { JOB_NAME_PATTERN, METADATA_KEY_PATTERN, jobSubmissionObjectSchema } fro
 export const API_ERROR_CODES = [
   /** 400: the query, a header or the submission failed validation (`details` names each field). */
   'invalid_request',
-  /** 400: an input or script URI does not exist or cannot be read. */
+  /** 400: an input or script URI does not exist or cannot be read, or resumeFrom names no checkpoint the key's jobs synced. */
   'invalid_input',
   /** 400: the body is not JSON. */
   'invalid_json',

@@ -112,8 +112,10 @@ export const jobRecordSchema = z.looseObject({
   launchInFlightSince: isoTime.nullable().optional(),
   /** The job this one re-runs (POST /v1/jobs/:id/retry), if any. */
   retryOf: z.string().nullable().default(null),
-  /** How many times the job started over on a new instance after losing its host. */
+  /** How many times the job started over on a new instance (host lost or preempted). */
   hostRestarts: z.number().int().min(0).default(0),
+  /** How many of those restarts were for an instance the cloud reported preempted (retry.onPreempted). */
+  preemptions: z.number().int().min(0).default(0),
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
   stageOutPlan: z.array(z.object({ relPath: z.string(), key: z.string(), size: z.number(), uploadId: z.string().optional() })).optional(),
   /**
@@ -130,6 +132,11 @@ export const jobRecordSchema = z.looseObject({
   checkpoints: z.array(syncedCheckpointSchema).default([]),
   /** The checkpoint sync's own state: the last listing and the upload in flight. Null: none yet. */
   checkpointSync: checkpointSyncSchema.nullable().default(null),
+  /**
+   * The checkpoint `resumeFrom` named, as the other job had synced it when this one was submitted
+   * (a copy: that job may be deleted since). Stage-in restores it while this job has none of its own.
+   */
+  resumeSource: syncedCheckpointSchema.extend({ jobId: z.string() }).nullable().default(null),
   /** The checkpoint restored on the current instance by stage-in (after a restart on a new host). Null: started fresh. */
   resumedFrom: resumedFromSchema.nullable().default(null),
   progress: progressSchema.nullable(),
@@ -164,6 +171,7 @@ export function createJobRecord(
     limits?: TenantLimits;
     metadata?: Record<string, string>;
     retryOf?: string | null;
+    resumeSource?: JobRecord['resumeSource'];
     now?: string;
   },
   patch: Partial<JobRecord> = {},
@@ -181,10 +189,12 @@ export function createJobRecord(
     instance: null,
     retiredInstances: [],
     hostRestarts: 0,
+    preemptions: 0,
     retryOf: fields.retryOf ?? null,
     logArchive: null,
     checkpoints: [],
     checkpointSync: null,
+    resumeSource: fields.resumeSource ?? null,
     resumedFrom: null,
     progress: null,
     outputs: [],

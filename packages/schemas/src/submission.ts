@@ -134,8 +134,13 @@ export const jobSubmissionObjectSchema = z.strictObject({
     .min(1)
     .max(30 * 24 * 3600)
     .optional(),
-  /** Relaunch on a fresh instance (from stage-in) when the host dies under the job, up to N times. */
-  retry: z.strictObject({ onHostLost: z.number().int().min(0).max(5) }).optional(),
+  /**
+   * Start over on a fresh instance, resuming from the latest synced checkpoint: `onHostLost` times
+   * when the host dies under the job, `onPreempted` times when the cloud says it reclaimed the instance.
+   */
+  retry: z
+    .strictObject({ onHostLost: z.number().int().min(0).max(5).optional(), onPreempted: z.number().int().min(0).max(20).optional() })
+    .optional(),
   /**
    * Checkpoints: every `syncSeconds` (default 300, at least 5) the host's CHECKPOINT_DIR is listed
    * and its complete entries are uploaded to `<outputUri>checkpoints/` (README, "Checkpoints").
@@ -148,6 +153,22 @@ export const jobSubmissionObjectSchema = z.strictObject({
         .min(5)
         .max(24 * 3600)
         .default(DEFAULT_CHECKPOINT_SYNC_SECONDS),
+    })
+    .optional(),
+  /**
+   * Start from a checkpoint another job of the same owner synced: stage-in restores it into
+   * CHECKPOINT_DIR before the first training start and RESUME_FROM points at it. `checkpoint` is the
+   * entry's name (GET /v1/jobs/{id}/checkpoints); the latest (highest step) when omitted.
+   */
+  resumeFrom: z
+    .strictObject({
+      jobId: z.string().regex(/^j[0-9a-z]{22}$/, 'must be a job id'),
+      checkpoint: z
+        .string()
+        .min(1)
+        .max(255)
+        .refine((name) => !name.includes('/') && !name.startsWith('.') && noNul(name), 'must be a checkpoint name (no /, no leading .)')
+        .optional(),
     })
     .optional(),
   /** Stop the job (failed, max_cost_exceeded) once its instances have cost this much. */

@@ -59,8 +59,24 @@ export const publicJobSchema = z.object({
     .object({
       count: z.number().int().min(0),
       latest: z.object({ name: z.string(), step: z.number().int().nullable(), at: time }).nullable(),
+      resumeFrom: z
+        .object({ jobId: z.string(), name: z.string(), step: z.number().int().nullable() })
+        .nullable()
+        .describe("the other job's checkpoint this job was submitted to start from (resumeFrom), or null"),
+      restored: z
+        .object({ name: z.string(), step: z.number().int().nullable() })
+        .nullable()
+        .describe(
+          "the checkpoint stage-in restored on the current instance (RESUME_FROM points at it): the job's own after a restart, or resumeFrom's; null when it started fresh",
+        ),
     })
     .describe('the checkpoints synced to S3 so far, and the most recent one (GET /v1/jobs/{id}/checkpoints lists them)'),
+  restarts: z
+    .object({
+      hostLost: z.number().int().min(0).describe('times the job started over on a new instance after losing its host (retry.onHostLost)'),
+      preempted: z.number().int().min(0).describe('times it started over because the cloud preempted its instance (retry.onPreempted)'),
+    })
+    .describe('restarts on a new instance so far; each resumes from the latest synced checkpoint'),
   outputs: z
     .array(z.object({ key: z.string(), size: z.number() }))
     .describe('the S3 keys uploaded (GET /v1/jobs/{id}/outputs pages them with paths and download links)'),
@@ -116,7 +132,14 @@ export function settledAt(
 
 function checkpointSummary(job: JobRecord): PublicJob['checkpoints'] {
   const latest = latestCheckpoint(job.checkpoints);
-  return { count: job.checkpoints.length, latest: latest ? { name: latest.name, step: latest.step, at: latest.at } : null };
+  const source = job.resumeSource;
+  const restored = job.resumedFrom;
+  return {
+    count: job.checkpoints.length,
+    latest: latest ? { name: latest.name, step: latest.step, at: latest.at } : null,
+    resumeFrom: source ? { jobId: source.jobId, name: source.name, step: source.step } : null,
+    restored: restored ? { name: restored.name, step: restored.step } : null,
+  };
 }
 
 export function toPublicJob(job: JobRecord): PublicJob {
@@ -140,6 +163,7 @@ export function toPublicJob(job: JobRecord): PublicJob {
     outputUri: job.spec.outputUri,
     logArchive: job.logArchive?.archivedAt ? { uri: job.logArchive.uri, size: job.logArchive.size } : null,
     checkpoints: checkpointSummary(job),
+    restarts: { hostLost: job.hostRestarts - (job.preemptions ?? 0), preempted: job.preemptions ?? 0 },
     outputs: job.outputs.map((o) => ({ key: o.key, size: o.size })),
     error: job.error,
     cancelRequested: job.cancelRequested,

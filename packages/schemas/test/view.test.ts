@@ -70,7 +70,8 @@ describe('checkpoints in the public view', () => {
         outputUri: 's3://b/o/',
       },
     });
-    expect(toPublicJob(job).checkpoints).toEqual({ count: 0, latest: null });
+    expect(toPublicJob(job).checkpoints).toEqual({ count: 0, latest: null, resumeFrom: null, restored: null });
+    expect(toPublicJob(job).restarts).toEqual({ hostLost: 0, preempted: 0 });
     const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
     const entry = (name: string, s: number) => ({
       name,
@@ -83,7 +84,13 @@ describe('checkpoints in the public view', () => {
     });
     job.checkpoints = [entry('step-500', 1), entry('final', 3), entry('step-1000', 2)];
     const view = toPublicJob(job);
-    expect(view.checkpoints).toEqual({ count: 3, latest: { name: 'final', step: null, at: at(3) } });
+    expect(view.checkpoints).toEqual({ count: 3, latest: { name: 'final', step: null, at: at(3) }, resumeFrom: null, restored: null });
+    job.resumeSource = { ...entry('step-7', 1), jobId: 'j0other0000000000000000' };
+    job.resumedFrom = { name: 'step-1000', step: 1000, kind: 'dir', files: 1, bytes: 1, signature: 'x' };
+    expect(toPublicJob(job).checkpoints).toMatchObject({
+      resumeFrom: { jobId: 'j0other0000000000000000', name: 'step-7', step: 7 },
+      restored: { name: 'step-1000', step: 1000 },
+    });
     expect(publicJobSchema.parse(view)).toEqual(view);
     expect([checkpointStep('step-500'), checkpointStep('epoch3.pt'), checkpointStep('ckpt_0042')]).toEqual([500, null, 42]);
   });

@@ -13,6 +13,8 @@ import type { JobStatus } from './statuses';
 const hostTrouble = {
   unreachableSince: z.number().optional(),
   goneChecks: z.number().int().min(0).optional(),
+  /** Since when a host found lost waits for the cloud to say whether it was preempted. */
+  lostSince: z.number().optional(),
 };
 
 /** When a detached transfer script was started, and what it moves. */
@@ -153,7 +155,7 @@ export const TRANSITIONS = {
     from: HOST_STATUSES,
     to: 'provisioning',
     by: 'any stage',
-    label: 'host lost, retry.onHostLost',
+    label: 'host lost or preempted, retry.onHostLost / onPreempted',
   },
   fail: { from: RUNNING_STATUSES, to: 'failed', by: 'any stage', label: 'error' },
   cancel: { from: RUNNING_STATUSES, to: 'cancelled', by: 'api', label: 'POST cancel' },

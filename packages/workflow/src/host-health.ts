@@ -9,7 +9,7 @@ import { InnoError, type Logger } from '@inno-train/core';
 import { GONE_INSTANCE_STATUSES, type JobRecord } from '@inno-train/schemas';
 import type { Stage, StagePayload } from '@inno-train/workflow-constants';
 import type { StepOutcome } from './step-worker';
-import { failJob, restartOnNewHost, type WorkflowDeps } from './transitions';
+import { failJob, restartOnNewHost, restartsLeft, type HostLossCause, type WorkflowDeps } from './transitions';
 
 type Step = StagePayload['step'];
 
@@ -21,6 +21,13 @@ const GONE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'host_gone']);
 
 /** Checks in a row that must find the host gone before it is lost (one refusal can be an sshd restart). */
 export const GONE_CHECKS = 2;
+
+/**
+ * How long a host found dead over SSH may wait for the cloud's word (the provisioner's cloud watch)
+ * when that word decides the job's fate: a job that may restart on preemption but not on any other
+ * loss. Preempted hosts refuse SSH seconds before the next cloud listing says why.
+ */
+export const CLOUD_VERDICT_WAIT_MS = 60_000;
 
 /** Cloud statuses of an instance that can no longer run its job: gone or going, or failing its health check. */
 export const HOST_DOWN_STATUSES: ReadonlySet<string> = new Set([...GONE_INSTANCE_STATUSES, 'unhealthy']);
@@ -58,7 +65,7 @@ export function decideHostTrouble(input: { error: unknown; step: Step; now: numb
 
 /** A step's bookkeeping without the host-trouble counters: what a step that reached its host keeps. */
 export function withoutHostTrouble(step: Step): Step {
-  const { unreachableSince: _since, goneChecks: _gone, ...rest } = step;
+  const { unreachableSince: _since, goneChecks: _gone, lostSince: _lost, ...rest } = step;
   return rest;
 }
 
@@ -88,12 +95,19 @@ export async function onHost(
   try {
     return await work(withoutHostTrouble(step));
   } catch (error) {
-    const decision = decideHostTrouble({ error, step, now: Date.now(), graceMs: ctx.graceMs });
+    const now = Date.now();
+    const decision = decideHostTrouble({ error, step, now, graceMs: ctx.graceMs });
     if (decision.kind === 'not_host_trouble') throw error;
-    if (decision.kind === 'lost') return hostLost(ctx, job, decision.why);
     // The cloud watch may have heard from the cloud while this step waited on SSH.
-    const downNow = cloudSaysDown((await ctx.deps.store.get(job.id)) ?? job);
-    if (downNow) return hostLost(ctx, job, downNow);
+    const latest = (await ctx.deps.store.get(job.id)) ?? job;
+    const downNow = cloudSaysDown(latest);
+    if (downNow) return hostLost(ctx, latest, downNow);
+    if (decision.kind === 'lost') {
+      const lostSince = typeof step.lostSince === 'number' ? step.lostSince : now;
+      if (!awaitsCloudVerdict(latest, now - lostSince)) return hostLost(ctx, latest, decision.why);
+      ctx.logger.warn(`host ${job.instance?.ip ?? '?'} ${decision.why}; waiting for the cloud to say whether it was preempted`);
+      return { kind: 'wait', delayMs: ctx.recheckMs, step: { ...step, lostSince } };
+    }
     if (decision.first) {
       await ctx.deps.store.appendEvent(job.id, {
         type: 'unreachable',
@@ -110,14 +124,30 @@ export async function onHost(
   }
 }
 
-/** The host is lost: start over on a new instance when the job allows it, else fail with host_lost. */
+/**
+ * True while a host found dead over SSH should wait for the cloud's word: only the cloud can say
+ * "preempted", and for this job that word is the difference between a restart and a failure.
+ */
+export function awaitsCloudVerdict(job: Pick<JobRecord, 'spec' | 'hostRestarts' | 'preemptions'>, waitedMs: number): boolean {
+  return restartsLeft(job, 'preempted') > 0 && restartsLeft(job, 'host_lost') <= 0 && waitedMs < CLOUD_VERDICT_WAIT_MS;
+}
+
+/** What the loss is, by the cloud's account of the instance: reclaimed by the cloud, or anything else. */
+export function lossCause(job: Pick<JobRecord, 'instance'>): HostLossCause {
+  return job.instance?.status === 'preempted' ? 'preempted' : 'host_lost';
+}
+
+/**
+ * The host is lost: start over on a new instance when the job allows it for this cause (a
+ * preemption spends `retry.onPreempted`, any other loss `retry.onHostLost`), else fail with host_lost.
+ */
 export async function hostLost(
   ctx: Pick<HostStageContext, 'deps' | 'stage' | 'logger'>,
   job: JobRecord,
   why: string,
 ): Promise<StepOutcome> {
   ctx.logger.warn({ instanceId: job.instance?.id }, `host ${job.instance?.ip ?? '?'} lost during ${ctx.stage}: ${why}`);
-  if (await restartOnNewHost(ctx.deps, job.id, `host ${why}`, ctx.stage)) return { kind: 'done' };
+  if (await restartOnNewHost(ctx.deps, job.id, `host ${why}`, ctx.stage, lossCause(job))) return { kind: 'done' };
   await failJob(ctx.deps, job.id, {
     code: 'host_lost',
     message: `Host ${job.instance?.ip ?? '?'} (instance ${job.instance?.id ?? '?'}) ${why}`,

@@ -139,25 +139,44 @@ export async function cancelJob(deps: WorkflowDeps, jobId: string): Promise<{ jo
   return result;
 }
 
+/** Why a job lost its host: the cloud reclaimed the instance (`preempted`), or anything else. */
+export type HostLossCause = 'host_lost' | 'preempted';
+
 /**
- * The host died under the job and the job allows it: give the instance back (it becomes a retired
- * instance, torn down and billed like any other) and start over from provisioning on a new one.
- * The status goes back, so besides the `retry` event (the reason) the same write records a `status`
- * event with `from`: a client following status events sees the job leave its running status.
- * Returns false when the job has no restarts left.
+ * Restarts left for a loss of this cause: `retry.onPreempted` counts preemptions, `retry.onHostLost`
+ * every other loss (each budget is spent only by its own cause).
  */
-export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason: string, stage: Stage = 'training'): Promise<boolean> {
+export function restartsLeft(job: Pick<JobRecord, 'spec' | 'hostRestarts' | 'preemptions'>, cause: HostLossCause): number {
+  const preemptions = job.preemptions ?? 0;
+  if (cause === 'preempted') return (job.spec.retry?.onPreempted ?? 0) - preemptions;
+  return (job.spec.retry?.onHostLost ?? 0) - (job.hostRestarts - preemptions);
+}
+
+/**
+ * The host died under the job (or the cloud took it back) and the job allows it: give the instance
+ * back (it becomes a retired instance, torn down and billed like any other) and start over from
+ * provisioning on a new one. The status goes back, so besides the `retry` event (the reason) the
+ * same write records a `status` event with `from`: a client following status events sees the job
+ * leave its running status. Returns false when the job has no restarts left for this cause.
+ */
+export async function restartOnNewHost(
+  deps: WorkflowDeps,
+  jobId: string,
+  reason: string,
+  stage: Stage = 'training',
+  cause: HostLossCause = 'host_lost',
+): Promise<boolean> {
   const { from, to } = TRANSITIONS.host_lost_restart;
   let left: JobStatus = to;
   const { changed, job } = await deps.store.update(
     jobId,
     (current) => {
-      const allowed = current.spec.retry?.onHostLost ?? 0;
-      if (!includes(from, current.status) || current.cancelRequested || current.hostRestarts >= allowed || !current.instance) return null;
+      if (!includes(from, current.status) || current.cancelRequested || restartsLeft(current, cause) <= 0 || !current.instance) return null;
       left = current.status;
       current.retiredInstances = [...current.retiredInstances, { ...current.instance, retiredReason: reason }];
       current.instance = null;
       current.hostRestarts = current.hostRestarts + 1;
+      if (cause === 'preempted') current.preemptions = (current.preemptions ?? 0) + 1;
       current.status = to;
       current.training = { startedAt: null, exitCode: null };
       current.progress = null;
@@ -169,23 +188,25 @@ export async function restartOnNewHost(deps: WorkflowDeps, jobId: string, reason
       return current;
     },
     (next) => {
-      const restart = next.hostRestarts;
-      const of = next.spec.retry?.onHostLost;
+      const preempted = cause === 'preempted';
+      const restart = preempted ? next.preemptions : next.hostRestarts - next.preemptions;
+      const of = preempted ? next.spec.retry?.onPreempted : next.spec.retry?.onHostLost;
+      const what = preempted ? 'Instance preempted' : 'Host lost';
       const at = isoNow();
       return [
         {
           at,
           type: 'retry',
           stage,
-          message: `Host lost (${reason}); starting over on a new instance (restart ${restart} of ${of})`,
-          data: { reason, restart, of },
+          message: `${what} (${reason}); starting over on a new instance (restart ${restart} of ${of})`,
+          data: { reason, cause, restart, of },
         },
         {
           at,
           type: 'status',
           stage,
-          message: `Back to provisioning: host lost during ${left}, restart ${restart} of ${of}`,
-          data: { status: to, from: left, transition: 'host_lost_restart', restart },
+          message: `Back to provisioning: ${what.toLowerCase()} during ${left}, restart ${restart} of ${of}`,
+          data: { status: to, from: left, transition: 'host_lost_restart', cause, restart },
         },
       ];
     },

@@ -1,6 +1,16 @@
 import { createLogger, InfrastructureError, InnoError } from '@inno-train/core';
 import type { JobRecord } from '@inno-train/schemas';
-import { cloudSaysDown, decideHostTrouble, GONE_CHECKS, isHostTrouble, onHost, withoutHostTrouble } from '../src';
+import {
+  awaitsCloudVerdict,
+  CLOUD_VERDICT_WAIT_MS,
+  cloudSaysDown,
+  decideHostTrouble,
+  GONE_CHECKS,
+  isHostTrouble,
+  onHost,
+  restartsLeft,
+  withoutHostTrouble,
+} from '../src';
 import { liveInstance, openHarness } from './harness';
 
 const refused = new InfrastructureError('ssh_unreachable', 'Cannot reach ubuntu@10.0.0.1:22: connect ECONNREFUSED', {
@@ -70,6 +80,20 @@ describe('deciding what host trouble means (pure)', () => {
     expect(cloudSaysDown({ instance: { status } as JobRecord['instance'] })).toBe(`reported ${status} by the cloud`);
   });
 
+  it('counts each restart budget by its own cause', () => {
+    const job = (retry: object, hostRestarts: number, preemptions: number) =>
+      ({ spec: { retry }, hostRestarts, preemptions }) as unknown as JobRecord;
+    expect(restartsLeft(job({ onHostLost: 2, onPreempted: 3 }, 3, 2), 'host_lost')).toBe(1);
+    expect(restartsLeft(job({ onHostLost: 2, onPreempted: 3 }, 3, 2), 'preempted')).toBe(1);
+    expect(restartsLeft(job({ onPreempted: 1 }, 0, 0), 'host_lost')).toBe(0);
+    expect(restartsLeft(job({}, 0, 0), 'preempted')).toBe(0);
+    // Only the cloud can tell a preemption: a job that restarts on nothing else waits for its word.
+    expect(awaitsCloudVerdict(job({ onPreempted: 1 }, 0, 0), 0)).toBe(true);
+    expect(awaitsCloudVerdict(job({ onPreempted: 1 }, 0, 0), CLOUD_VERDICT_WAIT_MS)).toBe(false);
+    expect(awaitsCloudVerdict(job({ onPreempted: 1, onHostLost: 1 }, 0, 0), 0)).toBe(false);
+    expect(awaitsCloudVerdict(job({ onPreempted: 1 }, 1, 1), 0)).toBe(false);
+  });
+
   it.each(['booting', 'active'])('does not call a host down when the cloud says %s', (status) => {
     expect(cloudSaysDown({ instance: { status } as JobRecord['instance'] })).toBeNull();
     expect(cloudSaysDown({ instance: null })).toBeNull();
@@ -121,9 +145,52 @@ describe('a stage step on a host in trouble (real Redis)', () => {
       expect.objectContaining({
         type: 'status',
         stage: 'staging_in',
-        data: { status: 'provisioning', from: 'staging_in', transition: 'host_lost_restart', restart: 1 },
+        data: { status: 'provisioning', from: 'staging_in', transition: 'host_lost_restart', cause: 'host_lost', restart: 1 },
       }),
     ]);
+  });
+
+  it('spends retry.onPreempted, not retry.onHostLost, when the cloud reports the instance preempted', async () => {
+    const job = await saved();
+    job.spec.retry = { onPreempted: 1 };
+    job.instance!.status = 'preempted';
+    await store.update(job.id, (current) => ({ ...current, spec: job.spec, instance: job.instance }));
+    const work = jest.fn();
+    expect(await onHost(ctx, job, {}, work)).toEqual({ kind: 'done' });
+    expect(work).not.toHaveBeenCalled();
+    expect(await store.mustGet(job.id)).toMatchObject({ status: 'provisioning', hostRestarts: 1, preemptions: 1, error: null });
+    expect((await store.events(job.id)).find((e) => e.type === 'retry')).toMatchObject({
+      message: expect.stringMatching(
+        /^Instance preempted \(host reported preempted by the cloud\); starting over on a new instance \(restart 1 of 1\)$/,
+      ),
+      data: { cause: 'preempted', restart: 1, of: 1 },
+    });
+  });
+
+  it('waits for the cloud to say why a host refusing SSH is gone when only a preemption would restart the job', async () => {
+    const job = await saved();
+    job.spec.retry = { onPreempted: 1 };
+    await store.update(job.id, (current) => ({ ...current, spec: job.spec }));
+    const lostStep = { goneChecks: 1, unreachableSince: Date.now() - 1000 };
+    const waiting = await onHost(ctx, job, lostStep, () => Promise.reject(refused));
+    expect(waiting).toMatchObject({ kind: 'wait', delayMs: 123, step: { lostSince: expect.any(Number) } });
+    expect((await store.mustGet(job.id)).status).toBe('staging_in');
+
+    // The cloud watch records the preemption: the next check restarts the job on the preemption budget.
+    await store.update(job.id, (current) => ({ ...current, instance: { ...current.instance!, status: 'preempted' } }));
+    expect(await onHost(ctx, job, (waiting as { step: Record<string, number> }).step, () => Promise.reject(refused))).toEqual({
+      kind: 'done',
+    });
+    expect(await store.mustGet(job.id)).toMatchObject({ status: 'provisioning', preemptions: 1 });
+  });
+
+  it('fails with host_lost once the cloud has had its time and said nothing about a preemption', async () => {
+    const job = await saved();
+    job.spec.retry = { onPreempted: 1 };
+    await store.update(job.id, (current) => ({ ...current, spec: job.spec }));
+    const step = { goneChecks: 1, unreachableSince: Date.now() - 1000, lostSince: Date.now() - CLOUD_VERDICT_WAIT_MS - 1 };
+    expect(await onHost(ctx, job, step, () => Promise.reject(refused))).toEqual({ kind: 'done' });
+    expect(await store.mustGet(job.id)).toMatchObject({ status: 'failed', hostRestarts: 0, error: { code: 'host_lost' } });
   });
 
   it('passes other failures through and the step without the trouble counters to the work', async () => {

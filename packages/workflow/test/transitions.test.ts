@@ -92,12 +92,12 @@ describe('a job whose host is lost and whose retry.onHostLost allows a restart',
     expect(events[1]).toMatchObject({
       stage: 'training',
       message: 'Host lost (host refuses connections); starting over on a new instance (restart 1 of 2)',
-      data: { reason: 'host refuses connections', restart: 1, of: 2 },
+      data: { reason: 'host refuses connections', cause: 'host_lost', restart: 1, of: 2 },
     });
     expect(events[2]).toMatchObject({
       stage: 'training',
       message: 'Back to provisioning: host lost during training, restart 1 of 2',
-      data: { status: 'provisioning', from: 'training', transition: 'host_lost_restart', restart: 1 },
+      data: { status: 'provisioning', from: 'training', transition: 'host_lost_restart', cause: 'host_lost', restart: 1 },
     });
     expect(events[2]!.at).toBe(events[1]!.at);
     expect(await queues[QUEUES.provisioning].getJob(stageJobId(QUEUES.provisioning, job.id, 1))).toBeDefined();

@@ -124,13 +124,24 @@ describe('checkpoints', () => {
     await expectNineCheckpoints(await submitCheckpointJob());
   });
 
-  it('survives a monitor killed (-9) after saving a sync plan and before starting the upload', async () => {
+  it('survives the syncing monitor killed (-9) after saving a sync plan, and again with the upload running on the host', async () => {
     const index = stack.apps.findIndex((app) => app.app === 'monitor');
-    const armed = await stack.killAndRestart(index, { INNO_CRASH_POINTS: 'train:after-checkpoint-plan' });
-    const replaced = armed.exited.then(() => stack.killAndRestart(index));
+    const beforeUpload = await stack.killAndRestart(index, { INNO_CRASH_POINTS: 'train:after-checkpoint-plan' });
+    let midSync: Awaited<ReturnType<typeof stack.killAndRestart>> | undefined;
+    const replaced = beforeUpload.exited
+      .then(async () => {
+        midSync = await stack.killAndRestart(index, { INNO_CRASH_POINTS: 'train:after-checkpoint-upload-started' });
+        return midSync.exited;
+      })
+      .then(() => stack.killAndRestart(index));
     const id = await submitCheckpointJob();
     await replaced;
-    expect(readFileSync(armed.logFile, 'utf8')).toContain('{"crashPoint":"train:after-checkpoint-plan"');
-    await expectNineCheckpoints(id);
+    expect(readFileSync(beforeUpload.logFile, 'utf8')).toContain('{"crashPoint":"train:after-checkpoint-plan"');
+    expect(readFileSync(midSync!.logFile, 'utf8')).toContain('{"crashPoint":"train:after-checkpoint-upload-started"');
+    const events = await expectNineCheckpoints(id);
+    // Each entry recorded once, in full: no upload was settled twice or into a half state.
+    for (const i of STEPS) {
+      expect(events.filter((event) => event.message.startsWith(`Checkpoint "step-${i}" synced`))).toHaveLength(1);
+    }
   });
 });
