@@ -2,25 +2,18 @@
  * Checkpoint sync during training (README, "Checkpoints"), run by the training poll: every
  * checkpoint.syncSeconds it lists the host's CHECKPOINT_DIR (one short SSH call), decides which
  * entries are complete (checkpoint-decision.ts), and has the host upload them in the background
- * with presigned PUT URLs, at the lowest priority. On a later poll, once the host's upload run has
- * ended, S3 is listed: an entry is recorded as synced only when every file is there with its size.
+ * with presigned URLs, at the lowest priority: one PUT per file, or the parts of a multipart upload
+ * for a file over one part (checkpoint-upload.ts). On a later poll, once the host's upload run has
+ * ended, the multipart uploads are completed with the ETags the host reported and S3 is listed: an
+ * entry is recorded as synced only when every file is there with its size.
  *
- * The plan (entries, keys, sizes, run id) is saved on the record before the upload starts, like
- * stageOutPlan: a monitor killed at any line finds it, sees no run on the host (no lock, no result)
- * and starts it again with fresh URLs into the same keys (a PUT of the same bytes is idempotent).
- * A failure is an event and a retry next round; it never fails the job.
+ * The plan (entries, keys, sizes, multipart upload ids, run id) is saved on the record before the
+ * upload starts, like stageOutPlan: a monitor killed at any line finds it, sees no run on the host
+ * (no lock, no result) and starts it again with fresh URLs into the same keys and uploads (a PUT of
+ * the same bytes is idempotent). A failure is an event and a retry next round; it never fails the job.
  */
-import { randomBytes } from 'node:crypto';
 import { coerceError, crashPoint, isoNow, type Logger } from '@inno-train/core';
-import type { HostExecutor } from '@inno-train/host-port';
-import {
-  checkpointSyncScriptPath,
-  listCheckpointsCommand,
-  parseCheckpointListing,
-  renderCheckpointSyncScript,
-  startCheckpointSyncCommand,
-} from '@inno-train/host-protocol';
-import type { JobStore } from '@inno-train/job-store';
+import { listCheckpointsCommand, parseCheckpointListing } from '@inno-train/host-protocol';
 import {
   checkpointStep,
   DEFAULT_CHECKPOINT_SYNC_SECONDS,
@@ -31,26 +24,19 @@ import {
 } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
 import type { HostTarget } from '@inno-train/workflow';
-import { presignLifetimeSeconds, TRANSFER, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { decideFinal, decideRound, verifyEntry, type EntryToSync } from './checkpoint-decision';
+import {
+  abortUploads,
+  completeUploads,
+  isTooBig,
+  MAX_CHECKPOINT_FILE_BYTES,
+  openPlan,
+  startUpload,
+  type CheckpointDeps,
+  type Pending,
+} from './checkpoint-upload';
 
-/** The S3 operations checkpoint sync uses: presigning and listing, never bodies. */
-export interface CheckpointStorage {
-  presignPut(bucket: string, key: string, expiresSeconds: number): Promise<string>;
-  listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]>;
-}
-
-export interface CheckpointDeps {
-  store: Pick<JobStore, 'update' | 'mustGet'>;
-  shell: HostExecutor;
-  storage: CheckpointStorage;
-  timings: WorkflowTimings;
-}
-
-/** S3's limit for one PUT: a bigger file would need a multipart upload, which checkpoints do not have yet. */
-const MAX_PUT_BYTES = 5 * 1024 ** 3;
-
-type Pending = NonNullable<CheckpointSync['pending']>;
+export type { CheckpointDeps, CheckpointStorage } from './checkpoint-upload';
 type TransferEvent = { type: 'transfer'; stage: 'training'; message: string };
 
 const IDLE: CheckpointSync = { nextRoundAt: 0, listedAt: null, seen: {}, retryAt: 0, pending: null };
@@ -87,7 +73,7 @@ async function turn(deps: CheckpointDeps, job: JobRecord, initial: CheckpointSyn
     ).stdout,
   );
   if (state.pending && listing.sync === 'done') {
-    state = await settle(deps, job, state, state.pending);
+    state = await settle(deps, job, state, state.pending, target);
   } else if (state.pending && listing.sync === 'none') {
     // Planned and not running, not ended: the monitor died before (or while) starting it.
     await startUpload(deps, job, state.pending, target);
@@ -103,15 +89,17 @@ async function turn(deps: CheckpointDeps, job: JobRecord, initial: CheckpointSyn
     restored: job.resumedFrom,
   });
   const next: CheckpointSync = { ...state, nextRoundAt: Date.now() + syncSeconds * 1000, listedAt: listing.now, seen: decision.seen };
-  const tooBig = decision.toSync.filter((item) => item.entry.files.some((file) => file.size > MAX_PUT_BYTES));
+  const tooBig = decision.toSync.filter(isTooBig);
   const toSync = state.pending ? [] : decision.toSync.filter((item) => !tooBig.includes(item));
   const events = tooBig.map(tooBigEvent);
   if (toSync.length === 0) {
     await saveState(deps, job.id, next, events);
     return;
   }
-  const pending = planUpload(job, toSync);
-  await saveState(deps, job.id, { ...next, pending }, [...events, syncingEvent('Syncing checkpoints', toSync, pending)]);
+  // The multipart uploads are opened just before the plan naming them is saved (checkpoint-upload.ts).
+  const pending = await openPlan(deps, job, toSync, (plan) =>
+    saveState(deps, job.id, { ...next, pending: plan }, [...events, syncingEvent('Syncing checkpoints', toSync, plan)]),
+  );
   // The plan is saved and nothing runs on the host: the rerun's listing says `none` and starts it.
   crashPoint('train:after-checkpoint-plan');
   await startUpload(deps, job, pending, target);
@@ -120,60 +108,31 @@ async function turn(deps: CheckpointDeps, job: JobRecord, initial: CheckpointSyn
   crashPoint('train:after-checkpoint-upload-started');
 }
 
-/** Presigns the run's PUTs, uploads its script and starts it detached (a no-op while one runs). */
-async function startUpload(deps: CheckpointDeps, job: JobRecord, pending: NonNullable<CheckpointSync['pending']>, target: HostTarget) {
-  const { bucket } = parseS3Uri(job.spec.outputUri);
-  const expires = presignLifetimeSeconds(deps.timings);
-  const uploads = [];
-  for (const entry of pending.entries) {
-    for (const file of entry.files) uploads.push({ path: file.relPath, url: await deps.storage.presignPut(bucket, file.key, expires) });
-  }
-  const script = renderCheckpointSyncScript(job.id, pending.runId, uploads, TRANSFER.parallelism);
-  await deps.shell.upload(target, checkpointSyncScriptPath(job.id), script, 0o700, { label: 'train:checkpoints-upload-script' });
-  await deps.shell.exec(target, startCheckpointSyncCommand(job.id), {
-    timeoutMs: deps.timings.sshCommandTimeoutMs,
-    label: 'train:checkpoints-start',
-  });
-}
-
-/** The run ended: record the entries S3 has in full, event the others (synced again next round). */
+/**
+ * The run ended: complete its multipart uploads, record the entries S3 has in full, event the
+ * others (synced again next round, in new uploads) and abort their uploads once the plan is gone.
+ */
 async function settle(
   deps: CheckpointDeps,
   job: JobRecord,
   state: CheckpointSync,
-  pending: NonNullable<CheckpointSync['pending']>,
+  pending: Pending,
+  target: HostTarget,
 ): Promise<CheckpointSync> {
   const { bucket } = parseS3Uri(job.spec.outputUri);
+  const problems = await completeUploads(deps, job, pending, target);
   const at = isoNow();
   const synced: SyncedCheckpoint[] = [];
-  const events: { type: 'transfer'; stage: 'training'; message: string }[] = [];
+  const failed: PlannedCheckpoint[] = [];
+  const events: TransferEvent[] = [];
   for (const entry of pending.entries) {
     const prefix = parseS3Uri(entry.uri).key;
     const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
-    const verdict = verifyEntry(entry.files, stored);
-    const bytes = entry.files.reduce((sum, file) => sum + file.size, 0);
-    if (verdict.ok) {
-      synced.push({
-        name: entry.name,
-        step: checkpointStep(entry.name),
-        at,
-        uri: entry.uri,
-        bytes,
-        files: entry.files.length,
-        signature: entry.signature,
-      });
-      events.push({
-        type: 'transfer',
-        stage: 'training',
-        message: `Checkpoint ${JSON.stringify(entry.name)} synced: ${entry.files.length} files, ${bytes} bytes, ${entry.uri}`,
-      });
-    } else {
-      events.push({
-        type: 'transfer',
-        stage: 'training',
-        message: `Checkpoint ${JSON.stringify(entry.name)} did not sync, retrying next round: ${verdict.reason}`,
-      });
-    }
+    const problem = problems.get(entry.name);
+    const verdict = problem === undefined ? verifyEntry(entry.files, stored) : { ok: false as const, reason: problem };
+    if (verdict.ok) synced.push(syncedCheckpoint(entry, at));
+    else failed.push(entry);
+    events.push(settledEvent(entry, verdict.ok ? null : verdict.reason));
   }
   const next: CheckpointSync = { ...state, pending: null };
   await deps.store.update(
@@ -186,38 +145,39 @@ async function settle(
     },
     events,
   );
+  // Only now, with the plan gone from the record: a rerun of this settling never meets them aborted.
+  await abortUploads(deps, job, failed);
   return next;
 }
 
-async function saveState(
-  deps: CheckpointDeps,
-  id: string,
-  state: CheckpointSync,
-  events: { type: 'transfer'; stage: 'training'; message: string }[],
-): Promise<void> {
-  await deps.store.update(id, (current) => ({ ...current, checkpointSync: state }), events);
+function syncedCheckpoint(entry: PlannedCheckpoint, at: string): SyncedCheckpoint {
+  return {
+    name: entry.name,
+    step: checkpointStep(entry.name),
+    at,
+    uri: entry.uri,
+    bytes: entry.files.reduce((sum, file) => sum + file.size, 0),
+    files: entry.files.length,
+    signature: entry.signature,
+  };
 }
 
-/** The run's plan: each entry's files, keys and sizes, saved before anything is uploaded. */
-function planUpload(job: JobRecord, toSync: readonly EntryToSync[]): Pending {
-  const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
+/** `problem` null: the entry synced. */
+function settledEvent(entry: PlannedCheckpoint, problem: string | null): TransferEvent {
+  const name = JSON.stringify(entry.name);
+  const bytes = entry.files.reduce((sum, file) => sum + file.size, 0);
   return {
-    runId: randomBytes(8).toString('hex'),
-    startedAt: isoNow(),
-    entries: toSync.map(({ entry, signature }): PlannedCheckpoint => {
-      const base = `${prefix}checkpoints/${entry.name}`;
-      return {
-        name: entry.name,
-        signature,
-        uri: `s3://${bucket}/${base}${entry.kind === 'dir' ? '/' : ''}`,
-        files: entry.files.map((file) => ({
-          relPath: entry.kind === 'dir' ? `${entry.name}/${file.path}` : entry.name,
-          key: entry.kind === 'dir' ? `${base}/${file.path}` : base,
-          size: file.size,
-        })),
-      };
-    }),
+    type: 'transfer',
+    stage: 'training',
+    message:
+      problem === null
+        ? `Checkpoint ${name} synced: ${entry.files.length} files, ${bytes} bytes, ${entry.uri}`
+        : `Checkpoint ${name} did not sync, retrying next round: ${problem}`,
   };
+}
+
+async function saveState(deps: CheckpointDeps, id: string, state: CheckpointSync, events: TransferEvent[]): Promise<void> {
+  await deps.store.update(id, (current) => ({ ...current, checkpointSync: state }), events);
 }
 
 function syncingEvent(what: string, toSync: readonly EntryToSync[], pending: Pending): TransferEvent {
@@ -231,7 +191,9 @@ function tooBigEvent(item: EntryToSync): TransferEvent {
   return {
     type: 'transfer',
     stage: 'training',
-    message: `Checkpoint ${JSON.stringify(item.entry.name)} not synced: a file is over 5 GiB (multipart checkpoint uploads are not supported yet)`,
+    message:
+      `Checkpoint ${JSON.stringify(item.entry.name)} not synced: a file is over ${MAX_CHECKPOINT_FILE_BYTES} bytes ` +
+      '(10,000 parts, the most one S3 multipart upload takes)',
   };
 }
 
@@ -247,66 +209,77 @@ export const FINAL_SYNC_DEADLINE_MS = 10 * 60_000;
 export async function finalCheckpoints(deps: CheckpointDeps, job: JobRecord, target: HostTarget, logger: Logger): Promise<'wait' | 'done'> {
   const state = job.checkpointSync ?? IDLE;
   if (state.final?.state === 'done') return 'done';
-  const now = Date.now();
-  const final = state.final ?? { since: now, state: 'listing' as const };
-  const finish = async (from: CheckpointSync, events: TransferEvent[]) => {
-    await saveState(deps, job.id, { ...from, final: { since: final.since, state: 'done' } }, events);
-    return 'done' as const;
-  };
-  if (now - final.since > FINAL_SYNC_DEADLINE_MS) {
-    return finish(state, [
-      {
-        type: 'transfer',
-        stage: 'training',
-        message: 'The last checkpoint sync did not finish in time; staging out without waiting for it',
-      },
-    ]);
+  const final = state.final ?? { since: Date.now(), state: 'listing' as const };
+  if (Date.now() - final.since > FINAL_SYNC_DEADLINE_MS) {
+    return giveUp(deps, job, state, final, 'The last checkpoint sync did not finish in time; staging out without waiting for it');
   }
   try {
-    const listing = parseCheckpointListing(
-      (
-        await deps.shell.exec(target, listCheckpointsCommand(job.id, state.pending?.runId ?? 'none'), {
-          timeoutMs: deps.timings.sshCommandTimeoutMs,
-          label: 'train:checkpoints-final-list',
-        })
-      ).stdout,
-    );
-    let current: CheckpointSync = { ...state, final };
-    if (state.pending) {
-      if (listing.sync === 'none') await startUpload(deps, job, state.pending, target);
-      if (listing.sync !== 'done') {
-        if (!state.final) await saveState(deps, job.id, current, []);
-        return 'wait';
-      }
-      current = { ...(await settle(deps, job, state, state.pending)), final };
-    }
-    if (final.state === 'syncing') return finish(current, []);
-    const synced = Object.fromEntries((await deps.store.mustGet(job.id)).checkpoints.map((c) => [c.name, c.signature]));
-    const decided = decideFinal({
-      listing,
-      previous: { listedAt: current.listedAt, seen: current.seen },
-      synced,
-      restored: job.resumedFrom,
-    });
-    const tooBig = decided.filter((item) => item.entry.files.some((file) => file.size > MAX_PUT_BYTES));
-    const toSync = decided.filter((item) => !tooBig.includes(item));
-    if (toSync.length === 0) return finish(current, tooBig.map(tooBigEvent));
-    const pending = planUpload(job, toSync);
-    await saveState(deps, job.id, { ...current, pending, final: { since: final.since, state: 'syncing' } }, [
-      ...tooBig.map(tooBigEvent),
-      syncingEvent('The command ended; syncing the last checkpoints', toSync, pending),
-    ]);
-    await startUpload(deps, job, pending, target);
-    return 'wait';
+    return await finalTurn(deps, job, state, final, target);
   } catch (caught) {
     const error = coerceError(caught);
     logger.warn({ err: error }, `The last checkpoint sync of job ${job.id} failed; staging out without it`);
-    return finish(state, [
-      {
-        type: 'transfer',
-        stage: 'training',
-        message: `The last checkpoint sync failed; staging out without it: ${error.message.slice(0, 300)}`,
-      },
-    ]);
+    return giveUp(deps, job, state, final, `The last checkpoint sync failed; staging out without it: ${error.message.slice(0, 300)}`);
   }
+}
+
+type Final = NonNullable<CheckpointSync['final']>;
+
+async function finalTurn(deps: CheckpointDeps, job: JobRecord, state: CheckpointSync, final: Final, target: HostTarget) {
+  const listing = parseCheckpointListing(
+    (
+      await deps.shell.exec(target, listCheckpointsCommand(job.id, state.pending?.runId ?? 'none'), {
+        timeoutMs: deps.timings.sshCommandTimeoutMs,
+        label: 'train:checkpoints-final-list',
+      })
+    ).stdout,
+  );
+  let current: CheckpointSync = { ...state, final };
+  if (state.pending) {
+    if (listing.sync === 'none') await startUpload(deps, job, state.pending, target);
+    if (listing.sync !== 'done') {
+      if (!state.final) await saveState(deps, job.id, current, []);
+      return 'wait';
+    }
+    current = { ...(await settle(deps, job, state, state.pending, target)), final };
+  }
+  if (final.state === 'syncing') return finishFinal(deps, job.id, current, final, []);
+  const synced = Object.fromEntries((await deps.store.mustGet(job.id)).checkpoints.map((c) => [c.name, c.signature]));
+  const decided = decideFinal({
+    listing,
+    previous: { listedAt: current.listedAt, seen: current.seen },
+    synced,
+    restored: job.resumedFrom,
+  });
+  const tooBig = decided.filter(isTooBig);
+  const toSync = decided.filter((item) => !tooBig.includes(item));
+  if (toSync.length === 0) return finishFinal(deps, job.id, current, final, tooBig.map(tooBigEvent));
+  const pending = await openPlan(deps, job, toSync, (plan) =>
+    saveState(deps, job.id, { ...current, pending: plan, final: { since: final.since, state: 'syncing' } }, [
+      ...tooBig.map(tooBigEvent),
+      syncingEvent('The command ended; syncing the last checkpoints', toSync, plan),
+    ]),
+  );
+  await startUpload(deps, job, pending, target);
+  return 'wait';
+}
+
+async function finishFinal(deps: CheckpointDeps, id: string, from: CheckpointSync, final: Final, events: TransferEvent[]) {
+  await saveState(deps, id, { ...from, final: { since: final.since, state: 'done' } }, events);
+  return 'done' as const;
+}
+
+/**
+ * Stage-out goes on without the final sync: the upload in flight is dropped and, once the record
+ * no longer names them (as in settle), its multipart uploads are aborted. The record's plan is the
+ * one to abort: it may be newer than `state`'s (planned by the turn that failed).
+ */
+async function giveUp(deps: CheckpointDeps, job: JobRecord, state: CheckpointSync, final: Final, message: string) {
+  const saved = await deps.store.mustGet(job.id).then(
+    (current) => current.checkpointSync?.pending,
+    () => undefined,
+  );
+  const pending = saved ?? state.pending;
+  const done = await finishFinal(deps, job.id, { ...state, pending: null }, final, [{ type: 'transfer', stage: 'training', message }]);
+  if (pending) await abortUploads(deps, job, pending.entries);
+  return done;
 }

@@ -10,6 +10,9 @@
 #        stage-out mode, with presigned URLs) detached, once, at the lowest CPU and I/O priority, so
 #        the training command is slowed by nothing but the reading of its files. Its lock is taken
 #        here and handed to it: while it runs, `list` answers `running`, and another start is a no-op.
+#        Files over one part go up as presigned UploadPart requests; the ETags are in the result.
+# result prints RESULT_FILE, the run's result (one line of JSON, written atomically at its end by
+#        transfer-result.py), or nothing when there is none. Asked once `list` answered `done`.
 #
 # Names are data: every path is quoted, and none of them is ever part of the code.
 
@@ -51,6 +54,9 @@ case $MODE in
       nohup setsid "${PRIORITY[@]}" bash .inno/checkpoint-sync.sh >>.inno/checkpoint-sync.out 2>&1 </dev/null &
     fi
     echo started
+    ;;
+  result)
+    if [ -f "$RESULT_FILE" ]; then cat -- "$RESULT_FILE" || exit 1; fi
     ;;
   *)
     printf 'checkpoints: unknown mode %q\n' "$MODE" >&2

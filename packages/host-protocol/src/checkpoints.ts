@@ -1,14 +1,16 @@
 /**
  * Checkpoint sync on the host (scripts/checkpoints.sh): list CHECKPOINT_DIR with sizes and mtimes,
- * and start the upload of complete entries in the background, with presigned PUT URLs (transfer.sh
- * in stage-out mode, as outputs are moved). What is complete is decided by the monitor, not here.
+ * start the upload of complete entries in the background with presigned URLs (transfer.sh in
+ * stage-out mode, as outputs are moved: one PUT per small file, UploadPart requests for the parts of
+ * a large one), and read the run's result. What is complete is decided by the monitor, not here.
  */
 import { createHash } from 'node:crypto';
 import { InnoError } from '@inno-train/core';
 import { z } from 'zod';
 import { jobDir, jobPath, JOB_LAYOUT } from './layout';
 import { renderScript } from './render';
-import { renderStageOutScript } from './transfer/stage-out';
+import { stageOutResultSchema, type StageOutStatus } from './transfer/result';
+import { renderStageOutScript, type StageOutUpload } from './transfer/stage-out';
 import { checkRelPath } from './transfer/validate';
 
 /** The file a script writes into an entry to say "this checkpoint is complete". Never uploaded. */
@@ -47,14 +49,35 @@ export function startCheckpointSyncCommand(jobId: string): string {
   );
 }
 
-export interface CheckpointUpload {
-  /** Relative to CHECKPOINT_DIR, e.g. `step-500/model.pt`. */
-  path: string;
-  /** A presigned PUT URL. */
-  url: string;
+/** Where a checkpoint file is, relative to the job directory: the key of its parts in the run's result. */
+export function checkpointJobPath(path: string): string {
+  return `${JOB_LAYOUT.checkpoints}/${path}`;
 }
 
-/** The upload script of one run: one presigned PUT per file (transfer.sh, stage-out mode). */
+/**
+ * One file of an upload run: one presigned PUT, or (a file over one part) presigned UploadPart
+ * URLs of the multipart upload the monitor opened, parts numbered 1..n and cut at (k - 1) * partSize.
+ */
+export type CheckpointUpload =
+  | {
+      /** Relative to CHECKPOINT_DIR, e.g. `step-500/model.pt`. */
+      path: string;
+      /** A presigned PUT URL. */
+      url: string;
+    }
+  | {
+      path: string;
+      /** Bytes per part (the last one may be shorter). */
+      partSize: number;
+      /** Presigned UploadPart URLs, one per part. */
+      parts: { partNumber: number; url: string }[];
+    };
+
+/**
+ * The upload script of one run (transfer.sh, stage-out mode, as outputs go up): its result file
+ * (checkpointResultFile) carries the ETags of every multipart file whose parts all went up, under
+ * checkpointJobPath(path), for the monitor to complete the upload with.
+ */
 export function renderCheckpointSyncScript(
   jobId: string,
   runId: string,
@@ -65,8 +88,39 @@ export function renderCheckpointSyncScript(
     jobDir: jobDir(jobId),
     statusFile: checkpointResultFile(runId),
     parallelism,
-    uploads: uploads.map((upload) => ({ kind: 'put', relPath: `${JOB_LAYOUT.checkpoints}/${upload.path}`, url: upload.url })),
+    uploads: uploads.map((upload): StageOutUpload =>
+      'url' in upload
+        ? { kind: 'put', relPath: checkpointJobPath(upload.path), url: upload.url }
+        : { kind: 'multipart', relPath: checkpointJobPath(upload.path), partSize: upload.partSize, parts: upload.parts },
+    ),
   });
+}
+
+/** Prints the result file of the upload run `runId` (nothing when there is none). */
+export function readCheckpointResultCommand(jobId: string, runId: string): string {
+  return renderScript(
+    'checkpoints.sh',
+    { MODE: 'result', JOB_DIR: jobDir(jobId), RESULT_FILE: checkpointResultFile(runId) },
+    { label: 'checkpoints' },
+  );
+}
+
+/**
+ * Parses readCheckpointResultCommand's answer: null when the run left no result; a result that is
+ * not one (truncated, foreign) throws.
+ */
+export function parseCheckpointResult(stdout: string | Buffer): StageOutStatus | null {
+  const text = (typeof stdout === 'string' ? stdout : stdout.toString('utf8')).trim();
+  if (text === '') return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InnoError('invalid_result', `The checkpoint upload result is not JSON: ${JSON.stringify(text.slice(0, 120))}`);
+  }
+  const parsed = stageOutResultSchema.safeParse(json);
+  if (!parsed.success) throw new InnoError('invalid_result', `Malformed checkpoint upload result: ${parsed.error.message.slice(0, 300)}`);
+  return parsed.data;
 }
 
 export interface CheckpointFile {

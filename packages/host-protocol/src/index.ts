@@ -34,10 +34,13 @@ export { checkRelPath } from './transfer/validate';
 export {
   CHECKPOINT_MARKER,
   checkpointContentSignature,
+  checkpointJobPath,
   checkpointResultFile,
   checkpointSyncScriptPath,
   listCheckpointsCommand,
   parseCheckpointListing,
+  parseCheckpointResult,
+  readCheckpointResultCommand,
   renderCheckpointSyncScript,
   startCheckpointSyncCommand,
   type CheckpointFile,

@@ -6,6 +6,8 @@ import {
   checkpointResultFile,
   listCheckpointsCommand,
   parseCheckpointListing,
+  parseCheckpointResult,
+  readCheckpointResultCommand,
   renderCheckpointSyncScript,
   startCheckpointSyncCommand,
 } from '../src';
@@ -54,5 +56,48 @@ describe('checkpoint host commands', () => {
   it('refuse a malformed listing', () => {
     expect(() => parseCheckpointListing('garbage')).toThrow(/Malformed/);
     expect(() => parseCheckpointListing('now=1\nsync=none\n--\nf\t1\t2\tname')).toThrow(/middle of a record/);
+  });
+
+  it('render a file over one part as presigned UploadPart items of transfer.sh, beside the single PUTs', () => {
+    const script = renderCheckpointSyncScript(
+      JOB,
+      'r2',
+      [
+        {
+          path: 'step-2/model.pt',
+          partSize: 8,
+          parts: [2, 1, 3].map((n) => ({ partNumber: n, url: `http://127.0.0.1:9/b/k?partNumber=${n}` })),
+        },
+        { path: 'step-2/meta.json', url: 'http://127.0.0.1:9/b/m' },
+      ],
+      4,
+    );
+    expect(script).toContain('MODE=stage-out');
+    expect(script).toContain('RESULT_FILE=.inno/checkpoint-sync.r2.result');
+    // Items: the three parts of file 0 in part order, then file 1 as one PUT (part 0).
+    expect(script).toMatch(/PART_SIZE=\(\n {2}8\n {2}0\n\)/);
+    expect(script).toMatch(/NPARTS=\(\n {2}3\n {2}0\n\)/);
+    expect(script).toMatch(/ITEM_FILE=\(\n {2}0\n {2}0\n {2}0\n {2}1\n\)/);
+    expect(script).toMatch(/ITEM_PART=\(\n {2}1\n {2}2\n {2}3\n {2}0\n\)/);
+    expect(() =>
+      renderCheckpointSyncScript(JOB, 'r2', [{ path: 'a.pt', partSize: 8, parts: [{ partNumber: 2, url: 'http://127.0.0.1:9/b/k' }] }], 4),
+    ).toThrow(/numbered 1 to 1/);
+  });
+
+  it("read back the run's result file from a real directory, and nothing when there is none", () => {
+    const home = mkdtempSync(join(tmpdir(), 'ckpt-result-'));
+    mkdirSync(join(home, 'inno-train', JOB, '.inno'), { recursive: true });
+    const read = (runId: string) =>
+      execFileSync('bash', ['-c', readCheckpointResultCommand(JOB, runId)], { cwd: home, env: { ...process.env, HOME: home } });
+    expect(parseCheckpointResult(read('r3'))).toBeNull();
+    const result = { ok: true, failed: [], bytes: 20, parts: { 'checkpoints/step-3/model.pt': [{ partNumber: 1, etag: '"abc"' }] } };
+    writeFileSync(join(home, 'inno-train', JOB, checkpointResultFile('r3')), `${JSON.stringify(result)}\n`);
+    expect(parseCheckpointResult(read('r3'))).toEqual(result);
+    expect(parseCheckpointResult(read('r4'))).toBeNull();
+  });
+
+  it('refuse a result that is not one', () => {
+    expect(() => parseCheckpointResult('{"ok":tr')).toThrow(/not JSON/);
+    expect(() => parseCheckpointResult('{"ok":true}')).toThrow(/Malformed checkpoint upload result/);
   });
 });

@@ -22,7 +22,17 @@ export const syncedCheckpointSchema = z.object({
 export type SyncedCheckpoint = z.infer<typeof syncedCheckpointSchema>;
 
 /** One file of an entry being uploaded: where it is under the job directory, its key and size. */
-const plannedFileSchema = z.object({ relPath: z.string().min(1), key: z.string().min(1), size: z.number().int().min(0) });
+const plannedFileSchema = z.object({
+  relPath: z.string().min(1),
+  key: z.string().min(1),
+  size: z.number().int().min(0),
+  /**
+   * A file over one part (TRANSFER.partSizeBytes): the id of the S3 multipart upload opened for it
+   * before the plan was saved. Every rerun presigns its parts again into this same upload; the
+   * settling completes it with the ETags the host reported, or aborts it.
+   */
+  uploadId: z.string().min(1).optional(),
+});
 
 /** An entry being uploaded: saved before the upload starts, so a rerun re-uploads into the same keys. */
 export const plannedCheckpointSchema = z.object({
