@@ -23,7 +23,7 @@ export interface ProviderParts {
 
 /**
  * The provider's clients: real Lambda over SSH (built as the provisioner's main builds them, and
- * reporting every SSH session through `onSession` like the separate apps), or instances that are
+ * reporting every SSH call and login like the separate apps), or instances that are
  * folders on this machine.
  */
 export async function buildProvider(
@@ -31,7 +31,7 @@ export async function buildProvider(
   redis: Redis,
   dataDir: string,
   logger: Logger,
-  onSession: SshExecutorOptions['onSession'],
+  accounting: Pick<SshExecutorOptions, 'onSession' | 'onConnection'>,
 ): Promise<ProviderParts> {
   if (env.provider === 'local') {
     const local = createLocalProvider({
@@ -50,5 +50,6 @@ export async function buildProvider(
   // parseAllInOneEnv refuses PROVIDER=lambda without these two.
   const identity = loadSshIdentity({ ...env, SSH_PRIVATE_KEY_PATH: env.SSH_PRIVATE_KEY_PATH ?? '' });
   const { lambda, sshKeyName } = await setUpLambda({ ...env, LAMBDA_API_KEY: env.LAMBDA_API_KEY ?? '' }, redis, identity, logger);
-  return { lambda, shell: new SshExecutor({ ...sshExecutorSettings(env), onSession }), identity, sshKeyName, stop: async () => undefined };
+  const shell = new SshExecutor({ ...sshExecutorSettings(env), ...accounting });
+  return { lambda, shell, identity, sshKeyName, stop: () => shell.close() };
 }

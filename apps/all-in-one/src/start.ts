@@ -122,7 +122,10 @@ async function buildInfrastructure(env: AllInOneEnv, dataDir: string): Promise<I
   });
   if (s3.embedded) await storage.ensureBucket(s3.bucket);
 
-  const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger, runtime.logSshSession);
+  const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger, {
+    onSession: runtime.logSshSession,
+    onConnection: runtime.logSshConnection,
+  });
   runtime.shutdown.register('provider', provider.stop);
   const apiRedis = createRedis(redisHandle.url, 'api', 'inno-train-all-in-one-api');
   runtime.shutdown.register('api-redis', async () => void (await apiRedis.quit().catch(() => apiRedis.disconnect())));

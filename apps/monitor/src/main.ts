@@ -10,7 +10,13 @@ async function main(): Promise<void> {
   const env = parseMonitorEnv(process.env);
   const runtime = createWorkerRuntime({ name: 'monitor', ...env, secrets: [env.SSH_KEY_PASSPHRASE, env.AWS_SECRET_ACCESS_KEY] });
   runtime.shutdown.installSignalHandlers();
-  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
+  const shell = new SshExecutor({
+    ...sshExecutorSettings(env),
+    onSession: runtime.logSshSession,
+    onConnection: runtime.logSshConnection,
+  });
+  // Registered before the service: closers run in reverse, so steps finish before connections close.
+  runtime.shutdown.register('ssh', () => shell.close());
   const storage = createS3Storage({
     region: env.S3_REGION,
     endpoint: env.S3_ENDPOINT,

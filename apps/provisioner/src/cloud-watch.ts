@@ -11,13 +11,16 @@ import type { JobStore } from '@inno-train/job-store';
 import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { HOST_DOWN_STATUSES, promoteStage, queueOfStatus, type StageQueues } from '@inno-train/workflow';
 import { HOST_STATUSES } from '@inno-train/workflow-constants';
-import type { CloudInstance, CloudProvider } from '@inno-train/cloud-port';
+import type { CloudInstance } from '@inno-train/cloud-port';
+import type { CloudView } from './cloud-view';
 import { startSchedule } from './schedule';
 
 export interface CloudWatchDeps {
   store: JobStore;
   queues: StageQueues;
-  lambda: Pick<CloudProvider, 'listInstances'>;
+  cloud: Pick<CloudView, 'list'>;
+  /** How old a shared listing may be (the watch's own interval: a listing another reader made counts). */
+  maxAgeMs: number;
   logger: Logger;
 }
 
@@ -35,10 +38,13 @@ export interface CloudWatchReport {
  * is gone: Lambda lists terminated instances only for a while.
  */
 export function downStatus(
-  recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt'>,
+  recorded: Pick<InstanceInfo, 'id' | 'status' | 'terminatedAt' | 'launchedAt'>,
   listed: ReadonlyMap<string, CloudInstance>,
+  listedAt: number = Number.POSITIVE_INFINITY,
 ): string | null {
   if (recorded.terminatedAt) return null;
+  // A shared listing may be older than this instance: its absence there says nothing.
+  if (!listed.has(recorded.id) && !(Date.parse(recorded.launchedAt) < listedAt)) return null;
   const status = listed.get(recorded.id)?.status ?? 'terminated';
   if (!HOST_DOWN_STATUSES.has(status) || status === recorded.status) return null;
   return status;
@@ -46,7 +52,8 @@ export function downStatus(
 
 /** One pass: list every instance once, record the down ones on their jobs, wake their stages. */
 export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchReport> {
-  const listed = new Map((await deps.lambda.listInstances()).map((instance) => [instance.id, instance]));
+  const listing = await deps.cloud.list(Date.now() - deps.maxAgeMs);
+  const listed = new Map(listing.instances.map((instance) => [instance.id, instance]));
   const down: CloudWatchReport['down'] = [];
   let watched = 0;
   for (const status of HOST_STATUSES) {
@@ -56,7 +63,7 @@ export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchRe
       for (const job of page.jobs) {
         if (job.status !== status || !job.instance) continue;
         watched++;
-        const found = downStatus(job.instance, listed);
+        const found = downStatus(job.instance, listed, listing.at);
         if (found && (await recordDown(deps, job, found, listed.has(job.instance.id))))
           down.push({ jobId: job.id, instanceId: job.instance.id, status: found });
       }

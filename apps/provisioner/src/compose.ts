@@ -8,6 +8,7 @@ import {
 } from '@inno-train/workflow';
 import { QUEUES } from '@inno-train/workflow-constants';
 import { startCloudWatch } from './cloud-watch';
+import { createSharedCloudView } from './cloud-view';
 import type { ProvisionerEnv } from './env';
 import type { ProvisionDeps } from './provision-deps';
 import { provisionGaveUp, provisionStep } from './provision-step';
@@ -54,6 +55,7 @@ export type ProvisionerComposeEnv = Pick<
   | 'RECONCILE_EVERY_MS'
   | 'RECONCILE_GRACE_MS'
   | 'CLOUD_WATCH_MS'
+  | 'CLOUD_LIST_MIN_INTERVAL_MS'
   | 'JOB_RETENTION_DAYS'
   | 'RETENTION_EVERY_MS'
   | 'WEBHOOK_ALLOW_HTTP'
@@ -88,10 +90,17 @@ type Closable = { close(): Promise<void> };
  */
 export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerInfrastructure): ProvisionerService {
   const { runtime } = infrastructure;
+  const cloud = createSharedCloudView({
+    cloud: infrastructure.lambda,
+    redis: runtime.redis,
+    prefix: runtime.prefix,
+    minIntervalMs: env.CLOUD_LIST_MIN_INTERVAL_MS,
+  });
   const deps: ProvisionDeps = {
     store: runtime.store,
     queues: runtime.queues,
     lambda: infrastructure.lambda,
+    cloud,
     shell: infrastructure.shell,
     identity: infrastructure.identity,
     sshKeyName: infrastructure.sshKeyName,
@@ -106,8 +115,9 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
       const bindings = provisionerBindings(deps);
       // Logs 'provisioner started': tests wait for it (the queues are consumed (and the SSH key was registered before compose)).
       workers = startAppWorkers('provisioner', env, runtime, deps, bindings);
-      schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS }));
-      schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS }));
+      // The reconciler acts on what it lists (terminates), so it lists fresh; the watch may share a listing.
+      schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS, maxAgeMs: 0 }));
+      schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS, maxAgeMs: env.CLOUD_WATCH_MS / 2 }));
       const retentionMs = Math.round(env.JOB_RETENTION_DAYS * 24 * 3600_000);
       schedules.push(await startRetention({ ...schedule, everyMs: env.RETENTION_EVERY_MS, retentionMs }));
       schedules.push(await startWebhooks(env, runtime));

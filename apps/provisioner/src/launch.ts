@@ -36,7 +36,10 @@ interface Candidate {
 export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: Logger, alreadyWaiting: boolean): Promise<LaunchOutcome> {
   const attempt = String((job.launchAttempts ?? 0) + 1);
   const retired = new Set(job.retiredInstances.map((instance) => instance.id));
-  const existing = (await deps.lambda.listInstances()).find(
+  // Only a launch whose answer may be lost (its marker still set) can have made an instance the
+  // record does not know: then the tags find it, in a listing taken now.
+  const listed = job.launchInFlightSince ? (await deps.cloud.list(Date.now())).instances : [];
+  const existing = listed.find(
     (instance) =>
       jobIdOfInstance(instance) === job.id && LIVE(instance) && !retired.has(instance.id) && tagOf(instance, ATTEMPT_TAG) === attempt,
   );

@@ -12,7 +12,13 @@ async function main(): Promise<void> {
   runtime.shutdown.installSignalHandlers();
   const identity = loadSshIdentity(env);
   const { lambda, sshKeyName } = await setUpLambda(env, runtime.redis, identity, runtime.logger);
-  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
+  const shell = new SshExecutor({
+    ...sshExecutorSettings(env),
+    onSession: runtime.logSshSession,
+    onConnection: runtime.logSshConnection,
+  });
+  // Registered before the service: closers run in reverse, so steps finish before connections close.
+  runtime.shutdown.register('ssh', () => shell.close());
   const provisioner = compose(env, { runtime, lambda, sshKeyName, shell, identity });
   runtime.shutdown.register('provisioner', () => provisioner.close());
   await provisioner.start();

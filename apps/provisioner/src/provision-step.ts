@@ -92,7 +92,9 @@ async function waitForSlot(
 async function checkBoot(deps: ProvisionDeps, job: JobRecord, payload: StagePayload, logger: Logger): Promise<StepOutcome> {
   const recorded = job.instance!;
   const step = parseStepState('provisioning', payload.step);
-  const instance = await deps.lambda.getInstance(recorded.id);
+  // A listing no older than half a boot poll, and taken after the launch (absence then means gone).
+  const notBefore = Math.max(Date.now() - deps.timings.bootPollMs / 2, Date.parse(recorded.launchedAt) + 1);
+  const instance = await deps.cloud.get(recorded.id, notBefore);
   const pastDeadline =
     Date.now() > Date.parse(recorded.bootDeadlineAt ?? recorded.launchedAt) + (recorded.bootDeadlineAt ? 0 : deps.timings.bootDeadlineMs);
   const seen: BootObservation = { cloud: instance ? { status: instance.status, ip: instance.ip ?? null } : null, pastDeadline };

@@ -6,11 +6,15 @@ import { enqueueTeardown, ensureStageQueued, failJob, type StageQueues } from '@
 import { isTerminal, RUNNING_STATUSES } from '@inno-train/workflow-constants';
 import { JOB_TAG, LAUNCHED_AT_TAG, NAMESPACE_TAG, tagOf, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import { startSchedule } from './schedule';
+import type { CloudView } from './cloud-view';
 
 export interface ReconcilerDeps {
   store: JobStore;
   queues: StageQueues;
-  lambda: Pick<CloudProvider, 'listInstances' | 'terminate'>;
+  lambda: Pick<CloudProvider, 'terminate'>;
+  cloud: Pick<CloudView, 'list'>;
+  /** How old a shared listing may be (the reconciler's own interval). */
+  maxAgeMs: number;
   namespace: string;
   /** Instances younger than this are left alone: their launch may not be recorded yet. */
   graceMs: number;
@@ -38,7 +42,7 @@ export interface ReconcileReport {
  * moved on to another instance, once the grace period since their launch has passed.
  */
 export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now()): Promise<ReconcileReport> {
-  const instances = await deps.lambda.listInstances();
+  const { instances } = await deps.cloud.list(now - deps.maxAgeMs);
   const ours = instances.filter(
     (instance) => tagOf(instance, NAMESPACE_TAG) === deps.namespace && tagOf(instance, JOB_TAG) && !isInstanceGone(instance.status),
   );

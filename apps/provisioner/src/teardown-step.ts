@@ -14,11 +14,13 @@ import { isTerminal, parseStepState, type StagePayload, type StepState, type Wor
 import { decideSettle, decideTeardown, launchInFlight, planTeardown, unconfirmed, type SettleDecision } from './teardown-decision';
 import { jobIdOfInstance, LAUNCHED_AT_TAG, type CloudInstance, type CloudProvider } from '@inno-train/cloud-port';
 import type { HostExecutor } from '@inno-train/host-port';
+import type { CloudView } from './cloud-view';
 
 type Step = StepState<'teardown'>;
 
 export interface TeardownDeps extends WorkflowDeps {
   lambda: CloudProvider;
+  cloud: CloudView;
   shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
@@ -39,7 +41,7 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
   // Once it ended, a launch still in flight (a cancel during the call) makes its instance any
   // moment, and one marked in flight by a dead worker may have made it already: look every poll.
   const looked = isTerminal(job.status) && ((step.polls ?? 0) === 0 || launchInFlight(job, Date.now(), deps.timings) !== 'none');
-  if (looked) job = await adoptGhosts(deps, job);
+  if (looked && unconfirmed(job).length === 0) job = await adoptGhosts(deps, job, (await deps.cloud.list(Date.now())).instances);
   if (unconfirmed(job).length === 0) return finished(deps, job.id, step, looked, logger);
   const plan = planTeardown(job, step);
   if (plan.stopTraining) {
@@ -58,9 +60,15 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
       });
     }
   }
+  // One listing serves the confirmation and the ghost search: taken after this step's terminate
+  // call and after every pending instance's launch (absence from it then means gone).
+  const { instances: listed } = await deps.cloud.list(listingNotBefore(unconfirmed(job), plan.terminate.length > 0, deps.timings));
+  // Ghosts found now are terminated on the next poll (they join the unconfirmed instances).
+  if (looked) job = await adoptGhosts(deps, job, listed);
   const pending = unconfirmed(job).map((i) => i.id);
+  const byId = new Map(listed.map((instance) => [instance.id, instance]));
   const seen = new Map<string, string | null>();
-  for (const id of pending) seen.set(id, (await deps.lambda.getInstance(id))?.status ?? null);
+  for (const id of pending) seen.set(id, byId.get(id)?.status ?? null);
   const decision = decideTeardown(pending, seen, step, deps.timings);
   if (decision.confirm.length > 0) await confirmTerminated(deps, job.id, decision.confirm);
   if (decision.kind === 'done') return finished(deps, job.id, step, looked, logger);
@@ -145,12 +153,24 @@ async function confirmTerminated(deps: TeardownDeps, jobId: string, ids: string[
   );
 }
 
+/**
+ * How recent the teardown's listing must be: after the terminate call this step made, else no older
+ * than half a poll; and always after the newest pending instance's launch.
+ */
+export function listingNotBefore(
+  pending: readonly Pick<InstanceInfo, 'launchedAt'>[],
+  terminatedNow: boolean,
+  timings: Pick<WorkflowTimings, 'terminatePollMs'>,
+  now: number = Date.now(),
+): number {
+  const launched = pending.map((instance) => Date.parse(instance.launchedAt) + 1).filter(Number.isFinite);
+  return Math.max(terminatedNow ? now : now - timings.terminatePollMs / 2, ...launched);
+}
+
 /** Instances tagged with the job but unknown to its record join the retired list, to be torn down. */
-async function adoptGhosts(deps: TeardownDeps, job: JobRecord): Promise<JobRecord> {
+async function adoptGhosts(deps: TeardownDeps, job: JobRecord, listed: readonly CloudInstance[]): Promise<JobRecord> {
   const known = new Set(instancesOf(job).map((i) => i.id));
-  const ghosts = (await deps.lambda.listInstances()).filter(
-    (i) => jobIdOfInstance(i) === job.id && !isInstanceGone(i.status) && !known.has(i.id),
-  );
+  const ghosts = listed.filter((i) => jobIdOfInstance(i) === job.id && !isInstanceGone(i.status) && !known.has(i.id));
   if (ghosts.length === 0) return job;
   const { job: updated } = await deps.store.update(
     job.id,

@@ -38,6 +38,14 @@ describe("what the cloud says about a running job's instance (pure)", () => {
     expect(downStatus(recorded('i-1'), listed(['i-other', 'active']))).toBe('terminated');
   });
 
+  it('reads nothing into an instance missing from a shared listing taken before its launch', () => {
+    const instance = recorded('i-1');
+    const launched = Date.parse(instance.launchedAt);
+    expect(downStatus(instance, listed(['i-other', 'active']), launched - 1)).toBeNull();
+    expect(downStatus(instance, listed(['i-other', 'active']), launched + 1)).toBe('terminated');
+    expect(downStatus(instance, listed(['i-1', 'preempted']), launched - 1)).toBe('preempted');
+  });
+
   it.each(['active', 'booting'])('has nothing to record for %s', (status) => {
     expect(downStatus(recorded('i-1'), listed(['i-1', status]))).toBeNull();
   });
@@ -54,7 +62,7 @@ describe('the cloud watch', () => {
     await h.deps.store.update(job.id, (j) => ({ ...j, status: 'training', instance: recorded('i-sick') }));
     await h.queues.train.add('train', { jobId: job.id, step: {} }, { jobId: `${job.id}.train.0`, delay: 3_600_000 });
     h.deps.lambda.listed = [{ id: 'i-sick', status: 'unhealthy', tags: [] }];
-    const deps = { store: h.deps.store, queues: h.queues, lambda: h.deps.lambda, logger };
+    const deps = { store: h.deps.store, queues: h.queues, cloud: h.deps.cloud, maxAgeMs: 0, logger };
     const report = await watchCloudOnce(deps);
     expect(report.down).toEqual([{ jobId: job.id, instanceId: 'i-sick', status: 'unhealthy' }]);
     expect((await h.deps.store.mustGet(job.id)).instance?.status).toBe('unhealthy');
@@ -69,11 +77,11 @@ describe('the cloud watch', () => {
     const booting = await createJob(h.deps.store);
     await h.deps.store.update(booting.id, (j) => ({ ...j, status: 'provisioning', instance: recorded('i-gone') }));
     h.deps.lambda.listed = [{ id: 'i-fine', status: 'active', tags: [] }];
-    const lambda = { listInstances: jest.fn(() => h.deps.lambda.listInstances()) };
-    const report = await watchCloudOnce({ store: h.deps.store, queues: h.queues, lambda, logger });
+    const cloud = { list: jest.fn((notBefore: number) => h.deps.cloud.list(notBefore)) };
+    const report = await watchCloudOnce({ store: h.deps.store, queues: h.queues, cloud, maxAgeMs: 0, logger });
     expect(report.down.filter((d) => d.jobId === fine.id || d.jobId === booting.id)).toEqual([]);
     expect((await h.deps.store.mustGet(fine.id)).instance?.status).toBe('active');
     // One list call covers every job, however many there are.
-    expect(lambda.listInstances).toHaveBeenCalledTimes(1);
+    expect(cloud.list).toHaveBeenCalledTimes(1);
   });
 });

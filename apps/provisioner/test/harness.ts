@@ -8,7 +8,7 @@ import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train
 import { defaultTimings, type QueueName, type WorkflowTimings } from '@inno-train/workflow-constants';
 import type { CloudInstance, CloudInstanceTypeEntry, CloudLaunchRequest, CloudProvider } from '@inno-train/cloud-port';
 import type { ExecResult, HostExecutor } from '@inno-train/host-port';
-import type { ProvisionDeps } from '../src';
+import { directCloudView, type ProvisionDeps } from '../src';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DEFAULT_BUCKET = 'inno-default';
@@ -17,8 +17,9 @@ export const logger = createLogger({ name: 'provisioner-test', level: 'silent' }
 export type LaunchRequest = CloudLaunchRequest;
 
 /**
- * A scriptable Lambda: `types` answers listInstanceTypes, `listed` answers listInstances,
- * `instances` answers getInstance. Every call is recorded.
+ * A scriptable Lambda: `types` answers listInstanceTypes, `instances` answers getInstance, and
+ * listInstances answers both `instances` (those not set to null: gone) and `listed` (instances the
+ * record does not know, such as ghosts). Every call is recorded.
  */
 export class FakeLambda implements CloudProvider {
   types: Record<string, CloudInstanceTypeEntry> = {
@@ -59,8 +60,17 @@ export class FakeLambda implements CloudProvider {
     return { instanceIds: [id] };
   }
 
+  listCalls = 0;
+
   async listInstances() {
-    return structuredClone(this.listed);
+    this.listCalls++;
+    // An instance in both: `listed` has its tags, `instances` its latest status.
+    const merged = new Map(this.listed.map((instance) => [instance.id, instance]));
+    for (const [id, instance] of this.instances) {
+      if (instance === null) merged.delete(id);
+      else merged.set(id, { ...merged.get(id), ...instance });
+    }
+    return structuredClone([...merged.values()]);
   }
 
   async getInstance(id: string) {
@@ -116,10 +126,12 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
   redis.on('error', () => undefined);
   const store = createJobStore({ redis, namespace: ns });
   const queues = openStageQueues({ connection: redis, prefix: `{${ns}}` });
+  const lambda = new FakeLambda();
   const deps = {
     store,
     queues,
-    lambda: new FakeLambda(),
+    lambda,
+    cloud: directCloudView(lambda),
     shell: new FakeShell(),
     identity: { username: 'ubuntu', port: 22, privateKey: 'x' },
     sshKeyName: 'k',
@@ -142,6 +154,7 @@ export function openHarness(label: string, timings: Partial<WorkflowTimings> = {
 /** Gives every test a fresh fake Lambda and shell (the store and queues stay). */
 export function resetFakes(h: Harness): void {
   h.deps.lambda = new FakeLambda();
+  h.deps.cloud = directCloudView(h.deps.lambda);
   h.deps.shell = new FakeShell();
 }
 

@@ -172,6 +172,8 @@ describe('provisioning a queued job', () => {
 
   it('adopts an instance already tagged with the job instead of launching a second one', async () => {
     const job = await createJob(store());
+    // A worker died after its launch call: the marker it set is still there (launch.ts).
+    await store().update(job.id, (j) => ({ ...j, launchInFlightSince: isoNow(Date.now() - 1000) }));
     capacityIn('us-east-1', 'us-west-1');
     const launchedAt = '2030-01-02T03:04:05.000+00:00';
     h.deps.lambda.listed = [

@@ -28,7 +28,16 @@ function instance(id: string, jobId: string, launchedAt: string, extraTags: { ke
 }
 
 const reconcile = () =>
-  reconcileOnce({ store: h.deps.store, queues: h.queues, lambda: h.deps.lambda, namespace: h.ns, graceMs: GRACE, logger });
+  reconcileOnce({
+    store: h.deps.store,
+    queues: h.queues,
+    lambda: h.deps.lambda,
+    cloud: h.deps.cloud,
+    maxAgeMs: 0,
+    namespace: h.ns,
+    graceMs: GRACE,
+    logger,
+  });
 
 describe('the orphan reconciler', () => {
   it('terminates our instances whose job is unknown or finished, after the grace period, and records it on the job', async () => {

@@ -19,7 +19,13 @@ async function main(): Promise<void> {
         ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
         : undefined,
   });
-  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: runtime.logSshSession });
+  const shell = new SshExecutor({
+    ...sshExecutorSettings(env),
+    onSession: runtime.logSshSession,
+    onConnection: runtime.logSshConnection,
+  });
+  // Registered before the service: closers run in reverse, so steps finish before connections close.
+  runtime.shutdown.register('ssh', () => shell.close());
   const transfer = compose(env, { runtime, storage, shell, identity: loadSshIdentity(env) });
   runtime.shutdown.register('transfer', () => transfer.close());
   await transfer.start();

@@ -44,6 +44,10 @@ export const sshEnv = {
    */
   SSH_KEEPALIVE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   SSH_KEEPALIVE_COUNT_MAX: z.coerce.number().int().min(1).max(100).default(3),
+  /** One connection per host is kept and shared by every call; closed after this long with no call on it. */
+  SSH_IDLE_CLOSE_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Calls at once on one connection (OpenSSH allows 10 sessions); more wait for a free channel. */
+  SSH_MAX_CHANNELS: z.coerce.number().int().min(1).max(64).default(8),
 };
 
 /** The SSH executor's settings from the parsed env (the executor itself never reads env). */
@@ -51,11 +55,15 @@ export function sshExecutorSettings(env: {
   SSH_CONNECT_TIMEOUT_MS: number;
   SSH_KEEPALIVE_INTERVAL_MS: number;
   SSH_KEEPALIVE_COUNT_MAX: number;
+  SSH_IDLE_CLOSE_MS: number;
+  SSH_MAX_CHANNELS: number;
 }) {
   return {
     readyTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS,
     keepaliveIntervalMs: env.SSH_KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: env.SSH_KEEPALIVE_COUNT_MAX,
+    idleCloseMs: env.SSH_IDLE_CLOSE_MS,
+    maxChannelsPerConnection: env.SSH_MAX_CHANNELS,
   };
 }
 
@@ -110,6 +118,11 @@ export const workerEnv = {
    * stage whose instance is unhealthy, terminated or gone stops waiting on SSH at once.
    */
   CLOUD_WATCH_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * Every read of instance statuses (boot checks, teardown, the cloud watch) shares one listing of
+   * the account kept in Redis; a new one is made at most this often across every replica.
+   */
+  CLOUD_LIST_MIN_INTERVAL_MS: z.coerce.number().int().min(100).default(1000),
   /**
    * BullMQ's lock on an active step, and how often workers look for steps whose worker died. A
    * killed worker's step runs again within about lock + check interval; see README "Crashes".

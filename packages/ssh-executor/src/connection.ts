@@ -1,8 +1,9 @@
 /**
- * Opening and closing one ssh2 connection, with the host key recorded (and checked when pinned),
- * and a single deadline/abort signal covering the whole operation.
+ * Opening, watching and closing one ssh2 connection, with the host key recorded (and checked when
+ * pinned), and a single deadline/abort signal covering a whole call.
  */
 import { createHash } from 'node:crypto';
+import type { InfrastructureError } from '@inno-train/core';
 import { Client, utils, type ConnectConfig, type ParsedKey } from 'ssh2';
 import { connectError, connectionLostError, invalidKeyError, silentPeerError } from './errors';
 import { fingerprintOf, sameFingerprint } from './fingerprint';
@@ -15,12 +16,10 @@ import type { SshTarget } from './types';
 export class Deadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
-  private readonly endsAt: number;
   private readonly external: AbortSignal | undefined;
   private readonly onExternalAbort = () => this.controller.abort(this.external?.reason);
 
   constructor(timeoutMs: number, onTimeout: () => Error, external?: AbortSignal) {
-    this.endsAt = Date.now() + timeoutMs;
     this.external = external;
     this.timer = setTimeout(() => this.controller.abort(onTimeout()), timeoutMs);
     if (external?.aborted) this.controller.abort(external.reason);
@@ -31,19 +30,27 @@ export class Deadline {
     return this.controller.signal;
   }
 
-  /** Ends the operation now with `reason` (the connection under it is gone); a no-op once aborted. */
-  abort(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
-  }
-
-  remainingMs(): number {
-    return Math.max(0, this.endsAt - Date.now());
+  /** Stops the clock and keeps the caller's abort: a stream has a limit to open, none to run. */
+  disarm(): void {
+    clearTimeout(this.timer);
   }
 
   dispose(): void {
     clearTimeout(this.timer);
     this.external?.removeEventListener('abort', this.onExternalAbort);
   }
+}
+
+/** Rejects with the signal's reason as soon as it fires; `work` itself is left to finish or fail. */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 const parsedKeys = new Map<string, ParsedKey>();
@@ -151,13 +158,13 @@ export function openConnection(target: SshTarget, options: OpenOptions): Promise
 }
 
 /**
- * Watches a ready connection while an operation runs on it, and calls `onLost` once when it ends
- * under the operation: closed or reset by the peer, or silent past its keepalives. ssh2 settles
+ * Watches a ready (possibly shared) connection while one call runs on it, and calls `onLost` when it
+ * ends under the call: closed or reset by the peer, or silent past its keepalives. ssh2 settles
  * exec channels when their connection closes but leaves SFTP requests pending for ever, so without
  * this an upload to a host that died waited for its whole timeout (10 minutes, once) while the
  * instance kept billing.
  */
-export function watchConnection(client: Client, target: SshTarget, what: string, onLost: (error: Error) => void): () => void {
+export function watchConnection(client: Client, target: SshTarget, what: string, onLost: (error: InfrastructureError) => void): () => void {
   const onError = (error: Error & { level?: string; code?: unknown }) => {
     if (error.level === 'client-timeout') onLost(silentPeerError(target, what));
     else onLost(connectionLostError(target, what, typeof error.code === 'string' ? error.code : undefined));

@@ -103,3 +103,25 @@ export function silentPeerError(target: SshTarget, what: string): Infrastructure
     details: { host: target.host, port: target.port },
   });
 }
+
+/** What calls and connects still under way get when SshExecutor.close() ends their connection. */
+export function executorClosedError(): InfrastructureError {
+  return new InfrastructureError('ssh_connection_lost', 'The SSH executor was closed (SshExecutor.close) while the call ran', {
+    retryable: true,
+  });
+}
+
+const unsent = new WeakSet<object>();
+
+/**
+ * Marks a connection-lost error as "nothing of the call reached the host" (its channel never
+ * opened), the only case in which the executor may run the call again on a fresh connection.
+ */
+export function markUnsent<T extends Error>(error: T): T {
+  unsent.add(error);
+  return error;
+}
+
+export function isUnsent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && unsent.has(error);
+}

@@ -1,21 +1,33 @@
 /**
- * The one way the orchestrator talks to GPU hosts. Every call opens its own connection and closes
- * it before returning, on success, failure, timeout or abort alike: hosts come and go, and a
- * connection pool would only add stale sockets to reason about.
+ * The one way the orchestrator talks to GPU hosts. Calls share one SSH connection per host (and
+ * user, key and pinned host key), each on its own channel: a job makes ~16 calls, and a new TCP +
+ * SSH handshake + login for each cost 0.3-0.5 s and one sshd login apiece (issue 16). Sharing is
+ * safe because a connection leaves the pool the moment it ends, errs or misses its keepalives
+ * (pool.ts), so a stale socket is never handed out twice.
  *
- * Every call settles within seconds of its host dying or going silent: the connection's end,
- * reset or unanswered keepalives end the operation riding on it (watchConnection), and each call's
- * own limit fits its work (a short command: seconds; an upload: a base plus time per byte).
+ * Every call still settles within seconds of its host dying or going silent: the connection's end,
+ * reset or unanswered keepalives end every call riding on it (watchConnection), and each call's
+ * own limit (connect, waiting for a channel and the work itself) fits its work. A call whose
+ * channel never opened because its pooled connection turned out dead (sshd restarted, host
+ * rebooted) runs once more on a fresh connection; one that may have reached the host never does,
+ * since running a command twice is worse than failing it.
+ *
+ * Calls beyond maxChannelsPerConnection wait for a channel rather than open a second connection
+ * (pool.ts says why). Apps call close() at shutdown: the pool's own timers are unref'd, but ssh2
+ * keeps an open connection's socket and keepalive timer referenced, so an idle connection would
+ * otherwise hold the process for up to idleCloseMs.
  */
 import { InfrastructureError } from '@inno-train/core';
-import type { ExecResult, HostExecutor } from '@inno-train/host-port';
-import type { Client } from 'ssh2';
-import { closeConnection, Deadline, openConnection, watchConnection } from './connection';
-import { timeoutError } from './errors';
+import type { ExecResult, HostExecutor, StreamHandlers, StreamResult } from '@inno-train/host-port';
+import type { ChannelRun } from './channel';
+import { Deadline, watchConnection } from './connection';
+import { connectionLostError, executorClosedError, isUnsent, markUnsent, timeoutError } from './errors';
 import { normalizeFingerprint } from './fingerprint';
+import { ConnectionPool } from './pool';
 import { runCommand } from './run-command';
+import { streamCommand } from './stream-command';
 import { atomicUpload } from './upload';
-import type { SshExecOptions, SshExecutorOptions, SshSessionRecord, SshTarget, SshUploadOptions } from './types';
+import type { SshExecOptions, SshExecutorOptions, SshSessionRecord, SshStreamOptions, SshTarget, SshUploadOptions } from './types';
 
 const DEFAULTS = {
   readyTimeoutMs: 15_000,
@@ -25,14 +37,18 @@ const DEFAULTS = {
   uploadMinBytesPerSecond: 256 * 1024,
   keepaliveIntervalMs: 5_000,
   keepaliveCountMax: 3,
+  idleCloseMs: 60_000,
+  // OpenSSH's MaxSessions defaults to 10; a margin for channels still closing after an abort.
+  maxChannelsPerConnection: 8,
   maxOutputBytes: 1024 * 1024,
   uploadMode: 0o644,
 };
 
 export class SshExecutor implements HostExecutor {
-  private readonly settings: Required<Omit<SshExecutorOptions, 'onSession'>>;
+  private readonly settings: Required<Omit<SshExecutorOptions, 'onSession' | 'onConnection'>>;
   private readonly onSession: SshExecutorOptions['onSession'];
   private readonly seenHostKeys = new Map<string, string>();
+  private readonly pool: ConnectionPool;
 
   constructor(options: SshExecutorOptions = {}) {
     this.settings = {
@@ -42,8 +58,24 @@ export class SshExecutor implements HostExecutor {
       uploadMinBytesPerSecond: options.uploadMinBytesPerSecond ?? DEFAULTS.uploadMinBytesPerSecond,
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
       keepaliveCountMax: options.keepaliveCountMax ?? DEFAULTS.keepaliveCountMax,
+      idleCloseMs: options.idleCloseMs ?? DEFAULTS.idleCloseMs,
+      maxChannelsPerConnection: options.maxChannelsPerConnection ?? DEFAULTS.maxChannelsPerConnection,
     };
+    if (!Number.isInteger(this.settings.maxChannelsPerConnection) || this.settings.maxChannelsPerConnection < 1)
+      throw new TypeError('maxChannelsPerConnection must be a positive integer');
+    if (!Number.isFinite(this.settings.idleCloseMs) || this.settings.idleCloseMs <= 0)
+      throw new TypeError('idleCloseMs must be a positive number of milliseconds');
     this.onSession = options.onSession;
+    this.pool = new ConnectionPool({
+      ...this.settings,
+      onHostKey: (target, fingerprint) => this.seenHostKeys.set(hostKey(target), normalizeFingerprint(fingerprint)),
+      onConnection: options.onConnection,
+    });
+  }
+
+  /** Closes every pooled connection; calls still running on them fail with ssh_connection_lost. */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** Runs `command` through the user's login shell (`$SHELL -c`); quote data with shellQuote. */
@@ -51,12 +83,9 @@ export class SshExecutor implements HostExecutor {
     const maxOutputBytes = options.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) throw new TypeError('maxOutputBytes must be a non-negative integer');
     const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
-    return this.withConnection(
-      target,
-      { what: 'Command', kind: 'exec', label: options.label },
-      timeoutMs,
-      options.signal,
-      (client, signal) => runCommand(client, target, command, { stdin: options.stdin, maxOutputBytes, signal }),
+    const deadline = this.deadline(target, timeoutMs, 'Command', options.signal);
+    return this.withChannel(target, { what: 'Command', kind: 'exec', label: options.label }, deadline, (run) =>
+      runCommand(target, command, { ...run, stdin: options.stdin, maxOutputBytes }),
     );
   }
 
@@ -72,12 +101,24 @@ export class SshExecutor implements HostExecutor {
       throw new TypeError(`mode must be a permission number like 0o644, got ${mode}`);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const timeoutMs = options.timeoutMs ?? this.uploadTimeoutMs(bytes.length);
-    return this.withConnection(
-      target,
-      { what: 'Upload', kind: 'upload', label: options.label },
-      timeoutMs,
-      options.signal,
-      (client, signal) => untilAborted(atomicUpload(client, target, remotePath, bytes, mode), signal),
+    const deadline = this.deadline(target, timeoutMs, 'Upload', options.signal);
+    return this.withChannel(target, { what: 'Upload', kind: 'upload', label: options.label }, deadline, (run) =>
+      atomicUpload(target, remotePath, bytes, mode, run),
+    );
+  }
+
+  /**
+   * Runs a long-lived `command` on its own channel of the shared connection and hands its output to
+   * `handlers` as it arrives. Getting the channel open has the command limit (commandTimeoutMs);
+   * once open, only `options.signal` (which closes this channel alone) or the connection's end ends
+   * it: a host that dies or stops answering keepalives fails it within seconds, as it does every
+   * call. It holds one of the connection's channels for as long as it runs.
+   */
+  async stream(target: SshTarget, command: string, handlers: StreamHandlers, options: SshStreamOptions): Promise<StreamResult> {
+    const limit = this.settings.commandTimeoutMs;
+    const deadline = this.deadline(target, limit, 'Stream', options.signal);
+    return this.withChannel(target, { what: 'Stream', kind: 'stream', label: options.label }, deadline, (run) =>
+      streamCommand(target, command, { ...run, handlers, onOpen: () => deadline.disarm() }),
     );
   }
 
@@ -105,39 +146,68 @@ export class SshExecutor implements HostExecutor {
     return this.seenHostKeys.get(hostKey(target));
   }
 
-  private async withConnection<T>(
+  /** Runs `work` on a channel of the target's pooled connection, once more on a fresh one if it never reached the host. */
+  private deadline(target: SshTarget, limit: number, what: string, external: AbortSignal | undefined): Deadline {
+    if (!Number.isFinite(limit) || limit <= 0) throw new TypeError(`timeoutMs must be a positive number, got ${limit}`);
+    return new Deadline(limit, () => timeoutError(target, limit, what), external);
+  }
+
+  private async withChannel<T>(
     target: SshTarget,
     session: { what: string; kind: SshSessionRecord['kind']; label: string | undefined },
-    limit: number,
-    external: AbortSignal | undefined,
-    work: (client: Client, signal: AbortSignal) => Promise<T>,
+    deadline: Deadline,
+    work: (run: ChannelRun) => Promise<T>,
   ): Promise<T> {
-    if (!Number.isFinite(limit) || limit <= 0) throw new TypeError(`timeoutMs must be a positive number, got ${limit}`);
-    const deadline = new Deadline(limit, () => timeoutError(target, limit, session.what), external);
     const started = Date.now();
-    let client: Client | undefined;
     let failure: unknown;
     try {
-      client = await openConnection(target, {
-        readyTimeoutMs: Math.min(this.settings.readyTimeoutMs, deadline.remainingMs()),
-        keepaliveIntervalMs: this.settings.keepaliveIntervalMs,
-        keepaliveCountMax: this.settings.keepaliveCountMax,
-        signal: deadline.signal,
-        onHostKey: (fingerprint) => this.seenHostKeys.set(hostKey(target), normalizeFingerprint(fingerprint)),
-      });
-      const unwatch = watchConnection(client, target, session.what.toLowerCase(), (lost) => deadline.abort(lost));
       try {
-        return await work(client, deadline.signal);
-      } finally {
-        unwatch();
+        return await this.attempt(target, session.what.toLowerCase(), deadline, work);
+      } catch (error) {
+        // Once only: a second dead connection in a row says the host, not the pool, is the problem.
+        if (!isUnsent(error) || deadline.signal.aborted) throw error;
+        return await this.attempt(target, session.what.toLowerCase(), deadline, work);
       }
     } catch (error) {
       failure = error;
       throw error;
     } finally {
       deadline.dispose();
-      if (client) closeConnection(client);
       this.report(target, session, started, failure);
+    }
+  }
+
+  /**
+   * One try on one connection. Its signal fires for the call's deadline or abort, and when this
+   * connection is lost; the latter fails only this try, so a retry still has the call's own signal.
+   */
+  private async attempt<T>(target: SshTarget, what: string, deadline: Deadline, work: (run: ChannelRun) => Promise<T>): Promise<T> {
+    const lease = await this.pool.acquire(target, deadline.signal);
+    const controller = new AbortController();
+    let lost: InfrastructureError | undefined;
+    const onDeadline = () => controller.abort(deadline.signal.reason);
+    if (deadline.signal.aborted) onDeadline();
+    else deadline.signal.addEventListener('abort', onDeadline, { once: true });
+    const unwatch = watchConnection(lease.client, target, what, (error) => {
+      lost ??= error;
+      if (!controller.signal.aborted) controller.abort(error);
+    });
+    const progress = { mayHaveStarted: false };
+    try {
+      if (!lease.isAlive()) throw connectionLostError(target, what);
+      return await work({ client: lease.client, signal: controller.signal, progress, isConnectionAlive: lease.isAlive });
+    } catch (error) {
+      if (lease.closedByClose() && !deadline.signal.aborted) throw executorClosedError();
+      // A connection that went silent is not retried: a new one to a hung host would hang too.
+      const reason = lost ?? connectionLostError(target, what);
+      if (!progress.mayHaveStarted && !lease.isAlive() && !deadline.signal.aborted && reason.code === 'ssh_connection_lost') {
+        throw markUnsent(reason);
+      }
+      throw error;
+    } finally {
+      unwatch();
+      deadline.signal.removeEventListener('abort', onDeadline);
+      lease.release();
     }
   }
 
@@ -168,17 +238,4 @@ export class SshExecutor implements HostExecutor {
 
 function hostKey(target: Pick<SshTarget, 'host' | 'port'>): string {
   return `${target.host}:${target.port}`;
-}
-
-/** Rejects with the signal's reason as soon as it fires; the caller then closes the connection. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let onAbort: () => void = () => undefined;
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  // The losing work promise may still reject later (its connection is closed under it).
-  work.catch(() => undefined);
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

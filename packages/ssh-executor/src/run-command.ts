@@ -1,7 +1,8 @@
 /** Running one command on a ready connection and collecting its output within limits. */
 import { InfrastructureError } from '@inno-train/core';
 import type { ExecResult } from '@inno-train/host-port';
-import type { Client, ClientChannel } from 'ssh2';
+import type { ClientChannel } from 'ssh2';
+import { openChannel, type ChannelRun } from './channel';
 import { connectionLostError, safeMessage, where } from './errors';
 import type { SshTarget } from './types';
 
@@ -43,74 +44,69 @@ export function completeUtf8Length(buf: Buffer): number {
   return needed > continuation + 1 ? i : buf.length;
 }
 
-export interface RunOptions {
+export interface RunOptions extends ChannelRun {
   stdin?: string | Buffer;
   maxOutputBytes: number;
-  signal: AbortSignal;
 }
 
-/** How long an abort waits for a just-requested command's channel, so it can still be killed. */
-const EXEC_KILL_GRACE_MS = 2000;
-
 /**
- * Resolves with the command's output and status. On abort (deadline or caller) the remote process
- * group gets SIGKILL through the channel (OpenSSH honours `signal` requests for commands), then the
- * promise rejects with the signal's reason; the caller closes the connection.
+ * Resolves with the command's output and status. On abort (deadline, caller or lost connection)
+ * the remote process group gets SIGKILL through the channel (OpenSSH honours `signal` requests for
+ * commands), the channel is closed and the promise rejects with the signal's reason; the
+ * connection itself stays open for the other calls on it.
  */
-export function runCommand(client: Client, target: SshTarget, command: string, options: RunOptions): Promise<ExecResult> {
+export async function runCommand(target: SshTarget, command: string, options: RunOptions): Promise<ExecResult> {
+  const { client, signal } = options;
+  let running: { done: Promise<ExecResult> };
+  try {
+    const start = (callback: (error: Error | undefined, channel: ClientChannel) => void) => client.exec(command, callback);
+    running = await openChannel(start, options, killRemote, (channel) => ({ done: runOnChannel(channel, target, options) }));
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw options.isConnectionAlive() ? execFailed(error as Error, target) : connectionLostError(target, 'the command');
+  }
+  return running.done;
+}
+
+/** Collects the command's output on its open channel; attaches every listener synchronously. */
+function runOnChannel(channel: ClientChannel, target: SshTarget, options: RunOptions): Promise<ExecResult> {
+  const { client, signal } = options;
   return new Promise((resolve, reject) => {
-    const { signal } = options;
     let settled = false;
     let connectionLost = false;
-    let channel: ClientChannel | undefined;
-    let graceTimer: NodeJS.Timeout | undefined;
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
-      clearTimeout(graceTimer);
       signal.removeEventListener('abort', onAbort);
       client.removeListener('close', onConnectionGone);
       client.removeListener('end', onConnectionGone);
       outcome();
     };
-    const abortNow = () =>
+    const onAbort = () =>
       settle(() => {
         killRemote(channel);
         reject(signal.reason);
       });
-    // Once requested, the command may already run remotely even though its channel is not ours yet;
-    // closing the connection would not stop it (no pty, no SIGHUP), so wait for the channel to kill it.
-    const onAbort = () => {
-      if (channel) abortNow();
-      else graceTimer = setTimeout(abortNow, EXEC_KILL_GRACE_MS);
-    };
     // ssh2 reports the end of the connection before it closes the channels riding on it.
     const onConnectionGone = () => {
       connectionLost = true;
-      if (!channel) settle(() => reject(signal.aborted ? signal.reason : connectionLostError(target, 'the command')));
     };
-    if (signal.aborted) return settle(() => reject(signal.reason));
+    collect(channel, options, (result, exited) => {
+      if (!exited && connectionLost) settle(() => reject(connectionLostError(target, 'the command')));
+      else settle(() => resolve(result));
+    });
+    if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     client.once('close', onConnectionGone);
     client.once('end', onConnectionGone);
-    client.exec(command, (error, opened) => {
-      if (error) {
-        return settle(() =>
-          reject(signal.aborted ? signal.reason : connectionLost ? connectionLostError(target, 'the command') : execFailed(error, target)),
-        );
-      }
-      channel = opened;
-      if (signal.aborted) return abortNow();
-      if (settled) return killRemote(opened);
-      collect(opened, options, (result, exited) => {
-        if (!exited && connectionLost) settle(() => reject(connectionLostError(target, 'the command')));
-        else settle(() => resolve(result));
-      });
-    });
   });
 }
 
-function collect(channel: ClientChannel, options: RunOptions, done: (result: ExecResult, exited: boolean) => void): void {
+function collect(
+  channel: ClientChannel,
+  options: Pick<RunOptions, 'stdin' | 'maxOutputBytes'>,
+  done: (result: ExecResult, exited: boolean) => void,
+): void {
   const stdout = new CappedOutput(options.maxOutputBytes);
   const stderr = new CappedOutput(options.maxOutputBytes);
   let exitCode: number | null = null;
@@ -155,7 +151,7 @@ interface ChannelInternals {
  * the channel. ssh2's channel.signal() is a no-op once stdin has been ended, which we always do,
  * so the request goes through the protocol object directly; SSH allows requests after EOF.
  */
-function killRemote(channel: ClientChannel | undefined): void {
+export function killRemote(channel: ClientChannel | undefined): void {
   if (!channel) return;
   const internals = channel as unknown as ChannelInternals;
   const { outgoing } = internals;

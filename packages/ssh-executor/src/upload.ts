@@ -6,32 +6,49 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { InfrastructureError } from '@inno-train/core';
-import type { Client, SFTPWrapper } from 'ssh2';
-import { safeMessage, where } from './errors';
+import type { SFTPWrapper } from 'ssh2';
+import { openChannel, type ChannelRun } from './channel';
+import { untilAborted } from './connection';
+import { connectionLostError, safeMessage, where } from './errors';
 import type { SshTarget } from './types';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) that retrying cannot fix. */
 const SFTP_NO_SUCH_FILE = 2;
 const SFTP_PERMISSION_DENIED = 3;
 
-export async function atomicUpload(client: Client, target: SshTarget, remotePath: string, content: Buffer, mode: number): Promise<void> {
+/**
+ * Rejects with the signal's reason as soon as it fires, and then ends the SFTP channel (only it:
+ * the connection is shared). ssh2 leaves SFTP requests pending for ever when their connection
+ * closes, so the signal, not the SFTP callbacks, is what settles an upload on a dead host.
+ */
+export async function atomicUpload(target: SshTarget, remotePath: string, content: Buffer, mode: number, run: ChannelRun): Promise<void> {
   if (!remotePath || remotePath.endsWith('/')) throw new TypeError(`Upload needs a file path, got ${JSON.stringify(remotePath)}`);
   const temp = posix.join(posix.dirname(remotePath), `.${posix.basename(remotePath)}.upload-${randomBytes(6).toString('hex')}`);
-  const sftp = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((error: unknown) => {
-    throw uploadError(error, target, remotePath, 'open an SFTP session');
+  const end = (session: SFTPWrapper) => session.end();
+  const start = (callback: (error: Error | undefined, session: SFTPWrapper) => void) => run.client.sftp(callback);
+  const sftp = await openChannel(start, run, end, (session) => session).catch((error: unknown) => {
+    if (run.signal.aborted) throw error;
+    throw run.isConnectionAlive() ? uploadError(error, target, remotePath, 'open an SFTP session') : connectionLostError(target, 'upload');
   });
+  const endSftp = () => sftp.end();
+  run.signal.addEventListener('abort', endSftp, { once: true });
   try {
-    await writeTemp(sftp, temp, content, mode).catch(async (error: unknown) => {
-      await call<void>((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
-      throw uploadError(error, target, remotePath, `write ${temp}`);
-    });
-    await replace(sftp, temp, remotePath).catch(async (error: unknown) => {
-      await call<void>((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
-      throw uploadError(error, target, remotePath, `rename ${temp} to ${remotePath}`);
-    });
+    await untilAborted(writeAndReplace(sftp, target, remotePath, temp, content, mode), run.signal);
   } finally {
+    run.signal.removeEventListener('abort', endSftp);
     sftp.end();
   }
+}
+
+async function writeAndReplace(sftp: SFTPWrapper, target: SshTarget, remotePath: string, temp: string, content: Buffer, mode: number) {
+  await writeTemp(sftp, temp, content, mode).catch(async (error: unknown) => {
+    await call<void>((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+    throw uploadError(error, target, remotePath, `write ${temp}`);
+  });
+  await replace(sftp, temp, remotePath).catch(async (error: unknown) => {
+    await call<void>((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+    throw uploadError(error, target, remotePath, `rename ${temp} to ${remotePath}`);
+  });
 }
 
 async function writeTemp(sftp: SFTPWrapper, temp: string, content: Buffer, mode: number): Promise<void> {

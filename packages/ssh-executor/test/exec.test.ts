@@ -1,10 +1,11 @@
 import { InfrastructureError, InnoError } from '@inno-train/core';
 import { generateSshKeyPair, startSshHost, waitFor } from '@inno-train/test-kit';
-import { SshExecutor, type SshSessionRecord, type SshTarget } from '../src';
+import { SshExecutor, type SshConnectionRecord, type SshSessionRecord, type SshTarget } from '../src';
 import { startFixture, waitForNoConnections, type Fixture } from './helpers';
 
 describe('SshExecutor.exec against a real sshd', () => {
-  const ssh = new SshExecutor({ readyTimeoutMs: 10_000 });
+  let logins = 0;
+  const ssh = new SshExecutor({ readyTimeoutMs: 10_000, onConnection: () => logins++ });
   let fx: Fixture;
 
   beforeAll(async () => {
@@ -12,6 +13,7 @@ describe('SshExecutor.exec against a real sshd', () => {
   });
 
   afterAll(async () => {
+    await ssh.close();
     await fx?.host.kill();
   });
 
@@ -48,35 +50,45 @@ describe('SshExecutor.exec against a real sshd', () => {
     expect(utf8.stdout).toBe('é');
   });
 
-  it('times out, kills the remote command and closes the connection', async () => {
+  it('times out, kills the remote command and closes its channel, not the shared connection', async () => {
+    await ssh.exec(fx.target, 'true');
+    const loginsBefore = logins;
     const started = Date.now();
     const error = await ssh.exec(fx.target, 'sleep 2; touch ~/too-late', { timeoutMs: 500 }).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error).toBeInstanceOf(InfrastructureError);
     expect(error).toMatchObject({ code: 'ssh_timeout', retryable: true });
-    await waitForNoConnections(fx.host.ip, fx.host.port);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect((await ssh.exec(fx.target, 'test -e ~/too-late; echo $?')).stdout).toBe('1\n');
     expect((await ssh.exec(fx.target, 'pgrep -x sleep; echo done')).stdout).toBe('done\n');
+    expect(logins).toBe(loginsBefore);
   });
 
-  it('stops when the caller aborts', async () => {
+  it('stops when the caller aborts, closing only its channel', async () => {
+    await ssh.exec(fx.target, 'true');
+    const loginsBefore = logins;
     const controller = new AbortController();
     const reason = new Error('job cancelled');
     setTimeout(() => controller.abort(reason), 300);
     await expect(ssh.exec(fx.target, 'sleep 7', { signal: controller.signal })).rejects.toBe(reason);
     await expect(ssh.exec(fx.target, 'true', { signal: controller.signal })).rejects.toBe(reason);
-    await waitForNoConnections(fx.host.ip, fx.host.port);
     // The remote process group was killed, not merely abandoned.
     await waitFor(async () => (await ssh.exec(fx.target, 'pgrep -x sleep || echo none')).stdout === 'none\n', {
       timeoutMs: 3000,
       description: 'the aborted remote command to be gone',
     });
+    // The shared connection carried on: no new login was needed.
+    expect(logins).toBe(loginsBefore);
   });
 
-  it('tells onSession about every session it opened, with its label, and sshd agrees on the count', async () => {
+  it('tells onSession about every call and onConnection about every login, and sshd agrees on the count', async () => {
     const sessions: SshSessionRecord[] = [];
-    const counted = new SshExecutor({ readyTimeoutMs: 10_000, onSession: (session) => sessions.push(session) });
+    const connections: SshConnectionRecord[] = [];
+    const counted = new SshExecutor({
+      readyTimeoutMs: 10_000,
+      onSession: (session) => sessions.push(session),
+      onConnection: (connection) => connections.push(connection),
+    });
     const before = fx.host.acceptedSessions();
     await counted.exec(fx.target, 'true', { label: 'first' });
     await counted.upload(fx.target, 'counted.txt', 'x', 0o600, { label: 'second' });
@@ -89,8 +101,15 @@ describe('SshExecutor.exec against a real sshd', () => {
       { kind: 'exec', label: 'nobody', ok: false, errorCode: 'ssh_unreachable' },
     ]);
     expect(sessions.every((session) => session.ms >= 0 && session.port === fx.target.port)).toBe(true);
-    // The host's sshd logged one accepted login per successful session: nothing was opened unreported.
-    await waitFor(() => fx.host.acceptedSessions() - before === 3 || undefined, { timeoutMs: 5000, description: 'sshd to log 3 logins' });
+    // Three calls, one login (the calls share it), and one failed attempt at the address nobody serves.
+    expect(connections.map(({ host, ok, errorCode }) => ({ host, ok, errorCode }))).toEqual([
+      { host: fx.target.host, ok: true, errorCode: undefined },
+      { host: '127.0.0.59', ok: false, errorCode: 'ssh_unreachable' },
+    ]);
+    await counted.close();
+    // The host's sshd logged exactly the logins onConnection reported: nothing was opened unreported.
+    await waitFor(() => fx.host.acceptedSessions() - before === 1 || undefined, { timeoutMs: 5000, description: 'sshd to log 1 login' });
+    expect(fx.host.acceptedSessions() - before).toBe(1);
   });
 
   it('says ssh_unreachable when nothing listens', async () => {
@@ -138,21 +157,26 @@ describe('SshExecutor.exec against a real sshd', () => {
     expect((error as Error).message).toContain(fx.host.hostKeyFingerprint);
     expect(await fresh.probe(wrong, 5000)).toBe(false);
     expect((await fresh.exec(pinned, 'test -e ~/should-not-exist; echo $?')).stdout).toBe('1\n');
+    await fresh.close();
   });
 
-  it('treats a hung host (TCP accepts, SSH silent) as a timeout', async () => {
+  it('treats a hung host (TCP accepts, SSH silent) as a timeout, with or without a pooled connection', async () => {
+    await ssh.exec(fx.target, 'true');
+    let quick = new SshExecutor();
     await fx.host.pause();
     try {
       const started = Date.now();
       await expect(ssh.exec(fx.target, 'true', { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ssh_timeout', retryable: true });
       expect(Date.now() - started).toBeLessThan(3000);
-      const quick = new SshExecutor({ readyTimeoutMs: 800 });
+      quick = new SshExecutor({ readyTimeoutMs: 800 });
       await expect(quick.exec(fx.target, 'true', { timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'ssh_timeout' });
       expect(await ssh.probe(fx.target, 800)).toBe(false);
     } finally {
       await fx.host.resume();
     }
     expect(await ssh.probe(fx.target, 5000)).toBe(true);
+    // Nothing leaked: once the executors are closed, no connection to the host is left.
+    await Promise.all([ssh.close(), quick.close()]);
     await waitForNoConnections(fx.host.ip, fx.host.port);
   });
 

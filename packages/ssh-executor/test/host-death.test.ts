@@ -23,6 +23,7 @@ describe('SshExecutor on a host that dies or hangs mid-operation', () => {
   });
 
   afterEach(async () => {
+    await ssh.close();
     await host?.kill();
   });
 

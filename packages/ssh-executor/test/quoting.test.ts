@@ -38,6 +38,7 @@ describe('shellQuote through a real remote shell', () => {
   });
 
   afterAll(async () => {
+    await ssh.close();
     await fx?.host.kill();
   });
 

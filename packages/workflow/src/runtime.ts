@@ -41,6 +41,8 @@ export interface WorkerRuntime {
   prefix: string;
   /** For the SSH executor's onSession: one debug line per host session (accounting, never content). */
   logSshSession(session: { host: string; kind: string; label?: string; ms: number; ok: boolean; errorCode?: string }): void;
+  /** For the SSH executor's onConnection: one debug line per SSH login (connections are shared by calls). */
+  logSshConnection(connection: { host: string; port: number; ms: number; ok: boolean; errorCode?: string }): void;
 }
 
 /** What every worker app builds the same way at start: logger, shutdown, Redis, queues, store. */
@@ -68,6 +70,7 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
     timings,
     prefix,
     logSshSession: (session) => logger.debug({ ssh: session }, 'ssh session'),
+    logSshConnection: (connection) => logger.debug({ ssh: connection }, 'ssh connection'),
   };
 }
 
