@@ -50,6 +50,24 @@ export interface ExecResult {
   stderrTruncated: boolean;
 }
 
+/** Where a streamed command's output goes, as it arrives. */
+export interface StreamHandlers {
+  onStdout(chunk: Buffer): void;
+  onStderr?(chunk: Buffer): void;
+}
+
+export interface StreamOptions {
+  /** What the session is for (`train:tail`), for accounting; never sent to the host. */
+  label?: string;
+  /** Ends the command (its channel only) and rejects with the signal's reason. */
+  signal: AbortSignal;
+}
+
+export interface StreamResult {
+  /** null when the command ended by a signal (or the server reported no status). */
+  exitCode: number | null;
+}
+
 export interface HostExecutor {
   /** Runs `command` through the host user's shell (`$SHELL -c`, bash on our hosts); quote data with shellQuote. */
   exec(target: HostTarget, command: string, options?: ExecOptions): Promise<ExecResult>;
@@ -60,6 +78,12 @@ export interface HostExecutor {
   upload(target: HostTarget, remotePath: string, content: string | Buffer, mode?: number, options?: UploadOptions): Promise<void>;
   /** True when the host answers and runs a command within `timeoutMs`; false for any host failure. */
   probe(target: HostTarget, timeoutMs: number): Promise<boolean>;
+  /**
+   * Runs a long-lived `command` and hands its output over as it comes (no overall limit: the caller
+   * aborts it, and a host that dies or goes silent ends it as it ends every call). Optional: an
+   * executor without it cannot tail, and callers fall back to polling.
+   */
+  stream?(target: HostTarget, command: string, handlers: StreamHandlers, options: StreamOptions): Promise<StreamResult>;
   /** The host key the last connection to this address presented (SSH only), for pinning. */
   hostKeyFingerprint?(target: Pick<HostTarget, 'host' | 'port'>): string | undefined;
 }

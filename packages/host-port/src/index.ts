@@ -1,1 +1,10 @@
-export type { ExecOptions, ExecResult, HostExecutor, HostTarget, UploadOptions } from './host-executor';
+export type {
+  ExecOptions,
+  ExecResult,
+  HostExecutor,
+  HostTarget,
+  StreamHandlers,
+  StreamOptions,
+  StreamResult,
+  UploadOptions,
+} from './host-executor';
