@@ -1,5 +1,13 @@
 export { SshExecutor } from './executor';
-export type { SshConnectionRecord, SshExecOptions, SshExecutorOptions, SshSessionRecord, SshStreamOptions, SshTarget, SshUploadOptions } from './types';
+export type {
+  SshConnectionRecord,
+  SshExecOptions,
+  SshExecutorOptions,
+  SshSessionRecord,
+  SshStreamOptions,
+  SshTarget,
+  SshUploadOptions,
+} from './types';
 // The port's result type, so callers of exec need only this package (the port declares it once).
 export type { ExecResult } from '@inno-train/host-port';
 export { fingerprintOf, normalizeFingerprint, sameFingerprint } from './fingerprint';

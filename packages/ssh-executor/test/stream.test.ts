@@ -51,7 +51,8 @@ describe('SshExecutor.stream against a real sshd', () => {
     await ssh.exec(target, 'rm -f go1 go2');
     const { seen, handlers } = collector();
     // Each line waits for a file that the test creates only once it has seen the line before it.
-    const command = 'echo one; while [ ! -e go1 ]; do sleep 0.02; done; echo two >&2; echo three; while [ ! -e go2 ]; do sleep 0.02; done; exit 7';
+    const command =
+      'echo one; while [ ! -e go1 ]; do sleep 0.02; done; echo two >&2; echo three; while [ ! -e go2 ]; do sleep 0.02; done; exit 7';
     const done = ssh.stream(target, command, handlers, { label: 'test:stream', signal: new AbortController().signal });
     await waitFor(() => seen.stdout === 'one\n' || undefined, { timeoutMs: 5000, description: 'the first line' });
     await ssh.exec(target, 'touch go1');
@@ -65,15 +66,17 @@ describe('SshExecutor.stream against a real sshd', () => {
   });
 
   it('runs longer than the command limit: that limit covers opening the channel only', async () => {
-    const { ssh } = executor({ commandTimeoutMs: 300 });
+    const { ssh } = executor({ commandTimeoutMs: 1000 });
+    // Logged in first: the limit then covers the channel's opening only, well within it.
+    await ssh.exec(target, 'true', { timeoutMs: 15_000 });
     const { seen, handlers } = collector();
     const started = Date.now();
-    const result = await ssh.stream(target, 'for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.1; done', handlers, {
+    const result = await ssh.stream(target, 'for i in $(seq 1 20); do echo $i; sleep 0.1; done', handlers, {
       signal: new AbortController().signal,
     });
-    expect(Date.now() - started).toBeGreaterThan(300);
+    expect(Date.now() - started).toBeGreaterThan(1000);
     expect(result).toEqual({ exitCode: 0 });
-    expect(seen.stdout).toBe('1\n2\n3\n4\n5\n6\n7\n8\n');
+    expect(seen.stdout).toBe(Array.from({ length: 20 }, (_, i) => `${i + 1}\n`).join(''));
   });
 
   it('an abort ends that channel and its remote command, and the connection carries on', async () => {
@@ -115,12 +118,9 @@ describe('SshExecutor.stream against a real sshd', () => {
     try {
       const { ssh } = executor({ keepaliveIntervalMs: 200, keepaliveCountMax: 2 });
       const { seen, handlers } = collector();
-      const done = ssh.stream(
-        { ...target, host: silent.ip, port: silent.port },
-        'while true; do echo tick; sleep 0.05; done',
-        handlers,
-        { signal: new AbortController().signal },
-      );
+      const done = ssh.stream({ ...target, host: silent.ip, port: silent.port }, 'while true; do echo tick; sleep 0.05; done', handlers, {
+        signal: new AbortController().signal,
+      });
       done.catch(() => undefined);
       await waitFor(() => seen.stdout.includes('tick') || undefined, { timeoutMs: 5000, description: 'the stream to run' });
       await silent.pause();
