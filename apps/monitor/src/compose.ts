@@ -1,6 +1,7 @@
 import {
   failJob,
   jobError,
+  promoteStage,
   resolveTimings,
   startAppWorkers,
   startWorkerSet,
@@ -8,9 +9,12 @@ import {
   type TimingOverrides,
   type WorkerRuntime,
 } from '@inno-train/workflow';
+import { randomUUID } from 'node:crypto';
 import { createMetricsStore } from '@inno-train/job-store';
 import { QUEUES, STAGES } from '@inno-train/workflow-constants';
 import type { MonitorEnv } from './env';
+import { createLogLeases } from './log-lease';
+import { LOG_WATCHER_DEFAULTS, startLogWatcher, type LogWatcher } from './log-watcher';
 import { trainStep, type MonitorDeps } from './train-step';
 
 /** The monitor app's queues and what runs for them. */
@@ -32,6 +36,7 @@ export type MonitorComposeEnv = Pick<
   MonitorEnv,
   'INNO_NAMESPACE' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
 > &
+  Partial<Pick<MonitorEnv, 'LOG_WATCH' | 'LOG_WATCH_MAX_STREAMS'>> &
   TimingOverrides;
 
 /** What a process builds from the outside world and hands in. */
@@ -68,14 +73,42 @@ export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastru
     metrics,
   };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
+  let watcher: LogWatcher | undefined;
   return {
     async start() {
       const bindings = monitorBindings(deps);
       // Logs 'monitor started': tests wait for it (the queue is consumed).
       workers = startAppWorkers('monitor', env, runtime, deps, bindings);
+      if (env.LOG_WATCH !== false) watcher = startWatcher(env, infrastructure, deps);
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
+      // The tails first: each releases its lease, so another replica takes its job over at once.
+      await watcher?.close();
       await workers?.close(deadlineMs);
     },
   };
+}
+
+/** The live tail of training logs, when the executor can stream (both of ours can). */
+function startWatcher(env: MonitorComposeEnv, infrastructure: MonitorInfrastructure, deps: MonitorDeps): LogWatcher | undefined {
+  const { runtime, shell } = infrastructure;
+  if (!shell.stream) {
+    runtime.logger.info('live log tail off: this host executor cannot stream; training is polled only');
+    return undefined;
+  }
+  const stream = shell.stream.bind(shell);
+  // A lease outlives a few missed renewals (every 3 s), and a dead replica's jobs are taken over within 10 s.
+  const leases = createLogLeases({ redis: runtime.redis, prefix: runtime.prefix, token: randomUUID(), ttlMs: 10_000 });
+  return startLogWatcher(
+    {
+      store: runtime.store,
+      metrics: deps.metrics,
+      shell: { stream },
+      identity: infrastructure.identity,
+      leases,
+      wake: (jobId, attempt) => promoteStage(runtime.queues, QUEUES.training, jobId, attempt),
+      logger: runtime.logger.child({ component: 'log-watcher' }),
+    },
+    { maxStreams: env.LOG_WATCH_MAX_STREAMS ?? LOG_WATCHER_DEFAULTS.maxStreams },
+  );
 }

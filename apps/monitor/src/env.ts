@@ -1,4 +1,5 @@
-import { logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { envBoolean, logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { z } from 'zod';
 
 /** Every variable the monitor reads. The all-in-one spreads this shape into its own. */
 export const monitorEnvShape = {
@@ -13,6 +14,10 @@ export const monitorEnvShape = {
   AWS_SECRET_ACCESS_KEY: s3Env.AWS_SECRET_ACCESS_KEY,
   ...logEnv,
   ...workerEnv,
+  /** The live tail of training logs (log-watcher.ts): lines within a second. false: the poll alone. */
+  LOG_WATCH: envBoolean.default(true),
+  /** Tails (one SSH channel each) one monitor process runs at most; other jobs are polled only. */
+  LOG_WATCH_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(2000),
 };
 
 export type MonitorEnv = ReturnType<typeof parseMonitorEnv>;

@@ -18,7 +18,7 @@ import {
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
 import { finalCheckpoints, syncCheckpoints, type CheckpointStorage } from './checkpoint-sync';
-import { allProgress, latestProgress } from './metrics';
+import { ingestLog, logInstanceId } from './log-ingest';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
 
 export interface MonitorDeps extends WorkflowDeps {
@@ -53,9 +53,12 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
   return onHost(context, job, payload.step, async (step) => {
     const target = hostTarget(job, deps.identity);
     if (!job.training.startedAt) await startTraining(deps, job, target);
+    // Where the stored log of this host ends, which the live tail moves too. A step of a job that
+    // was in training before the offsets lived in Redis carries its offset: it seeds them once.
+    const from = await deps.store.seedLogOffset(job.id, logInstanceId(job), numberOf(step.offset));
     const poll = parsePoll(
       (
-        await deps.shell.exec(target, pollCommand(job, numberOf(step.offset), TRANSFER.logChunkBytes), {
+        await deps.shell.exec(target, pollCommand(job, from, TRANSFER.logChunkBytes), {
           timeoutMs: deps.timings.sshCommandTimeoutMs,
           label: 'train:poll',
         })
@@ -63,7 +66,7 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
     );
     // While the command runs, its checkpoints go to S3 (a failure there never fails the job).
     if (poll.train.state === 'running') await syncCheckpoints(deps, await deps.store.mustGet(job.id), target, logger);
-    return handlePoll(deps, job, { ...step }, poll, target, logger);
+    return handlePoll(deps, job, { ...step, offset: from }, poll, target, logger);
   });
 }
 
@@ -91,20 +94,11 @@ async function handlePoll(
   target: HostTarget,
   logger: Logger,
 ): Promise<StepOutcome> {
-  const { consumed, text } = consumeChunk(poll, TRANSFER.logChunkBytes);
-  if (text) {
-    await deps.store.appendLog(job.id, text);
-    // A step that dies after this and reads the chunk again finds its points already there: the
-    // store merges a step's records, so the series does not change (the log does get it twice).
-    const points = allProgress(text);
-    if (points.length > 0) {
-      await deps.metrics.append(job.id, points);
-      // The points are stored and the step state does not say so: the rerun reads this chunk again.
-      crashPoint('train:after-metrics');
-    }
-    const progress = latestProgress(text);
-    if (progress) await deps.store.update(job.id, (current) => ({ ...current, progress }));
-  }
+  const from = numberOf(raw.offset);
+  const chunk = consumeChunk(poll, TRANSFER.logChunkBytes);
+  // Refused: the live tail stored these bytes (and maybe more) first; the step goes on from there.
+  const stored = chunk.consumed > 0 ? await ingestLog(deps, job.id, logInstanceId(job), { from, ...chunk }) : { offset: from };
+  const consumed = stored.offset - from;
   const current = await deps.store.mustGet(job.id);
   const now = Date.now();
   // The tenant's month spend counts this job as it runs; its budget stops it like maxCostUsd.

@@ -101,6 +101,29 @@ describe('deciding after a poll (pure)', () => {
       { kind: 'finish', step: { offset: 0 }, exitCode: null },
     ],
     ['starting: poll again later', poll({ state: 'starting' }, 0), {}, 0, { kind: 'wait', delayMs: 10_000, step: { offset: 0 } }],
+    // The live tail stored bytes first: the step's own append was refused and it goes on from the
+    // stored offset (consumed = stored - from, more than the poll read itself).
+    [
+      'running, the tail stored past the poll: wait from the stored offset',
+      poll(running, 150),
+      { offset: 100 },
+      60,
+      { kind: 'wait', delayMs: 10_000, step: { offset: 160 } },
+    ],
+    [
+      'exited, the tail stored part of the rest: read on from the stored offset',
+      poll({ state: 'exited', exitCode: 0 }, 200),
+      { offset: 100 },
+      50,
+      { kind: 'read_more', step: { offset: 150 } },
+    ],
+    [
+      'exited, the tail stored all of it: finish',
+      poll({ state: 'exited', exitCode: 0 }, 200),
+      { offset: 100 },
+      100,
+      { kind: 'finish', step: { offset: 200 }, exitCode: 0 },
+    ],
   ])('%s', (_name, polled, step, consumed, expected) => {
     expect(decideAfterPoll({ ...base, poll: polled, step, consumed })).toEqual(expected);
   });

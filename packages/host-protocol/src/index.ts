@@ -18,7 +18,16 @@ export {
   type TaskState,
   type TaskStatus,
 } from './task';
-export { parseTrainingPoll, pollTrainingCommand, renderTrainScript, type TrainingJob, type TrainingPoll } from './training';
+export {
+  parseTrainingPoll,
+  pollTrainingCommand,
+  renderTrainScript,
+  tailTrainingLogCommand,
+  TAIL_END,
+  type TailOptions,
+  type TrainingJob,
+  type TrainingPoll,
+} from './training';
 export {
   listOutputsCommand,
   listStageOutCommand,

@@ -27,7 +27,8 @@ export type ScriptName =
   | 'train-wrapper.sh'
   | 'transfer.sh'
   | 'transfer-result.py'
-  | 'checkpoints.sh';
+  | 'checkpoints.sh'
+  | 'tail-log.sh';
 
 /** A value of the data block: a string (quoted), a whole number, or a bash array of them. */
 export type ShellValue = string | number | readonly (string | number)[];

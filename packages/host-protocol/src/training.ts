@@ -57,6 +57,40 @@ export function pollTrainingCommand(jobId: string, offset: number, chunk: number
   return checkTaskCommand(jobId, 'train', { file: JOB_LAYOUT.trainLog, offset, chunk });
 }
 
+/** What tail-log.sh writes on stderr, alone on a line, once the task has ended and every byte is out. */
+export const TAIL_END = 'end';
+
+export interface TailOptions {
+  /** How often the host looks at train.log, in seconds (default 0.2). */
+  pollSeconds?: number;
+  /** How often it tells stderr it is alive, so a session that is gone ends it (default 10). */
+  aliveSeconds?: number;
+}
+
+/**
+ * The live tail of training (tail-log.sh): train.log's bytes from `offset` on stdout as they are
+ * written, then `end` on stderr (TAIL_END) once the task no longer runs and the rest is out.
+ */
+export function tailTrainingLogCommand(jobId: string, offset: number, options: TailOptions = {}): string {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`offset must be a whole number of bytes, got ${offset}`);
+  const pollSeconds = options.pollSeconds ?? 0.2;
+  if (!Number.isFinite(pollSeconds) || pollSeconds <= 0 || pollSeconds > 60)
+    throw new Error(`pollSeconds must be in (0, 60], got ${pollSeconds}`);
+  return renderScript(
+    'tail-log.sh',
+    {
+      INNO_JOB_DIR: jobDir(jobId),
+      INNO_TASK: 'train',
+      INNO_LOG_FILE: JOB_LAYOUT.trainLog,
+      INNO_LOG_OFFSET: offset,
+      // A decimal for sleep: render takes whole numbers or strings, and a string is quoted.
+      INNO_POLL_SECONDS: pollSeconds.toFixed(3),
+      INNO_ALIVE_SECONDS: options.aliveSeconds ?? 10,
+    },
+    { label: 'train' },
+  );
+}
+
 export interface TrainingPoll {
   /** The task's result is not used: whatever the job left in .inno/train.result is ignored. */
   task: TaskState<unknown>;

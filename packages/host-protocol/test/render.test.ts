@@ -20,6 +20,7 @@ describe('host scripts as files', () => {
       'kill-task.sh',
       'run-task.sh',
       'start-task.sh',
+      'tail-log.sh',
       'train-wrapper.sh',
       'transfer-result.py',
       'transfer.sh',

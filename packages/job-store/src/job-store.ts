@@ -5,9 +5,9 @@ import { parseJobRecord, type JobEvent, type JobRecord, type NewJobRecord } from
 import { isTerminal, JOB_STATUSES, RUNNING_STATUSES, type JobEventType, type JobStatus, type Stage } from '@inno-train/workflow-constants';
 import { jobDataKeys, ownerKey, storeKeys } from './keys';
 import { listJobs, type ListOptions, type ListPage } from './list';
-import { LOG_FROM_SCRIPT } from './log-script';
+import { createLogStore } from './log-store';
 import { publishJobChange } from './notify';
-import { APPEND_LOG_SCRIPT, BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
+import { BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
 
 // Readers that follow a job live subscribe to these wake-ups (the store publishes one after each write).
 export { JOB_CHANGES, jobChangeChannel, parseJobChange, type JobChange } from './notify';
@@ -61,7 +61,7 @@ export type JobStore = ReturnType<typeof createJobStore>;
 export function createJobStore(options: JobStoreOptions) {
   const { redis } = options;
   const keys = storeKeys(options.namespace);
-  const maxLogBytes = options.maxLogBytes ?? 8 * 1024 * 1024;
+  const logs = createLogStore(redis, options.namespace, options.maxLogBytes ?? 8 * 1024 * 1024);
 
   async function get(id: string): Promise<JobRecord | null> {
     const raw = await redis.get(keys.job(id));
@@ -162,39 +162,6 @@ export function createJobStore(options: JobStoreOptions) {
     const raw = await redis.lrange(keys.events(id), after, after + limit);
     const page = raw.slice(0, limit).map((line, i) => ({ id: after + i + 1, ...(JSON.parse(line) as JobEvent) }));
     return { events: page, hasMore: raw.length > limit };
-  }
-
-  async function appendLog(id: string, chunk: string): Promise<void> {
-    if (chunk.length === 0) return;
-    await redis.eval(APPEND_LOG_SCRIPT, 2, keys.log(id), keys.logSize(id), chunk, String(maxLogBytes));
-    publishJobChange(redis, options.namespace, id, 'log');
-  }
-
-  async function log(id: string): Promise<string> {
-    return (await redis.get(keys.log(id))) ?? '';
-  }
-
-  /**
-   * The output from byte `offset` of everything the job printed. The store keeps the last
-   * maxLogBytes only: `start` says where the answer really begins (later than `offset` when the
-   * bytes asked for were cut), `truncated` whether anything before it was cut.
-   */
-  async function logFrom(
-    id: string,
-    offset: number,
-    maxBytes = 0,
-  ): Promise<{ text: Buffer; start: number; size: number; truncated: boolean }> {
-    const answer = (await redis.callBuffer(
-      'EVAL',
-      LOG_FROM_SCRIPT,
-      2,
-      keys.log(id),
-      keys.logSize(id),
-      String(offset),
-      String(maxBytes),
-    )) as [Buffer, number, number, number];
-    const [text, start, size, truncated] = answer;
-    return { text, start: Number(start), size: Number(size), truncated: Number(truncated) === 1 };
   }
 
   /** A page of jobs, newest first (see list.ts for the filters and `nextAfter`). */
@@ -356,9 +323,7 @@ export function createJobStore(options: JobStoreOptions) {
     appendEvent,
     events,
     eventPage,
-    appendLog,
-    log,
-    logFrom,
+    ...logs,
     list,
     countByStatus,
     oldestQueued,

@@ -6,6 +6,11 @@ export function storeKeys(namespace: string) {
     log: (id: string) => `${namespace}:job:${id}:log`,
     /** Bytes of output the job ever printed (the stored log keeps only the tail). */
     logSize: (id: string) => `${namespace}:job:${id}:log-size`,
+    /**
+     * Where each of the job's hosts' train.log has been read up to (hash: instance id -> bytes), so
+     * the poll step and the live tail append each byte once between them (log-script.ts).
+     */
+    logOffsets: (id: string) => `${namespace}:job:${id}:log-offsets`,
     /** The job's metric series: a sorted set of points (JSON), scored by step. */
     metrics: (id: string) => `${namespace}:job:${id}:metrics`,
     /** The series' bookkeeping (stride, records offered, highest step, bytes): see metrics.ts. */
@@ -39,7 +44,7 @@ export function storeKeys(namespace: string) {
  * per-job key (metrics, streams, ...) goes here, so deletion and retention cannot leave it behind.
  */
 export function jobDataKeys(keys: ReturnType<typeof storeKeys>, id: string): string[] {
-  return [keys.events(id), keys.log(id), keys.logSize(id), keys.metrics(id), keys.metricsState(id)];
+  return [keys.events(id), keys.log(id), keys.logSize(id), keys.logOffsets(id), keys.metrics(id), keys.metricsState(id)];
 }
 
 /**

@@ -3,7 +3,7 @@ import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InfrastructureError, InnoError } from '@inno-train/core';
-import type { ExecOptions, ExecResult, HostExecutor, HostTarget } from '@inno-train/host-port';
+import type { ExecOptions, ExecResult, HostExecutor, HostTarget, StreamHandlers, StreamOptions, StreamResult } from '@inno-train/host-port';
 
 /**
  * Runs the stages' host commands on this machine, in the instance's home directory, through
@@ -81,6 +81,56 @@ export class LocalExecutor implements HostExecutor {
           stdoutTruncated: outBytes > outKept,
           stderrTruncated: errBytes > errKept,
         });
+      });
+    });
+  }
+
+  /**
+   * Runs a long-lived command and hands its output over as it comes, as the SSH executor does. It
+   * leads a process group of its own, so an abort kills the command and whatever it started (sshd
+   * signals the session's group the same way).
+   */
+  async stream(target: Pick<HostTarget, 'host'>, command: string, handlers: StreamHandlers, options: StreamOptions): Promise<StreamResult> {
+    const home = this.requireHome(target);
+    const { signal } = options;
+    if (signal.aborted) throw signal.reason;
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn('bash', ['-c', command], {
+        cwd: home,
+        env: { ...this.baseEnv, HOME: home, SHELL: '/bin/bash' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      let failure: unknown;
+      const stop = (reason: unknown) => {
+        failure ??= reason;
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      };
+      const onAbort = () => stop(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const deliver = (hand: () => void) => {
+        if (failure !== undefined) return;
+        try {
+          hand();
+        } catch (error) {
+          stop(error);
+        }
+      };
+      child.stdout.on('data', (chunk: Buffer) => deliver(() => handlers.onStdout(chunk)));
+      child.stderr.on('data', (chunk: Buffer) => deliver(() => handlers.onStderr?.(chunk)));
+      child.once('error', (error) =>
+        stop(
+          new InfrastructureError('ssh_exec_failed', `Could not run a command on ${target.host}: ${error.message}`, { retryable: true }),
+        ),
+      );
+      child.once('close', (code) => {
+        signal.removeEventListener('abort', onAbort);
+        if (failure !== undefined) reject(failure);
+        else resolvePromise({ exitCode: code });
       });
     });
   }

@@ -23,7 +23,7 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     ipBase: 10,
-    ipPrefix: '127.0.17.',
+    ipPrefix: '127.0.19.',
     extraEnv: { CLOUD_WATCH_MS: '500', TRAIN_POLL_MS: '500', LOG_LEVEL: 'debug' },
   });
 });

@@ -107,8 +107,11 @@ const ONCE_PER_JOB = [
 ];
 /** Read-only checks, as many as the timing needs. */
 const POLLS = ['probe', 'stage-in:check', 'train:poll', 'stage-out:check'];
-/** Read-only listings of CHECKPOINT_DIR: while training runs (a short job may end first) and once it ended. */
-const CHECKPOINT_LISTINGS = ['train:checkpoints-list', 'train:checkpoints-final-list'];
+/**
+ * Read-only calls a short job may or may not get: listings of CHECKPOINT_DIR while training runs and
+ * once it ended, and the live tail of train.log (log-watcher.ts; it starts after the first poll).
+ */
+const CHECKPOINT_LISTINGS = ['train:checkpoints-list', 'train:checkpoints-final-list', 'train:tail'];
 
 interface SessionLine {
   host: string;
