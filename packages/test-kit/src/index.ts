@@ -7,3 +7,5 @@ export * from './socket-meter';
 export * from './free-port';
 export * from './redis-namespace';
 export * from './sse-client';
+export * from './light-host';
+export { instanceUid, processesOf } from './light-host-processes';

@@ -12,10 +12,12 @@ import {
   readSocketMeter,
   socketMeterPreloadPath,
   startS3Server,
+  startLightHostServer,
   startSshHost,
   deleteNamespace,
   waitFor,
   type ChaosRule,
+  type LightHostServer,
   type S3ServerHandle,
   type SshHost,
 } from '@inno-train/test-kit';
@@ -43,6 +45,12 @@ export interface StackOptions {
   hostChaos?: boolean;
   /** Named tenants, written to an API_KEYS_FILE; each gets a generated key (`stack.tenantKeys`). */
   tenants?: StackTenant[];
+  /**
+   * Instances are served by one light host server in this process (test-kit's light-host.ts: ssh2,
+   * bash per command) instead of one OpenSSH host each, for scale benchmarks. Addresses past
+   * `<ipPrefix>254` continue in the next /24 (127.0.15.254, then 127.0.16.1, ...). No chaos.
+   */
+  lightHosts?: boolean;
 }
 
 /** One entry of the stack's keys file, without its key (generated). */
@@ -112,6 +120,8 @@ export async function startStack(options: StackOptions) {
 
   const s3 = await startS3Server({ buckets: [BUCKET] });
   const hosts = new Map<string, SshHost>();
+  if (options.lightHosts && options.hostChaos) throw new Error('lightHosts and hostChaos cannot be combined');
+  const lightServer: LightHostServer | undefined = options.lightHosts ? await startLightHostServer() : undefined;
   const switches = { silentHosts: 0 };
   let nextIp = options.ipBase;
   const lambda = await startLambdaSimulator({
@@ -122,13 +132,16 @@ export async function startStack(options: StackOptions) {
     instanceTypes: options.instanceTypes ?? DEFAULT_TEST_TYPES,
     hosts: {
       async start(req) {
-        const ip = `${options.ipPrefix ?? '127.0.0.'}${nextIp++}`;
+        const prefix = options.ipPrefix ?? '127.0.0.';
+        const ip = lightServer ? instanceAddress(prefix, nextIp++) : `${prefix}${nextIp++}`;
         // A "silent" host gets an address but no sshd: the instance is active and never answers SSH.
         if (switches.silentHosts > 0) {
           switches.silentHosts--;
           return { ip };
         }
-        const host = await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys, chaos: options.hostChaos === true });
+        const host = lightServer
+          ? await lightServer.startHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys })
+          : await startSshHost({ ip, port: SSH_PORT, authorizedKeys: req.publicKeys, chaos: options.hostChaos === true });
         if (options.hostChaos) await armChaos(host, req.instanceId);
         hosts.set(req.instanceId, host);
         return { ip };
@@ -241,6 +254,7 @@ export async function startStack(options: StackOptions) {
       await Promise.all(apps.map((app) => app.stop()));
       await lambda.close();
       await Promise.all([...hosts.values()].map((host) => host.kill()));
+      await lightServer?.close();
       await s3.close();
       await cleanRedis(redisUrl, namespace);
       rmSync(workDir, { recursive: true, force: true });
@@ -249,6 +263,15 @@ export async function startStack(options: StackOptions) {
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** The nth address from `prefix` (`127.a.b.`); past .254 it goes on in the next /24. */
+function instanceAddress(prefix: string, n: number): string {
+  if (n <= 254) return `${prefix}${n}`;
+  const [a, b, c] = prefix.split('.').map(Number);
+  const third = c! + Math.floor((n - 1) / 254);
+  if (third > 255) throw new Error(`No loopback address left after ${prefix}254 (instance ${n})`);
+  return `${a}.${b}.${third}.${((n - 1) % 254) + 1}`;
+}
 
 async function callApi(baseUrl: string, apiKey: string, path: string, init: { method?: string; body?: unknown; key?: string | null }) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
