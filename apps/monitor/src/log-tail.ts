@@ -5,6 +5,7 @@
  * first, the append is refused: the tail closes its channel and opens another from the stored
  * offset. It ends when the host says the task ended (everything is stored by then).
  */
+import { completeUtf8Length } from '@inno-train/core';
 import type { HostExecutor, HostTarget, StreamHandlers } from '@inno-train/host-port';
 import { tailTrainingLogCommand, TAIL_END } from '@inno-train/host-protocol';
 import type { JobStore } from '@inno-train/job-store';
@@ -159,20 +160,6 @@ export function cutPoint(pending: Buffer, ended: boolean, chunkBytes: number): n
   if (newline >= 0) return newline + 1;
   if (pending.length >= chunkBytes) return completeUtf8Length(window) || window.length;
   return ended ? pending.length : 0;
-}
-
-/** Length of the longest prefix of `buf` that does not end inside a multi-byte UTF-8 character. */
-function completeUtf8Length(buf: Buffer): number {
-  let i = buf.length - 1;
-  let continuation = 0;
-  while (i >= 0 && continuation < 3 && ((buf[i] ?? 0) & 0xc0) === 0x80) {
-    i--;
-    continuation++;
-  }
-  if (i < 0) return buf.length;
-  const lead = buf[i] ?? 0;
-  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return needed > continuation + 1 ? i : buf.length;
 }
 
 /** The host tail's stderr, by lines (`end`, `alive`). */

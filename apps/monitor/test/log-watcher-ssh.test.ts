@@ -94,7 +94,12 @@ describe('the live tail over SSH', () => {
         timeoutMs: 10_000,
         description: 'the first line stored while the task runs',
       });
-      expect((await store.mustGet(id)).progress).toEqual({ step: 1, loss: 2 });
+      // Progress is written just after the log piece it comes from (log-ingest.ts): wait for it too.
+      const progress = await waitFor(async () => (await store.mustGet(id)).progress ?? undefined, {
+        timeoutMs: 5_000,
+        description: 'the progress of the first line',
+      });
+      expect(progress).toEqual({ step: 1, loss: 2 });
       await ssh.exec(target, `touch ${jobPath(id, 'go')}`);
       await waitFor(async () => (await store.log(id)) === '{"step": 1, "loss": 2}\nhalf line\n{"step": 2, "loss": 1}\n' || undefined, {
         timeoutMs: 10_000,

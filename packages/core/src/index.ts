@@ -5,3 +5,4 @@ export * from './time';
 export * from './shell';
 export * from './shutdown';
 export * from './crash-points';
+export * from './utf8';

@@ -1,5 +1,5 @@
 /** Running one command on a ready connection and collecting its output within limits. */
-import { InfrastructureError } from '@inno-train/core';
+import { completeUtf8Length, InfrastructureError } from '@inno-train/core';
 import type { ExecResult } from '@inno-train/host-port';
 import type { ClientChannel } from 'ssh2';
 import { openChannel, type ChannelRun } from './channel';
@@ -28,20 +28,6 @@ export class CappedOutput {
     // A cut in the middle of a UTF-8 sequence would decode to U+FFFD; drop the partial character.
     return (this.truncated ? all.subarray(0, completeUtf8Length(all)) : all).toString('utf8');
   }
-}
-
-/** Length of the longest prefix of `buf` that does not end inside a multi-byte UTF-8 character. */
-export function completeUtf8Length(buf: Buffer): number {
-  let i = buf.length - 1;
-  let continuation = 0;
-  while (i >= 0 && continuation < 3 && ((buf[i] ?? 0) & 0xc0) === 0x80) {
-    i--;
-    continuation++;
-  }
-  if (i < 0) return buf.length;
-  const lead = buf[i] ?? 0;
-  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return needed > continuation + 1 ? i : buf.length;
 }
 
 export interface RunOptions extends ChannelRun {
