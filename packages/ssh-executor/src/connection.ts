@@ -147,6 +147,9 @@ export function openConnection(target: SshTarget, options: OpenOptions): Promise
     };
     try {
       client.connect(config);
+      // Our calls are small request/answer exchanges: with Nagle's algorithm on, each waits out
+      // the peer's delayed ACK (~40 ms) before its next packet leaves.
+      client.setNoDelay(true);
     } catch (error) {
       // Thrown synchronously only for unusable keys (unparseable, wrong or missing passphrase).
       settle(() => {

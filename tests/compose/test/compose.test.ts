@@ -217,9 +217,13 @@ describe('.env.example', () => {
 describe('Dockerfile', () => {
   const instructions = parseDockerfile(read('Dockerfile'));
 
-  test('RUN steps are only what CI runs (npm ci, npm run build) plus npm prune and harmless shell', () => {
+  test("RUN steps are only what CI runs (npm ci, npm run build) plus npm prune, the add-ons' compiler and harmless shell", () => {
     const commands = instructions.filter((item) => item.instruction === 'RUN').flatMap((item) => runCommands(item.args));
     const allowed = [
+      // The compiler for ssh2's native crypto binding (scripts/native-addons.mjs), from Debian's own sources.
+      /^apt-get update -qq$/,
+      /^apt-get install -y -qq --no-install-recommends python3 make g\+\+ >\/dev\/null$/,
+      /^rm -rf \/var\/lib\/apt\/lists\/\*$/,
       /^npm ci(\s+--[a-z-]+(=\S+)?)*$/,
       /^npm run build$/,
       /^npm prune --omit=dev(\s+--[a-z-]+(=\S+)?)*$/,
