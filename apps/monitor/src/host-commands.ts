@@ -5,12 +5,13 @@
  * its view of a poll onto the protocol.
  */
 import {
+  installAndStartCommand,
   killTaskCommand,
   parseTrainingPoll,
   pollTrainingCommand,
   renderTrainScript,
-  startTaskCommand,
   taskScriptPath,
+  type CommandWithInput,
   type TaskState,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
@@ -37,9 +38,14 @@ export function runScriptPath(job: JobRecord): string {
   return taskScriptPath(job.id, 'train');
 }
 
-/** Starts training detached, once: the task's lock is the guard against a second start. */
-export function startCommand(job: JobRecord): string {
-  return startTaskCommand(job.id, 'train');
+/**
+ * Writes the run script (renderRunScript) and starts training detached, once: the task's lock (or
+ * its status, once it ended) is the guard against a second start, so its status is never reset here.
+ */
+export function startCommandWithScript(job: JobRecord): CommandWithInput {
+  return installAndStartCommand(job.id, 'train', [{ path: runScriptPath(job), content: renderRunScript(job), mode: 0o700 }], {
+    reset: false,
+  });
 }
 
 /**

@@ -10,13 +10,14 @@ import {
   hostTarget,
   isStopped,
   onHost,
+  startTaskOnHost,
   type HostTarget,
   type SshIdentity,
   type StepOutcome,
   type WorkflowDeps,
 } from '@inno-train/workflow';
 import { parseStepState, TRANSFER, type StagePayload, type StepState, type WorkflowTimings } from '@inno-train/workflow-constants';
-import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand, type PollResult } from './host-commands';
+import { killCommand, parsePoll, pollCommand, startCommandWithScript, type PollResult } from './host-commands';
 import { finalCheckpoints, syncCheckpoints, type CheckpointStorage } from './checkpoint-sync';
 import { ingestLog, logInstanceId } from './log-ingest';
 import { consumeChunk, decideAfterPoll, trainingOutcome } from './train-decision';
@@ -71,8 +72,11 @@ export async function trainStep(deps: MonitorDeps, payload: StagePayload, logger
 }
 
 async function startTraining(deps: MonitorDeps, job: JobRecord, target: HostTarget): Promise<void> {
-  await deps.shell.upload(target, runScriptPath(job), renderRunScript(job), 0o700, { label: 'train:upload-run-script' });
-  await deps.shell.exec(target, startCommand(job), { timeoutMs: deps.timings.sshCommandTimeoutMs, label: 'train:start' });
+  // One round trip: the run script, then the start (a no-op once training ran: its lock or status).
+  await startTaskOnHost(deps.shell, target, startCommandWithScript(job), {
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    label: 'train:start',
+  });
   // The command runs and the record does not say so: the rerun's start must find it under its lock.
   crashPoint('train:after-start');
   await deps.store.update(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJobRecord, type JobRecord } from '@inno-train/schemas';
 import { latestProgress } from '../src/metrics';
-import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommand } from '../src/host-commands';
+import { killCommand, parsePoll, pollCommand, renderRunScript, runScriptPath, startCommandWithScript } from '../src/host-commands';
 
 function job(overrides: Partial<JobRecord['spec']> = {}): JobRecord {
   const spec = {
@@ -81,8 +81,8 @@ describe('the training task on a host', () => {
   it('starts once, polls state, size and the log from an offset in one command, and sees the exit code', async () => {
     const record = job({ command: 'echo one; echo two; exit 4' });
     mkdirSync(join(dirOf(record), '.inno'), { recursive: true });
-    writeFileSync(join(home, runScriptPath(record)), renderRunScript(record));
-    const start = () => execFileSync('bash', ['-c', startCommand(record)], { env: hostEnv(), cwd: home }).toString();
+    const { command, stdin } = startCommandWithScript(record);
+    const start = () => execFileSync('bash', ['-c', command], { env: hostEnv(), cwd: home, input: stdin }).toString();
     expect(start()).toBe('started\n');
     let result = poll(record, 4, 1000);
     for (let i = 0; result.train.state === 'running' && i < 400; i++) {
@@ -113,8 +113,8 @@ describe('the training task on a host', () => {
   it('stops the command with TERM, detached', async () => {
     const record = job({ command: 'sleep 30' });
     mkdirSync(join(dirOf(record), '.inno'), { recursive: true });
-    writeFileSync(join(home, runScriptPath(record)), renderRunScript(record));
-    execFileSync('bash', ['-c', startCommand(record)], { env: hostEnv(), cwd: home });
+    const { command, stdin } = startCommandWithScript(record);
+    execFileSync('bash', ['-c', command], { env: hostEnv(), cwd: home, input: stdin });
     expect(poll(record, 0, 10).train).toEqual({ state: 'running' });
     expect(execFileSync('bash', ['-c', killCommand(record, 5)], { env: hostEnv(), cwd: home }).toString()).toBe('stopping\n');
     let state = poll(record, 0, 10).train;

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { InfrastructureError } from '@inno-train/core';
-import type { CloudInstance, CloudProvider } from '@inno-train/cloud-port';
+import type { CloudInstance, CloudInstanceTypeEntry, CloudProvider } from '@inno-train/cloud-port';
 
 /** The account's instances, and when (ms since the epoch) the listing was asked for. */
 export interface CloudListing {
@@ -25,26 +25,35 @@ export interface CloudListing {
   instances: CloudInstance[];
 }
 
+export type InstanceTypes = Record<string, CloudInstanceTypeEntry>;
+
 export interface CloudView {
   /** A listing of the account's instances asked for after `notBefore` (ms since the epoch). */
   list(notBefore: number): Promise<CloudListing>;
   /** One instance as listed after `notBefore`; null when that listing does not have it. */
   get(id: string, notBefore: number): Promise<CloudInstance | null>;
+  /**
+   * The instance types and where each had capacity, as asked after `notBefore`: launches read
+   * capacity a few seconds old rather than each spending a request on it (a launch where the
+   * capacity has just gone is refused, and the next candidate is tried, as with a fresh answer).
+   */
+  instanceTypes(notBefore: number): Promise<InstanceTypes>;
 }
 
 /** Straight to the cloud on every read (no sharing): the local provider, and unit tests of the stages. */
-export function directCloudView(cloud: Pick<CloudProvider, 'listInstances' | 'getInstance'>): CloudView {
+export function directCloudView(cloud: Pick<CloudProvider, 'listInstances' | 'getInstance' | 'listInstanceTypes'>): CloudView {
   return {
     list: async () => {
       const at = Date.now();
       return { at, instances: await cloud.listInstances() };
     },
     get: (id) => cloud.getInstance(id),
+    instanceTypes: () => cloud.listInstanceTypes(),
   };
 }
 
 export interface SharedCloudViewOptions {
-  cloud: Pick<CloudProvider, 'listInstances'>;
+  cloud: Pick<CloudProvider, 'listInstances' | 'listInstanceTypes'>;
   redis: Redis;
   /** Key prefix of this installation (`{namespace}`). */
   prefix: string;
@@ -78,12 +87,18 @@ const LISTING_TTL_MS = 10 * 60_000;
 
 export function createSharedCloudView(options: SharedCloudViewOptions): CloudView {
   const { cloud, redis, prefix } = options;
-  const minIntervalMs = options.minIntervalMs ?? 1000;
-  const waitTimeoutMs = options.waitTimeoutMs ?? 30_000;
-  const pollMs = options.pollMs ?? 100;
-  const keys = { instances: `${prefix}:cloud:instances`, at: `${prefix}:cloud:listed-at`, lock: `${prefix}:cloud:listing` };
-
-  const listedAt = async () => Number((await redis.get(keys.at)) ?? 0);
+  const keys = {
+    instances: `${prefix}:cloud:instances`,
+    at: `${prefix}:cloud:listed-at`,
+    lock: `${prefix}:cloud:listing`,
+    types: `${prefix}:cloud:instance-types`,
+  };
+  const pacing = {
+    redis,
+    minIntervalMs: options.minIntervalMs ?? 1000,
+    waitTimeoutMs: options.waitTimeoutMs ?? 30_000,
+    pollMs: options.pollMs ?? 100,
+  };
 
   /** Lists now and stores the answer; the time is taken before the request, so it never overstates. */
   async function listNow(): Promise<CloudListing> {
@@ -93,44 +108,88 @@ export function createSharedCloudView(options: SharedCloudViewOptions): CloudVie
     await redis.eval(WRITE_LISTING, 2, keys.instances, keys.at, String(at), String(LISTING_TTL_MS), ...fields);
     return { at, instances };
   }
+  const listings = pacedReading(pacing, { atKey: keys.at, lockKey: keys.lock, what: "listing of the cloud's instances" }, listNow);
 
-  /**
-   * A listing made by this call, or null once Redis holds one taken at or after `notBefore` (made
-   * by any process): the caller reads that one.
-   */
-  async function ensure(notBefore: number): Promise<CloudListing | null> {
+  /** The types now, stored as one value with its time (written only over an older one). */
+  async function typesNow(): Promise<{ at: number; types: InstanceTypes }> {
+    const at = Date.now();
+    const types = await cloud.listInstanceTypes();
+    await redis.eval(WRITE_TYPES, 2, keys.types, `${keys.types}:at`, String(at), String(LISTING_TTL_MS), JSON.stringify(types));
+    return { at, types };
+  }
+  const typeReads = pacedReading(
+    pacing,
+    { atKey: `${keys.types}:at`, lockKey: `${keys.types}:lock`, what: "answer of the cloud's instance types" },
+    typesNow,
+  );
+
+  return {
+    async list(notBefore) {
+      const fresh = await listings(notBefore);
+      if (fresh) return fresh;
+      // The time first: a listing replaced in between is newer than this time, never older.
+      const at = Number((await redis.get(keys.at)) ?? 0);
+      const stored = await redis.hvals(keys.instances);
+      return { at, instances: stored.map((json) => instanceSchema.parse(JSON.parse(json))) };
+    },
+    async get(id, notBefore) {
+      const fresh = await listings(notBefore);
+      if (fresh) return fresh.instances.find((instance) => instance.id === id) ?? null;
+      const json = await redis.hget(keys.instances, id);
+      return json === null ? null : instanceSchema.parse(JSON.parse(json));
+    },
+    async instanceTypes(notBefore) {
+      const fresh = await typeReads(notBefore);
+      if (fresh) return fresh.types;
+      const json = await redis.get(keys.types);
+      // Expired between the two reads (10 minutes on): ask again rather than answer nothing.
+      return json === null ? (await typesNow()).types : typesSchema.parse(JSON.parse(json));
+    },
+  };
+}
+
+/** Replaces the stored types only with a newer answer: KEYS = value, time key; ARGV = at, ttl ms, json. */
+const WRITE_TYPES = `
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) <= current then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+const typesSchema = z.record(z.string(), z.unknown()).transform((types) => types as InstanceTypes);
+
+interface Pacing {
+  redis: Redis;
+  minIntervalMs: number;
+  waitTimeoutMs: number;
+  pollMs: number;
+}
+
+/**
+ * One paced read shared by every process: `ensure(notBefore)` returns what this call fetched, or
+ * null once Redis holds an answer asked for after `notBefore` (fetched by any process), which the
+ * caller then reads. At most one fetch per `minIntervalMs` across every replica (a Redis lock);
+ * the others wait for its answer, up to `waitTimeoutMs`, then fail (never an older answer).
+ */
+function pacedReading<T>(pacing: Pacing, keys: { atKey: string; lockKey: string; what: string }, fetchNow: () => Promise<T>) {
+  const { redis, minIntervalMs, waitTimeoutMs, pollMs } = pacing;
+  return async function ensure(notBefore: number): Promise<T | null> {
     const deadline = Date.now() + waitTimeoutMs;
     for (;;) {
-      // Strictly after: a listing started in the same millisecond as the caller's terminate or
+      // Strictly after: an answer started in the same millisecond as the caller's terminate or
       // launch may have been read by the cloud before it. (One this call makes is sent after it.)
-      if ((await listedAt()) > notBefore) return null;
+      if (Number((await redis.get(keys.atKey)) ?? 0) > notBefore) return null;
       const token = randomBytes(8).toString('hex');
-      if ((await redis.set(keys.lock, token, 'PX', minIntervalMs, 'NX')) === 'OK') return listNow();
+      if ((await redis.set(keys.lockKey, token, 'PX', minIntervalMs, 'NX')) === 'OK') return fetchNow();
       if (Date.now() >= deadline) {
         throw new InfrastructureError(
           'cloud_view_stale',
-          `No listing of the cloud's instances newer than ${new Date(notBefore).toISOString()} within ${waitTimeoutMs} ms`,
+          `No ${keys.what} newer than ${new Date(notBefore).toISOString()} within ${waitTimeoutMs} ms`,
           { retryable: true },
         );
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
-  }
-
-  return {
-    async list(notBefore) {
-      const fresh = await ensure(notBefore);
-      if (fresh) return fresh;
-      // The time first: a listing replaced in between is newer than this time, never older.
-      const at = await listedAt();
-      const stored = await redis.hvals(keys.instances);
-      return { at, instances: stored.map((json) => instanceSchema.parse(JSON.parse(json))) };
-    },
-    async get(id, notBefore) {
-      const fresh = await ensure(notBefore);
-      if (fresh) return fresh.instances.find((instance) => instance.id === id) ?? null;
-      const json = await redis.hget(keys.instances, id);
-      return json === null ? null : instanceSchema.parse(JSON.parse(json));
-    },
   };
 }

@@ -18,6 +18,12 @@ import { terminateNow } from './teardown-step';
 const INSUFFICIENT_CAPACITY = 'instance-operations/launch/insufficient-capacity';
 const QUOTA_EXCEEDED = 'global/quota-exceeded';
 const LIVE = (instance: CloudInstance) => !isInstanceGone(instance.status);
+/**
+ * How old an answer of where each type has capacity a launch still takes (cloud-view.ts): jobs
+ * launched together share one request instead of one each. Capacity that went in the meantime
+ * costs one refused launch, and the next candidate is tried, as with a fresh answer.
+ */
+const INSTANCE_TYPES_MAX_AGE_MS = 10_000;
 
 export type LaunchOutcome = 'launched' | 'wait' | 'stopped';
 
@@ -50,7 +56,7 @@ export async function launchForJob(deps: ProvisionDeps, job: JobRecord, logger: 
       ? 'launched'
       : 'stopped';
   }
-  const types = await deps.lambda.listInstanceTypes();
+  const types = await deps.cloud.instanceTypes(Date.now() - INSTANCE_TYPES_MAX_AGE_MS);
   const wanted = [job.spec.instance.type, ...(job.spec.instance.fallbackTypes ?? [])];
   if (!wanted.some((type) => types[type])) {
     await failJob(deps, job.id, {

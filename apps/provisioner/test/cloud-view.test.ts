@@ -25,10 +25,17 @@ function scriptedCloud(instances: CloudInstance[]) {
     instances,
     calls: 0,
     fail: false,
+    types: { gpu_1x_a10: { instance_type: { name: 'gpu_1x_a10', price_cents_per_hour: 75 }, regions_with_capacity_available: [] } },
+    typeCalls: 0,
     async listInstances() {
       cloud.calls++;
       if (cloud.fail) throw new Error('Lambda answered 503');
       return structuredClone(cloud.instances);
+    },
+    async listInstanceTypes() {
+      cloud.typeCalls++;
+      if (cloud.fail) throw new Error('Lambda answered 503');
+      return structuredClone(cloud.types) as never;
     },
   };
   return cloud;
@@ -58,6 +65,23 @@ describe('the shared cloud view', () => {
     // An older listing is good enough for a reader that allows it; absence from it means not listed.
     expect(await replicas[1]!.get('i-404', asked)).toBeNull();
     expect(cloud.calls).toBe(1);
+  });
+
+  it('answers every launch of every replica with one instance-types request while it is recent enough', async () => {
+    const cloud = scriptedCloud([]);
+    const replicas = views(cloud, `{${ns}}:types`, 3);
+    const asked = Date.now();
+    const answers = await Promise.all(replicas.flatMap((view) => [view.instanceTypes(asked), view.instanceTypes(asked - 5000)]));
+    expect(cloud.typeCalls).toBe(1);
+    for (const answer of answers) expect(Object.keys(answer)).toEqual(['gpu_1x_a10']);
+    // Instance types and listings are separate answers: neither stands in for the other.
+    expect(cloud.calls).toBe(0);
+    // A reader that needs an answer newer than the stored one gets a new request, and its answer.
+    cloud.types = { gpu_8x_h100: { instance_type: { name: 'gpu_8x_h100' }, regions_with_capacity_available: [] } } as never;
+    expect(Object.keys(await replicas[2]!.instanceTypes(Date.now()))).toEqual(['gpu_8x_h100']);
+    expect(cloud.typeCalls).toBe(2);
+    expect(Object.keys(await replicas[0]!.instanceTypes(asked))).toEqual(['gpu_8x_h100']);
+    expect(cloud.typeCalls).toBe(2);
   });
 
   it('lists again for a reader that needs a newer listing, at most once per interval', async () => {

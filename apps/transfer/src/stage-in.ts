@@ -6,8 +6,8 @@ import {
   JOB_LAYOUT,
   jobPath,
   renderStageInScript,
-  resetTaskCommand,
-  startTaskCommand,
+  type FileToInstall,
+  installAndStartCommand,
   taskFiles,
   taskScriptPath,
 } from '@inno-train/host-protocol';
@@ -19,6 +19,7 @@ import {
   hostTarget,
   isStopped,
   onHost,
+  startTaskOnHost,
   type HostStageContext,
   type SshIdentity,
   type StepOutcome,
@@ -101,20 +102,17 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
     parallelism: TRANSFER.parallelism,
     statusFile: taskFiles('stage-in').result,
   });
-  // The job directory's layout, and no status of an earlier run: the start below runs the task again.
-  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-in', { createLayout: true }), {
-    timeoutMs: deps.timings.sshCommandTimeoutMs,
-    label: 'stage-in:prepare',
-  });
-  await deps.shell.upload(target, taskScriptPath(job.id, 'stage-in'), script, 0o700, { label: 'stage-in:upload-script' });
-  await deps.shell.upload(target, jobPath(job.id, JOB_LAYOUT.config), stringify(job.spec.config ?? {}), 0o644, {
-    label: 'stage-in:upload-config',
-  });
-  if ('inline' in job.spec.script)
-    await deps.shell.upload(target, jobPath(job.id, job.spec.script.filename), job.spec.script.inline, 0o644, {
-      label: 'stage-in:upload-train-script',
-    });
-  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-in'), {
+  const config = stringify(job.spec.config ?? {});
+  const hostFiles: FileToInstall[] = [
+    { path: taskScriptPath(job.id, 'stage-in'), content: script, mode: 0o700 },
+    { path: jobPath(job.id, JOB_LAYOUT.config), content: config, mode: 0o644 },
+    ...('inline' in job.spec.script
+      ? [{ path: jobPath(job.id, job.spec.script.filename), content: job.spec.script.inline, mode: 0o644 }]
+      : []),
+  ];
+  // One round trip: the job directory's layout, no status of an earlier run (the start runs the
+  // task again), the task's files, and the start.
+  await startTaskOnHost(deps.shell, target, installAndStartCommand(job.id, 'stage-in', hostFiles, { createLayout: true }), {
     timeoutMs: deps.timings.sshCommandTimeoutMs,
     label: 'stage-in:start',
   });

@@ -5,15 +5,23 @@ import {
   listStageOutCommand,
   parseStageOutListing,
   renderStageOutScript,
-  resetTaskCommand,
-  startTaskCommand,
+  installAndStartCommand,
   taskFiles,
   taskScriptPath,
   type StageOutUpload,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
 import { parseS3Uri } from '@inno-train/storage';
-import { applyDecision, ensureStageQueued, hostTarget, isStopped, onHost, type Decision, type StepOutcome } from '@inno-train/workflow';
+import {
+  applyDecision,
+  ensureStageQueued,
+  hostTarget,
+  isStopped,
+  onHost,
+  startTaskOnHost,
+  type Decision,
+  type StepOutcome,
+} from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { decideTransferCheck, MAX_TRANSFER_RESTARTS, setAsideLogFailure, type DetachedState, type TransferStatus } from './decide';
@@ -124,13 +132,10 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
     parallelism: TRANSFER.parallelism,
     uploads,
   });
-  // No status of an earlier run: the start below runs the task again (a run still going keeps its lock).
-  await deps.shell.exec(target, resetTaskCommand(job.id, 'stage-out'), {
-    timeoutMs: deps.timings.sshCommandTimeoutMs,
-    label: 'stage-out:prepare',
-  });
-  await deps.shell.upload(target, taskScriptPath(job.id, 'stage-out'), script, 0o700, { label: 'stage-out:upload-script' });
-  await deps.shell.exec(target, startTaskCommand(job.id, 'stage-out'), {
+  // One round trip: no status of an earlier run (the start runs the task again; a run still going
+  // keeps its lock), the script, and the start.
+  const files = [{ path: taskScriptPath(job.id, 'stage-out'), content: script, mode: 0o700 }];
+  await startTaskOnHost(deps.shell, target, installAndStartCommand(job.id, 'stage-out', files), {
     timeoutMs: deps.timings.sshCommandTimeoutMs,
     label: 'stage-out:start',
   });

@@ -34,14 +34,17 @@ class LocalHost implements HostExecutor {
   readonly labels: string[] = [];
   constructor(readonly home: string) {}
 
-  exec(_target: unknown, command: string, options: { label?: string } = {}): Promise<ExecResult> {
+  exec(_target: unknown, command: string, options: { label?: string; stdin?: string | Buffer } = {}): Promise<ExecResult> {
     if (options.label) this.labels.push(options.label);
     return new Promise((resolve, reject) => {
       const child = spawn('bash', ['-c', command], {
         cwd: this.home,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.home, SHELL: '/bin/bash', LANG: 'C.UTF-8' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
+      // As over SSH: the given bytes, then end-of-file.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.stdin ?? '');
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));

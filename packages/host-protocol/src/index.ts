@@ -1,4 +1,11 @@
 export { HOST_ROOT, inputDir, inputEnvName, inputPath, jobDir, JOB_LAYOUT, jobPath } from './layout';
+export {
+  installAndStartCommand,
+  installFilesCommand,
+  type CommandWithInput,
+  type FileToInstall,
+  type InstallAndStartOptions,
+} from './install';
 export { renderScript, scriptSource, SCRIPTS_DIR, type RenderOptions, type ScriptName, type ShellValue } from './render';
 export {
   checkTaskCommand,

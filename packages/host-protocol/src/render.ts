@@ -28,7 +28,8 @@ export type ScriptName =
   | 'transfer.sh'
   | 'transfer-result.py'
   | 'checkpoints.sh'
-  | 'tail-log.sh';
+  | 'tail-log.sh'
+  | 'install-files.py';
 
 /** A value of the data block: a string (quoted), a whole number, or a bash array of them. */
 export type ShellValue = string | number | readonly (string | number)[];

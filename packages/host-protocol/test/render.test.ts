@@ -17,6 +17,7 @@ describe('host scripts as files', () => {
     expect(SCRIPTS.sort()).toEqual([
       'check-task.sh',
       'checkpoints.sh',
+      'install-files.py',
       'kill-task.sh',
       'run-task.sh',
       'start-task.sh',

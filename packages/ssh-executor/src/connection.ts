@@ -56,7 +56,7 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<
 const parsedKeys = new Map<string, ParsedKey>();
 
 /** The target's private key, parsed (and decrypted) once per process. Throws for unusable keys. */
-function parsedKeyOf(target: SshTarget): ParsedKey {
+export function parsedKeyOf(target: Pick<SshTarget, 'privateKey' | 'passphrase'>): ParsedKey {
   const id = createHash('sha256')
     .update(target.privateKey)
     .update('\0')

@@ -141,6 +141,17 @@ describe('SshExecutor.exec against a real sshd', () => {
     expect(error.message).not.toContain('wrong-passphrase-456');
     expect(error.message).not.toContain(locked.privateKey.split('\n')[1]);
     await expect(ssh.probe(target, 5000)).rejects.toMatchObject({ code: 'ssh_invalid_key' });
+    // Preloading the same key at start-up says it is unusable and leaves the call's typed error as it was.
+    expect(ssh.preloadKey(target)).toBe(false);
+    await expect(ssh.exec(target, 'true')).rejects.toMatchObject({ code: 'ssh_invalid_key' });
+  });
+
+  it('preloads an encrypted key once, and the calls that follow use it', async () => {
+    const locked = generateSshKeyPair({ passphrase: 'preload-passphrase' });
+    const target: SshTarget = { ...fx.target, privateKey: locked.privateKey, passphrase: 'preload-passphrase' };
+    expect(ssh.preloadKey(target)).toBe(true);
+    // Not authorized on the host: what matters is that the key was decrypted and offered (auth, not key, failure).
+    await expect(ssh.exec(target, 'true')).rejects.toMatchObject({ code: 'ssh_auth_failed' });
   });
 
   it('records the host key, accepts it pinned and refuses any other', async () => {

@@ -23,7 +23,17 @@ interface JobFigures {
   stageInStartMs: number | null;
   /** submit -> succeeded, less boot (launch -> ready), both transfers and the command's runtime. */
   overheadMs: number | null;
+  /** Where the overhead goes: the spans between the events that bound the parts above. */
+  pieces: Record<OverheadPiece, number | null>;
 }
+
+const OVERHEAD_PIECES = [
+  'submit -> launched',
+  'ready -> stage-in running',
+  'training -> started',
+  'staging_out -> upload running',
+] as const;
+type OverheadPiece = (typeof OVERHEAD_PIECES)[number];
 
 /** The time between two events, or null when either is missing. */
 function span(from: number | null, to: number | null): number | null {
@@ -64,7 +74,20 @@ async function figuresOf(stack: Stack, id: string): Promise<JobFigures> {
   );
   const total = span(Date.parse(job.createdAt), status('succeeded'));
   const parts = [total, boot, stageIn, command, stageOut];
+  const launched = at((e) => e.type === 'instance' && e.message.startsWith('Launched instance'));
   return {
+    pieces: {
+      'submit -> launched': span(Date.parse(job.createdAt), launched),
+      'ready -> stage-in running': span(stagingIn, fetching),
+      'training -> started': span(
+        status('training'),
+        at((e) => e.type === 'training' && e.message.startsWith('Started:')),
+      ),
+      'staging_out -> upload running': span(
+        status('staging_out'),
+        at((e) => e.type === 'transfer' && e.message.startsWith('Uploading ')),
+      ),
+    },
     logins: host?.acceptedSessions() ?? NaN,
     stageInStartMs: span(stagingIn, fetching),
     overheadMs: parts.every((part) => part !== null) ? total! - boot! - stageIn! - command! - stageOut! : null,
@@ -130,7 +153,16 @@ async function runLevel(jobs: number, ipBase: number): Promise<void> {
         `  Lambda requests per job: ${totalRequests.toFixed(1)} ${JSON.stringify(requests)}\n` +
         `  stage-in start (staging_in -> transfer running): p50 ${seconds(percentile(starts, 50))}, p95 ${seconds(percentile(starts, 95))}\n` +
         `  orchestration overhead (submit -> succeeded, less boot, transfers and the command as the events time them): ` +
-        `p50 ${seconds(percentile(overheads, 50))}, p95 ${seconds(percentile(overheads, 95))}\n`,
+        `p50 ${seconds(percentile(overheads, 50))}, p95 ${seconds(percentile(overheads, 95))}\n` +
+        `    of which (p50): ${OVERHEAD_PIECES.map(
+          (piece) =>
+            `${piece} ${seconds(
+              percentile(
+                figures.flatMap((f) => f.pieces[piece] ?? []),
+                50,
+              ),
+            )}`,
+        ).join(', ')}\n`,
     );
   } finally {
     await stack.stop();
