@@ -123,6 +123,7 @@ describe('the shared cloud view', () => {
         await gate;
         return answer;
       },
+      listInstanceTypes: () => slow.listInstanceTypes(),
     };
     const prefix = `{${ns}}:d`;
     const first = createSharedCloudView({ cloud: slowCloud, redis, prefix, minIntervalMs: 1, pollMs: 5 });
