@@ -3,6 +3,7 @@ import type { CloudProvider } from '@inno-train/cloud-port';
 import { loadSshIdentity, sshExecutorSettings } from '@inno-train/config';
 import type { Logger } from '@inno-train/core';
 import type { HostExecutor } from '@inno-train/host-port';
+import type { LambdaClientOptions } from '@inno-train/lambda-client';
 import { createLocalProvider } from '@inno-train/local-provider';
 import { setUpLambda } from '@inno-train/provisioner';
 import { SshExecutor, type SshExecutorOptions } from '@inno-train/ssh-executor';
@@ -31,7 +32,7 @@ export async function buildProvider(
   redis: Redis,
   dataDir: string,
   logger: Logger,
-  accounting: Pick<SshExecutorOptions, 'onSession' | 'onConnection'>,
+  accounting: Pick<SshExecutorOptions, 'onSession' | 'onConnection'> & Pick<LambdaClientOptions, 'onRequest'>,
 ): Promise<ProviderParts> {
   if (env.provider === 'local') {
     const local = createLocalProvider({
@@ -49,7 +50,15 @@ export async function buildProvider(
   }
   // parseAllInOneEnv refuses PROVIDER=lambda without these two.
   const identity = loadSshIdentity({ ...env, SSH_PRIVATE_KEY_PATH: env.SSH_PRIVATE_KEY_PATH ?? '' });
-  const { lambda, sshKeyName } = await setUpLambda({ ...env, LAMBDA_API_KEY: env.LAMBDA_API_KEY ?? '' }, redis, identity, logger);
-  const shell = new SshExecutor({ ...sshExecutorSettings(env), ...accounting });
+  const { lambda, sshKeyName } = await setUpLambda(
+    { ...env, LAMBDA_API_KEY: env.LAMBDA_API_KEY ?? '' },
+    redis,
+    identity,
+    logger,
+    accounting.onRequest,
+  );
+  const shell = new SshExecutor({ ...sshExecutorSettings(env), onSession: accounting.onSession, onConnection: accounting.onConnection });
+  // Decrypted now, not inside the first job's first step.
+  shell.preloadKey(identity);
   return { lambda, shell, identity, sshKeyName, stop: () => shell.close() };
 }

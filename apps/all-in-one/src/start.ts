@@ -6,6 +6,7 @@ import { startS3Server } from '@inno-train/embedded-s3';
 import { compose as composeMonitor } from '@inno-train/monitor';
 import { compose as composeProvisioner } from '@inno-train/provisioner';
 import { createS3Storage, type S3Storage } from '@inno-train/storage';
+import { checkReadiness, createTelemetry, redisCheck, serveHealth, type Telemetry } from '@inno-train/telemetry';
 import { compose as composeTransfer } from '@inno-train/transfer';
 import { createRedis, createWorkerRuntime, type WorkerRuntime } from '@inno-train/workflow';
 import type { Redis } from 'ioredis';
@@ -26,6 +27,8 @@ export interface StartedService {
 /** What the process builds once from the outside world; every app composed here shares it. */
 interface Infrastructure {
   runtime: WorkerRuntime;
+  /** One registry for every app composed here, served on HEALTH_PORT. */
+  telemetry: Telemetry;
   /** The API's fail-fast Redis client (503 during an outage), as apps/api builds it. */
   apiRedis: Redis;
   storage: S3Storage;
@@ -47,13 +50,13 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
 
   const hosts = { runtime, shell: provider.shell, identity: provider.identity };
   const workerApps = [
-    composeProvisioner(env, { ...hosts, lambda: provider.lambda, sshKeyName: provider.sshKeyName }),
+    composeProvisioner(env, { ...hosts, lambda: provider.lambda, sshKeyName: provider.sshKeyName, hooks: infra.telemetry.hooks }),
     composeTransfer({ ...env, S3_BUCKET: infra.s3.bucket }, { ...hosts, storage: infra.storage }),
     composeMonitor(env, { ...hosts, storage: infra.storage }),
   ];
   const api = composeApi(
     { ...env, API_ADMIN_KEYS: keys.adminKeys, S3_BUCKET: infra.s3.bucket },
-    { redis: infra.apiRedis, storage: infra.storage, logger: runtime.logger },
+    { redis: infra.apiRedis, storage: infra.storage, logger: runtime.logger, telemetry: infra.telemetry },
   );
   // The worker apps close together under one deadline (one after another would take three).
   runtime.shutdown.register('workers', async () => {
@@ -61,6 +64,14 @@ export async function startAllInOne(env: AllInOneEnv): Promise<StartedService> {
   });
   // Registered last, so closed first: stop taking requests before the workers go.
   runtime.shutdown.register('api', () => api.close());
+  // Everything on one port: /livez, /readyz (Redis, every worker app) and /metrics (the API's gauges included).
+  const health = await serveHealth(env.HEALTH_PORT, {
+    host: env.HEALTH_HOST,
+    registry: infra.telemetry.registry,
+    logger: runtime.logger,
+    ready: () => checkReadiness({ redis: redisCheck(runtime.redis), workers: () => workerApps.every((app) => app.running()) }),
+  });
+  if (health) runtime.shutdown.register('health', health.close);
   for (const app of workerApps) await app.start();
   await api.start();
 
@@ -103,11 +114,13 @@ function resolveApiKeys(env: AllInOneEnv, dataDir: string): { adminKeys: string[
 async function buildInfrastructure(env: AllInOneEnv, dataDir: string): Promise<Infrastructure> {
   const bootLogger = createLogger({ name: 'all-in-one', level: env.LOG_LEVEL });
   const redisHandle = await ensureRedis(env.REDIS_URL, dataDir, bootLogger);
+  const telemetry = createTelemetry({ app: 'all-in-one' });
   const runtime = createWorkerRuntime({
     name: 'all-in-one',
     ...env,
     REDIS_URL: redisHandle.url,
     secrets: [env.AWS_SECRET_ACCESS_KEY, env.LAMBDA_API_KEY, env.SSH_KEY_PASSPHRASE],
+    hooks: telemetry.hooks,
   });
   // Stopped last: registered first (closers run in reverse order).
   runtime.shutdown.register('redis-server', () => redisHandle.stop());
@@ -125,11 +138,12 @@ async function buildInfrastructure(env: AllInOneEnv, dataDir: string): Promise<I
   const provider = await buildProvider(env, runtime.redis, dataDir, runtime.logger, {
     onSession: runtime.logSshSession,
     onConnection: runtime.logSshConnection,
+    onRequest: telemetry.hooks.onLambdaRequest,
   });
   runtime.shutdown.register('provider', provider.stop);
   const apiRedis = createRedis(redisHandle.url, 'api', 'inno-train-all-in-one-api');
   runtime.shutdown.register('api-redis', async () => void (await apiRedis.quit().catch(() => apiRedis.disconnect())));
-  return { runtime, apiRedis, storage, s3, provider };
+  return { runtime, telemetry, apiRedis, storage, s3, provider };
 }
 
 type S3Settings = Awaited<ReturnType<typeof resolveS3>>;

@@ -63,6 +63,7 @@ describe('npm start on embedded defaults', () => {
   it('starts with no configuration, runs the demo job to success, and leaves nothing running when stopped', async () => {
     const apiPort = await freePort();
     const redisPort = await freePort();
+    const healthPort = await freePort();
     // Nothing answers on redisPort: the service must start its own redis-server there.
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -70,6 +71,7 @@ describe('npm start on embedded defaults', () => {
       LANG: 'C.UTF-8',
       INNO_DATA_DIR: dataDir,
       API_PORT: String(apiPort),
+      HEALTH_PORT: String(healthPort),
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       TRAIN_POLL_MS: '300',
       TRANSFER_POLL_MS: '300',
@@ -126,6 +128,13 @@ describe('npm start on embedded defaults', () => {
     const keys = (listed.Contents ?? []).map((object) => object.Key);
     expect(keys).toEqual(expect.arrayContaining([`jobs/${job!.id}/output/model.json`, `jobs/${job!.id}/output/config.yaml`]));
     expect(job!.outputs.map((o) => o.key)).toContain(`jobs/${job!.id}/output/model.json`);
+
+    // One health server for the whole process: ready (Redis, every worker app), and one /metrics with the API's gauges.
+    const health = `http://127.0.0.1:${healthPort}`;
+    expect(await (await fetch(`${health}/readyz`)).json()).toEqual({ status: 'ok', checks: { redis: true, workers: true } });
+    const metrics = await (await fetch(`${health}/metrics`)).text();
+    expect(metrics).toContain('inno_jobs{status="succeeded",app="all-in-one"} 1');
+    expect(metrics).toMatch(/^inno_job_stage_seconds_count\{app="all-in-one",stage="training"\} 1$/m);
 
     service.child.kill('SIGINT');
     expect(await service.exited).toBe(0);

@@ -6,6 +6,7 @@ import { scrubSecrets, type Logger } from '@inno-train/core';
 import type { JobStore, MetricsStore } from '@inno-train/job-store';
 import type { StageQueues } from '@inno-train/workflow';
 import { bearerAuth, createKeyRing } from './auth';
+import { consoleRoutes } from './console/console-routes';
 import { corsFor } from './cors';
 import type { KeyEntry } from './keys';
 import { rateLimitPerKey, requestContext, type RateCounter } from './guard';
@@ -66,6 +67,15 @@ export function createApp(deps: ApiDeps): express.Express {
     const redis = await deps.ping().catch(() => false);
     res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
   });
+  // Liveness never looks at Redis: an outage must not get every replica restarted.
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  // Readiness: can this replica serve requests now? The API has no workers, so that is Redis.
+  app.get('/readyz', async (_req, res) => {
+    const redis = await deps.ping().catch(() => false);
+    res.status(redis ? 200 : 503).json({ status: redis ? 'ok' : 'unavailable', redis });
+  });
 
   // The contract is public: clients fetch it before they have a key, so it is mounted before /v1's auth.
   app.get('/v1/openapi.json', (_req, res) => {
@@ -75,6 +85,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const limit = rateLimitPerKey(deps.rateCounter, deps.rateLimitPerMinute);
   app.use('/v1', auth, limit, express.json({ limit: MAX_BODY_BYTES }), jobRoutes({ ...deps, ring }));
   if (deps.sessions) app.use(operatorPages({ ring, sessions: deps.sessions, rateCounter: deps.rateCounter, boardPath: BULL_BOARD_PATH }));
+  if (deps.sessions) app.use('/console', consoleRoutes({ ...deps, ring, sessions: deps.sessions, rateLimit: limit }));
   app.use(BULL_BOARD_PATH, operatorGate(ring, deps.sessions), limit, readOnly, bullBoard(deps.queues, deps.sessions !== undefined));
 
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'No such route')));

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { registerSecret, type Logger } from '@inno-train/core';
 import { createJobStore, createMetricsStore } from '@inno-train/job-store';
+import { registerStoreGauges, redisStoreReaders, type Telemetry } from '@inno-train/telemetry';
 import { createWebhookStore } from '@inno-train/webhooks';
 import { closeStageQueues, openStageQueues } from '@inno-train/workflow';
 import type { Redis } from 'ioredis';
@@ -42,6 +43,12 @@ export interface ApiInfrastructure {
   /** S3 metadata, to check that a job's inputs exist (createS3Storage). */
   storage: InputChecker & OutputLinker;
   logger: Logger;
+  /**
+   * The process's metrics. Compose feeds it the status changes its store commits (cancels) and
+   * registers the gauges read from Redis (jobs, queues, instances): the API is the one kind of
+   * process that serves those, so replicas of the workers do not count them again.
+   */
+  telemetry?: Telemetry;
 }
 
 export interface ApiService {
@@ -71,13 +78,16 @@ export function compose(env: ApiComposeEnv, infrastructure: ApiInfrastructure): 
     defaultPrefixes: env.S3_ALLOWED_PREFIXES ?? [`s3://${env.S3_BUCKET}/`],
   });
   const queues = openStageQueues({ connection: redis, prefix: `{${env.INNO_NAMESPACE}}` });
+  if (infrastructure.telemetry) {
+    registerStoreGauges(infrastructure.telemetry, redisStoreReaders({ redis, namespace: env.INNO_NAMESPACE, queues }), logger);
+  }
   // Live streams' wake-ups: a subscriber needs a connection of its own. It waits out a Redis outage
   // (offline queue, no retry limit) instead of failing: streams re-read on their timer meanwhile.
   const subscriber = redis.duplicate({ connectionName: 'inno-train-api-streams', enableOfflineQueue: true, maxRetriesPerRequest: null });
   subscriber.on('error', () => undefined);
   const streams = createStreamHub({ wakeups: { subscriber, namespace: env.INNO_NAMESPACE }, logger });
   const app = createApp({
-    store: createJobStore({ redis, namespace: env.INNO_NAMESPACE }),
+    store: createJobStore({ redis, namespace: env.INNO_NAMESPACE, onStatusChange: infrastructure.telemetry?.hooks.onStatusChange }),
     queues,
     storage,
     defaultBucket: env.S3_BUCKET,

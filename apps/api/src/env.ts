@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { S3_PREFIX_PATTERN } from './keys';
-import { crashPointEnv, envBoolean, logEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
+import { crashPointEnv, envBoolean, logEnv, metricsEnv, parseEnv, redisEnv, s3Env } from '@inno-train/config';
 
 const keyList = z
   .string()
@@ -21,6 +21,7 @@ export const apiEnvShape = {
   ...s3Env,
   ...logEnv,
   ...crashPointEnv,
+  ...metricsEnv,
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('0.0.0.0'),
   /** Client keys with no limits, comma-separated (plain, or sha256:<hex> digests). */

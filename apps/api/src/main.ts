@@ -1,5 +1,6 @@
 import { armCrashPoints, createLogger, createShutdown, registerSecret } from '@inno-train/core';
 import { createS3Storage } from '@inno-train/storage';
+import { checkReadiness, createTelemetry, redisCheck, serveHealth } from '@inno-train/telemetry';
 import { createRedis, exitOnStartupError } from '@inno-train/workflow';
 import { compose } from './compose';
 import { parseApiEnv } from './env';
@@ -27,8 +28,18 @@ async function main(): Promise<void> {
         ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
         : undefined,
   });
-  const api = compose(env, { redis, storage, logger });
+  const telemetry = createTelemetry({ app: 'api' });
+  const api = compose(env, { redis, storage, logger, telemetry });
   shutdown.register('api', () => api.close());
+  // /metrics on its own port (loopback by default), never on the public one.
+  const metrics = await serveHealth(env.METRICS_PORT, {
+    host: env.METRICS_HOST,
+    registry: telemetry.registry,
+    logger,
+    name: 'metrics server',
+    ready: () => checkReadiness({ redis: redisCheck(redis) }),
+  });
+  if (metrics) shutdown.register('metrics', metrics.close);
   await api.start();
 }
 

@@ -292,6 +292,33 @@ function servicePaths(): Record<string, OpenApiPathItem> {
         },
       },
     },
+    '/livez': {
+      get: {
+        operationId: 'getLiveness',
+        summary: 'Whether the process is alive (liveness probe; never looks at Redis)',
+        tags: ['service'],
+        security: [],
+        responses: {
+          '200': {
+            description: 'Alive',
+            headers: REQUEST_ID_HEADER,
+            content: json({ type: 'object', properties: { status: { const: 'ok' } }, required: ['status'], additionalProperties: false }),
+          },
+        },
+      },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'getReadiness',
+        summary: 'Whether this replica can serve requests now: Redis answers (readiness probe)',
+        tags: ['service'],
+        security: [],
+        responses: {
+          '200': { description: 'Ready', headers: REQUEST_ID_HEADER, content: json(schemaRef('Health')) },
+          '503': { description: 'Redis cannot be reached', headers: REQUEST_ID_HEADER, content: json(schemaRef('Health')) },
+        },
+      },
+    },
   };
 }
 

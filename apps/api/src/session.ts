@@ -7,8 +7,9 @@ import { HttpError } from './http-error';
 import { KEY_ROLES, type Tenant } from './keys';
 
 /**
- * Operators' browser sessions for Bull Board. A browser cannot send `Authorization: Bearer`, so an
- * admin key is exchanged once (login-page.ts) for a random session id in an HttpOnly cookie. Redis
+ * Browser sessions: operators' for Bull Board (admin keys, /admin) and every tenant's for the job
+ * console (any key, /console). A browser cannot send `Authorization: Bearer`, so a key is exchanged
+ * once (login-page.ts) for a random session id in an HttpOnly cookie. Redis
  * holds only the id's SHA-256, so a Redis dump does not hand out live cookies; the cookie also
  * carries an HMAC of the id, so a forged cookie is refused without a Redis round trip.
  */
@@ -18,7 +19,25 @@ export const SESSION_COOKIE_PATH = '/admin';
 export const LOGIN_PATH = '/admin/login';
 export const LOGOUT_PATH = '/admin/logout';
 
-const sessionSchema = z.object({ name: z.string().min(1), role: z.enum(KEY_ROLES) });
+/**
+ * Which door a cookie opens: its own name and path, so a browser sends the operator cookie only to
+ * /admin and the console's only to /console, and neither ever to /v1.
+ */
+export interface SessionDoor {
+  cookieName: string;
+  cookiePath: string;
+  loginPath: string;
+}
+
+export const OPERATOR_DOOR: SessionDoor = { cookieName: SESSION_COOKIE, cookiePath: SESSION_COOKIE_PATH, loginPath: LOGIN_PATH };
+export const CONSOLE_DOOR: SessionDoor = { cookieName: 'itk_console', cookiePath: '/console', loginPath: '/console/login' };
+
+/**
+ * `scope: 'console'` marks a console session (any role); operator sessions have none (records from
+ * before the console have none either). The board admits only unscoped admin sessions, so a client's
+ * console cookie renamed by hand opens nothing there.
+ */
+const sessionSchema = z.object({ name: z.string().min(1), role: z.enum(KEY_ROLES), scope: z.literal('console').optional() });
 export type Session = z.infer<typeof sessionSchema>;
 
 /** `<id>.<signature>`: 32 random bytes and an HMAC-SHA256, both base64url (43 characters each). */
@@ -108,21 +127,22 @@ function sharedSecret(redis: SessionStoreOptions['redis'], key: string, refreshM
   };
 }
 
-/** The session cookie's value in the request, if any (the first, the most specific path). */
-export function sessionCookieOf(req: Request): string | null {
+/** The door's session cookie value in the request, if any (the first, the most specific path). */
+export function sessionCookieOf(req: Request, door: SessionDoor = OPERATOR_DOOR): string | null {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === SESSION_COOKIE) return value.join('=');
+    if (name === door.cookieName) return value.join('=');
   }
   return null;
 }
 
-export function sessionCookie(value: string, maxAgeSeconds: number, secure: boolean): string {
-  return `${SESSION_COOKIE}=${value}; Path=${SESSION_COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+export function sessionCookie(value: string, maxAgeSeconds: number, secure: boolean, door: SessionDoor = OPERATOR_DOOR): string {
+  const attributes = `Path=${door.cookiePath}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+  return `${door.cookieName}=${value}; ${attributes}`;
 }
 
-export function clearedSessionCookie(): string {
-  return `${SESSION_COOKIE}=; Path=${SESSION_COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict`;
+export function clearedSessionCookie(door: SessionDoor = OPERATOR_DOOR): string {
+  return `${door.cookieName}=; Path=${door.cookiePath}; Max-Age=0; HttpOnly; SameSite=Strict`;
 }
 
 /**
@@ -137,7 +157,7 @@ export function operatorGate(ring: ApiKeyRing, sessions: SessionStore | undefine
     if (req.headers.authorization !== undefined) return admitByKey(ring, req, res, next);
     const cookie = sessionCookieOf(req);
     const session = cookie !== null && sessions ? await sessions.read(cookie) : null;
-    const tenant = session?.role === 'admin' ? currentAdmin(ring, session.name) : null;
+    const tenant = session?.role === 'admin' && session.scope === undefined ? currentAdmin(ring, session.name) : null;
     if (tenant) {
       res.locals.tenant = tenant;
       res.locals.keyId = tenant.name;
@@ -166,7 +186,29 @@ function currentAdmin(ring: ApiKeyRing, name: string): Tenant | null {
   return ring.tenants().find((tenant) => tenant.name === name && tenant.role === 'admin') ?? null;
 }
 
+/**
+ * The console's door: its session cookie only (a bearer key is for /v1, and scripts use /v1). The
+ * tenant is the running configuration's entry of that name, with its current role: a key removed
+ * from the keys file ends its sessions at the next restart, and a demoted admin sees its own jobs
+ * only. A browser without a session is sent to the console's login page; anything else gets 401.
+ */
+export function consoleGate(ring: ApiKeyRing, sessions: SessionStore) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const cookie = sessionCookieOf(req, CONSOLE_DOOR);
+    const session = cookie !== null ? await sessions.read(cookie) : null;
+    const tenant = session?.scope === 'console' ? (ring.tenants().find((known) => known.name === session.name) ?? null) : null;
+    if (tenant) {
+      res.locals.tenant = tenant;
+      res.locals.keyId = tenant.name;
+      return next();
+    }
+    if (cookie !== null) res.append('Set-Cookie', clearedSessionCookie(CONSOLE_DOOR));
+    if (isPageRequest(req)) return res.redirect(303, CONSOLE_DOOR.loginPath);
+    next(new HttpError(401, 'unauthorized', `Log in at ${CONSOLE_DOOR.loginPath} first`));
+  };
+}
+
 /** A browser navigating to a page (as opposed to a script or the board's own API calls). */
-function isPageRequest(req: Request): boolean {
+export function isPageRequest(req: Request): boolean {
   return (req.method === 'GET' || req.method === 'HEAD') && /\btext\/html\b/i.test(req.headers.accept ?? '');
 }

@@ -76,9 +76,9 @@ describe('the OpenAPI document', () => {
     expect(response.body).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument())));
   });
 
-  it('documents every route the app has under /v1 and /healthz, and none it lacks', () => {
+  it('documents every route the app has under /v1 and the health probes, and none it lacks', () => {
     const routes = routesOf((h.app as unknown as { router: { stack: RouterLayer[] } }).router.stack).filter((route) =>
-      / (\/v1\/|\/healthz)/.test(route),
+      / (\/v1\/|\/healthz|\/livez|\/readyz)/.test(route),
     );
     const documented = operationsOf(buildOpenApiDocument());
     expect(routes.filter((route) => !route.startsWith('ALL ')).sort()).toEqual([...documented].sort());

@@ -52,6 +52,8 @@ export interface MonitorInfrastructure {
 
 export interface MonitorService {
   start(): Promise<void>;
+  /** True while its step workers run (for /readyz). */
+  running(): boolean;
   /** Stops taking steps and waits up to `deadlineMs` (default SHUTDOWN_DEADLINE_MS) for those in flight. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -80,6 +82,9 @@ export function compose(env: MonitorComposeEnv, infrastructure: MonitorInfrastru
       // Logs 'monitor started': tests wait for it (the queue is consumed).
       workers = startAppWorkers('monitor', env, runtime, deps, bindings);
       if (env.LOG_WATCH !== false) watcher = startWatcher(env, infrastructure, deps);
+    },
+    running() {
+      return workers?.running() ?? false;
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       // The tails first: each releases its lease, so another replica takes its job over at once.

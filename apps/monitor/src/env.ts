@@ -1,4 +1,4 @@
-import { envBoolean, logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { envBoolean, logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv, healthEnv } from '@inno-train/config';
 import { z } from 'zod';
 
 /** Every variable the monitor reads. The all-in-one spreads this shape into its own. */
@@ -14,6 +14,7 @@ export const monitorEnvShape = {
   AWS_SECRET_ACCESS_KEY: s3Env.AWS_SECRET_ACCESS_KEY,
   ...logEnv,
   ...workerEnv,
+  ...healthEnv,
   /** The live tail of training logs (log-watcher.ts): lines within a second. false: the poll alone. */
   LOG_WATCH: envBoolean.default(true),
   /** Tails (one SSH channel each) one monitor process runs at most; other jobs are polled only. */

@@ -14,7 +14,7 @@ import type { ProvisionDeps } from './provision-deps';
 import { provisionGaveUp, provisionStep } from './provision-step';
 import { startReconciler } from './reconciler';
 import { startRetention } from './retention';
-import { teardownStep } from './teardown-step';
+import { teardownStep, type TeardownDeps } from './teardown-step';
 import { startWebhooks } from './webhooks';
 
 /** The provisioner app's queues and what runs for them. */
@@ -74,10 +74,21 @@ export interface ProvisionerInfrastructure {
   sshKeyName: string;
   shell: ProvisionDeps['shell'];
   identity: ProvisionDeps['identity'];
+  /** The process's metrics (telemetry's hooks); unset: none counted. */
+  hooks?: ProvisionerHooks;
+}
+
+/** What the provisioner counts: settled jobs' cost, orphans the reconciler ended, webhook deliveries. */
+export interface ProvisionerHooks {
+  onJobSettled(usd: number): void;
+  onOrphanTerminated(reason: string): void;
+  onWebhookDelivery(result: string): void;
 }
 
 export interface ProvisionerService {
   start(): Promise<void>;
+  /** True while its step workers run (for /readyz). */
+  running(): boolean;
   /** Stops taking steps and waits up to `deadlineMs` (default SHUTDOWN_DEADLINE_MS) for those in flight. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -96,7 +107,8 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
     prefix: runtime.prefix,
     minIntervalMs: env.CLOUD_LIST_MIN_INTERVAL_MS,
   });
-  const deps: ProvisionDeps = {
+  const { hooks } = infrastructure;
+  const deps: ProvisionDeps & Pick<TeardownDeps, 'onSettled'> = {
     store: runtime.store,
     queues: runtime.queues,
     lambda: infrastructure.lambda,
@@ -106,6 +118,7 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
     sshKeyName: infrastructure.sshKeyName,
     timings: resolveTimings(env),
     namespace: env.INNO_NAMESPACE,
+    ...(hooks ? { onSettled: (usd: number) => hooks.onJobSettled(usd) } : {}),
   };
   const schedule = { ...deps, connection: runtime.redis, prefix: runtime.prefix, logger: runtime.logger };
   let workers: ReturnType<typeof startWorkerSet> | undefined;
@@ -116,11 +129,22 @@ export function compose(env: ProvisionerComposeEnv, infrastructure: ProvisionerI
       // Logs 'provisioner started': tests wait for it (the queues are consumed (and the SSH key was registered before compose)).
       workers = startAppWorkers('provisioner', env, runtime, deps, bindings);
       // The reconciler acts on what it lists (terminates), so it lists fresh; the watch may share a listing.
-      schedules.push(await startReconciler({ ...schedule, everyMs: env.RECONCILE_EVERY_MS, graceMs: env.RECONCILE_GRACE_MS, maxAgeMs: 0 }));
+      schedules.push(
+        await startReconciler({
+          ...schedule,
+          everyMs: env.RECONCILE_EVERY_MS,
+          graceMs: env.RECONCILE_GRACE_MS,
+          maxAgeMs: 0,
+          ...(hooks ? { onTerminated: (reason: string) => hooks.onOrphanTerminated(reason) } : {}),
+        }),
+      );
       schedules.push(await startCloudWatch({ ...schedule, everyMs: env.CLOUD_WATCH_MS, maxAgeMs: env.CLOUD_WATCH_MS / 2 }));
       const retentionMs = Math.round(env.JOB_RETENTION_DAYS * 24 * 3600_000);
       schedules.push(await startRetention({ ...schedule, everyMs: env.RETENTION_EVERY_MS, retentionMs }));
-      schedules.push(await startWebhooks(env, runtime));
+      schedules.push(await startWebhooks(env, runtime, hooks ? (result) => hooks.onWebhookDelivery(result) : undefined));
+    },
+    running() {
+      return workers?.running() ?? false;
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       // In parallel: the schedules and the step workers are independent, and one deadline covers all.

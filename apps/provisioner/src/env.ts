@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBoolean, lambdaEnv, logEnv, parseEnv, redisEnv, sshEnv, workerEnv } from '@inno-train/config';
+import { envBoolean, lambdaEnv, logEnv, parseEnv, redisEnv, sshEnv, workerEnv, healthEnv } from '@inno-train/config';
 import { DEFAULT_RETRY_SCHEDULE_MS } from '@inno-train/webhooks';
 
 /** Every variable the provisioner reads. The all-in-one spreads this shape into its own. */
@@ -9,6 +9,7 @@ export const provisionerEnvShape = {
   ...lambdaEnv,
   ...logEnv,
   ...workerEnv,
+  ...healthEnv,
   /** Finished jobs' records, events and logs are deleted this long after they end (S3 outputs never are). */
   JOB_RETENTION_DAYS: z.coerce.number().positive().max(3650).default(30),
   /** How often the retention sweep runs. */

@@ -2,6 +2,7 @@ export {
   compose,
   provisionerBindings,
   type ProvisionerComposeEnv,
+  type ProvisionerHooks,
   type ProvisionerInfrastructure,
   type ProvisionerService,
 } from './compose';

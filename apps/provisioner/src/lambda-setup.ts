@@ -1,5 +1,5 @@
 import type { Logger } from '@inno-train/core';
-import { createLambdaClient, createRedisPacer, type LambdaClient } from '@inno-train/lambda-client';
+import { createLambdaClient, createRedisPacer, type LambdaClient, type LambdaClientOptions } from '@inno-train/lambda-client';
 import type { Redis } from 'ioredis';
 import { ensureSshKeyName, publicKeyOf } from './ssh-key';
 
@@ -23,6 +23,7 @@ export async function setUpLambda(
   redis: Redis,
   identity: { privateKey: string; passphrase?: string },
   logger: Logger,
+  onRequest?: LambdaClientOptions['onRequest'],
 ): Promise<{ lambda: LambdaClient; sshKeyName: string }> {
   const lambda = createLambdaClient({
     baseUrl: config.LAMBDA_API_URL,
@@ -35,6 +36,7 @@ export async function setUpLambda(
       marginMs: config.LAMBDA_PACE_MARGIN_MS,
     }),
     logger,
+    onRequest,
   });
   const publicKey = publicKeyOf(identity.privateKey, identity.passphrase);
   const sshKeyName = await ensureSshKeyName(lambda, publicKey, config.LAMBDA_SSH_KEY_NAME, logger);

@@ -19,6 +19,8 @@ export interface ReconcilerDeps {
   /** Instances younger than this are left alone: their launch may not be recorded yet. */
   graceMs: number;
   logger: Logger;
+  /** Told each instance this process terminated, by reason (metrics); must not throw. */
+  onTerminated?: (reason: ReconcileAction['reason']) => void;
 }
 
 export interface ReconcileAction {
@@ -56,6 +58,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, now: number = Date.now
     if (!reason) continue;
     await deps.lambda.terminate([instance.id]);
     terminated.push({ instanceId: instance.id, jobId, reason });
+    deps.onTerminated?.(reason);
     deps.logger.warn({ instanceId: instance.id, jobId, reason }, `Reconciler terminated instance ${instance.id} (${reason})`);
     if (job) {
       await deps.store.appendEvent(jobId, {

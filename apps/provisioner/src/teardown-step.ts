@@ -1,6 +1,6 @@
 import { crashPoint, isoNow, type Logger } from '@inno-train/core';
 import { killTaskCommand } from '@inno-train/host-protocol';
-import { instancesOf, isInstanceGone, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
+import { instancesOf, isInstanceGone, jobCost, type InstanceInfo, type JobRecord } from '@inno-train/schemas';
 import {
   enqueueTeardown,
   hostTarget,
@@ -24,6 +24,8 @@ export interface TeardownDeps extends WorkflowDeps {
   shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
+  /** Told the final cost (USD) of each job this process settles for the first time (metrics); must not throw. */
+  onSettled?: (usd: number) => void;
 }
 
 /**
@@ -93,10 +95,12 @@ export async function teardownStep(deps: TeardownDeps, payload: StagePayload, lo
 async function finished(deps: TeardownDeps, jobId: string, step: Step, looked: boolean, logger: Logger): Promise<StepOutcome> {
   let decision = { kind: 'not_yet' } as SettleDecision;
   let staleSince: string | null = null;
-  const { job } = await deps.store.update(
+  let firstSettle = false;
+  const { job, changed } = await deps.store.update(
     jobId,
     (current) => {
       decision = decideSettle(current, Date.now(), deps.timings, looked);
+      firstSettle = !current.settledAt;
       staleSince = decision.kind === 'settle' && decision.staleLaunch ? (current.launchInFlightSince ?? null) : null;
       if (decision.kind !== 'settle') return null;
       current.settledAt = isoNow();
@@ -116,6 +120,7 @@ async function finished(deps: TeardownDeps, jobId: string, step: Step, looked: b
     return { kind: 'wait', delayMs: deps.timings.terminatePollMs, step: { ...step, polls: (step.polls ?? 0) + 1 } };
   }
   await recordJobSpend(deps.store, job);
+  if (changed && firstSettle) deps.onSettled?.(jobCost(job).usd);
   return { kind: 'done' };
 }
 

@@ -1,5 +1,5 @@
 import type { WorkerRuntime } from '@inno-train/workflow';
-import { createWebhookStore, startWebhookService } from '@inno-train/webhooks';
+import { createWebhookStore, startWebhookService, type WebhookDeliveryResult } from '@inno-train/webhooks';
 import type { ProvisionerEnv } from './env';
 
 type WebhookEnv = Pick<
@@ -16,7 +16,11 @@ type WebhookEnv = Pick<
  * The webhook dispatcher (reads the job store's outbox) and delivery worker, in every provisioner
  * replica: the outbox's consumer group and BullMQ share the work between them.
  */
-export async function startWebhooks(env: WebhookEnv, runtime: Pick<WorkerRuntime, 'redis' | 'prefix' | 'store' | 'logger'>) {
+export async function startWebhooks(
+  env: WebhookEnv,
+  runtime: Pick<WorkerRuntime, 'redis' | 'prefix' | 'store' | 'logger'>,
+  onDelivery?: (result: WebhookDeliveryResult) => void,
+) {
   const service = startWebhookService({
     redis: runtime.redis,
     prefix: runtime.prefix,
@@ -31,6 +35,7 @@ export async function startWebhooks(env: WebhookEnv, runtime: Pick<WorkerRuntime
     lockDurationMs: env.STEP_LOCK_MS,
     stalledIntervalMs: env.STEP_STALLED_CHECK_MS,
     claimIdleMs: env.STEP_LOCK_MS,
+    onDelivery,
   });
   await service.start();
   return service;

@@ -51,6 +51,8 @@ export interface TransferInfrastructure {
 
 export interface TransferService {
   start(): Promise<void>;
+  /** True while its step workers run (for /readyz). */
+  running(): boolean;
   /** Stops taking steps and waits up to `deadlineMs` (default SHUTDOWN_DEADLINE_MS) for those in flight. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -76,6 +78,9 @@ export function compose(env: TransferComposeEnv, infrastructure: TransferInfrast
       const bindings = transferBindings(deps);
       // Logs 'transfer started': tests wait for it (the queues are consumed).
       workers = startAppWorkers('transfer', env, runtime, deps, bindings);
+    },
+    running() {
+      return workers?.running() ?? false;
     },
     async close(deadlineMs = env.SHUTDOWN_DEADLINE_MS) {
       await workers?.close(deadlineMs);

@@ -1,4 +1,4 @@
-import { logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv } from '@inno-train/config';
+import { logEnv, parseEnv, redisEnv, s3Env, sshEnv, workerEnv, healthEnv } from '@inno-train/config';
 
 /** Every variable the transfer app reads. The all-in-one spreads this shape into its own. */
 export const transferEnvShape = {
@@ -7,6 +7,7 @@ export const transferEnvShape = {
   ...sshEnv,
   ...logEnv,
   ...workerEnv,
+  ...healthEnv,
 };
 
 export type TransferEnv = ReturnType<typeof parseTransferEnv>;

@@ -138,3 +138,25 @@ export const workerEnv = {
     .default(5 * 60_000),
   ...crashPointEnv,
 };
+
+const probePort = z.coerce.number().int().min(0).max(65535).optional();
+
+/**
+ * The health server of a worker app and of the all-in-one: /livez, /readyz and /metrics on a port
+ * of their own. Unset: no server (tests, one-off runs); 0: any free port (logged at start).
+ */
+export const healthEnv = {
+  HEALTH_PORT: probePort,
+  /** Loopback by default; 0.0.0.0 where a scraper or kubelet calls from outside (compose sets it). */
+  HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
+};
+
+/**
+ * The API's /metrics, apart from its public port (the public one never serves it). Unset: no
+ * metrics server; 0: any free port (logged at start).
+ */
+export const metricsEnv = {
+  METRICS_PORT: probePort,
+  /** Loopback by default: metrics tell how many jobs and instances exist; expose them on purpose. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+};

@@ -52,8 +52,9 @@ const OPENAPI_KEYWORDS = [
   'xml',
 ];
 
-/** Paths the document covers: the /v1 API and the health check. Bull Board and /admin pages are HTML outside it. */
-export const isDocumentedPath = (path: string) => path === '/healthz' || path === '/v1' || path.startsWith('/v1/');
+/** Paths the document covers: the /v1 API and the health probes. Bull Board and /admin pages are HTML outside it. */
+export const isDocumentedPath = (path: string) =>
+  path === '/healthz' || path === '/livez' || path === '/readyz' || path === '/v1' || path.startsWith('/v1/');
 
 const escapePointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 

@@ -8,9 +8,11 @@ import { listJobs, type ListOptions, type ListPage } from './list';
 import { createLogStore } from './log-store';
 import { publishJobChange } from './notify';
 import { BACKFILL_SCRIPT, COMPARE_AND_SET_SCRIPT, RECORD_SPEND_SCRIPT, REMOVE_SCRIPT } from './scripts';
+import { secondsInLeftStatus, type StatusChange } from './status-time';
 
 // Readers that follow a job live subscribe to these wake-ups (the store publishes one after each write).
 export { JOB_CHANGES, jobChangeChannel, parseJobChange, type JobChange } from './notify';
+export type { StatusChange } from './status-time';
 
 export interface JobStoreOptions {
   redis: Redis;
@@ -18,6 +20,12 @@ export interface JobStoreOptions {
   namespace: string;
   /** The stored log keeps only its last this-many bytes. */
   maxLogBytes?: number;
+  /**
+   * Told after every committed status change, with the time the job spent in the status it left
+   * (for metrics; read from the job's events after the write, so it costs one read per change).
+   * Must not throw; a failed read reports `seconds: null`.
+   */
+  onStatusChange?: (change: StatusChange) => void;
 }
 
 /** An event as stages write it; `at` defaults to now. */
@@ -114,6 +122,7 @@ export function createJobStore(options: JobStoreOptions) {
       const written = await redis.eval(COMPARE_AND_SET_SCRIPT, ...casArguments(current, next, raw, lines));
       if (written === 1) {
         publishJobChange(redis, options.namespace, id, 'job');
+        if (current.status !== next.status) reportStatusChange(id, current.status, next.status, lines);
         return { job: next, changed: true };
       }
       if (Array.isArray(written) && written[0] === 2) {
@@ -121,6 +130,15 @@ export function createJobStore(options: JobStoreOptions) {
       }
     }
     throw new Error(`Job ${id} is changing too fast to update`);
+  }
+
+  function reportStatusChange(jobId: string, from: JobStatus, to: JobStatus, written: string[]): void {
+    const notify = options.onStatusChange;
+    if (!notify) return;
+    void secondsInLeftStatus(redis, keys.events(jobId), written)
+      .catch(() => null)
+      .then((seconds) => notify({ jobId, from, to, seconds }))
+      .catch(() => undefined);
   }
 
   function casArguments(current: JobRecord, next: JobRecord, raw: string, lines: string[]): [number, ...string[]] {

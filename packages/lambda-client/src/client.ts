@@ -14,7 +14,7 @@ import {
   type InstanceTypesMap,
   type SshKey,
 } from './schemas';
-import { createTransport, type LambdaClientLogger, type Transport } from './transport';
+import { createTransport, type LambdaClientLogger, type LambdaRequestRecord, type Transport } from './transport';
 
 export interface LambdaClientOptions {
   /** e.g. `https://cloud.lambda.ai/api/v1` (the base the spec's paths hang off). */
@@ -36,6 +36,8 @@ export interface LambdaClientOptions {
   /** @defaultValue 30000 */
   retryCapMs?: number;
   logger?: LambdaClientLogger;
+  /** Told about every attempt (retries included) after it settled, for metrics; must not throw. */
+  onRequest?: (record: LambdaRequestRecord) => void;
 }
 
 /** The port's launch request, plus what only Lambda offers. */
@@ -160,6 +162,7 @@ export function createLambdaClient(opts: LambdaClientOptions): LambdaClient {
     retryBaseMs: opts.retryBaseMs ?? 1_000,
     retryCapMs: opts.retryCapMs ?? 30_000,
     logger,
+    onRequest: opts.onRequest,
   });
   const get = <T>(operation: string, path: string, schema: z.ZodType<T>): Promise<T> =>
     request({ operation, method: 'GET', path, schema, pace: 'general', repeatable: true });

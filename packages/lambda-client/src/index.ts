@@ -1,6 +1,6 @@
 export { createLambdaClient } from './client';
 export type { LambdaClient, LambdaClientOptions, LaunchRequest, TerminateResult } from './client';
-export type { LambdaClientLogger } from './transport';
+export type { LambdaClientLogger, LambdaRequestRecord } from './transport';
 export { parseRetryAfter } from './transport';
 export {
   LambdaApiError,

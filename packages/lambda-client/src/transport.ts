@@ -10,6 +10,16 @@ export interface LambdaClientLogger {
   info(obj: object, msg: string): void;
 }
 
+/** One attempt after it settled: what `onRequest` is told (for metrics; never the path or a key). */
+export interface LambdaRequestRecord {
+  /** The client's operation name ("launch", "getInstance"...): a closed set, unlike the path. */
+  operation: string;
+  method: RequestSpec<unknown>['method'];
+  /** The HTTP status as a string, or `timeout` / `network` when no answer came. */
+  code: string;
+  ms: number;
+}
+
 export interface TransportConfig {
   baseUrl: string;
   apiKey: string;
@@ -20,6 +30,7 @@ export interface TransportConfig {
   retryBaseMs: number;
   retryCapMs: number;
   logger: LambdaClientLogger | undefined;
+  onRequest?: ((record: LambdaRequestRecord) => void) | undefined;
 }
 
 export interface RequestSpec<T> {
@@ -120,6 +131,14 @@ function parseSuccess<T>(status: number, json: unknown, spec: RequestSpec<T>): T
 /** One attempt: pace, send, read the body under the same deadline, and map the outcome. */
 async function sendOnce<T>(config: TransportConfig, spec: RequestSpec<T>): Promise<T> {
   await config.pacer.acquire(spec.pace);
+  const started = Date.now();
+  const report = (code: string) => {
+    try {
+      config.onRequest?.({ operation: spec.operation, method: spec.method, code, ms: Date.now() - started });
+    } catch {
+      // Accounting must never break a cloud call.
+    }
+  };
   let status: number;
   let headers: Headers;
   let text: string;
@@ -139,8 +158,11 @@ async function sendOnce<T>(config: TransportConfig, spec: RequestSpec<T>): Promi
     headers = res.headers;
     text = await res.text();
   } catch (err) {
-    throw transportError(err, spec, config.timeoutMs);
+    const error = transportError(err, spec, config.timeoutMs);
+    report(error.code === LAMBDA_ERROR_CODES.timeout ? 'timeout' : 'network');
+    throw error;
   }
+  report(String(status));
   const json = parseJson(text);
   if (status >= 200 && status < 300) return parseSuccess(status, json, spec);
   throw responseError(status, headers, json, spec);

@@ -55,7 +55,15 @@ export interface WebhookServiceOptions {
   /** BullMQ lock of an active delivery, and how often stalled ones (their worker died) are looked for. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /**
+   * Told the result of every delivery attempt, for metrics: `delivered` (2xx), `failed` (will be
+   * retried), `gave_up` (the last attempt failed), `skipped` (endpoint deleted or event expired).
+   * Must not throw.
+   */
+  onDelivery?: (result: WebhookDeliveryResult) => void;
 }
+
+export type WebhookDeliveryResult = 'delivered' | 'failed' | 'gave_up' | 'skipped';
 
 const deliveryPayloadSchema = z.object({ webhookId: z.string().min(1), eventId: z.string().min(1) });
 const eventBodySchema = z.object({ type: z.enum(WEBHOOK_EVENT_TYPES), data: z.object({ job: z.object({ id: z.string() }) }) });
@@ -161,13 +169,27 @@ export function startWebhookService(options: WebhookServiceOptions) {
     }
   }
 
+  const told = (result: WebhookDeliveryResult) => {
+    try {
+      options.onDelivery?.(result);
+    } catch {
+      // Accounting must never break a delivery.
+    }
+  };
+
   async function deliver(job: Job): Promise<string> {
     const payload = deliveryPayloadSchema.parse(job.data);
     const endpoint = await webhooks.find(payload.webhookId);
-    if (!endpoint) return 'endpoint deleted';
+    if (!endpoint) {
+      told('skipped');
+      return 'endpoint deleted';
+    }
     const body = await webhooks.loadEvent(payload.eventId);
     const secret = await webhooks.secretOf(payload.webhookId);
-    if (body === null || secret === null) return 'event expired';
+    if (body === null || secret === null) {
+      told('skipped');
+      return 'event expired';
+    }
     const event = eventBodySchema.parse(JSON.parse(body));
     const attempt = job.attemptsMade + 1;
     let statusCode: number | null = null;
@@ -193,6 +215,7 @@ export function startWebhookService(options: WebhookServiceOptions) {
       at: new Date().toISOString(),
       nextAttemptAt: retrying ? new Date(Date.now() + retryDelay(schedule, attempt)).toISOString() : null,
     });
+    told(error === null ? 'delivered' : retrying ? 'failed' : 'gave_up');
     if (error !== null) {
       throw new Error(`Webhook ${payload.eventId} to ${endpoint.id} failed (attempt ${attempt} of ${attempts}): ${error}`);
     }

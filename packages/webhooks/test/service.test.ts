@@ -59,7 +59,10 @@ describe('webhook dispatch and delivery', () => {
   const jobs = createJobStore({ redis, namespace });
   const webhooks = createWebhookStore({ redis, namespace });
   const logger = createLogger({ name: 'webhooks-test', level: 'silent' });
+  /** What onDelivery was told (inno_webhook_deliveries_total), in order. */
+  const results: string[] = [];
   const options = {
+    onDelivery: (result: string) => results.push(result),
     redis,
     prefix,
     namespace,
@@ -138,6 +141,10 @@ describe('webhook dispatch and delivery', () => {
     expect(failed.length).toBeGreaterThanOrEqual(2);
     expect(failed.every((d) => d.nextAttemptAt !== null && d.error === 'answered 503')).toBe(true);
     expect(deliveries.find((d) => d.statusCode === 200)?.nextAttemptAt).toBeNull();
+    // onDelivery was told each recorded attempt: a 2xx as delivered, a failure with retries left as failed.
+    expect(results.filter((r) => r === 'delivered')).toHaveLength(deliveries.filter((d) => d.statusCode === 200).length);
+    expect(results.filter((r) => r === 'failed')).toHaveLength(deliveries.filter((d) => d.statusCode === 503).length);
+    expect(results.every((r) => r === 'delivered' || r === 'failed')).toBe(true);
     // Team B's endpoint never heard of team A's job.
     const all = await webhooks.list('team-b');
     expect(await webhooks.deliveries(all[0]!.id)).toEqual([]);

@@ -1,5 +1,5 @@
 import { armCrashPoints, createLogger, createShutdown, registerSecret, type Logger, type Shutdown } from '@inno-train/core';
-import { createJobStore, type JobStore } from '@inno-train/job-store';
+import { createJobStore, type JobStore, type StatusChange } from '@inno-train/job-store';
 import type { WorkflowTimings } from '@inno-train/workflow-constants';
 import type { Redis } from 'ioredis';
 import { closeStageQueues, openStageQueues, type StageQueues } from './queues';
@@ -29,6 +29,14 @@ export interface WorkerRuntimeConfig {
   HOST_RECHECK_MS?: number | undefined;
   /** Secret values to mask in every log line and message. */
   secrets: (string | undefined)[];
+  /** Accounting callbacks (the process's metrics); each must not throw. */
+  hooks?: RuntimeHooks;
+}
+
+/** What the runtime tells the process's metrics: status changes its store commits, SSH calls it logs. */
+export interface RuntimeHooks {
+  onStatusChange?: (change: StatusChange) => void;
+  onSshSession?: (session: { kind: string; label?: string; ok: boolean; errorCode?: string }) => void;
 }
 
 export interface WorkerRuntime {
@@ -59,7 +67,7 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
   const prefix = `{${config.INNO_NAMESPACE}}`;
   const queues = openStageQueues({ connection: redis, prefix });
   shutdown.register('queues', () => closeStageQueues(queues));
-  const store = createJobStore({ redis, namespace: config.INNO_NAMESPACE });
+  const store = createJobStore({ redis, namespace: config.INNO_NAMESPACE, onStatusChange: config.hooks?.onStatusChange });
   const timings = resolveTimings(config);
   return {
     logger,
@@ -69,7 +77,10 @@ export function createWorkerRuntime(config: WorkerRuntimeConfig): WorkerRuntime 
     store,
     timings,
     prefix,
-    logSshSession: (session) => logger.debug({ ssh: session }, 'ssh session'),
+    logSshSession: (session) => {
+      logger.debug({ ssh: session }, 'ssh session');
+      config.hooks?.onSshSession?.(session);
+    },
     logSshConnection: (connection) => logger.debug({ ssh: connection }, 'ssh connection'),
   };
 }

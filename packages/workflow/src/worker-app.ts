@@ -81,6 +81,8 @@ export function startWorkerSet(options: WorkerSetOptions, bindings: StageBinding
   );
   return {
     workers,
+    /** True while every worker is running (for /readyz): false before start, after close or a fatal error. */
+    running: () => workers.every((worker) => worker.isRunning()),
     close: (deadlineMs: number) => Promise.all(workers.map((worker) => closeWorkerWithDeadline(worker, deadlineMs))).then(() => undefined),
   };
 }

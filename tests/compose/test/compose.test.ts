@@ -122,6 +122,19 @@ describe('docker-compose.yml', () => {
     expect(api.environment?.API_HOST).toBe('0.0.0.0');
   });
 
+  test('health: every app is checked on /readyz with node (no curl in the image); metrics ports stay on the compose network', () => {
+    for (const app of APPS) {
+      const check = service(app).healthcheck?.test?.join(' ') ?? '';
+      expect([app, check]).toEqual([app, expect.stringMatching(/^CMD node -e fetch\('http:\/\/127\.0\.0\.1:.*\/readyz'\)/)]);
+    }
+    for (const worker of WORKERS) {
+      expect(service(worker).environment?.HEALTH_PORT).toBe('9464');
+      expect(service(worker).environment?.HEALTH_HOST).toBe('0.0.0.0');
+    }
+    expect(service('api').environment?.METRICS_PORT).toBe('9464');
+    expect(service('api').ports?.map((port) => port.target)).toEqual([3000]);
+  });
+
   test('workers scale: no container_name, no host ports', () => {
     for (const worker of WORKERS) {
       const svc = service(worker);
