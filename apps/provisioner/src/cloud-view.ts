@@ -27,6 +27,16 @@ export interface CloudListing {
 
 export type InstanceTypes = Record<string, CloudInstanceTypeEntry>;
 
+/**
+ * How old an answer of where each type has capacity a launch still takes. The cloud watch keeps
+ * one younger than that (INSTANCE_TYPES_REFRESH_MS), so a launch spends no request on it: at
+ * Lambda's one request a second, asking first would hold every launch back a second. Capacity that
+ * went in the meantime costs one refused launch, and the next candidate is tried, as with a fresh answer.
+ */
+export const INSTANCE_TYPES_MAX_AGE_MS = 30_000;
+/** The cloud watch asks again once the stored answer is this old: two requests a minute, whatever the load. */
+export const INSTANCE_TYPES_REFRESH_MS = 25_000;
+
 export interface CloudView {
   /** A listing of the account's instances asked for after `notBefore` (ms since the epoch). */
   list(notBefore: number): Promise<CloudListing>;

@@ -12,13 +12,14 @@ import type { InstanceInfo, JobRecord } from '@inno-train/schemas';
 import { HOST_DOWN_STATUSES, promoteStage, queueOfStatus, type StageQueues } from '@inno-train/workflow';
 import { HOST_STATUSES } from '@inno-train/workflow-constants';
 import type { CloudInstance } from '@inno-train/cloud-port';
-import type { CloudView } from './cloud-view';
+import { INSTANCE_TYPES_REFRESH_MS, type CloudView } from './cloud-view';
 import { startSchedule } from './schedule';
 
 export interface CloudWatchDeps {
   store: JobStore;
   queues: StageQueues;
-  cloud: Pick<CloudView, 'list'>;
+  /** `instanceTypes` too: the watch keeps the shared capacity answer recent for launches (cloud-view.ts). */
+  cloud: Pick<CloudView, 'list'> & Partial<Pick<CloudView, 'instanceTypes'>>;
   /** How old a shared listing may be (the watch's own interval: a listing another reader made counts). */
   maxAgeMs: number;
   logger: Logger;
@@ -71,7 +72,18 @@ export async function watchCloudOnce(deps: CloudWatchDeps): Promise<CloudWatchRe
       if (!page.hasMore || !after) break;
     }
   }
+  await refreshInstanceTypes(deps);
   return { at: isoNow(), listed: listed.size, watched, down };
+}
+
+/** Keeps the shared capacity answer younger than launches need; a failure here fails no watch (launches then ask themselves). */
+async function refreshInstanceTypes(deps: CloudWatchDeps): Promise<void> {
+  if (!deps.cloud.instanceTypes) return;
+  try {
+    await deps.cloud.instanceTypes(Date.now() - INSTANCE_TYPES_REFRESH_MS);
+  } catch (err) {
+    deps.logger.warn({ err }, 'could not refresh the instance types; launches will ask for them');
+  }
 }
 
 async function recordDown(deps: CloudWatchDeps, job: JobRecord, status: string, stillListed: boolean): Promise<boolean> {

@@ -14,5 +14,13 @@ export { ensureSshKeyName, publicKeyOf, derivedKeyName } from './ssh-key';
 export * from './ports';
 export { watchCloudOnce, startCloudWatch, downStatus, CLOUD_WATCH_QUEUE, type CloudWatchReport, type CloudWatchDeps } from './cloud-watch';
 export { setUpLambda, type LambdaSetupConfig } from './lambda-setup';
-export { createSharedCloudView, directCloudView, type CloudView, type CloudListing, type SharedCloudViewOptions } from './cloud-view';
+export {
+  createSharedCloudView,
+  directCloudView,
+  INSTANCE_TYPES_MAX_AGE_MS,
+  INSTANCE_TYPES_REFRESH_MS,
+  type CloudView,
+  type CloudListing,
+  type SharedCloudViewOptions,
+} from './cloud-view';
 export { reconcileOnce, startReconciler, RECONCILE_QUEUE, type ReconcileReport, type ReconcilerDeps } from './reconciler';

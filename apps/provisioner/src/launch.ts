@@ -12,18 +12,13 @@ import {
   type CloudInstance,
   type CloudInstanceTypeEntry,
 } from '@inno-train/cloud-port';
+import { INSTANCE_TYPES_MAX_AGE_MS } from './cloud-view';
 import type { ProvisionDeps } from './provision-deps';
 import { terminateNow } from './teardown-step';
 
 const INSUFFICIENT_CAPACITY = 'instance-operations/launch/insufficient-capacity';
 const QUOTA_EXCEEDED = 'global/quota-exceeded';
 const LIVE = (instance: CloudInstance) => !isInstanceGone(instance.status);
-/**
- * How old an answer of where each type has capacity a launch still takes (cloud-view.ts): jobs
- * launched together share one request instead of one each. Capacity that went in the meantime
- * costs one refused launch, and the next candidate is tried, as with a fresh answer.
- */
-const INSTANCE_TYPES_MAX_AGE_MS = 10_000;
 
 export type LaunchOutcome = 'launched' | 'wait' | 'stopped';
 

@@ -1,6 +1,6 @@
 import { isoNow } from '@inno-train/core';
 import type { InstanceInfo } from '@inno-train/schemas';
-import { downStatus, watchCloudOnce } from '../src';
+import { downStatus, INSTANCE_TYPES_MAX_AGE_MS, INSTANCE_TYPES_REFRESH_MS, watchCloudOnce } from '../src';
 import { createJob, logger, openHarness, resetFakes, type Harness } from './harness';
 
 let h: Harness;
@@ -83,5 +83,27 @@ describe('the cloud watch', () => {
     expect((await h.deps.store.mustGet(fine.id)).instance?.status).toBe('active');
     // One list call covers every job, however many there are.
     expect(cloud.list).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps the shared instance-types answer recent for launches, and a failure there fails no watch', async () => {
+    const asked: number[] = [];
+    const cloud = {
+      list: (notBefore: number) => h.deps.cloud.list(notBefore),
+      instanceTypes: jest.fn(async (notBefore: number) => {
+        asked.push(notBefore);
+        if (asked.length > 1) throw new Error('Lambda answered 503');
+        return {};
+      }),
+    };
+    const before = Date.now();
+    await watchCloudOnce({ store: h.deps.store, queues: h.queues, cloud, maxAgeMs: 0, logger });
+    expect(asked).toHaveLength(1);
+    // An answer no older than the refresh age: launches, which take one up to INSTANCE_TYPES_MAX_AGE_MS old, find it.
+    expect(asked[0]).toBeGreaterThanOrEqual(before - INSTANCE_TYPES_REFRESH_MS);
+    expect(INSTANCE_TYPES_REFRESH_MS).toBeLessThan(INSTANCE_TYPES_MAX_AGE_MS);
+    await expect(watchCloudOnce({ store: h.deps.store, queues: h.queues, cloud, maxAgeMs: 0, logger })).resolves.toMatchObject({
+      down: [],
+    });
+    expect(asked).toHaveLength(2);
   });
 });
