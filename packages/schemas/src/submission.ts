@@ -59,7 +59,14 @@ function depthOf(value: unknown, limit: number, depth = 0): number {
 /** Half of the API's 1 MiB body limit, so a maximal script still fits with the rest of the job. */
 export const MAX_INLINE_SCRIPT_BYTES = 512 * 1024;
 
-const s3Uri = z.string().max(1024).regex(S3_URI_PATTERN, 'must be an s3:// URI');
+/** A UTF-16 surrogate without its pair: no UTF-8 encodes it, so no S3 key can hold it (the SDK throws URIError). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const s3Uri = z
+  .string()
+  .max(1024)
+  .regex(S3_URI_PATTERN, 'must be an s3:// URI')
+  .refine((uri) => !LONE_SURROGATE.test(uri), 'must be valid Unicode (an unpaired surrogate cannot be in an S3 key)');
 
 const scriptSchema = z.union([
   z.strictObject({

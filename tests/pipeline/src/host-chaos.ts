@@ -41,37 +41,31 @@ const exec = (pattern: string): ChaosRule => ({ kind: 'exec', pattern });
  */
 const protocol = (script: 'start-task' | 'check-task', task: 'stage-in' | 'train' | 'stage-out'): ChaosRule =>
   exec(`^# ---- data of ${script}\\.sh for ${task} ----$`);
-/**
- * SFTP uploads of a job with an inline script, in order: stage-in script (.inno/stage-in.sh),
- * config, train script, training task script (.inno/train.sh), stage-out script (.inno/stage-out.sh).
- */
-const sftp = (nth: number): ChaosRule => ({ kind: 'sftp', nth });
-
 /** Every SSH operation of every stage, recognised on the host by the command it runs. */
 export const KILL_POINTS: KillPoint[] = [
   { name: 'boot:gpu-check', rule: exec('nvidia-smi'), expect: 'relaunched' },
-  { name: 'stage-in:prepare', rule: exec('^mkdir -p .*/inputs'), expect: 'host_lost' },
-  { name: 'stage-in:upload-script', rule: sftp(1), expect: 'host_lost' },
-  { name: 'stage-in:upload-config', rule: sftp(2), expect: 'host_lost' },
-  { name: 'stage-in:upload-train-script', rule: sftp(3), expect: 'host_lost' },
+  // A stage start is one command: the layout, the reset, the task's files on stdin, the start.
   { name: 'stage-in:start', rule: protocol('start-task', 'stage-in'), expect: 'host_lost' },
   { name: 'stage-in:check', rule: protocol('check-task', 'stage-in'), expect: 'host_lost' },
-  { name: 'train:upload-run-script', rule: sftp(4), expect: 'host_lost' },
   { name: 'train:start', rule: protocol('start-task', 'train'), expect: 'host_lost' },
   { name: 'train:poll', rule: protocol('check-task', 'train'), expect: 'host_lost' },
   { name: 'stage-out:list', rule: exec('-type f -printf'), expect: 'host_lost' },
-  { name: 'stage-out:prepare', rule: exec('^rm -f .*stage-out\\.status'), expect: 'host_lost' },
-  { name: 'stage-out:upload-script', rule: sftp(5), expect: 'host_lost' },
   { name: 'stage-out:start', rule: protocol('start-task', 'stage-out'), expect: 'host_lost' },
   { name: 'stage-out:check', rule: protocol('check-task', 'stage-out'), expect: 'host_lost' },
   // kill-task.sh for train, in the mode that waits for the group to end (the monitor's stop does not wait).
   { name: 'teardown:stop-training', rule: exec('^INNO_WAIT=yes$'), expect: 'cancelled', cancelDuringTraining: true },
 ];
 
-/** The same death with retry.onHostLost, and a host that hangs in the middle of an upload. */
+/** The same death with retry.onHostLost, and a host that hangs in the middle of a stage start (its files on the way). */
 export const EXTRA_POINTS: (KillPoint & { retry?: boolean; label: string })[] = [
-  { label: 'train:upload-run-script (retry.onHostLost)', name: 'train:upload-run-script', rule: sftp(4), expect: 'restarted', retry: true },
-  { label: 'stage-in:upload-script (host hangs)', name: 'stage-in:upload-script', rule: sftp(1), expect: 'host_lost', action: 'pause' },
+  { label: 'train:start (retry.onHostLost)', name: 'train:start', rule: protocol('start-task', 'train'), expect: 'restarted', retry: true },
+  {
+    label: 'stage-in:start (host hangs)',
+    name: 'stage-in:start',
+    rule: protocol('start-task', 'stage-in'),
+    expect: 'host_lost',
+    action: 'pause',
+  },
   {
     label: 'train:poll (host hangs, cloud says unhealthy)',
     name: 'train:poll',

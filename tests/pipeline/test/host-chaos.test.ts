@@ -96,7 +96,7 @@ describe('a host that dies in the middle of an SSH operation', () => {
   });
 
   it('with retry.onHostLost: the job starts over on a new instance and succeeds', async () => {
-    const run = runs.get('train:upload-run-script (retry.onHostLost)')!;
+    const run = runs.get('train:start (retry.onHostLost)')!;
     expect(run.job.status).toBe('succeeded');
     expect(
       (await getEvents(stack, run.jobId)).filter((e) => e.message.includes('starting over on a new instance (restart 1 of 1)')),
@@ -107,9 +107,9 @@ describe('a host that dies in the middle of an SSH operation', () => {
   });
 });
 
-describe('a host that stops answering in the middle of an upload', () => {
+describe('a host that stops answering in the middle of a stage start (its files on the way)', () => {
   it('is tolerated for the grace window, then the job fails with host_lost and the instance is terminated', async () => {
-    const run = runs.get('stage-in:upload-script (host hangs)')!;
+    const run = runs.get('stage-in:start (host hangs)')!;
     expect(run.job.status).toBe('failed');
     expect(run.job.error).toMatchObject({
       code: 'host_lost',

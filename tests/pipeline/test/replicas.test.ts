@@ -93,16 +93,10 @@ describe('two replicas of every worker app', () => {
 /** Sessions that change the host: each must happen once per job, whichever replica runs the step. */
 const ONCE_PER_JOB = [
   'boot:gpu-check',
-  'stage-in:prepare',
-  'stage-in:upload-script',
-  'stage-in:upload-config',
-  'stage-in:upload-train-script',
+  // Each start writes its task's files in the same command.
   'stage-in:start',
-  'train:upload-run-script',
   'train:start',
   'stage-out:list',
-  'stage-out:prepare',
-  'stage-out:upload-script',
   'stage-out:start',
 ];
 /** Read-only checks, as many as the timing needs. */

@@ -10,13 +10,16 @@
  * - orchestration overhead: submit -> succeeded, less the instance's boot (launch -> ready), the two
  *   transfers (running -> done) and the command (started -> training ended), all from the job's events.
  * Bounded: BENCH_LEVELS' jobs each, a 10-minute deadline per level.
- * Run (after building): npm run bench:host-calls -w tests/pipeline
+ * Run (after building): npm run bench:host-calls -w tests/pipeline (BENCH_LOGS=/tmp/calls keeps the apps' debug logs)
  */
+import { writeFileSync } from 'node:fs';
 import { waitFor } from '@inno-train/test-kit';
 import { getEvents, submitJob, tinyJob } from '../jobs';
 import { startStack, type Stack } from '../stack';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,10').split(',').map(Number);
+/** BENCH_LOGS=<path>: the apps log at debug level, written to <path>.<N>-jobs.ndjson after each level. */
+const LOGS_TO = process.env.BENCH_LOGS;
 
 interface JobFigures {
   logins: number;
@@ -119,7 +122,7 @@ async function runLevel(jobs: number, ipBase: number): Promise<void> {
     ipPrefix: '127.0.14.',
     bootDelayMs: 1000,
     rateLimits: { generalPerSecond: 1, launchMinIntervalMs: 0, launchPerMinute: 1000 },
-    extraEnv: { WORKER_CONCURRENCY: '100' },
+    extraEnv: { WORKER_CONCURRENCY: '100', ...(LOGS_TO ? { LOG_LEVEL: 'debug' } : {}) },
   });
   try {
     await settleStartup(stack);
@@ -165,6 +168,8 @@ async function runLevel(jobs: number, ipBase: number): Promise<void> {
         ).join(', ')}\n`,
     );
   } finally {
+    // Each app's debug log (every SSH call and login with its duration), to see where time goes.
+    if (LOGS_TO) writeFileSync(`${LOGS_TO}.${jobs}-jobs.ndjson`, stack.appLogs());
     await stack.stop();
   }
 }
