@@ -5,10 +5,10 @@
  * task has stopped and the rest is out.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jobDir, killTaskCommand, startTaskCommand, tailTrainingLogCommand, TAIL_END, taskFiles } from '../src';
+import { checkTaskCommand, jobDir, killTaskCommand, startTaskCommand, tailTrainingLogCommand, TAIL_END, taskFiles } from '../src';
 
 const ID = 'j00test0000000000000001';
 
@@ -18,7 +18,7 @@ beforeEach(() => {
   home = mkdtempSync(join(tmpdir(), 'inno-tail-'));
 });
 afterEach(() => {
-  for (const tail of tails.splice(0)) tail.kill('SIGKILL');
+  for (const tail of tails.splice(0)) if (tail.pid !== undefined && groupAlive(tail.pid)) process.kill(-tail.pid, 'SIGKILL');
   bash(killTaskCommand(ID, 'train', { graceSeconds: 0, wait: true }));
   rmSync(home, { recursive: true, force: true });
 });
@@ -31,14 +31,45 @@ function bash(command: string): string {
 }
 
 /** Starts the tail; what it prints is collected as it comes, and `exited` settles with its exit code. */
-function startTail(offset: number) {
-  const child = spawn('bash', ['-c', tailTrainingLogCommand(ID, offset, { pollSeconds: 0.05 })], { cwd: home, env: env() });
+function startTail(offset: number, aliveSeconds?: number) {
+  // A process group of its own, as sshd gives a session: the test can then see what is left of it.
+  const child = spawn('bash', ['-c', tailTrainingLogCommand(ID, offset, { pollSeconds: 0.05, aliveSeconds })], {
+    cwd: home,
+    env: env(),
+    detached: true,
+  });
   tails.push(child);
   const seen = { stdout: Buffer.alloc(0), stderr: '' };
   child.stdout.on('data', (chunk: Buffer) => (seen.stdout = Buffer.concat([seen.stdout, chunk])));
   child.stderr.on('data', (chunk: Buffer) => (seen.stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  return { seen, exited };
+  return { child, seen, exited };
+}
+
+/** Pids of the processes of the group led by `pid` (the tail's: a spawn per poll would show as new ones). */
+function groupPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** Whether any process of the group led by `pid` is left. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Waits for `check` to hold, looking every 10 ms, failing with `what` after 5 s. */
@@ -50,21 +81,22 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-/** A training task that appends to train.log step by step, each step waiting for a file the test creates. */
-function startTraining(): void {
+const STEPS = [
+  "printf 'one\\n' >> train.log",
+  'wait_for go',
+  "printf 'två\\nno newline yet' >> train.log",
+  'wait_for stop',
+  "printf ' - done\\n' >> train.log",
+  'exit 3',
+];
+
+/**
+ * A training task that appends to train.log step by step (by default STEPS), each step waiting for
+ * a file the test creates (`wait_for NAME`).
+ */
+function startTraining(steps: string[] = STEPS): void {
   mkdirSync(join(dir(), '.inno'), { recursive: true });
-  writeFileSync(
-    join(dir(), taskFiles('train').script),
-    [
-      'wait_for() { while [ ! -e "$1" ]; do sleep 0.01; done; }',
-      "printf 'one\\n' >> train.log",
-      'wait_for go',
-      "printf 'två\\nno newline yet' >> train.log",
-      'wait_for stop',
-      "printf ' - done\\n' >> train.log",
-      'exit 3',
-    ].join('\n'),
-  );
+  writeFileSync(join(dir(), taskFiles('train').script), ['wait_for() { while [ ! -e "$1" ]; do sleep 0.01; done; }', ...steps].join('\n'));
   expect(bash(startTaskCommand(ID, 'train'))).toBe('started\n');
 }
 
@@ -95,6 +127,19 @@ describe('the live tail of train.log', () => {
     expect(tail.seen.stdout.toString()).toBe('\nno newline yet - done\n');
   });
 
+  it('starts at an offset the log has not reached yet once the log gets there', async () => {
+    startTraining();
+    await until(() => bash(`cat ${jobDir(ID)}/train.log`) === 'one\n', 'the first line in the log');
+    const tail = startTail(8);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(tail.seen.stdout.length).toBe(0);
+    writeFileSync(join(dir(), 'go'), '');
+    await until(() => tail.seen.stdout.toString() === '\nno newline yet', 'the bytes from offset 8');
+    writeFileSync(join(dir(), 'stop'), '');
+    expect(await tail.exited).toBe(0);
+    expect(tail.seen.stdout.toString()).toBe('\nno newline yet - done\n');
+  });
+
   it('ends at once, with the rest of the log, when the task has already ended', async () => {
     mkdirSync(join(dir(), '.inno'), { recursive: true });
     writeFileSync(join(dir(), 'train.log'), 'abcdef');
@@ -102,6 +147,71 @@ describe('the live tail of train.log', () => {
     const tail = startTail(2);
     expect(await tail.exited).toBe(0);
     expect({ stdout: tail.seen.stdout.toString(), stderr: tail.seen.stderr }).toEqual({ stdout: 'cdef', stderr: `${TAIL_END}\n` });
+  });
+
+  it('waits for the log to appear, then sends it from the start', async () => {
+    startTraining(['wait_for go', "printf 'late\\n' >> train.log", 'wait_for stop']);
+    const tail = startTail(0);
+    writeFileSync(join(dir(), 'go'), '');
+    await until(() => tail.seen.stdout.toString() === 'late\n', 'the first line of a log that appeared later');
+    writeFileSync(join(dir(), 'stop'), '');
+    expect(await tail.exited).toBe(0);
+    expect({ stdout: tail.seen.stdout.toString(), stderr: tail.seen.stderr }).toEqual({ stdout: 'late\n', stderr: `${TAIL_END}\n` });
+  });
+
+  it('ends, with nothing sent, when the task ended without writing a log', async () => {
+    startTraining(['exit 0']);
+    const tail = startTail(0);
+    expect(await tail.exited).toBe(0);
+    expect({ stdout: tail.seen.stdout.toString(), stderr: tail.seen.stderr }).toEqual({ stdout: '', stderr: `${TAIL_END}\n` });
+  });
+
+  it('sends every byte of a burst written just before the task ends, each once', async () => {
+    // 20,000 lines in a few writes, then the exit at once: the end must wait for all of them.
+    startTraining(["printf 'start\\n' >> train.log", 'wait_for go', 'seq 1 20000 >> train.log', "printf 'last' >> train.log"]);
+    const tail = startTail(0);
+    await until(() => tail.seen.stdout.toString() === 'start\n', 'the first line');
+    writeFileSync(join(dir(), 'go'), '');
+    expect(await tail.exited).toBe(0);
+    expect(tail.seen.stdout.equals(readFileSync(join(dir(), 'train.log')))).toBe(true);
+    expect(tail.seen.stdout.toString().endsWith('\n20000\nlast')).toBe(true);
+    expect(tail.seen.stderr).toBe(`${TAIL_END}\n`);
+  });
+
+  it('ends within a second when the runner is killed without writing a status', async () => {
+    startTraining();
+    const tail = startTail(0);
+    await until(() => tail.seen.stdout.toString() === 'one\n', 'the first line');
+    const killedAt = Date.now();
+    bash(killTaskCommand(ID, 'train', { graceSeconds: 0, wait: true }));
+    expect(await tail.exited).toBe(0);
+    // The runner let go of the lock as it died: the waiting flock says so at once.
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    expect({ stdout: tail.seen.stdout.toString(), stderr: tail.seen.stderr }).toEqual({ stdout: 'one\n', stderr: `${TAIL_END}\n` });
+    expect(existsSync(join(dir(), taskFiles('train').status))).toBe(false);
+  });
+
+  it('stops, and leaves no process behind, once its session is gone', async () => {
+    startTraining();
+    const tail = startTail(0, 1);
+    await until(() => tail.seen.stdout.toString() === 'one\n', 'the first line');
+    // The reading ends of its pipes close, as when sshd drops the session: the next `alive` fails.
+    tail.child.stdout!.destroy();
+    tail.child.stderr!.destroy();
+    expect(await tail.exited).not.toBe(0);
+    await until(() => !groupAlive(tail.child.pid!), 'every process of the tail to end');
+    expect(bash(checkTaskCommand(ID, 'train'))).toBe('state=running\n');
+  });
+
+  it('spawns nothing while it waits: the same processes over many polls of a quiet log', async () => {
+    startTraining();
+    const tail = startTail(0);
+    await until(() => tail.seen.stdout.toString() === 'one\n', 'the first line');
+    const before = groupPids(tail.child.pid!);
+    // 20 polls of 0.05 s.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(groupPids(tail.child.pid!)).toEqual(before);
+    expect(before.length).toBeLessThanOrEqual(4);
   });
 
   it('ends when the job directory is gone', async () => {

@@ -9,3 +9,4 @@ export * from './redis-namespace';
 export * from './sse-client';
 export * from './light-host';
 export { instanceUid, processesOf } from './light-host-processes';
+export { startLightHostProcess } from './light-host-process';

@@ -36,12 +36,17 @@ export interface LightHostServer {
   close(): Promise<void>;
 }
 
+export interface LightHostServerOptions {
+  /** Told when an instance accepted a session or logged a line (light-host-process.ts mirrors them). */
+  onActivity?: (ip: string) => void;
+}
+
 const LOG_LIMIT = 16 * 1024;
 /** Folders and uids of every live instance of every server, cleaned synchronously if the process exits first. */
 const liveInstances = new Map<number, string>();
 let exitHookInstalled = false;
 
-export async function startLightHostServer(): Promise<LightHostServer> {
+export async function startLightHostServer(options: LightHostServerOptions = {}): Promise<LightHostServer> {
   const root = await mkdtemp(join(tmpdir(), 'inno-light-hosts-'));
   // Each instance's uid must reach its own home below.
   await chmod(root, 0o755);
@@ -50,8 +55,8 @@ export async function startLightHostServer(): Promise<LightHostServer> {
   const hosts = new Set<SshHost>();
   installExitHook();
   return {
-    async startHost(options) {
-      const host = await startInstance(options, { root, hostKey: keys.private, hostKeyFingerprint });
+    async startHost(hostOptions) {
+      const host = await startInstance(hostOptions, { root, hostKey: keys.private, hostKeyFingerprint, onActivity: options.onActivity });
       hosts.add(host);
       void host.exited.then(() => hosts.delete(host));
       return host;
@@ -68,6 +73,7 @@ interface ServerShared {
   root: string;
   hostKey: string;
   hostKeyFingerprint: string;
+  onActivity: ((ip: string) => void) | undefined;
 }
 
 async function startInstance(options: StartSshHostOptions, shared: ServerShared): Promise<SshHost> {
@@ -80,7 +86,8 @@ async function startInstance(options: StartSshHostOptions, shared: ServerShared)
   await mkdir(home, { mode: 0o755 });
   await chown(home, uid, uid);
   liveInstances.set(uid, home);
-  const instance = new LightInstance(label, uid, home, user, parseAuthorizedKeys(options.authorizedKeys), shared.hostKey);
+  const onActivity = shared.onActivity && (() => shared.onActivity!(options.ip));
+  const instance = new LightInstance(label, uid, home, user, parseAuthorizedKeys(options.authorizedKeys), shared.hostKey, onActivity);
   try {
     await instance.listen(options.ip, port);
   } catch (error) {
@@ -134,6 +141,7 @@ class LightInstance {
     private readonly user: string,
     private readonly keys: ParsedKey[],
     hostKey: string,
+    private readonly onActivity: (() => void) | undefined,
   ) {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.ssh = new Server({ hostKeys: [hostKey] }, (client) => this.onClient(client));
@@ -154,6 +162,7 @@ class LightInstance {
 
   private log(line: string): void {
     this.logText = `${this.logText}${new Date().toISOString()} ${line}\n`.slice(-LOG_LIMIT);
+    this.onActivity?.();
   }
 
   private onSocket(socket: Socket): void {
@@ -170,6 +179,7 @@ class LightInstance {
     client.on('authentication', (ctx) => this.authenticate(ctx));
     client.on('ready', () => {
       this.accepted++;
+      this.onActivity?.();
       client.on('session', (accept) => this.onSession(accept()));
     });
   }

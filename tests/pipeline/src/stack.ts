@@ -12,7 +12,7 @@ import {
   readSocketMeter,
   socketMeterPreloadPath,
   startS3Server,
-  startLightHostServer,
+  startLightHostProcess,
   startSshHost,
   deleteNamespace,
   waitFor,
@@ -46,8 +46,9 @@ export interface StackOptions {
   /** Named tenants, written to an API_KEYS_FILE; each gets a generated key (`stack.tenantKeys`). */
   tenants?: StackTenant[];
   /**
-   * Instances are served by one light host server in this process (test-kit's light-host.ts: ssh2,
-   * bash per command) instead of one OpenSSH host each, for scale benchmarks. Addresses past
+   * Instances are served by one light host server (test-kit's light-host.ts: ssh2, bash per
+   * command) in a child process of its own (light-host-process.ts: its crypto and its forks stay off
+   * this event loop) instead of one OpenSSH host each, for scale benchmarks. Addresses past
    * `<ipPrefix>254` continue in the next /24 (127.0.15.254, then 127.0.16.1, ...). No chaos.
    */
   lightHosts?: boolean;
@@ -121,7 +122,7 @@ export async function startStack(options: StackOptions) {
   const s3 = await startS3Server({ buckets: [BUCKET] });
   const hosts = new Map<string, SshHost>();
   if (options.lightHosts && options.hostChaos) throw new Error('lightHosts and hostChaos cannot be combined');
-  const lightServer: LightHostServer | undefined = options.lightHosts ? await startLightHostServer() : undefined;
+  const lightServer: LightHostServer | undefined = options.lightHosts ? await startLightHostProcess() : undefined;
   const switches = { silentHosts: 0 };
   let nextIp = options.ipBase;
   const lambda = await startLambdaSimulator({
