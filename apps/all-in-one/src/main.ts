@@ -13,6 +13,7 @@ function banner(service: StartedService): string {
       ? `  API key      ${apiKey}${service.apiKeyCreated ? '   (generated now, kept in ' + service.dataDir + '/api-key)' : ''}`
       : '  API keys     as configured',
     `  Bull Board   ${info.bullBoardUrl}   (open it in a browser and log in with the API key)`,
+    `  Console      ${info.apiUrl}/console   (jobs, live logs and loss curves; log in with any API key)`,
     `  S3           ${info.s3.endpoint ?? 'AWS'}  bucket ${info.s3.bucket}`,
     '',
     '  Try it:',

@@ -21,7 +21,8 @@ jest.setTimeout(240_000);
 /**
  * The job console in a real browser (Debian's headless Chromium): a client logs in with its key, sees
  * its jobs, opens a running one, watches the loss chart gain points and the log grow, cancels it with
- * the button (confirming), and sees it cancelled; another client's key cannot open that job's page.
+ * the button (confirming), and sees it cancelled; opens a finished job's checkpoint and downloads its
+ * file from S3 through the link; another client's key cannot open either job's page.
  * Screenshots go to a temporary folder, or, with UPDATE_SCREENSHOTS=1, to docs/screenshots/.
  */
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(REPO, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'inno-shots-'));
@@ -51,6 +52,18 @@ function collectPageErrors(page: Page): string[] {
   page.on('console', (message) => void (isCspViolation(message.text()) && errors.push(message.text())));
   page.on('pageerror', (error) => void errors.push(error.message));
   return errors;
+}
+
+/** The short job also leaves a checkpoint, marked complete so the sync after the command takes it at once. */
+function withCheckpoint(job: ReturnType<typeof metricsJob>): ReturnType<typeof metricsJob> {
+  const write = [
+    'import os',
+    'entry = os.path.join(os.environ["CHECKPOINT_DIR"], "step-30")',
+    'os.makedirs(entry, exist_ok=True)',
+    'open(os.path.join(entry, "model.bin"), "w").write("weights-at-step-30")',
+    'open(os.path.join(entry, ".complete"), "w").close()',
+  ];
+  return { ...job, script: { ...job.script, inline: `${job.script.inline}\n${write.join('\n')}\n` } };
 }
 
 const chartPoints = async (page: Page) => Number(await page.locator('#metrics-chart').getAttribute('data-points'));
@@ -86,7 +99,9 @@ describe('the job console in a browser', () => {
 
   it('lists the jobs, follows a running one live, cancels it, and keeps it from another tenant', async () => {
     const { origin } = service!;
-    const finished = await submitJob(origin, TEAM_A.key, metricsJob('warmup-run', 30, 0.02));
+    // `npm start`'s banner names the console beside Bull Board.
+    expect(service!.output()).toMatch(new RegExp(`Console\\s+${origin}/console\\s`));
+    const finished = await submitJob(origin, TEAM_A.key, withCheckpoint(metricsJob('warmup-run', 30, 0.02)));
     await waitFor(async () => (await jobStatus(origin, TEAM_A.key, finished)) === 'succeeded', {
       timeoutMs: 60_000,
       description: 'the short job to succeed',
@@ -144,6 +159,17 @@ describe('the job console in a browser', () => {
     await page.locator('#cancel-job').waitFor({ state: 'detached' });
     expect(await jobStatus(origin, TEAM_A.key, running)).toBe('cancelled');
     await page.locator('#stages').getByText('cancelled', { exact: true }).waitFor({ timeout: 30_000 });
+
+    // The finished job's checkpoint lists its file when opened, linked straight to S3 (not the API).
+    await page.goto(`${origin}/console/jobs/${finished}`);
+    const checkpoint = page.locator('details[data-checkpoint="step-30"]');
+    await checkpoint.locator('summary').click();
+    const link = checkpoint.getByRole('link', { name: 'model.bin' });
+    await link.waitFor();
+    const href = String(await link.getAttribute('href'));
+    expect(new URL(href).origin).not.toBe(origin);
+    const downloaded = await fetch(href);
+    expect({ status: downloaded.status, body: await downloaded.text() }).toEqual({ status: 200, body: 'weights-at-step-30' });
     expect(errors).toEqual([]);
     await context.close();
 
@@ -153,6 +179,9 @@ describe('the job console in a browser', () => {
     await other.page.goto(`${origin}/console/jobs/${running}`);
     await other.page.getByRole('heading', { name: 'Job not found' }).waitFor();
     expect(await other.page.content()).not.toContain('resnet-finetune');
+    await other.page.goto(`${origin}/console/jobs/${finished}`);
+    await other.page.getByRole('heading', { name: 'Job not found' }).waitFor();
+    expect(await other.page.locator('#checkpoints').count()).toBe(0);
     await expectNoKeys(other.page);
     await other.context.close();
   });

@@ -54,5 +54,8 @@ export const jobPath = (jobId) => `/jobs/${encodeURIComponent(jobId)}`;
 
 export const streamUrl = (jobId) => `${BASE}${jobPath(jobId)}/stream`;
 
+/** A checkpoint's files, each with a short-lived S3 link (`{name, kind, files: [{path, size, url}], expiresAt}`). */
+export const checkpointDownloadPath = (jobId, name) => `${jobPath(jobId)}/checkpoints/${encodeURIComponent(name)}/download`;
+
 /** The download link of an output: the API answers it with a redirect to a short-lived S3 link. */
 export const outputUrl = (jobId, path) => `${BASE}${jobPath(jobId)}/outputs/${path.split('/').map(encodeURIComponent).join('/')}`;

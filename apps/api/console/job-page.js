@@ -3,7 +3,7 @@
  * chart, the live log, and its outputs and checkpoints. Live parts follow the job's stream (server-sent
  * events through the console's session: an EventSource cannot send a bearer key).
  */
-import { ApiError, cancelJob, getJson, jobPath, outputUrl, streamUrl } from './api.js';
+import { ApiError, cancelJob, checkpointDownloadPath, getJson, jobPath, outputUrl, streamUrl } from './api.js';
 import {
   el,
   formatBytes,
@@ -82,26 +82,72 @@ function outputList(jobId, outputs) {
   return el('ul', { class: 'files', id: 'outputs' }, outputs.map(item));
 }
 
-/** Checkpoints live under the output prefix; those of their files that stage-out listed get links. */
-function checkpointList(jobId, checkpoints, outputs) {
+/**
+ * A checkpoint's links older than this (by this browser's clock, which may differ from the API's) are
+ * fetched again before the browser follows one: well inside the few minutes they work.
+ */
+const LINK_FRESH_MS = 60_000;
+
+/**
+ * One checkpoint's files, each a link straight to S3 (the API presigns them for a few minutes). A
+ * link clicked after that is fetched again first, so a page left open still downloads.
+ */
+async function showCheckpointFiles(jobId, name, area) {
+  let download;
+  let fetchedAt = Date.now();
+  try {
+    download = await getJson(checkpointDownloadPath(jobId, name));
+  } catch (error) {
+    return area.replaceChildren(el('p', { class: 'error' }, `Could not list the files: ${error.message}`));
+  }
+  const link = (file) => {
+    const anchor = el('a', { href: file.url }, file.path);
+    anchor.addEventListener('click', async (event) => {
+      // A click with a modifier (new tab, save) keeps the browser's own handling, with the link as it is.
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      if (Date.now() - fetchedAt < LINK_FRESH_MS && Date.now() < Date.parse(download.expiresAt)) return;
+      event.preventDefault();
+      const fresh = await getJson(checkpointDownloadPath(jobId, name)).catch(() => null);
+      const again = fresh?.files.find((candidate) => candidate.path === file.path);
+      if (!again) return void showCheckpointFiles(jobId, name, area);
+      download = fresh;
+      fetchedAt = Date.now();
+      anchor.setAttribute('href', again.url);
+      window.location.assign(again.url);
+    });
+    return el('li', {}, anchor, ` ${formatBytes(file.size)}`);
+  };
+  area.replaceChildren(el('ul', { class: 'files' }, download.files.map(link)));
+}
+
+/**
+ * The synced checkpoints; each lists its files (with download links) when opened, so a job with many
+ * checkpoints costs one request per checkpoint looked at. `opened` keeps them open across re-renders.
+ */
+function checkpointList(jobId, checkpoints, opened) {
   if (checkpoints.length === 0) return el('p', { class: 'muted' }, 'No checkpoints synced.');
   const item = (checkpoint) => {
-    const files = outputs.filter((output) => output.path.startsWith(`checkpoints/${checkpoint.name}/`));
     const step = checkpoint.step === undefined ? '' : `, step ${checkpoint.step}`;
-    return el(
-      'li',
-      {},
-      el('strong', {}, checkpoint.name),
-      ` ${formatBytes(checkpoint.bytes)} in ${checkpoint.files} files${step}, ${formatTime(checkpoint.at)} `,
-      el('span', { class: 'muted mono' }, checkpoint.uri),
-      files.length > 0
-        ? el(
-            'ul',
-            {},
-            files.map((file) => el('li', {}, el('a', { href: outputUrl(jobId, file.path) }, file.path))),
-          )
-        : null,
+    const area = el('div', {}, el('p', { class: 'muted' }, 'Loading the files…'));
+    const details = el(
+      'details',
+      { 'data-checkpoint': checkpoint.name },
+      el(
+        'summary',
+        {},
+        el('strong', {}, checkpoint.name),
+        ` ${formatBytes(checkpoint.bytes)} in ${checkpoint.files} files${step}, ${formatTime(checkpoint.at)} `,
+        el('span', { class: 'muted mono' }, checkpoint.uri),
+      ),
+      area,
     );
+    details.addEventListener('toggle', () => {
+      if (!details.open) return void opened.delete(checkpoint.name);
+      opened.add(checkpoint.name);
+      void showCheckpointFiles(jobId, checkpoint.name, area);
+    });
+    details.open = opened.has(checkpoint.name);
+    return el('li', {}, details);
   };
   return el('ul', { class: 'files', id: 'checkpoints' }, checkpoints.map(item));
 }
@@ -128,6 +174,7 @@ export async function renderJobPage(view, jobId) {
   const actions = el('div', { class: 'actions' });
   const streamNote = el('p', { class: 'muted', id: 'stream-note' });
   const files = el('div', { id: 'files' });
+  const openedCheckpoints = new Set();
   const timeline = createTimeline();
   const chart = createMetricsChart(jobId);
   const log = createLogView();
@@ -183,7 +230,7 @@ export async function renderJobPage(view, jobId) {
       el('h3', {}, 'Outputs'),
       outputList(jobId, outputs.data),
       el('h3', {}, 'Checkpoints'),
-      checkpointList(jobId, checkpoints.data, outputs.data),
+      checkpointList(jobId, checkpoints.data, openedCheckpoints),
     );
   }
 

@@ -15,7 +15,7 @@ import { operatorPages } from './login-page';
 import { buildOpenApiDocument } from './openapi';
 import { jobRoutes } from './routes';
 import { LOGOUT_PATH, operatorGate, type SessionStore } from './session';
-import type { OutputLinker } from './outputs';
+import type { CheckpointLinker } from './checkpoint-routes';
 import type { InputChecker } from './submit';
 import type { StreamHub } from './stream-hub';
 import type { WebhookApi } from './webhook-routes';
@@ -23,7 +23,7 @@ import type { WebhookApi } from './webhook-routes';
 export interface ApiDeps {
   store: JobStore;
   queues: StageQueues;
-  storage: InputChecker & OutputLinker;
+  storage: InputChecker & CheckpointLinker;
   defaultBucket: string;
   /** Every key the API accepts, with its tenant (loadKeyEntries). */
   keys: KeyEntry[];

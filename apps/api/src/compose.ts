@@ -11,7 +11,7 @@ import type { ApiEnv } from './env';
 import { loadKeyEntries } from './keys';
 import { redisRateCounter } from './guard';
 import { redisSessionStore } from './session';
-import type { OutputLinker } from './outputs';
+import type { CheckpointLinker } from './checkpoint-routes';
 import type { InputChecker } from './submit';
 
 /** What compose reads of the env. The all-in-one fills API_KEYS and S3_BUCKET in when unset. */
@@ -40,8 +40,8 @@ export interface ApiInfrastructure {
    * /healthz all use it.
    */
   redis: Redis;
-  /** S3 metadata, to check that a job's inputs exist (createS3Storage). */
-  storage: InputChecker & OutputLinker;
+  /** S3 metadata: that a job's inputs exist, a checkpoint's files, presigned downloads (createS3Storage). */
+  storage: InputChecker & CheckpointLinker;
   logger: Logger;
   /**
    * The process's metrics. Compose feeds it the status changes its store commits (cancels) and

@@ -13,6 +13,7 @@ import {
   jobEventSchema,
   jobListSchema,
   jobMetricsPageSchema,
+  checkpointDownloadSchema,
   checkpointListSchema,
   jobOutputListSchema,
   jobOutputSchema,
@@ -125,6 +126,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
   bodies.add(jobOutputListSchema, { id: 'JobOutputList' });
   bodies.add(jobMetricsPageSchema, { id: 'JobMetrics' });
   bodies.add(checkpointListSchema, { id: 'JobCheckpoints' });
+  bodies.add(checkpointDownloadSchema, { id: 'JobCheckpointDownload' });
   bodies.add(tenantUsageSchema, { id: 'TenantUsage' });
   bodies.add(adminUsageSchema, { id: 'AdminUsage' });
   bodies.add(healthSchema, { id: 'Health' });

@@ -8,8 +8,8 @@ import { HttpError } from './http-error';
 import { loadJob } from './load-job';
 import { metricsRoutes, type MetricsRoutesDeps } from './metrics-routes';
 import { sendLog } from './logs';
-import { checkpointRoutes } from './checkpoint-routes';
-import { redirectToOutput, requestedPath, sendOutputPage, type OutputLinker } from './outputs';
+import { checkpointRoutes, type CheckpointLinker } from './checkpoint-routes';
+import { redirectToOutput, requestedPath, sendOutputPage } from './outputs';
 import { parseQuery } from './query';
 import { retryJob } from './retry';
 import { submitJob, validationDetails, type SubmitDeps } from './submit';
@@ -21,7 +21,8 @@ export type JobRoutesDeps = SubmitDeps & {
   store: JobStore;
   queues: StageQueues;
   ring: ApiKeyRing;
-  storage: OutputLinker;
+  /** Presigned GETs for outputs and checkpoints, and the listing of a checkpoint's files. */
+  storage: CheckpointLinker;
 } & WebhookRouteDeps;
 
 export function jobRoutes(deps: JobRoutesDeps & { metrics?: MetricsRoutesDeps['metrics'] }): Router {
@@ -140,6 +141,7 @@ export const ROUTE_METHODS: Record<string, string[]> = {
   '/jobs/:id/retry': ['POST'],
   '/jobs/:id/outputs': ['GET'],
   '/jobs/:id/checkpoints': ['GET'],
+  '/jobs/:id/checkpoints/:name/download': ['GET'],
   '/jobs/:id/outputs/*path': ['GET'],
   '/jobs/:id/events': ['GET'],
   '/jobs/:id/logs': ['GET'],

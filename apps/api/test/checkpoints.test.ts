@@ -1,6 +1,6 @@
 /**
  * GET /v1/jobs/:id/checkpoints: the checkpoints synced while the job trained, and their summary in
- * the job view. Every answer is also checked against the OpenAPI document (contract-setup.ts).
+ * the job view; GET /v1/jobs/:id/checkpoints/:name/download: one checkpoint's files with presigned links. Every answer is also checked against the OpenAPI document (contract-setup.ts).
  */
 import request from 'supertest';
 import { ADMIN_KEY, KEY_A, KEY_B, openHarness, uniqueNamespace, type Harness } from './harness';
@@ -75,6 +75,93 @@ describe('GET /v1/jobs/:id/checkpoints', () => {
     expect((await get('/v1/jobs/j0000000000000000000000/checkpoints')).status).toBe(404);
     expect((await get(`/v1/jobs/${id}/checkpoints`, ADMIN_KEY)).body.data).toHaveLength(2);
     expect((await request(h.app).post(`/v1/jobs/${id}/checkpoints`).set(as(KEY_A))).status).toBe(405);
+  });
+});
+
+describe('GET /v1/jobs/:id/checkpoints/:name/download', () => {
+  let id: string;
+  let prefix: string;
+  const download = (name: string, key = KEY_A, job = id) => get(`/v1/jobs/${job}/checkpoints/${encodeURIComponent(name)}/download`, key);
+
+  beforeAll(async () => {
+    const response = await request(h.app)
+      .post('/v1/jobs')
+      .set(as(KEY_A))
+      .send({ instance: { type: 'gpu_1x_a10' }, inputs: { train: TRAIN }, script: { inline: 'print(1)', filename: 'train.py' } });
+    expect(response.status).toBe(202);
+    id = response.body.id;
+    prefix = `jobs/${id}/output/checkpoints/`;
+    const uri = (entry: string) => `s3://inno-service/${prefix}${entry}`;
+    await h.store.update(id, (job) => ({
+      ...job,
+      checkpoints: [
+        { name: 'step-500', step: 500, at: '2025-03-01T10:00:00.000Z', uri: uri('step-500/'), bytes: 30, files: 2, signature: 's1' },
+        { name: 'final.pt', step: null, at: '2025-03-01T10:05:00.000Z', uri: uri('final.pt'), bytes: 7, files: 1, signature: 's2' },
+        { name: 'expired', step: null, at: '2025-03-01T10:06:00.000Z', uri: uri('expired/'), bytes: 1, files: 1, signature: 's3' },
+      ],
+    }));
+    h.storage.objects.set(uri('step-500/weights/model.bin'), 20);
+    h.storage.objects.set(uri('step-500/'), 0); // a folder placeholder, not a file
+    h.storage.objects.set(uri('step-500/optimizer.pt'), 10);
+    h.storage.objects.set(uri('final.pt'), 7);
+    h.storage.objects.set(uri('final.pt.bak'), 3); // beside the file entry, not part of it
+  });
+
+  it("answers a directory checkpoint's files in path order, each with a presigned GET, never cached", async () => {
+    const before = Date.now();
+    const answer = await download('step-500');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['cache-control']).toBe('no-store');
+    const link = (key: string) => `http://s3.test.invalid/inno-service/${key}?X-Amz-Expires=300`;
+    expect(answer.body).toEqual({
+      name: 'step-500',
+      kind: 'dir',
+      files: [
+        { path: 'optimizer.pt', size: 10, url: link(`${prefix}step-500/optimizer.pt`) },
+        { path: 'weights/model.bin', size: 20, url: link(`${prefix}step-500/weights/model.bin`) },
+      ],
+      expiresAt: expect.any(String),
+    });
+    const expiresAt = Date.parse(answer.body.expiresAt);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 300_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 300_000);
+  });
+
+  it('answers a file checkpoint as one file named as the entry', async () => {
+    const answer = await download('final.pt');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      name: 'final.pt',
+      kind: 'file',
+      files: [{ path: 'final.pt', size: 7, url: `http://s3.test.invalid/inno-service/${prefix}final.pt?X-Amz-Expires=300` }],
+    });
+  });
+
+  it('names a checkpoint the job has not synced, and one whose files are gone from S3, with checkpoint_not_found', async () => {
+    const unknown = await download('step-9');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toMatchObject({
+      code: 'checkpoint_not_found',
+      message: `Job ${id} has synced no checkpoint "step-9" (GET /v1/jobs/${id}/checkpoints lists them)`,
+    });
+    const gone = await download('expired');
+    expect(gone.status).toBe(404);
+    expect(gone.body.error).toMatchObject({ code: 'checkpoint_not_found', message: expect.stringContaining('is no longer in S3') });
+  });
+
+  it("is another tenant's job_not_found without touching S3, an admin's to read, and answers only GET", async () => {
+    const presigned = h.storage.calls.length;
+    const other = await download('step-500', KEY_B);
+    const missing = await download('step-500', KEY_B, 'j0000000000000000000000');
+    for (const answer of [other, missing]) {
+      expect(answer.status).toBe(404);
+      expect(answer.body.error.code).toBe('job_not_found');
+    }
+    expect(other.body.error.message).toBe(`Job "${id}" does not exist`);
+    expect(h.storage.calls.length).toBe(presigned);
+    expect((await download('step-500', ADMIN_KEY)).body.files).toHaveLength(2);
+    const post = await request(h.app).post(`/v1/jobs/${id}/checkpoints/step-500/download`).set(as(KEY_A));
+    expect({ status: post.status, allow: post.headers.allow }).toEqual({ status: 405, allow: 'GET, HEAD' });
   });
 });
 

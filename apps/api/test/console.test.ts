@@ -153,7 +153,8 @@ describe('the job console', () => {
 
     const viaV1 = await request(app).get(`/v1/jobs/${jobOfA}`).set('Authorization', `Bearer ${KEY_B}`);
     expect(viaV1.status).toBe(404);
-    for (const suffix of ['', '/events', '/logs', '/metrics', '/outputs', '/checkpoints', '/stream', '/outputs/model.bin']) {
+    const suffixes = ['', '/events', '/logs', '/metrics', '/outputs', '/checkpoints', '/stream', '/outputs/model.bin'];
+    for (const suffix of [...suffixes, '/checkpoints/step-1/download']) {
       const viaConsole = await request(app).get(`/console/api/jobs/${jobOfA}${suffix}`).set('Cookie', cookieB);
       expect({ suffix, status: viaConsole.status, error: errorWithoutId(viaConsole.body) }).toEqual({
         suffix,
@@ -165,6 +166,35 @@ describe('the job console', () => {
     expect(admin.status).toBe(200);
     const adminList = await request(app).get('/console/api/jobs').set('Cookie', cookieAdmin);
     expect(adminList.body.data.map((job: { id: string }) => job.id)).toContain(jobOfA);
+  });
+
+  it("gives a checkpoint's download links through the session, and opens no other path under checkpoints", async () => {
+    const jobId = await submitAs(app, KEY_A, 'console-checkpoint');
+    const uri = `s3://inno-service/jobs/${jobId}/output/checkpoints/step-1/`;
+    await h.store.update(jobId, (job) => ({
+      ...job,
+      checkpoints: [{ name: 'step-1', step: 1, at: '2025-03-01T10:00:00.000Z', uri, bytes: 4, files: 1, signature: 's' }],
+    }));
+    h.storage.objects.set(`${uri}model.bin`, 4);
+    const own = await request(app).get(`/console/api/jobs/${jobId}/checkpoints/step-1/download`).set('Cookie', cookieA);
+    expect(own.status).toBe(200);
+    expect(own.headers['cache-control']).toBe('no-store');
+    expect(own.body.files).toEqual([
+      { path: 'model.bin', size: 4, url: expect.stringContaining(`/jobs/${jobId}/output/checkpoints/step-1/model.bin`) },
+    ]);
+    const otherTenant = await request(app).get(`/console/api/jobs/${jobId}/checkpoints/step-1/download`).set('Cookie', cookieB);
+    expect({ status: otherTenant.status, code: otherTenant.body.error?.code }).toEqual({ status: 404, code: 'job_not_found' });
+    const missing = await request(app).get(`/console/api/jobs/${jobId}/checkpoints/step-2/download`).set('Cookie', cookieA);
+    expect({ status: missing.status, code: missing.body.error?.code }).toEqual({ status: 404, code: 'checkpoint_not_found' });
+    for (const attempt of [
+      request(app).get(`/console/api/jobs/${jobId}/checkpoints/step-1`),
+      request(app).get(`/console/api/jobs/${jobId}/checkpoints/step-1/download/more`),
+      request(app).get(`/console/api/jobs/${jobId}/events/1`),
+      request(app).post(`/console/api/jobs/${jobId}/checkpoints/step-1/download`).set('X-Inno-Console', '1'),
+    ]) {
+      const response = await attempt.set('Cookie', cookieA).set('Host', HOST).set('Origin', ORIGIN);
+      expect({ status: response.status, code: response.body.error?.code }).toEqual({ status: 404, code: 'not_found' });
+    }
   });
 
   it('says who is logged in by tenant name and role only', async () => {

@@ -38,6 +38,18 @@ export class FakeStorage {
     return location;
   }
 
+  /** Objects a listing finds (a checkpoint's files): size by `s3://bucket/key`. */
+  readonly objects = new Map<string, number>();
+
+  async listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
+    this.calls.push(`list s3://${bucket}/${prefix}`);
+    if (this.failWith) throw this.failWith;
+    const under = `s3://${bucket}/${prefix}`;
+    return [...this.objects]
+      .filter(([uri]) => uri.startsWith(under))
+      .map(([uri, size]) => ({ key: uri.slice(`s3://${bucket}/`.length), size }));
+  }
+
   /** Not a real signature: the tests only follow where the API points. */
   async presignGet(bucket: string, key: string, expiresSeconds = 3600): Promise<string> {
     this.calls.push(`presign s3://${bucket}/${key}`);

@@ -8,9 +8,11 @@ import {
   publicJobSchema,
   tenantUsageSchema,
 } from '@inno-train/schemas';
+import { checkpointsApi, type CheckpointsApi } from './checkpoints';
 import { fetchPresigned } from './download';
 import { followStream } from './follow';
 import { InnoTrainError } from './errors';
+import { jobPath, outputPath } from './paths';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
 import { send, urlFor, type Answer, type Call, type TransportConfig } from './transport';
 import type {
@@ -38,6 +40,7 @@ import type {
 import { waitUntilSettled } from './wait';
 import { webhooksApi, type WebhooksApi } from './webhooks';
 
+export type { CheckpointsApi } from './checkpoints';
 export type { WebhooksApi } from './webhooks';
 
 export interface ClientOptions {
@@ -70,7 +73,7 @@ export interface ClientOptions {
   validate?: boolean;
 }
 
-export interface JobsApi {
+export interface JobsApi extends CheckpointsApi {
   /** POST /v1/jobs with an Idempotency-Key; retried (same key) on 5xx, 429 and lost answers. */
   create(body: CreateJobBody, options?: CreateOptions): Promise<Job>;
   /** As `create`, and tells whether the job was made by this call or by an earlier one with the same key. */
@@ -145,20 +148,6 @@ const USAGE_SCHEMA: ResponseSchema = adminUsageSchema.or(tenantUsageSchema);
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const CLIENT_AGENT = '@inno-train/client';
-
-const jobPath = (id: string, tail = '') => `/v1/jobs/${encodeURIComponent(id)}${tail}`;
-
-/**
- * An output's path in the URL, each segment percent-encoded. A `.` or `..` segment cannot be sent
- * as itself (URL parsers collapse it, even encoded), and a job's outputs never have one.
- */
-function outputPath(id: string, path: string): string {
-  const segments = path.split('/');
-  if (path === '' || segments.some((segment) => segment === '.' || segment === '..')) {
-    throw new TypeError(`Not an output path: ${JSON.stringify(path.slice(0, 200))} (empty, or with a . or .. segment)`);
-  }
-  return jobPath(id, `/outputs/${segments.map(encodeURIComponent).join('/')}`);
-}
 
 /** A Date as ISO 8601; a string as the caller wrote it (the API says what is wrong with it). */
 const instant = (value: Date | string | undefined) => (value instanceof Date ? value.toISOString() : value);
@@ -393,6 +382,7 @@ export function createClient(options: ClientOptions): InnoTrainClient {
     },
     metrics,
     listMetrics,
+    ...checkpointsApi(json),
     follow: (id, follow = {}) => followStream(config, jobPath(id, '/stream'), follow),
   };
 

@@ -1,4 +1,4 @@
-export { createClient, type ClientOptions, type InnoTrainClient, type JobsApi, type WebhooksApi } from './client';
+export { createClient, type CheckpointsApi, type ClientOptions, type InnoTrainClient, type JobsApi, type WebhooksApi } from './client';
 export {
   InnoTrainConnectionError,
   InnoTrainError,

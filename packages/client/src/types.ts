@@ -22,6 +22,8 @@ import type { z } from 'zod';
 export type {
   AdminUsage,
   ApiErrorCode,
+  CheckpointDownload,
+  CheckpointList,
   JobEventList,
   JobList,
   JobMetricsPage,

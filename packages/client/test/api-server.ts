@@ -61,6 +61,14 @@ export class FakeStorage {
     return { uri };
   }
 
+  /** The objects under a prefix (a checkpoint's files), as the real storage lists them. */
+  async listPrefix(bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
+    const under = `${bucket}/${prefix}`;
+    return [...this.objects]
+      .filter(([path]) => path.startsWith(under))
+      .map(([path, body]) => ({ key: path.slice(bucket.length + 1), size: body.length }));
+  }
+
   /** A link to the fake S3, path-style as the real storage makes it against a custom endpoint. */
   async presignGet(bucket: string, key: string, expiresSeconds = 3600): Promise<string> {
     const signature = randomBytes(16).toString('hex');

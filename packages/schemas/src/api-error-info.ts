@@ -30,6 +30,7 @@ export const API_ERROR_CODE_INFO: Record<ApiErrorCode, ApiErrorCodeInfo> = {
   not_found: { status: 404, meaning: 'no such route' },
   job_not_found: { status: 404, meaning: "no such job, or another tenant's" },
   output_not_found: { status: 404, meaning: 'the job has no output at that path' },
+  checkpoint_not_found: { status: 404, meaning: 'the job has synced no checkpoint of that name, or its files are no longer in S3' },
   webhook_not_found: { status: 404, meaning: "no such webhook endpoint, or another tenant's" },
   method_not_allowed: { status: 405, meaning: 'a path asked with a method it does not take (`Allow` names the ones it does)' },
   range_not_satisfiable: { status: 416, meaning: 'a log `Range` starting at or past the end of the log' },

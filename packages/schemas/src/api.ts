@@ -36,6 +36,8 @@ export const API_ERROR_CODES = [
   'job_not_found',
   /** 404: the job has no output at that path. */
   'output_not_found',
+  /** 404: the job has synced no checkpoint of that name, or its files are no longer in S3. */
+  'checkpoint_not_found',
   /** 404: no such webhook endpoint, or another tenant's. */
   'webhook_not_found',
   /** 405: a path asked with a method it does not take (`Allow` names the ones it does). */

@@ -78,6 +78,28 @@ export type PublicCheckpoint = z.infer<typeof publicCheckpointSchema>;
 export const checkpointListSchema = z.object({ data: z.array(publicCheckpointSchema) });
 export type CheckpointList = z.infer<typeof checkpointListSchema>;
 
+/**
+ * `GET /v1/jobs/:id/checkpoints/:name/download`: every file of one checkpoint, each with a short-lived
+ * presigned GET. `path` is the file's place in the entry (`weights/model.safetensors` in a directory
+ * entry; the entry's own name for a file entry), so `CHECKPOINT_DIR/<name>/<path>` (directory) or
+ * `CHECKPOINT_DIR/<name>` (file) rebuilds it as the script wrote it.
+ */
+export const checkpointDownloadSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['dir', 'file']).describe('a directory entry (files under it), or a single file'),
+  files: z
+    .array(
+      z.object({
+        path: z.string().describe('the file within the entry (a directory entry), or the entry name (a file entry)'),
+        size: z.number().int(),
+        url: z.string().describe('presigned S3 GET: fetch it without the Authorization header'),
+      }),
+    )
+    .describe('in path order'),
+  expiresAt: z.string().describe('when the URLs stop working (ISO 8601); ask again for fresh ones'),
+});
+export type CheckpointDownload = z.infer<typeof checkpointDownloadSchema>;
+
 export function toPublicCheckpoint(checkpoint: SyncedCheckpoint): PublicCheckpoint {
   return {
     name: checkpoint.name,

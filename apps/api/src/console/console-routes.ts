@@ -40,10 +40,11 @@ export const CONSOLE_CSP =
 export const CONSOLE_REQUEST_HEADER = 'X-Inno-Console';
 
 /**
- * What the console may ask of jobRoutes: reads of jobs, and one write, cancel. Submitting, deleting,
- * retrying and webhooks stay on /v1 with a key.
+ * What the console may ask of jobRoutes: reads of jobs (an output's redirect and a checkpoint's
+ * download links among them), and one write, cancel. Submitting, deleting, retrying, webhooks and
+ * usage stay on /v1 with a key.
  */
-const CONSOLE_READS = /^\/jobs(\/[^/]+(\/(events|logs|stream|metrics|outputs|checkpoints)(\/.+)?)?)?$/;
+const CONSOLE_READS = /^\/jobs(\/[^/]+(\/(events|logs|stream|metrics|outputs(\/.+)?|checkpoints(\/[^/]+\/download)?))?)?$/;
 const CONSOLE_WRITES = /^\/jobs\/[^/]+\/cancel$/;
 
 /** Mounted at /console by app.ts. */
