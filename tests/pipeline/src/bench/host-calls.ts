@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { waitFor } from '@inno-train/test-kit';
 import { getEvents, submitJob, tinyJob } from '../jobs';
-import { startStack, type Stack } from '../stack';
+import { DEFAULT_TEST_TYPES, startStack, type Stack } from '../stack';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,10').split(',').map(Number);
 /** BENCH_LOGS=<path>: the apps log at debug level, written to <path>.<N>-jobs.ndjson after each level. */
@@ -122,6 +122,8 @@ async function runLevel(jobs: number, ipBase: number): Promise<void> {
     ipPrefix: '127.0.14.',
     bootDelayMs: 1000,
     rateLimits: { generalPerSecond: 1, launchMinIntervalMs: 0, launchPerMinute: 1000 },
+    // Capacity for every job of the level (the default catalog has 40 A10s: a 50-job level failed 10 with no_capacity).
+    instanceTypes: DEFAULT_TEST_TYPES.map((type) => ({ ...type, capacity: { 'us-east-1': jobs, 'us-west-1': jobs } })),
     extraEnv: { WORKER_CONCURRENCY: '100', ...(LOGS_TO ? { LOG_LEVEL: 'debug' } : {}) },
   });
   try {
