@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort, waitFor } from '@inno-train/test-kit';
+import { CHROMIUM, launchChromium, REPO, spawnAllInOne, stopService, type ServiceProcess } from './console-service';
 
 jest.setTimeout(180_000);
 
@@ -13,73 +13,24 @@ jest.setTimeout(180_000);
  * queues, and logs out. Screenshots go to a temporary folder, or, with UPDATE_SCREENSHOTS=1, to
  * docs/screenshots/ (the pictures the README shows).
  */
-const REPO = join(__dirname, '..', '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 const QUEUES = ['provision', 'stage-in', 'train', 'stage-out', 'teardown'];
 const BANNER_BOARD_LINE = /Bull Board\s+(http:\/\/\S+)\s+\(open it in a browser and log in with the API key\)/;
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(REPO, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'inno-shots-'));
 
-interface RunningService {
-  child: ChildProcess;
-  dataDir: string;
-  output: () => string;
-  exited: Promise<number | null>;
+interface RunningService extends ServiceProcess {
   boardUrl: string;
 }
 
-/** `node apps/all-in-one/dist/main.js` on free ports with its own data dir and redis-server; resolves once its banner is out. */
+/** The service on a free port; resolves once its banner is out, with the Bull Board URL it printed. */
 async function startService(extraEnv: Record<string, string> = {}): Promise<RunningService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'inno-browser-'));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    LANG: 'C.UTF-8',
-    INNO_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    // Nothing answers there: the service starts its own redis-server, inside dataDir.
-    REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-    ...extraEnv,
-  };
-  const child = spawn(process.execPath, [join(REPO, 'apps/all-in-one/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const collect = (chunk: Buffer) => void (output += chunk.toString());
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const boardUrl = await waitFor(() => output.includes('Ctrl-C stops everything') && BANNER_BOARD_LINE.exec(output)?.[1], {
-    timeoutMs: 60_000,
-    description: 'the service to print its banner with the Bull Board URL',
-  }).catch((error: Error) => {
-    child.kill('SIGKILL');
-    throw new Error(`${error.message}\noutput so far:\n${output}`);
-  });
-  return { child, dataDir, output: () => output, exited, boardUrl };
-}
-
-async function stopService(service: RunningService | undefined): Promise<void> {
-  if (!service) return;
-  if (service.child.exitCode === null) {
-    service.child.kill('SIGINT');
-    const code = await service.exited;
-    expect({ code, output: code === 0 ? '' : service.output() }).toEqual({ code: 0, output: '' });
-  }
-  rmSync(service.dataDir, { recursive: true, force: true });
-}
-
-function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const { service, found } = await spawnAllInOne(
+    dataDir,
+    { API_PORT: String(await freePort()), ...extraEnv },
+    (output) => BANNER_BOARD_LINE.exec(output)?.[1],
+    'the service to print its banner with the Bull Board URL',
+  );
+  return { ...service, boardUrl: found };
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {

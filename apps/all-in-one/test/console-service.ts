@@ -6,9 +6,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { freePort, waitFor } from '@inno-train/test-kit';
 
 /**
- * The all-in-one service for the console's browser test: `node apps/all-in-one/dist/main.js` on free
- * ports, its own data dir and redis-server, and a keys file of named tenants (so the pictures show
- * tenant names, never a key).
+ * The all-in-one service for the browser tests (console, Bull Board login): `node
+ * apps/all-in-one/dist/main.js` on free ports with its own data dir and redis-server.
  */
 export const REPO = join(__dirname, '..', '..', '..');
 export const CHROMIUM = '/usr/bin/chromium';
@@ -19,52 +18,77 @@ export interface ConsoleTenant {
   role: 'client' | 'admin';
 }
 
-export interface RunningService {
+/** A started all-in-one process and what it printed. */
+export interface ServiceProcess {
   child: ChildProcess;
   dataDir: string;
-  origin: string;
   output: () => string;
   exited: Promise<number | null>;
 }
 
-export async function startService(tenants: ConsoleTenant[]): Promise<RunningService> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'inno-console-'));
-  const keysFile = join(dataDir, 'keys.json');
-  writeFileSync(keysFile, JSON.stringify({ keys: tenants }));
-  const apiPort = await freePort();
-  const env: NodeJS.ProcessEnv = {
+export interface RunningService extends ServiceProcess {
+  origin: string;
+}
+
+/**
+ * Starts the service in `dataDir` with `env` (over PATH, HOME, LANG and a REDIS_URL nothing answers,
+ * so it starts its own redis-server inside dataDir), and resolves once its banner is out and `ready`
+ * finds what the caller needs in its output.
+ */
+export async function spawnAllInOne<T>(
+  dataDir: string,
+  env: Record<string, string>,
+  ready: (output: string) => T | undefined | null | false,
+  description = 'the service to print its banner',
+): Promise<{ service: ServiceProcess; found: T }> {
+  const fullEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LANG: 'C.UTF-8',
-    TZ: 'UTC',
     INNO_DATA_DIR: dataDir,
-    API_PORT: String(apiPort),
-    API_KEYS_FILE: keysFile,
-    // Nothing answers there: the service starts its own redis-server, inside dataDir.
     REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-    TRAIN_POLL_MS: '300',
-    TRANSFER_POLL_MS: '300',
-    BOOT_POLL_MS: '300',
-    TERMINATE_POLL_MS: '300',
+    ...env,
   };
-  const child = spawn(process.execPath, [join(REPO, 'apps/all-in-one/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(REPO, 'apps/all-in-one/dist/main.js')], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer) => void (output += chunk.toString());
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitFor(() => output.includes('Ctrl-C stops everything'), {
+  const found = await waitFor(() => (output.includes('Ctrl-C stops everything') ? ready(output) : undefined), {
     timeoutMs: 60_000,
-    description: 'the service to print its banner',
+    description,
   }).catch((error: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${error.message}\noutput so far:\n${output}`);
   });
-  return { child, dataDir, origin: `http://127.0.0.1:${apiPort}`, output: () => output, exited };
+  return { service: { child, dataDir, output: () => output, exited }, found: found as T };
+}
+
+/** The service with a keys file of named tenants (so the pictures show tenant names, never a key). */
+export async function startService(tenants: ConsoleTenant[]): Promise<RunningService> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'inno-console-'));
+  const keysFile = join(dataDir, 'keys.json');
+  writeFileSync(keysFile, JSON.stringify({ keys: tenants }));
+  const apiPort = await freePort();
+  const { service } = await spawnAllInOne(
+    dataDir,
+    {
+      TZ: 'UTC',
+      API_PORT: String(apiPort),
+      API_KEYS_FILE: keysFile,
+      TRAIN_POLL_MS: '300',
+      TRANSFER_POLL_MS: '300',
+      BOOT_POLL_MS: '300',
+      TERMINATE_POLL_MS: '300',
+    },
+    () => true,
+  );
+  return { ...service, origin: `http://127.0.0.1:${apiPort}` };
 }
 
 /** Stops the service with Ctrl-C; it must exit 0 (nothing left running), else its output is shown. */
-export async function stopService(service: RunningService | undefined): Promise<void> {
+export async function stopService(service: ServiceProcess | undefined): Promise<void> {
   if (!service) return;
   if (service.child.exitCode === null) {
     service.child.kill('SIGINT');
