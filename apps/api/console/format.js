@@ -47,6 +47,31 @@ export function formatBytes(bytes) {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A transfer rate in formatBytes' units per second ("171.7 MiB/s"); the API's rate may be fractional. */
+export const formatRate = (bytesPerSecond) => `${formatBytes(Math.round(Math.max(bytesPerSecond, 0)))}/s`;
+
+/** Whether these transfer figures are the running stage's own (not the ones an earlier stage left). */
+export const isTransferring = (job) => job.transfer?.stage === job.status;
+
+/** "staging in · 1.2 GiB / 2.0 GiB · 171.7 MiB/s · 3 / 5 files", from the job's `transfer`. */
+export function transferText(transfer) {
+  if (!transfer) return '–';
+  const total = transfer.bytesTotal > 0 ? formatBytes(transfer.bytesTotal) : '?';
+  const files = `${transfer.filesDone} / ${transfer.files} files`;
+  return [
+    transfer.stage.replace('_', ' '),
+    `${formatBytes(transfer.bytesDone)} / ${total}`,
+    formatRate(transfer.bytesPerSecond),
+    files,
+  ].join(' · ');
+}
+
+/** A <progress> bar of the bytes done, when the transfer knows its total. */
+export function transferBar(transfer) {
+  if (!transfer || !(transfer.bytesTotal > 0)) return null;
+  return el('progress', { max: transfer.bytesTotal, value: Math.min(transfer.bytesDone, transfer.bytesTotal) });
+}
+
 /** A number as a metric reads best: integers as they are, others to 4 significant digits. */
 export const formatValue = (value) => (Number.isInteger(value) ? String(value) : Number(value).toPrecision(4));
 

@@ -11,10 +11,13 @@ import {
   formatTime,
   formatUsd,
   isTerminal,
+  isTransferring,
   jobDurationMs,
   progressBar,
   progressText,
   statusBadge,
+  transferBar,
+  transferText,
 } from './format.js';
 import { createMetricsChart } from './metrics-chart.js';
 import { createTimeline } from './timeline.js';
@@ -23,6 +26,8 @@ import { createTimeline } from './timeline.js';
 const LOG_KEPT_CHARS = 512 * 1024;
 /** While the job runs, its cost and duration move: read the job this often besides its status changes. */
 const JOB_REFRESH_MS = 10_000;
+/** While a transfer runs its bytes move by the second, and no stream message says so: read the job this often then. */
+const TRANSFER_REFRESH_MS = 2_000;
 
 const section = (title, id, ...content) => el('section', { class: 'card', id }, el('h2', {}, title), ...content);
 
@@ -52,6 +57,9 @@ function summaryList(job) {
     ['Duration', formatDuration(jobDurationMs(job))],
     ['Cost', `${formatUsd(job.cost.usd)}${job.cost.final ? '' : ' so far'}`],
     ['Progress', el('span', { id: 'job-progress' }, progressBar(job.progress), ' ', progressText(job.progress))],
+    isTransferring(job)
+      ? ['Transfer', el('span', { id: 'job-transfer' }, transferBar(job.transfer), ' ', transferText(job.transfer))]
+      : ['Last transfer', el('span', { id: 'job-transfer' }, transferText(job.transfer))],
     ['Instance', job.instance ? `${job.instance.type} in ${job.instance.region} (${job.instance.status})` : '–'],
   ];
   return el(
@@ -243,6 +251,10 @@ export async function renderJobPage(view, jobId) {
     timeline.render();
   }, 1000);
   const refresher = setInterval(() => (isTerminal(job.status) ? clearInterval(refresher) : void refreshJob()), JOB_REFRESH_MS);
+  const transferRefresher = setInterval(() => {
+    if (isTerminal(job.status)) return clearInterval(transferRefresher);
+    if (job.status === 'staging_in' || job.status === 'staging_out') void refreshJob();
+  }, TRANSFER_REFRESH_MS);
   followStream(jobId, { timeline, chart, log, streamNote, refreshJob, loadFiles });
 }
 

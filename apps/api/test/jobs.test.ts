@@ -180,6 +180,23 @@ describe('GET /v1/jobs/:id and its events and logs', () => {
     });
   });
 
+  it('shows no transfer until one reports, then the figures the stage stored', async () => {
+    const id = await submitInOrder('transfer-job');
+    expect((await get(`/v1/jobs/${id}`)).body.transfer).toBeNull();
+    const transfer = {
+      stage: 'staging_in',
+      bytesDone: 3 * 1024 ** 3,
+      bytesTotal: 5 * 1024 ** 3,
+      bytesPerSecond: 187_500_000.5,
+      filesDone: 2,
+      files: 7,
+      updatedAt: new Date().toISOString(),
+    } as const;
+    await h.store.update(id, (job) => ({ ...job, status: 'staging_in', transfer }));
+    // The contract setup also checks this answer against the OpenAPI document's Job.
+    expect((await get(`/v1/jobs/${id}`)).body).toMatchObject({ status: 'staging_in', transfer });
+  });
+
   it('serves the stored log as plain text', async () => {
     const id = await submitInOrder('log-job');
     const empty = await get(`/v1/jobs/${id}/logs`);

@@ -15,29 +15,59 @@ export function formatSeconds(ms: number): string {
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+/** A transfer rate in formatBytes' units per second ("171.7 MiB/s"); the API's rate may be fractional. */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(Math.round(Math.max(bytesPerSecond, 0)))}/s`;
+}
+
+type Transfer = NonNullable<Job['transfer']>;
+
+/** The transfer of the stage the job is in, or null: figures left from an earlier stage are not this one's. */
+function currentTransfer(job: Job): Transfer | null {
+  const transfer = job.transfer;
+  return transfer && transfer.stage === job.status ? transfer : null;
+}
+
+/** "1.2 GiB / 2.0 GiB · 171.7 MiB/s"; the total reads "?" until the stage knows it. */
+export function transferText(transfer: Transfer): string {
+  const total = transfer.bytesTotal > 0 ? formatBytes(transfer.bytesTotal) : '?';
+  return `${formatBytes(transfer.bytesDone)} / ${total} · ${formatRate(transfer.bytesPerSecond)}`;
 }
 
 /** How full the bar is: a finished job is full even if its last metrics line said otherwise. */
 function fraction(job: Job): number {
   if (job.status === 'succeeded') return 1;
+  const transfer = currentTransfer(job);
+  if (transfer) return transfer.bytesTotal > 0 ? Math.min(Math.max(transfer.bytesDone / transfer.bytesTotal, 0), 1) : 0;
   const step = job.progress?.step;
   const total = job.progress?.totalSteps;
   if (step === undefined || !total || total <= 0) return 0;
   return Math.min(Math.max(step / total, 0), 1);
 }
 
-/**
- * One status line: stage, bar, step/total, loss (and accuracy when the script reports it),
- * elapsed time. Pure, and never longer than `width - 1`, so a `\r` redraw cannot wrap the terminal.
- */
-export function renderProgress(job: Job, elapsedMs: number, width: number): string {
+/** The training figures: step/total, loss, and accuracy when the script reports it. */
+function trainingText(job: Job): string {
   const progress = job.progress;
   const steps = progress ? `${progress.step ?? '-'}/${progress.totalSteps ?? '?'}` : '-/-';
   const metrics = [`loss ${progress?.loss !== undefined ? formatNumber(progress.loss) : '-'}`];
   if (typeof progress?.accuracy === 'number') metrics.push(`acc ${progress.accuracy.toFixed(3)}`);
-  const tail = `${steps.padStart(7)}  ${metrics.join('  ')}  ${formatSeconds(elapsedMs).padStart(6)}`;
+  return `${steps.padStart(7)}  ${metrics.join('  ')}`;
+}
+
+/**
+ * One status line: stage, bar, then the figures of the stage (bytes done / total and rate while a
+ * transfer reports, else step/total and loss), and elapsed time. Pure, and never longer than
+ * `width - 1`, so a `\r` redraw cannot wrap the terminal.
+ */
+export function renderProgress(job: Job, elapsedMs: number, width: number): string {
+  const transfer = currentTransfer(job);
+  const figures = transfer ? transferText(transfer) : trainingText(job);
+  const tail = `${figures}  ${formatSeconds(elapsedMs).padStart(6)}`;
   const head = job.status.padEnd(STAGE_WIDTH);
   const room = width - 1 - head.length - tail.length - 4;
   const barWidth = Math.min(room, MAX_BAR);

@@ -19,6 +19,7 @@ export function publicJob(overrides: Partial<Job> = {}): Job {
     retiredInstances: [],
     cost: { instanceSeconds: 0, usd: 0, final: false },
     progress: null,
+    transfer: null,
     training: { startedAt: null, exitCode: null },
     outputUri: `s3://inno-train/jobs/${JOB_ID}/output/`,
     logArchive: null,

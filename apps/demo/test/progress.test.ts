@@ -1,5 +1,5 @@
 import type { Job, JobEvent } from '@inno-train/client';
-import { formatSummary, lossesFromLog, ProgressPrinter, renderProgress, stageDurations } from '../src';
+import { formatBytes, formatRate, formatSummary, lossesFromLog, ProgressPrinter, renderProgress, stageDurations } from '../src';
 import { publicJob } from './fixtures';
 
 const job = (overrides: Partial<Job> = {}): Job => publicJob(overrides);
@@ -46,6 +46,58 @@ describe('renderProgress', () => {
     const narrow = renderProgress(training, 0, 30);
     expect(narrow.length).toBeLessThanOrEqual(29);
     expect(narrow).not.toContain('[');
+  });
+});
+
+describe('renderProgress during a transfer', () => {
+  const GiB = 1024 ** 3;
+  const transfer = (overrides: Partial<NonNullable<Job['transfer']>> = {}): NonNullable<Job['transfer']> => ({
+    stage: 'staging_in',
+    bytesDone: Math.round(1.2 * GiB),
+    bytesTotal: 2 * GiB,
+    bytesPerSecond: 180e6,
+    filesDone: 3,
+    files: 5,
+    updatedAt: '2025-01-01T10:00:05.000Z',
+    ...overrides,
+  });
+
+  it('fills the bar with the bytes done of the total and shows them with the rate', () => {
+    const line = renderProgress(job({ status: 'staging_in', transfer: transfer() }), 12_345, 100);
+    expect(line).toBe(`staging_in  [${'#'.repeat(18)}${'.'.repeat(12)}] 1.2 GiB / 2.0 GiB · 171.7 MiB/s   12.3s`);
+  });
+
+  it('shows staging_out the same way, and an unknown total as "?" with an empty bar', () => {
+    const out = transfer({ stage: 'staging_out', bytesDone: 5 * 1024 ** 2, bytesTotal: 0, bytesPerSecond: 0 });
+    const line = renderProgress(job({ status: 'staging_out', transfer: out }), 0, 100);
+    expect(line).toBe(`staging_out [${'.'.repeat(30)}] 5.0 MiB / ? · 0 B/s    0.0s`);
+  });
+
+  it('ignores the figures an earlier stage left: training and staging_out before it reports show as before', () => {
+    const progress = { step: 30, totalSteps: 100, loss: 0.5 };
+    const left = transfer({ bytesDone: 2 * GiB });
+    expect(renderProgress(job({ status: 'training', progress, transfer: left }), 1000, 100)).toBe(
+      renderProgress(job({ status: 'training', progress }), 1000, 100),
+    );
+    const staging = renderProgress(job({ status: 'staging_out', progress, transfer: left }), 1000, 100);
+    expect(staging).toContain(' 30/100  loss 0.5000');
+    expect(staging).not.toContain('GiB');
+  });
+
+  it('keeps a full transfer bar full, and stays within a narrow terminal', () => {
+    const done = job({ status: 'staging_out', transfer: transfer({ stage: 'staging_out', bytesDone: 3 * GiB, bytesTotal: 2 * GiB }) });
+    expect(renderProgress(done, 0, 100)).toContain(`[${'#'.repeat(30)}]`);
+    for (const width of [30, 50, 70]) expect(renderProgress(done, 0, width).length).toBeLessThanOrEqual(width - 1);
+  });
+
+  it('formats sizes up to GiB and rates in the same units', () => {
+    expect([formatBytes(512), formatBytes(1536), formatBytes(5 * 1024 ** 2), formatBytes(2.5 * GiB)]).toEqual([
+      '512 B',
+      '1.5 KiB',
+      '5.0 MiB',
+      '2.5 GiB',
+    ]);
+    expect([formatRate(0), formatRate(99.6), formatRate(180e6), formatRate(-1)]).toEqual(['0 B/s', '100 B/s', '171.7 MiB/s', '0 B/s']);
   });
 });
 

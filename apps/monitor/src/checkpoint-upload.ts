@@ -158,7 +158,7 @@ export async function startUpload(deps: CheckpointDeps, job: JobRecord, pending:
       uploads.push({ path: file.relPath, partSize: TRANSFER.partSizeBytes, parts });
     }
   }
-  const script = renderCheckpointSyncScript(job.id, pending.runId, uploads, TRANSFER.parallelism);
+  const script = renderCheckpointSyncScript(job.id, pending.runId, uploads, TRANSFER.checkpointConnections);
   await deps.shell.upload(target, checkpointSyncScriptPath(job.id), script, 0o700, { label: 'train:checkpoints-upload-script' });
   await deps.shell.exec(target, startCheckpointSyncCommand(job.id), {
     timeoutMs: deps.timings.sshCommandTimeoutMs,

@@ -8,7 +8,7 @@ import {
   type TimingOverrides,
   type WorkerRuntime,
 } from '@inno-train/workflow';
-import { QUEUES, STAGES } from '@inno-train/workflow-constants';
+import { QUEUES, STAGES, TRANSFER } from '@inno-train/workflow-constants';
 import type { TransferEnv } from './env';
 import { stageInStep, type TransferDeps } from './stage-in';
 import { stageOutStep } from './stage-out';
@@ -34,6 +34,7 @@ export type TransferComposeEnv = Pick<
   TransferEnv,
   'WORKER_CONCURRENCY' | 'SHUTDOWN_DEADLINE_MS' | 'STEP_LOCK_MS' | 'STEP_STALLED_CHECK_MS'
 > &
+  Partial<Pick<TransferEnv, 'TRANSFER_CONNECTIONS'>> &
   /** Where stage-out archives each job's train.log; unset (an embedded S3 without a named bucket): not archived. */
   Partial<Pick<TransferEnv, 'S3_BUCKET'>> &
   TimingOverrides;
@@ -70,6 +71,7 @@ export function compose(env: TransferComposeEnv, infrastructure: TransferInfrast
     shell,
     identity,
     timings: resolveTimings(env),
+    connections: env.TRANSFER_CONNECTIONS ?? TRANSFER.connections,
     ...(env.S3_BUCKET ? { logBucket: env.S3_BUCKET } : {}),
   };
   let workers: ReturnType<typeof startWorkerSet> | undefined;

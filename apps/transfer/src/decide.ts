@@ -11,8 +11,12 @@ import type { JobErrorCode, StepState } from '@inno-train/workflow-constants';
  */
 export interface TransferStatus {
   ok: boolean;
-  failed?: { path: string; reason: string }[];
+  failed?: { path: string; reason: string; kind?: 'transfer' | 'verify' | 'local' | undefined }[];
   bytes?: number;
+  /** Stage-in: files checked against S3's published checksum. */
+  verified?: number | undefined;
+  /** Stage-out: parts an earlier run sent (its journal), not sent again. */
+  reused?: number | undefined;
   parts?: Record<string, { partNumber: number; etag: string }[]>;
 }
 
@@ -45,7 +49,7 @@ export interface TransferCheck<S extends TransferStep> {
   /** What moves, for messages, and the code for a transfer that reported failures. */
   what: {
     noun: 'inputs' | 'outputs';
-    failedCode: 'input_transfer_failed' | 'output_transfer_failed';
+    failedCode: 'input_transfer_failed' | 'input_verification_failed' | 'output_transfer_failed';
     failedMessage: string;
     failedSuffix?: string;
   };

@@ -7,12 +7,13 @@ import {
   jobPath,
   renderStageInScript,
   type FileToInstall,
+  type StageInFile,
   installAndStartCommand,
   taskFiles,
   taskScriptPath,
 } from '@inno-train/host-protocol';
 import { checkpointToResume, type JobRecord, type ResumedFrom } from '@inno-train/schemas';
-import { parseS3Uri } from '@inno-train/storage';
+import { parseS3Uri, type S3ObjectInfo } from '@inno-train/storage';
 import {
   applyDecision,
   ensureStageQueued,
@@ -25,10 +26,11 @@ import {
   type StepOutcome,
   type WorkflowDeps,
 } from '@inno-train/workflow';
-import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
+import { parseStepState, presignLifetimeSeconds, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { decideTransferCheck, MAX_TRANSFER_RESTARTS } from './decide';
-import { observeTransfer } from './host-status';
+import { watchTransfer } from './host-status';
+import { finalProgress, progressRecorder, verifiedInputsCode } from './progress';
 import type { HostExecutor } from '@inno-train/host-port';
 import type { TransferStorage } from './ports';
 
@@ -37,6 +39,8 @@ export interface TransferDeps extends WorkflowDeps {
   shell: HostExecutor;
   identity: SshIdentity;
   timings: WorkflowTimings;
+  /** Requests in flight at once per stage on a host (TRANSFER_CONNECTIONS, else TRANSFER.connections). */
+  connections: number;
   /**
    * The service's own bucket (S3_BUCKET): stage-out archives each job's whole train.log there, at
    * `jobs/<id>/logs/train.log`. Unset: no log is archived (the stored copy in Redis is all there is).
@@ -68,26 +72,45 @@ export function hostContext(deps: TransferDeps, stage: 'staging_in' | 'staging_o
 }
 
 async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const observed = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-in', deps.timings.sshCommandTimeoutMs);
+  const observed = await watchTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-in', {
+    waitMs: deps.timings.transferPollMs,
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    onProgress: progressRecorder(deps.store, job.id, 'staging_in'),
+  });
   const state = parseStepState('staging_in', step);
   const decision = decideTransferCheck({
     state: observed,
     step: state,
     now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs,
-    pollMs: deps.timings.transferPollMs,
+    // The check itself waited on the host: look again at once.
+    pollMs: 0,
     maxRestarts: MAX_TRANSFER_RESTARTS,
-    what: { noun: 'inputs', failedCode: 'input_transfer_failed', failedMessage: 'Could not fetch inputs onto the host' },
+    what: {
+      noun: 'inputs',
+      failedCode: verifiedInputsCode(observed),
+      failedMessage: 'Could not fetch inputs onto the host',
+    },
   });
   if (decision.kind === 'restart') {
     logger.warn({ restarts: decision.step.restarts }, 'stage-in script not running and no status; restarting');
     return startStageIn(deps, job, decision.step);
   }
   if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_in', decision);
-  const seconds = Math.round((Date.now() - (state.startedAt ?? Date.now())) / 1000);
+  const elapsedMs = Date.now() - (state.startedAt ?? Date.now());
+  const bytes = decision.status.bytes ?? state.bytes ?? 0;
   const restored = job.resumedFrom ? `, checkpoint ${JSON.stringify(job.resumedFrom.name)} among them` : '';
-  const message = `Inputs on the host: ${state.files} files, ${decision.status.bytes ?? state.bytes} bytes in ${seconds} s${restored}`;
-  return applyDecision(deps, job.id, 'staging_in', { kind: 'advance', transition: 'inputs_ready', message });
+  const verified = decision.status.verified ? `, ${decision.status.verified} checked against S3's checksum` : '';
+  const message = `Inputs on the host: ${state.files} files, ${bytes} bytes in ${(elapsedMs / 1000).toFixed(1)} s${verified}${restored}`;
+  const transfer = finalProgress('staging_in', bytes, state.files ?? 0, elapsedMs);
+  return applyDecision(deps, job.id, 'staging_in', {
+    kind: 'advance',
+    transition: 'inputs_ready',
+    message,
+    patch: (current) => {
+      current.transfer = transfer;
+    },
+  });
 }
 
 async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePayload['step']): Promise<StepOutcome> {
@@ -99,8 +122,9 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   const script = renderStageInScript({
     jobDir: jobDir(job.id),
     files,
-    parallelism: TRANSFER.parallelism,
+    connections: deps.connections,
     statusFile: taskFiles('stage-in').result,
+    progressFile: taskFiles('stage-in').progress,
   });
   const config = stringify(job.spec.config ?? {});
   const hostFiles: FileToInstall[] = [
@@ -126,15 +150,16 @@ async function startStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
       data: { files: files.length, bytes },
     });
   }
+  // The check waits on the host for the end: it starts at once.
   return {
     kind: 'wait',
-    delayMs: deps.timings.transferPollMs,
+    delayMs: 0,
     step: { ...step, phase: 'running', files: files.length, bytes, startedAt: Date.now(), at: isoNow() },
   };
 }
 
-/** Every object to fetch, where it goes under the job directory, its size, and a presigned GET. */
-async function planInputs(storage: TransferStorage, job: JobRecord, expiresSeconds: number) {
+/** Every object to fetch, where it goes under the job directory, its size, checksum and a presigned GET. */
+async function planInputs(storage: TransferStorage, job: JobRecord, expiresSeconds: number): Promise<StageInFile[]> {
   const wanted: { uri: string; base: string; single: boolean }[] = Object.entries(job.spec.inputs).map(([name, uri]) => ({
     uri,
     base: inputDir(name),
@@ -158,6 +183,7 @@ async function planInputs(storage: TransferStorage, job: JobRecord, expiresSecon
                 ? `${base}/${object.key.split('/').pop()}`
                 : `${base}/${object.key.slice(key.length)}`,
             size: object.size,
+            ...(await publishedChecksum(storage, bucket, object, found.kind === 'object')),
           })),
       );
     }),
@@ -172,7 +198,33 @@ export interface CheckpointRestore {
   uri: string;
   /** The other job the checkpoint comes from (`resumeFrom`), or null for the job's own. */
   fromJob: string | null;
-  files: { url: string; relPath: string; size: number }[];
+  files: StageInFile[];
+}
+
+/**
+ * What the host checks a download against: the MD5 a single-part ETag is, else S3's full-object
+ * SHA-256 when the object has one (asked for objects listed with a SHA256 checksum, or a single
+ * object named by the job, whose listing says nothing), else nothing but the size. The ETag also
+ * names the object's version, so a restart resumes a partial download only of the same bytes.
+ */
+export async function publishedChecksum(
+  storage: Pick<TransferStorage, 'objectSha256'>,
+  bucket: string,
+  object: S3ObjectInfo,
+  ask: boolean,
+): Promise<Pick<StageInFile, 'md5' | 'sha256' | 'etag'>> {
+  const etag = object.etag ? { etag: object.etag } : {};
+  const md5 = singlePartMd5(object.etag);
+  if (md5) return { md5, ...etag };
+  if (!ask && !object.checksumAlgorithms?.includes('SHA256')) return etag;
+  const sha256 = await storage.objectSha256(bucket, object.key);
+  return sha256 ? { sha256, ...etag } : etag;
+}
+
+/** The MD5 (lowercase hex) an ETag is, when it is one: 32 hex digits, no `-N` part count. */
+export function singlePartMd5(etag: string | undefined): string | null {
+  const match = /^"?([0-9a-fA-F]{32})"?$/.exec(etag ?? '');
+  return match ? match[1]!.toLowerCase() : null;
 }
 
 /**
@@ -183,7 +235,7 @@ export interface CheckpointRestore {
  * from S3 fails the job instead: starting from step 0 is not what was asked for.
  */
 export async function planCheckpointRestore(
-  storage: Pick<TransferStorage, 'listPrefix' | 'presignGet'>,
+  storage: Pick<TransferStorage, 'listPrefix' | 'presignGet' | 'objectSha256'>,
   job: Pick<JobRecord, 'checkpoints'> & Partial<Pick<JobRecord, 'resumeSource'>>,
   expiresSeconds: number,
 ): Promise<CheckpointRestore | null> {
@@ -207,6 +259,7 @@ export async function planCheckpointRestore(
       url: await storage.presignGet(bucket, object.key, expiresSeconds),
       relPath: kind === 'dir' ? `${base}/${path}` : base,
       size: object.size,
+      ...(await publishedChecksum(storage, bucket, object, false)),
     })),
   );
   return {

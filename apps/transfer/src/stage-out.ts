@@ -6,8 +6,11 @@ import {
   parseStageOutListing,
   renderStageOutScript,
   installAndStartCommand,
+  MULTIPART_THRESHOLD_BYTES,
+  partCount,
   taskFiles,
   taskScriptPath,
+  uploadPartSize,
   type StageOutUpload,
 } from '@inno-train/host-protocol';
 import type { JobRecord } from '@inno-train/schemas';
@@ -25,7 +28,9 @@ import {
 import { parseStepState, presignLifetimeSeconds, TRANSFER, type StagePayload } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
 import { decideTransferCheck, MAX_TRANSFER_RESTARTS, setAsideLogFailure, type DetachedState, type TransferStatus } from './decide';
-import { observeTransfer } from './host-status';
+import { watchTransfer } from './host-status';
+import { finalProgress, progressRecorder } from './progress';
+import { uploadProblem } from './verify-upload';
 import { hostContext, type TransferDeps } from './stage-in';
 
 interface PlannedUpload {
@@ -33,6 +38,7 @@ interface PlannedUpload {
   key: string;
   size: number;
   uploadId?: string;
+  partSize?: number;
 }
 
 const MAX_LOG_PARTS = 10_000;
@@ -63,7 +69,11 @@ export async function stageOutStep(deps: TransferDeps, payload: StagePayload, lo
 }
 
 async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
-  const seen = await observeTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-out', deps.timings.sshCommandTimeoutMs);
+  const seen = await watchTransfer(deps.shell, hostTarget(job, deps.identity), job.id, 'stage-out', {
+    waitMs: deps.timings.transferPollMs,
+    timeoutMs: deps.timings.sshCommandTimeoutMs,
+    onProgress: progressRecorder(deps.store, job.id, 'staging_out'),
+  });
   // The log's own failure is set aside here: it is reported as an event, the outputs decide.
   const aside = seen.state === 'done' ? setAsideLogFailure(seen.status, JOB_LAYOUT.trainLog) : null;
   const observed: DetachedState<TransferStatus> = aside ? { state: 'done', status: aside.status } : seen;
@@ -73,7 +83,8 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
     step: state,
     now: Date.now(),
     deadlineMs: deps.timings.transferDeadlineMs,
-    pollMs: deps.timings.transferPollMs,
+    // The check itself waited on the host: look again at once.
+    pollMs: 0,
     maxRestarts: MAX_TRANSFER_RESTARTS,
     what: {
       noun: 'outputs',
@@ -92,7 +103,7 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   const logProblem = aside?.logFailure ?? (await completeLogUpload(deps, job.logArchive, decision.status));
   crashPoint('stage-out:after-complete');
   const archived = await checkLogArchive(deps, job, logProblem, logger);
-  return applyDecision(deps, job.id, 'staging_out', await finish(deps, job, uploads, state, archived));
+  return applyDecision(deps, job.id, 'staging_out', await finish(deps, job, { uploads, status: decision.status }, state, archived));
 }
 
 async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayload['step'], logger: Logger): Promise<StepOutcome> {
@@ -115,21 +126,30 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
       });
       continue;
     }
-    const count = Math.ceil(file.size / TRANSFER.partSizeBytes);
+    const partSize = file.partSize ?? TRANSFER.partSizeBytes;
     const parts = await Promise.all(
-      Array.from({ length: count }, async (_, i) => ({
+      Array.from({ length: partCount(file.size, partSize) }, async (_, i) => ({
         partNumber: i + 1,
         url: await deps.storage.presignUploadPart(bucket, file.key, file.uploadId!, i + 1, expires),
       })),
     );
-    uploads.push({ kind: 'multipart', relPath: `${JOB_LAYOUT.output}/${file.relPath}`, partSize: TRANSFER.partSizeBytes, parts });
+    uploads.push({
+      kind: 'multipart',
+      relPath: `${JOB_LAYOUT.output}/${file.relPath}`,
+      partSize,
+      parts,
+      uploadId: file.uploadId,
+      size: file.size,
+    });
   }
   if (log && !log.archivedAt) uploads.push(await logUpload(deps, log, expires));
   const bytes = planned.reduce((sum, file) => sum + file.size, 0);
   const script = renderStageOutScript({
     jobDir: jobDir(job.id),
     statusFile: taskFiles('stage-out').result,
-    parallelism: TRANSFER.parallelism,
+    progressFile: taskFiles('stage-out').progress,
+    journalFile: taskFiles('stage-out').journal,
+    connections: deps.connections,
     uploads,
   });
   // One round trip: no status of an earlier run (the start runs the task again; a run still going
@@ -149,7 +169,8 @@ async function startStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
       data: { files: planned.length, bytes, ...(log ? { logBytes: log.size } : {}) },
     });
   }
-  return { kind: 'wait', delayMs: deps.timings.transferPollMs, step: { ...step, phase: 'running', startedAt: Date.now(), at: isoNow() } };
+  // The check waits on the host for the end: it starts at once.
+  return { kind: 'wait', delayMs: 0, step: { ...step, phase: 'running', startedAt: Date.now(), at: isoNow() } };
 }
 
 /** The script's entry for the log: one presigned PUT, or presigned parts of its multipart upload. */
@@ -163,7 +184,14 @@ async function logUpload(deps: TransferDeps, log: LogArchive, expires: number): 
       url: await deps.storage.presignUploadPart(bucket, key, log.uploadId!, i + 1, expires),
     })),
   );
-  return { kind: 'multipart', relPath: JOB_LAYOUT.trainLog, partSize: TRANSFER.partSizeBytes, parts };
+  return {
+    kind: 'multipart',
+    relPath: JOB_LAYOUT.trainLog,
+    partSize: TRANSFER.partSizeBytes,
+    parts,
+    uploadId: log.uploadId,
+    size: log.size,
+  };
 }
 
 /**
@@ -217,8 +245,13 @@ async function fixPlan(
   const plan: PlannedUpload[] = [];
   for (const file of listed) {
     const key = `${prefix}${file.relPath}`;
-    const uploadId = file.size > TRANSFER.partSizeBytes ? await deps.storage.createMultipartUpload(bucket, key) : undefined;
-    plan.push({ relPath: file.relPath, key, size: file.size, ...(uploadId ? { uploadId } : {}) });
+    if (file.size <= MULTIPART_THRESHOLD_BYTES) {
+      plan.push({ relPath: file.relPath, key, size: file.size });
+      continue;
+    }
+    const partSize = planPartSize(file.relPath, file.size);
+    const uploadId = await deps.storage.createMultipartUpload(bucket, key);
+    plan.push({ relPath: file.relPath, key, size: file.size, uploadId, partSize });
   }
   const log = await planLog(deps, job, logSize, logger);
   const { job: saved, changed } = await deps.store.update(job.id, (current) => {
@@ -292,6 +325,17 @@ async function checkLogArchive(deps: TransferDeps, job: JobRecord, problem: stri
   return null;
 }
 
+/** The part size of an output's upload; an output S3 cannot take in one object fails the job. */
+function planPartSize(relPath: string, size: number): number {
+  try {
+    return uploadPartSize(size);
+  } catch {
+    throw new FileTransferError('output_transfer_failed', `Output ${relPath} (${size} bytes) is larger than S3 takes in one object`, {
+      retryable: false,
+    });
+  }
+}
+
 async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: PlannedUpload[], status: TransferStatus): Promise<void> {
   const { bucket } = parseS3Uri(job.spec.outputUri);
   for (const upload of uploads) {
@@ -307,43 +351,51 @@ async function completeUploads(deps: TransferDeps, job: JobRecord, uploads: Plan
       );
     } catch (error) {
       // A worker that died after completing leaves the upload gone and the object in place; the
-      // rerun's completion then answers NoSuchUpload. finish() checks every object's size next.
+      // rerun's completion then answers NoSuchUpload. finish() checks every object next.
       if ((error as { code?: unknown }).code !== 'storage_upload_not_found') throw error;
     }
   }
 }
 
-/** Checks every upload landed with its size; the decision records the outputs and ends the job. */
+/**
+ * Verifies every upload in S3 (uploadProblem: its size, and a multipart ETag's part count); the
+ * decision records the outputs and ends the job.
+ */
 async function finish(
   deps: TransferDeps,
   job: JobRecord,
-  uploads: PlannedUpload[],
+  done: { uploads: PlannedUpload[]; status: TransferStatus },
   step: StagePayload['step'],
   archived: LogArchive | null,
 ): Promise<Decision> {
+  const { uploads } = done;
   const { bucket, key: prefix } = parseS3Uri(job.spec.outputUri);
-  const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object.size]));
-  const missing = uploads.filter((upload) => stored.get(upload.key) !== upload.size);
-  if (missing.length > 0) {
-    throw new FileTransferError(
-      'output_transfer_failed',
-      `Outputs missing or of the wrong size in S3: ${missing.map((m) => m.relPath).join(', ')}`,
-      { retryable: false },
-    );
+  const stored = new Map((await deps.storage.listPrefix(bucket, prefix)).map((object) => [object.key, object]));
+  const problems = uploads.flatMap((upload) => {
+    const problem = uploadProblem(upload, stored.get(upload.key), done.status.parts?.[`${JOB_LAYOUT.output}/${upload.relPath}`]);
+    return problem ? [`${upload.relPath} (${problem})`] : [];
+  });
+  if (problems.length > 0) {
+    throw new FileTransferError('output_transfer_failed', `Outputs failed verification in S3: ${problems.join(', ')}`, {
+      retryable: false,
+    });
   }
   const outputs = uploads.map((upload) => ({ key: upload.key, size: upload.size }));
   const bytes = outputs.reduce((sum, o) => sum + o.size, 0);
-  const seconds = Math.round((Date.now() - Number(step.startedAt ?? Date.now())) / 1000);
+  const elapsedMs = Date.now() - Number(step.startedAt ?? Date.now());
+  const reused = done.status.reused ? `; ${done.status.reused} parts already sent by an earlier run` : '';
+  const transfer = finalProgress('staging_out', bytes, outputs.length, elapsedMs);
   const pending = job.pendingError;
   return {
     kind: 'advance',
     transition: pending ? 'outputs_uploaded_after_failure' : 'outputs_uploaded',
     message:
-      `${outputs.length} outputs (${bytes} bytes) uploaded in ${seconds} s` +
+      `${outputs.length} outputs (${bytes} bytes) uploaded and verified in ${(elapsedMs / 1000).toFixed(1)} s${reused}` +
       (archived ? `; training log (${archived.size} bytes) archived` : '') +
       `; job ${pending ? `failed: ${pending.code}` : 'succeeded'}`,
     patch: (current) => {
       current.outputs = outputs;
+      current.transfer = transfer;
       current.logArchive = archived;
       if (pending) current.error = pending;
     },

@@ -117,6 +117,7 @@ function depsFor(logBucket: string | undefined): TransferDeps {
     shell: host,
     identity: { username: 'ubuntu', port: 22, privateKey: 'unused' },
     timings: { ...defaultTimings(), transferPollMs: 50 },
+    connections: 8,
     ...(logBucket ? { logBucket } : {}),
   };
 }

@@ -102,6 +102,8 @@ export const workerEnv = {
   /** Poll intervals; the defaults suit real GPU instances, tests shorten them. */
   BOOT_POLL_MS: z.coerce.number().int().min(10).optional(),
   TRANSFER_POLL_MS: z.coerce.number().int().min(10).optional(),
+  /** Requests in flight at once per stage-in or stage-out on a host (the transfer engine's connections). */
+  TRANSFER_CONNECTIONS: z.coerce.number().int().min(1).max(256).optional(),
   TRAIN_POLL_MS: z.coerce.number().int().min(10).optional(),
   TERMINATE_POLL_MS: z.coerce.number().int().min(10).optional(),
   BOOT_DEADLINE_MS: z.coerce.number().int().min(1000).optional(),

@@ -82,12 +82,12 @@ export function renderCheckpointSyncScript(
   jobId: string,
   runId: string,
   uploads: readonly CheckpointUpload[],
-  parallelism: number,
+  connections: number,
 ): string {
   return renderStageOutScript({
     jobDir: jobDir(jobId),
     statusFile: checkpointResultFile(runId),
-    parallelism,
+    connections,
     uploads: uploads.map((upload): StageOutUpload =>
       'url' in upload
         ? { kind: 'put', relPath: checkpointJobPath(upload.path), url: upload.url }

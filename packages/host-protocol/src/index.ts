@@ -12,13 +12,16 @@ export {
   HostAnswerError,
   killTaskCommand,
   LOG_MARKER,
+  parseProgressLines,
   parseTaskCheck,
   resetTaskCommand,
   startTaskCommand,
   TASK_NAMES,
   taskFiles,
   taskScriptPath,
+  waitTaskCommand,
   type KillOptions,
+  type TaskWait,
   type LogRead,
   type TaskFiles,
   type TaskName,
@@ -43,7 +46,24 @@ export {
   renderListOutputsCommand,
   type ListedOutput,
 } from './transfer/list-outputs';
-export { stageInResultSchema, stageOutResultSchema, type StageInStatus, type StageOutStatus } from './transfer/result';
+export {
+  stageInResultSchema,
+  stageOutResultSchema,
+  TRANSFER_FAILURE_KINDS,
+  transferProgressFileSchema,
+  type StageInStatus,
+  type StageOutStatus,
+  type TransferProgressFile,
+} from './transfer/result';
+export {
+  downloadPartSize,
+  MULTIPART_THRESHOLD_BYTES,
+  partCount,
+  S3_MAX_PARTS,
+  TRANSFER_DEFAULTS,
+  uploadPartSize,
+  type TransferTuning,
+} from './transfer/tuning';
 export { renderStageInScript, type StageInFile, type StageInPlan } from './transfer/stage-in';
 export { renderStageOutScript, type StageOutPlan, type StageOutUpload } from './transfer/stage-out';
 export { checkRelPath } from './transfer/validate';

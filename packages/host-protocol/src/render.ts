@@ -26,7 +26,8 @@ export type ScriptName =
   | 'kill-task.sh'
   | 'train-wrapper.sh'
   | 'transfer.sh'
-  | 'transfer-result.py'
+  | 'transfer.py'
+  | 'wait-task.sh'
   | 'checkpoints.sh'
   | 'tail-log.sh'
   | 'install-files.py';

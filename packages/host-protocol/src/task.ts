@@ -21,6 +21,10 @@ export const TASK_NAMES = ['stage-in', 'train', 'stage-out'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 export interface TaskFiles {
+  /** The transfer engine's progress, rewritten while it runs. */
+  progress: string;
+  /** The transfer engine's journal of parts sent (stage-out): kept across runs of the task. */
+  journal: string;
   script: string;
   lock: string;
   pid: string;
@@ -33,6 +37,8 @@ export interface TaskFiles {
 export function taskFiles(task: TaskName): TaskFiles {
   const base = `${JOB_LAYOUT.meta}/${task}`;
   return {
+    progress: `${base}.progress`,
+    journal: `${base}.journal`,
     script: `${base}.sh`,
     lock: `${base}.lock`,
     pid: `${base}.pid`,
@@ -96,6 +102,37 @@ export function checkTaskCommand(jobId: string, task: TaskName, log?: LogRead): 
     },
     { label: task },
   );
+}
+
+/** A wait that sends the task's progress file as it changes: see waitTaskCommand. */
+export interface TaskWait {
+  /** The longest the command waits for the task to end before it answers `state=running`. */
+  waitMs: number;
+  /** Relative to the job directory; its first line is sent as `progress=<line>` whenever it changed. */
+  progressFile?: string;
+}
+
+/**
+ * Waits up to `waitMs` for the task to end (answering at once when it does), sending its progress
+ * lines meanwhile; the answer ends as checkTaskCommand's does (parseTaskCheck reads it) and
+ * parseProgressLines reads the progress lines.
+ */
+export function waitTaskCommand(jobId: string, task: TaskName, wait: TaskWait): string {
+  if (!Number.isSafeInteger(wait.waitMs) || wait.waitMs < 0) throw new Error(`waitMs must be a whole number >= 0, got ${wait.waitMs}`);
+  return renderScript(
+    'wait-task.sh',
+    { INNO_JOB_DIR: jobDir(jobId), INNO_TASK: task, INNO_PROGRESS_FILE: wait.progressFile ?? '', INNO_WAIT_MS: wait.waitMs },
+    { label: task },
+  );
+}
+
+/** The `progress=` lines of a wait's answer (complete lines only), their payloads in order. */
+export function parseProgressLines(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .filter((line) => line.startsWith('progress='))
+    .map((line) => line.slice('progress='.length));
 }
 
 export interface KillOptions {

@@ -11,6 +11,7 @@ import {
   renderCheckpointSyncScript,
   startCheckpointSyncCommand,
 } from '../src';
+import { planOf } from './plan-of';
 
 const JOB = 'j0000000000000000000001';
 
@@ -27,7 +28,7 @@ describe('checkpoint host commands', () => {
   it('put every checkpoint path under checkpoints/ as quoted data, never as code', () => {
     const evil = "step-1/$(touch pwned)'; rm -rf ~ #\n.bin";
     const script = renderCheckpointSyncScript(JOB, 'r1', [{ path: evil, url: 'http://127.0.0.1:9/b/k?X-Amz-Signature=s' }], 4);
-    expect(script).toContain(`'checkpoints/step-1/$(touch pwned)'\\''; rm -rf ~ #\n.bin'`);
+    expect(planOf(script).uploads?.map((upload) => upload.relPath)).toEqual([`checkpoints/${evil}`]);
     expect(script).toContain('RESULT_FILE=.inno/checkpoint-sync.r1.result');
     expect(() => renderCheckpointSyncScript(JOB, 'r1', [{ path: '../escape', url: 'http://x/y' }], 4)).toThrow(/segment/);
   });
@@ -74,11 +75,13 @@ describe('checkpoint host commands', () => {
     );
     expect(script).toContain('MODE=stage-out');
     expect(script).toContain('RESULT_FILE=.inno/checkpoint-sync.r2.result');
-    // Items: the three parts of file 0 in part order, then file 1 as one PUT (part 0).
-    expect(script).toMatch(/PART_SIZE=\(\n {2}8\n {2}0\n\)/);
-    expect(script).toMatch(/NPARTS=\(\n {2}3\n {2}0\n\)/);
-    expect(script).toMatch(/ITEM_FILE=\(\n {2}0\n {2}0\n {2}0\n {2}1\n\)/);
-    expect(script).toMatch(/ITEM_PART=\(\n {2}1\n {2}2\n {2}3\n {2}0\n\)/);
+    // The three parts of file 0 in part order, then file 1 as one PUT.
+    const plan = planOf(script);
+    expect(plan.connections).toBe(4);
+    expect(plan.uploads?.map((upload) => [upload.kind, upload.partSize, upload.parts?.map((part) => part.partNumber)])).toEqual([
+      ['multipart', 8, [1, 2, 3]],
+      ['put', undefined, undefined],
+    ]);
     expect(() =>
       renderCheckpointSyncScript(JOB, 'r2', [{ path: 'a.pt', partSize: 8, parts: [{ partNumber: 2, url: 'http://127.0.0.1:9/b/k' }] }], 4),
     ).toThrow(/numbered 1 to 1/);

@@ -23,8 +23,9 @@ describe('host scripts as files', () => {
       'start-task.sh',
       'tail-log.sh',
       'train-wrapper.sh',
-      'transfer-result.py',
+      'transfer.py',
       'transfer.sh',
+      'wait-task.sh',
     ]);
     for (const name of SCRIPTS) {
       const check = name.endsWith('.py')

@@ -54,6 +54,32 @@ const progressSchema = z
   .record(z.string(), z.number())
   .refine((p) => typeof p.step === 'number', 'progress needs a step') as unknown as z.ZodType<Progress>;
 
+/** The transfer statuses whose stage reports how far its copy has got. */
+export const TRANSFER_STAGES = ['staging_in', 'staging_out'] as const;
+
+/**
+ * How far the current (or last) transfer has got, as the stage read it from the host's progress
+ * file: bytes and files copied of those planned, and the recent rate.
+ */
+export const transferProgressSchema = z.object({
+  /** The status the transfer ran in. */
+  stage: z.enum(TRANSFER_STAGES),
+  /** Bytes copied so far. */
+  bytesDone: z.number().int().min(0),
+  /** Bytes the transfer moves in all; 0 while not yet known. */
+  bytesTotal: z.number().int().min(0),
+  /** The recent rate, in bytes per second (may be fractional); 0 when unknown. */
+  bytesPerSecond: z.number().min(0),
+  /** Files copied completely so far. */
+  filesDone: z.number().int().min(0),
+  /** Files the transfer moves in all. */
+  files: z.number().int().min(0),
+  /** When the stage last read these figures. */
+  updatedAt: isoTime,
+});
+
+export type TransferProgress = z.infer<typeof transferProgressSchema>;
+
 export interface OutputObject {
   key: string;
   size: number;
@@ -117,7 +143,18 @@ export const jobRecordSchema = z.looseObject({
   /** How many of those restarts were for an instance the cloud reported preempted (retry.onPreempted). */
   preemptions: z.number().int().min(0).default(0),
   /** The stage-out plan (keys, sizes, multipart upload ids), fixed once so a rerun reuses its uploads. */
-  stageOutPlan: z.array(z.object({ relPath: z.string(), key: z.string(), size: z.number(), uploadId: z.string().optional() })).optional(),
+  stageOutPlan: z
+    .array(
+      z.object({
+        relPath: z.string(),
+        key: z.string(),
+        size: z.number(),
+        uploadId: z.string().optional(),
+        /** Bytes per part of the multipart upload (uploadPartSize); absent in older plans: 8 MiB. */
+        partSize: z.number().int().min(1).optional(),
+      }),
+    )
+    .optional(),
   /**
    * The host's whole train.log, uploaded at stage-out to the service's bucket (`jobs/<id>/logs/train.log`):
    * planned with the outputs (uploadId while a multipart upload is open), `archivedAt` set once the
@@ -140,6 +177,12 @@ export const jobRecordSchema = z.looseObject({
   /** The checkpoint restored on the current instance by stage-in (after a restart on a new host). Null: started fresh. */
   resumedFrom: resumedFromSchema.nullable().default(null),
   progress: progressSchema.nullable(),
+  /**
+   * The latest transfer figures (staging_in, staging_out); null until a transfer reports, and the
+   * last one stays after its stage. The figures come from a file on the host, so a malformed value
+   * reads as null rather than making the whole record unreadable: it is advisory, the job is not.
+   */
+  transfer: transferProgressSchema.nullable().catch(null),
   outputs: z.array(z.object({ key: z.string(), size: z.number() })),
   error: jobErrorSchema.nullable(),
   /** A failure seen during training, reported once partial outputs have been staged out. */
@@ -197,6 +240,7 @@ export function createJobRecord(
     resumeSource: fields.resumeSource ?? null,
     resumedFrom: null,
     progress: null,
+    transfer: null,
     outputs: [],
     error: null,
     pendingError: null,

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { latestCheckpoint } from './checkpoints';
 import { jobCost } from './cost';
 import { jobErrorCodeSchema } from './error-codes';
-import { instancesOf, type InstanceInfo, type JobRecord } from './record';
+import { instancesOf, TRANSFER_STAGES, type InstanceInfo, type JobRecord, type TransferProgress } from './record';
 
 const time = z.string().describe('ISO 8601 time with offset');
 
@@ -49,6 +49,20 @@ export const publicJobSchema = z.object({
     final: z.boolean().describe('true once the job is settled'),
   }),
   progress: z.record(z.string(), z.number()).nullable().describe('the latest metrics line the training printed'),
+  transfer: z
+    .object({
+      stage: z.enum(TRANSFER_STAGES).describe('the status the transfer ran in'),
+      bytesDone: z.number().int().min(0),
+      bytesTotal: z.number().int().min(0).describe('0 while not yet known'),
+      bytesPerSecond: z.number().min(0).describe('the recent rate in bytes per second; 0 when unknown'),
+      filesDone: z.number().int().min(0),
+      files: z.number().int().min(0),
+      updatedAt: time.describe('when these figures were read from the host'),
+    })
+    .nullable()
+    .describe(
+      'how far the copy between S3 and the instance has got: the current one while the job is in staging_in or staging_out (stage equals status), else the last one; null until a transfer reports',
+    ),
   training: z.object({ startedAt: time.nullable(), exitCode: z.number().int().nullable() }),
   outputUri: z.string(),
   logArchive: z
@@ -130,6 +144,18 @@ export function settledAt(
   return latest;
 }
 
+function publicTransfer(transfer: TransferProgress): NonNullable<PublicJob['transfer']> {
+  return {
+    stage: transfer.stage,
+    bytesDone: transfer.bytesDone,
+    bytesTotal: transfer.bytesTotal,
+    bytesPerSecond: transfer.bytesPerSecond,
+    filesDone: transfer.filesDone,
+    files: transfer.files,
+    updatedAt: transfer.updatedAt,
+  };
+}
+
 function checkpointSummary(job: JobRecord): PublicJob['checkpoints'] {
   const latest = latestCheckpoint(job.checkpoints);
   const source = job.resumeSource;
@@ -159,6 +185,7 @@ export function toPublicJob(job: JobRecord): PublicJob {
     retiredInstances: job.retiredInstances.map(publicInstance),
     cost: { ...jobCost(job), final: settled !== null },
     progress: (job.progress as Record<string, number> | null) ?? null,
+    transfer: job.transfer ? publicTransfer(job.transfer) : null,
     training: { startedAt: job.training.startedAt, exitCode: job.training.exitCode },
     outputUri: job.spec.outputUri,
     logArchive: job.logArchive?.archivedAt ? { uri: job.logArchive.uri, size: job.logArchive.size } : null,

@@ -63,6 +63,22 @@ describe('a stored job record', () => {
     expect(parseJobRecord(JSON.stringify({ ...stored, resumedFrom })).resumedFrom).toEqual(resumedFrom);
   });
 
+  it('keeps the last transfer figures, has none on older records, and reads malformed ones as none', () => {
+    expect(parseJobRecord(JSON.stringify(stored)).transfer).toBeNull();
+    const transfer = {
+      stage: 'staging_in',
+      bytesDone: 10,
+      bytesTotal: 20,
+      bytesPerSecond: 2.5,
+      filesDone: 1,
+      files: 2,
+      updatedAt: now,
+    };
+    expect(parseJobRecord(JSON.stringify({ ...stored, transfer })).transfer).toEqual(transfer);
+    for (const bad of [{ ...transfer, bytesDone: -1 }, { ...transfer, bytesPerSecond: null }, { ...transfer, stage: 'training' }, 'x'])
+      expect(parseJobRecord(JSON.stringify({ ...stored, transfer: bad })).transfer).toBeNull();
+  });
+
   it("keeps fields it does not know, so a newer writer's fields survive an older reader", () => {
     expect(parseJobRecord(JSON.stringify({ ...stored, webhookIds: ['w1'] }))).toMatchObject({ webhookIds: ['w1'] });
   });

@@ -58,6 +58,24 @@ describe('the public job view', () => {
   });
 });
 
+describe('transfer progress in the public view', () => {
+  it('is null until a transfer reports, then the figures as the stage recorded them', () => {
+    expect(toPublicJob(job({ status: 'staging_in' })).transfer).toBeNull();
+    const transfer = {
+      stage: 'staging_out' as const,
+      bytesDone: 1024,
+      bytesTotal: 4096,
+      bytesPerSecond: 512.5,
+      filesDone: 1,
+      files: 3,
+      updatedAt: T1,
+    };
+    const view = toPublicJob(job({ status: 'staging_out', transfer }));
+    expect(view.transfer).toEqual(transfer);
+    expect(publicJobSchema.parse(view)).toEqual(view);
+  });
+});
+
 describe('checkpoints in the public view', () => {
   it('counts them and names the most recently synced one, with the step read from the name', () => {
     const job = createJobRecord({

@@ -39,6 +39,10 @@ export interface S3StorageOptions {
 export interface S3ObjectInfo {
   key: string;
   size: number;
+  /** As listed, quotes included: the MD5 of the bytes for a single-part upload without KMS. */
+  etag?: string;
+  /** Flexible checksums the object was stored with (ListObjectsV2's ChecksumAlgorithm). */
+  checksumAlgorithms?: string[];
 }
 
 export interface CheckedInput {
@@ -57,6 +61,8 @@ export interface CompletedPart {
 
 export interface S3Storage {
   headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null>;
+  /** The object's full-object SHA-256 (base64) when S3 publishes one (HeadObject, ChecksumMode ENABLED); else null. */
+  objectSha256(bucket: string, key: string): Promise<string | null>;
   /** Every object under the prefix (all pages), or the first `limit`; `maxKeys` is the page size. */
   listPrefix(bucket: string, prefix: string, options?: { maxKeys?: number; limit?: number }): Promise<S3ObjectInfo[]>;
   /** Throws InnoError `input_not_found` when the object, or every object of the prefix, is missing. */
@@ -155,6 +161,18 @@ class S3StorageClient implements S3Storage {
     }
   }
 
+  async objectSha256(bucket: string, key: string): Promise<string | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      // A composite checksum (of the parts' checksums, "<base64>-N") says nothing of the whole file.
+      const value = out.ChecksumSHA256;
+      return value && !value.includes('-') && out.ChecksumType !== 'COMPOSITE' ? value : null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap(err, 'HeadObject', bucket, key);
+    }
+  }
+
   /** Every object under the prefix (all pages), or the first `limit` of them. `maxKeys` is the page size. */
   async listPrefix(bucket: string, prefix: string, options: { maxKeys?: number; limit?: number } = {}): Promise<S3ObjectInfo[]> {
     const objects: S3ObjectInfo[] = [];
@@ -163,7 +181,13 @@ class S3StorageClient implements S3Storage {
       const input = { Bucket: bucket, Prefix: prefix, MaxKeys: options.maxKeys, ContinuationToken: token };
       const page = await this.call('ListObjectsV2', bucket, prefix, () => this.client.send(new ListObjectsV2Command(input)));
       for (const item of page.Contents ?? []) {
-        if (item.Key !== undefined) objects.push({ key: item.Key, size: item.Size ?? 0 });
+        if (item.Key === undefined) continue;
+        objects.push({
+          key: item.Key,
+          size: item.Size ?? 0,
+          ...(item.ETag ? { etag: item.ETag } : {}),
+          ...(item.ChecksumAlgorithm?.length ? { checksumAlgorithms: item.ChecksumAlgorithm.map(String) } : {}),
+        });
       }
       // A server saying "truncated" without a token would otherwise make this loop forever.
       if (options.limit !== undefined && objects.length >= options.limit) return objects.slice(0, options.limit);
@@ -327,7 +351,8 @@ async function checkInput(storage: S3Storage, location: S3Location): Promise<Che
     const hint = under.length > 0 ? ` (objects exist under ${uri}/ — add a trailing "/" to use the prefix)` : '';
     throw new InnoError('input_not_found', `Object ${uri} does not exist${hint}`, { details: { uri } });
   }
-  return { kind: 'object', location, objects: [{ key: location.key, size: head.size }], totalBytes: head.size };
+  const object = { key: location.key, size: head.size, ...(head.etag ? { etag: head.etag } : {}) };
+  return { kind: 'object', location, objects: [object], totalBytes: head.size };
 }
 
 /** Reads a body, refusing (and abandoning the stream) as soon as it passes maxBytes. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { FileTransferError, InnoError } from '@inno-train/core';
 import { startS3Server, type S3ServerHandle } from '@inno-train/test-kit';
@@ -178,7 +178,12 @@ describe('small objects and buckets', () => {
     await storage.ensureBucket('fresh-bucket');
     await storage.ensureBucket('fresh-bucket');
     await storage.putSmallObject('fresh-bucket', 'k.txt', 'ok');
-    expect(await storage.listPrefix('fresh-bucket', '')).toEqual([{ key: 'k.txt', size: 2 }]);
+    // The listing carries the ETag: for a single PUT, the MD5 of the bytes (what stage-in checks downloads against).
+    const md5 = createHash('md5').update('ok').digest('hex');
+    expect(await storage.listPrefix('fresh-bucket', '')).toEqual([{ key: 'k.txt', size: 2, etag: `"${md5}"` }]);
+    // No flexible checksum was stored with it: no SHA-256 to publish.
+    expect(await storage.objectSha256('fresh-bucket', 'k.txt')).toBeNull();
+    expect(await storage.objectSha256('fresh-bucket', 'missing.txt')).toBeNull();
   });
 });
 

@@ -14,6 +14,7 @@ export const JOB_ERROR_CODES = [
   'provider_auth_failed',
   'provider_error',
   'input_transfer_failed',
+  'input_verification_failed',
   'transfer_timeout',
   'training_failed',
   'training_process_lost',
@@ -40,6 +41,8 @@ export const JOB_ERROR_CODE_INFO: Record<JobErrorCode, string> = {
   provider_auth_failed: "Lambda refused the service's API key or account",
   provider_error: 'Lambda answered with another error while provisioning',
   input_transfer_failed: 'an input could not be fetched onto the host',
+  input_verification_failed:
+    "an input's bytes on the host did not match the checksum S3 publishes for it (MD5 or SHA-256), however often it was fetched",
   transfer_timeout: 'stage-in or stage-out ran past its deadline',
   training_failed: 'the command exited non-zero (exit code and log tail in the message)',
   training_process_lost: 'the training process vanished without an exit code',

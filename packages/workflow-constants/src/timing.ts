@@ -21,7 +21,10 @@ export interface WorkflowTimings {
    * died mid-launch: teardown looks for its instance once more and settles.
    */
   launchInFlightMaxMs: number;
-  /** How often a running transfer script is checked. */
+  /**
+   * The longest one check of a running transfer waits on the host for its end (it answers the moment
+   * the transfer ends, so this is not a delay: it bounds how long one check holds a worker slot).
+   */
   transferPollMs: number;
   /** Give up on a transfer after this long. */
   transferDeadlineMs: number;
@@ -52,7 +55,7 @@ export function defaultTimings(): WorkflowTimings {
     // One launch is up to 5 attempts of 15 s with backoff (about 1.5 min), each first waiting for an
     // account-wide launch slot (one per 12 s, 5 a minute): 2 min is too short when jobs launch together.
     launchInFlightMaxMs: 5 * 60_000,
-    transferPollMs: 3_000,
+    transferPollMs: 10_000,
     transferDeadlineMs: 6 * 3600_000,
     trainPollMs: 10_000,
     terminatePollMs: 5_000,
@@ -67,9 +70,14 @@ export function defaultTimings(): WorkflowTimings {
 
 /** Data movement settings. */
 export const TRANSFER = {
-  /** Parallel downloads / uploads run on the host. */
-  parallelism: 8,
-  /** Files above this go up in multipart parts of this size (S3's minimum part is 5 MiB). */
+  /**
+   * Requests in flight at once for a whole stage-in or stage-out (TRANSFER_CONNECTIONS overrides it):
+   * S3 serves ~85-90 MB/s per connection, so 64 fill ~5 GB/s, an 8-GPU host's share of its network.
+   */
+  connections: 64,
+  /** The same for checkpoint uploads, which share the host's network with training. */
+  checkpointConnections: 16,
+  /** Checkpoint files and the training log above this go up in multipart parts of this size (S3's minimum part is 5 MiB). */
   partSizeBytes: 8 * 1024 * 1024,
   /** How much of the training log one poll pulls from the host. */
   logChunkBytes: 256 * 1024,

@@ -117,7 +117,7 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
         expect(() => exportLines({ [key]: value })).toThrow(/NUL/);
         expect(() => renderRunScript(jobRecord('j0000000000000000000000', { env: { [key]: value } }))).toThrow(/NUL/);
         const files = [{ relPath: `inputs/${value}`, url: 'http://127.0.0.1/x', size: 1 }];
-        expect(() => renderStageInScript({ jobDir: 'inno-train/x', files, parallelism: 1, statusFile: '.inno/s.json' })).toThrow(/NUL/);
+        expect(() => renderStageInScript({ jobDir: 'inno-train/x', files, connections: 1, statusFile: '.inno/s.json' })).toThrow(/NUL/);
       }),
       { numRuns: Number(process.env.HOSTILE_RUNS_B ?? 2000) },
     );
@@ -201,7 +201,7 @@ describe('hostile input never reaches a shell unquoted (real sshd, real executor
             const dir = `inno-train/${id}`;
             const plan = planFiles(server, id, leaves, sizes);
             const planned = plan.map(({ relPath, url, size }) => ({ relPath, url, size }));
-            const script = renderStageInScript({ jobDir: dir, files: planned, parallelism: 4, statusFile: '.inno/stage-in.json' });
+            const script = renderStageInScript({ jobDir: dir, files: planned, connections: 4, statusFile: '.inno/stage-in.json' });
             const landed = await runStageIn(host, lane, dir, script);
             expect(landed.found).toEqual(expectedListing(plan));
             if (landed.canaries !== NO_CANARY) throw new Error(`an injected command ran: ${landed.canaries}`);

@@ -1,15 +1,26 @@
 /**
- * Stage-out as a task of the host protocol: transfer.sh in MODE=stage-out, rendered with the plan
- * (one PUT per small file, presigned UploadPart requests for each part of a large one).
+ * Stage-out as a task of the host protocol: transfer.sh in MODE=stage-out, carrying the transfer
+ * engine and the plan (one PUT per small file, presigned UploadPart requests for each part of a
+ * large one, sent in parallel over the plan's connections).
  */
 import { renderScript, scriptSource } from '../render';
-import { checkByteCount, checkDistinctTargets, checkHostPath, checkParallelism, checkRelPath, checkUrl, planError } from './validate';
+import { stripUndefined } from './stage-in';
+import { TRANSFER_DEFAULTS, type TransferTuning } from './tuning';
+import { checkByteCount, checkConnections, checkDistinctTargets, checkHostPath, checkRelPath, checkUrl, planError } from './validate';
 
 export type StageOutUpload =
-  | { kind: 'put'; relPath: string; url: string }
-  | { kind: 'multipart'; relPath: string; partSize: number; parts: { partNumber: number; url: string }[] };
+  | { kind: 'put'; relPath: string; url: string; size?: number }
+  | {
+      kind: 'multipart';
+      relPath: string;
+      partSize: number;
+      parts: { partNumber: number; url: string }[];
+      /** The multipart upload's id: parts journalled under it are not sent again by a restart. */
+      uploadId?: string;
+      size?: number;
+    };
 
-export interface StageOutPlan {
+export interface StageOutPlan extends Partial<Pick<TransferTuning, 'stallSeconds' | 'attempts'>> {
   /** Absolute, or relative to the SSH user's home. */
   jobDir: string;
   /**
@@ -17,18 +28,20 @@ export interface StageOutPlan {
    * As the `stage-out` task it is taskFiles('stage-out').result, which the runner embeds in the status.
    */
   statusFile: string;
-  parallelism: number;
+  /** Requests in flight at once, for the whole stage: the engine's worker threads. */
+  connections: number;
   /** relPath is relative to the job directory, e.g. `output/model.bin`. */
   uploads: StageOutUpload[];
+  /** Where the engine rewrites its progress every half second; none if absent. */
+  progressFile?: string;
+  /**
+   * Where parts that went up are journalled (upload id, part, size, ETag), relative to the job
+   * directory; a run of the same uploads skips them. Absent: no journal.
+   */
+  journalFile?: string;
 }
 
 const MAX_PARTS = 10_000;
-
-interface Item {
-  file: number;
-  part: number;
-  url: string;
-}
 
 /** Part numbers must be exactly 1..n: the script cuts part k at offset (k - 1) * partSize. */
 function checkParts(upload: Extract<StageOutUpload, { kind: 'multipart' }>, where: string): { partNumber: number; url: string }[] {
@@ -47,43 +60,47 @@ function checkParts(upload: Extract<StageOutUpload, { kind: 'multipart' }>, wher
 export function renderStageOutScript(plan: StageOutPlan): string {
   const jobDir = checkHostPath(plan.jobDir, 'jobDir');
   const statusFile = checkHostPath(plan.statusFile, 'statusFile');
-  const parallelism = checkParallelism(plan.parallelism);
-  const rel: string[] = [];
-  const partSize: number[] = [];
-  const nparts: number[] = [];
-  const items: Item[] = [];
-  plan.uploads.forEach((upload, file) => {
+  const connections = checkConnections(plan.connections);
+  const tuning = { ...TRANSFER_DEFAULTS, ...stripUndefined(plan) };
+  const uploads = plan.uploads.map((upload, file) => {
     const where = `uploads[${file}]`;
-    rel.push(checkRelPath(upload.relPath, `${where}.relPath`));
-    if (upload.kind === 'put') {
-      partSize.push(0);
-      nparts.push(0);
-      items.push({ file, part: 0, url: checkUrl(upload.url, `${where}.url`) });
-    } else if (upload.kind === 'multipart') {
-      const parts = checkParts(upload, where);
-      partSize.push(upload.partSize);
-      nparts.push(parts.length);
-      for (const part of parts) items.push({ file, part: part.partNumber, url: part.url });
-    } else {
-      throw planError(`${where}.kind must be "put" or "multipart"`);
+    const relPath = checkRelPath(upload.relPath, `${where}.relPath`);
+    const size = upload.size === undefined ? {} : { size: checkByteCount(upload.size, `${where}.size`) };
+    if (upload.kind === 'put') return { kind: 'put', relPath, url: checkUrl(upload.url, `${where}.url`), ...size };
+    if (upload.kind !== 'multipart') throw planError(`${where}.kind must be "put" or "multipart"`);
+    const parts = checkParts(upload, where);
+    if (upload.uploadId !== undefined && (typeof upload.uploadId !== 'string' || upload.uploadId === '')) {
+      throw planError(`${where}.uploadId must be a non-empty string`);
     }
+    return {
+      kind: 'multipart',
+      relPath,
+      partSize: upload.partSize,
+      parts,
+      ...(upload.uploadId ? { uploadId: upload.uploadId } : {}),
+      ...size,
+    };
   });
-  checkDistinctTargets(rel);
+  checkDistinctTargets(uploads.map((upload) => upload.relPath));
+  const engine = {
+    mode: 'stage-out',
+    jobDir,
+    resultFile: statusFile,
+    ...(plan.progressFile ? { progressFile: checkHostPath(plan.progressFile, 'progressFile') } : {}),
+    ...(plan.journalFile ? { journalFile: checkHostPath(plan.journalFile, 'journalFile') } : {}),
+    connections,
+    stallSeconds: tuning.stallSeconds,
+    attempts: tuning.attempts,
+    uploads,
+  };
   return renderScript(
     'transfer.sh',
     {
       MODE: 'stage-out',
       JOB_DIR: jobDir,
       RESULT_FILE: statusFile,
-      PARALLELISM: parallelism,
-      REL: rel,
-      SIZE: [],
-      PART_SIZE: partSize,
-      NPARTS: nparts,
-      ITEM_FILE: items.map((item) => item.file),
-      ITEM_PART: items.map((item) => item.part),
-      ITEM_URL: items.map((item) => item.url),
-      RESULT_PY: scriptSource('transfer-result.py'),
+      PLAN_JSON: JSON.stringify(engine),
+      ENGINE_PY: scriptSource('transfer.py'),
     },
     { label: 'stage-out' },
   );

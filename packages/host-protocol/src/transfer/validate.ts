@@ -9,7 +9,8 @@ import { InnoError } from '@inno-train/core';
 /** Linux limits: a whole path (PATH_MAX) and one name (NAME_MAX), in bytes. */
 const MAX_PATH_BYTES = 4095;
 const MAX_NAME_BYTES = 255;
-const MAX_PARALLELISM = 64;
+/** Worker threads of the transfer engine: an 8-GPU host's network wants a few dozen connections. */
+const MAX_CONNECTIONS = 256;
 
 export function planError(message: string, details?: unknown): InnoError {
   return new InnoError('invalid_transfer_plan', message, { details });
@@ -54,11 +55,11 @@ export function checkUrl(url: string, what: string): string {
   return url;
 }
 
-export function checkParallelism(parallelism: number): number {
-  if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > MAX_PARALLELISM) {
-    throw planError(`parallelism must be a whole number from 1 to ${MAX_PARALLELISM}, got ${parallelism}`);
+export function checkConnections(connections: number): number {
+  if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
+    throw planError(`connections must be a whole number from 1 to ${MAX_CONNECTIONS}, got ${connections}`);
   }
-  return parallelism;
+  return connections;
 }
 
 export function checkByteCount(value: number, what: string, min = 0): number {
