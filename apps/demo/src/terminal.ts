@@ -12,7 +12,7 @@ const CLEAR_LINE = '\r\x1b[K';
 
 /**
  * Keeps one live progress line under the log lines. On a terminal it is redrawn in place; in a
- * pipe (CI) it is printed only when the status or step changes, so logs stay short and readable.
+ * pipe (CI) it is printed only when the status, the step or a tenth of a transfer changes, so logs stay short and readable.
  */
 export class ProgressPrinter {
   private showing = false;
@@ -36,7 +36,12 @@ export class ProgressPrinter {
       this.showing = true;
       return;
     }
-    const key = `${job.status}:${job.progress?.step ?? ''}`;
+    // A transfer prints at each tenth of its bytes, so a pipe shows it move without a line a second.
+    const transfer =
+      job.transfer?.stage === job.status && job.transfer.bytesTotal > 0
+        ? Math.floor((10 * job.transfer.bytesDone) / job.transfer.bytesTotal)
+        : '';
+    const key = `${job.status}:${job.progress?.step ?? ''}:${transfer}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     this.out.write(`${renderProgress(job, elapsedMs, 100)}\n`);

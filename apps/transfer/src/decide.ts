@@ -17,6 +17,10 @@ export interface TransferStatus {
   verified?: number | undefined;
   /** Stage-out: parts an earlier run sent (its journal), not sent again. */
   reused?: number | undefined;
+  retries?: number | undefined;
+  /** The engine's start and end, ms since the epoch by the host's clock. */
+  startedAt?: number | undefined;
+  finishedAt?: number | undefined;
   parts?: Record<string, { partNumber: number; etag: string }[]>;
 }
 

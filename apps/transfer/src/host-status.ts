@@ -93,7 +93,22 @@ async function streamWatch(
   let text = '';
   let handled = 0;
   let stopped = false;
-  let progressing = Promise.resolve();
+  // One store write at a time; a newer line replaces one still waiting for its turn.
+  let waiting: TransferProgressFile | null = null;
+  let writing: Promise<void> | null = null;
+  const drain = async (): Promise<void> => {
+    while (waiting && !stopped) {
+      const next: TransferProgressFile = waiting;
+      waiting = null;
+      // Progress is for show: a failed write must not fail the check (the next line tries again).
+      const inStage = await Promise.resolve(options.onProgress!(next)).catch(() => true);
+      if (inStage === false) {
+        stopped = true;
+        controller.abort(new Error('the job left the stage'));
+      }
+    }
+    writing = null;
+  };
   const onStdout = (chunk: Buffer) => {
     text += chunk.toString('utf8');
     const lines = parseProgressLines(text);
@@ -104,17 +119,8 @@ async function streamWatch(
       .filter((p) => p !== null)
       .pop();
     if (!latest || !options.onProgress || stopped) return;
-    // One store write at a time; a newer line replaces any still queued.
-    progressing = progressing
-      .then(async () => {
-        if (stopped) return;
-        if ((await options.onProgress!(latest)) === false) {
-          stopped = true;
-          controller.abort(new Error('the job left the stage'));
-        }
-      })
-      // Progress is for show: a failed write must not fail the check (the next line tries again).
-      .catch(() => undefined);
+    waiting = latest;
+    writing ??= drain();
   };
   try {
     await stream(target, command, { onStdout }, { label: `${task}:check`, signal: controller.signal });
@@ -123,6 +129,6 @@ async function streamWatch(
   } finally {
     clearTimeout(timer);
   }
-  await progressing;
+  await writing;
   return stopped ? 'state=running\n' : text;
 }

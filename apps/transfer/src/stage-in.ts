@@ -28,7 +28,7 @@ import {
 } from '@inno-train/workflow';
 import { parseStepState, presignLifetimeSeconds, type StagePayload, type WorkflowTimings } from '@inno-train/workflow-constants';
 import { stringify } from 'yaml';
-import { decideTransferCheck, MAX_TRANSFER_RESTARTS } from './decide';
+import { decideTransferCheck, MAX_TRANSFER_RESTARTS, type TransferStatus } from './decide';
 import { watchTransfer } from './host-status';
 import { finalProgress, progressRecorder, verifiedInputsCode } from './progress';
 import type { HostExecutor } from '@inno-train/host-port';
@@ -57,6 +57,19 @@ export async function stageInStep(deps: TransferDeps, payload: StagePayload, log
   }
   return onHost(hostContext(deps, 'staging_in', logger), job, payload.step, (step) =>
     step.phase !== 'running' ? startStageIn(deps, job, step) : checkStageIn(deps, job, step, logger),
+  );
+}
+
+/**
+ * Where a finished transfer's time went: the engine's own start and end on the host (its clock),
+ * beside the stage's, so an operator (and bench:stage-times) can tell bytes moving from overhead.
+ */
+export function logHostTimes(logger: Logger, task: 'stage-in' | 'stage-out', status: TransferStatus, bytes: number): void {
+  const { startedAt, finishedAt } = status;
+  const hostMs = startedAt !== undefined && finishedAt !== undefined ? finishedAt - startedAt : undefined;
+  logger.info(
+    { task, bytes, hostStartedAt: startedAt, hostFinishedAt: finishedAt, hostMs, retries: status.retries },
+    'transfer finished on the host',
   );
 }
 
@@ -103,6 +116,7 @@ async function checkStageIn(deps: TransferDeps, job: JobRecord, step: StagePaylo
   const verified = decision.status.verified ? `, ${decision.status.verified} checked against S3's checksum` : '';
   const message = `Inputs on the host: ${state.files} files, ${bytes} bytes in ${(elapsedMs / 1000).toFixed(1)} s${verified}${restored}`;
   const transfer = finalProgress('staging_in', bytes, state.files ?? 0, elapsedMs);
+  logHostTimes(logger, 'stage-in', decision.status, bytes);
   return applyDecision(deps, job.id, 'staging_in', {
     kind: 'advance',
     transition: 'inputs_ready',
@@ -172,19 +186,19 @@ async function planInputs(storage: TransferStorage, job: JobRecord, expiresSecon
       const found = await storage.checkInput(uri).catch((error: unknown) => {
         throw error instanceof InnoError ? new FileTransferError(error.code, error.message) : error;
       });
+      const objects = found.objects.filter((object) => !object.key.endsWith('/'));
+      const trustEtag = await etagsAreMd5(storage, bucket, objects[0]);
       return Promise.all(
-        found.objects
-          .filter((object) => !object.key.endsWith('/'))
-          .map(async (object) => ({
-            url: await storage.presignGet(bucket, object.key, expiresSeconds),
-            relPath: single
-              ? base
-              : found.kind === 'object'
-                ? `${base}/${object.key.split('/').pop()}`
-                : `${base}/${object.key.slice(key.length)}`,
-            size: object.size,
-            ...(await publishedChecksum(storage, bucket, object, found.kind === 'object')),
-          })),
+        objects.map(async (object) => ({
+          url: await storage.presignGet(bucket, object.key, expiresSeconds),
+          relPath: single
+            ? base
+            : found.kind === 'object'
+              ? `${base}/${object.key.split('/').pop()}`
+              : `${base}/${object.key.slice(key.length)}`,
+          size: object.size,
+          ...(await publishedChecksum(storage, bucket, object, found.kind === 'object', trustEtag)),
+        })),
       );
     }),
   );
@@ -212,13 +226,30 @@ export async function publishedChecksum(
   bucket: string,
   object: S3ObjectInfo,
   ask: boolean,
+  trustEtag = true,
 ): Promise<Pick<StageInFile, 'md5' | 'sha256' | 'etag'>> {
   const etag = object.etag ? { etag: object.etag } : {};
-  const md5 = singlePartMd5(object.etag);
+  const md5 = trustEtag ? singlePartMd5(object.etag) : null;
   if (md5) return { md5, ...etag };
   if (!ask && !object.checksumAlgorithms?.includes('SHA256')) return etag;
   const sha256 = await storage.objectSha256(bucket, object.key);
   return sha256 ? { sha256, ...etag } : etag;
+}
+
+/**
+ * Whether single-part ETags of these objects are MD5s: not under SSE-KMS or customer keys, where S3's
+ * ETag is opaque. One HEAD of one object stands for the input (its objects share the bucket's
+ * encryption; one that does not costs the host one extra download, see transfer.py). No object, or no
+ * MD5-looking ETag to trust: no HEAD.
+ */
+export async function etagsAreMd5(
+  storage: Pick<TransferStorage, 'headObject'>,
+  bucket: string,
+  object: S3ObjectInfo | undefined,
+): Promise<boolean> {
+  if (!object || !singlePartMd5(object.etag)) return true;
+  const head = await storage.headObject(bucket, object.key);
+  return !head?.encryption || head.encryption === 'AES256';
 }
 
 /** The MD5 (lowercase hex) an ETag is, when it is one: 32 hex digits, no `-N` part count. */
@@ -235,7 +266,7 @@ export function singlePartMd5(etag: string | undefined): string | null {
  * from S3 fails the job instead: starting from step 0 is not what was asked for.
  */
 export async function planCheckpointRestore(
-  storage: Pick<TransferStorage, 'listPrefix' | 'presignGet' | 'objectSha256'>,
+  storage: Pick<TransferStorage, 'listPrefix' | 'presignGet' | 'objectSha256' | 'headObject'>,
   job: Pick<JobRecord, 'checkpoints'> & Partial<Pick<JobRecord, 'resumeSource'>>,
   expiresSeconds: number,
 ): Promise<CheckpointRestore | null> {
@@ -254,12 +285,13 @@ export async function planCheckpointRestore(
   if (objects.length === 0) return null;
   const base = `${JOB_LAYOUT.checkpoints}/${checkpoint.name}`;
   const listed = objects.map((object) => ({ object, path: kind === 'dir' ? object.key.slice(key.length) : checkpoint.name }));
+  const trustEtag = await etagsAreMd5(storage, bucket, objects[0]);
   const files = await Promise.all(
     listed.map(async ({ object, path }) => ({
       url: await storage.presignGet(bucket, object.key, expiresSeconds),
       relPath: kind === 'dir' ? `${base}/${path}` : base,
       size: object.size,
-      ...(await publishedChecksum(storage, bucket, object, false)),
+      ...(await publishedChecksum(storage, bucket, object, false, trustEtag)),
     })),
   );
   return {

@@ -31,7 +31,7 @@ import { decideTransferCheck, MAX_TRANSFER_RESTARTS, setAsideLogFailure, type De
 import { watchTransfer } from './host-status';
 import { finalProgress, progressRecorder } from './progress';
 import { uploadProblem } from './verify-upload';
-import { hostContext, type TransferDeps } from './stage-in';
+import { hostContext, logHostTimes, type TransferDeps } from './stage-in';
 
 interface PlannedUpload {
   relPath: string;
@@ -99,6 +99,7 @@ async function checkStageOut(deps: TransferDeps, job: JobRecord, step: StagePayl
   }
   if (decision.kind !== 'finished') return applyDecision(deps, job.id, 'staging_out', decision);
   const uploads = job.stageOutPlan ?? [];
+  logHostTimes(logger, 'stage-out', decision.status, decision.status.bytes ?? 0);
   await completeUploads(deps, job, uploads, decision.status);
   const logProblem = aside?.logFailure ?? (await completeLogUpload(deps, job.logArchive, decision.status));
   crashPoint('stage-out:after-complete');

@@ -274,6 +274,8 @@ class Download:
         self.lock = threading.Lock()
         self.left = 0
         self.verify_left = max(1, int(engine.plan.get('verifyAttempts', 2)))
+        # The MD5 of the last download that did not match the ETag (see StageIn.accept).
+        self.last_digest = None
 
     def ranges(self):
         if self.part_size <= 0 or self.size <= self.part_size:
@@ -287,6 +289,7 @@ class StageIn(Engine):
         self.partial = os.path.join(self.meta, 'stage-in.partial')
         self.downloads = [Download(self, spec, i) for i, spec in enumerate(plan['files'])]
         self.skipped = self.verified = 0
+        self.etag_is_md5 = True
         self.progress = Progress(self.path_in_job('progressFile'), sum(d.size for d in self.downloads), len(self.downloads))
 
     def main(self):
@@ -396,7 +399,7 @@ class StageIn(Engine):
         tmp = '%s.%d.tmp' % (d.data, os.getpid())
 
         def action(conns, count):
-            hasher = checksum_of(d.spec)
+            hasher = checksum_of(d.spec, self.etag_is_md5)
             with open(tmp, 'wb') as out:
                 def sink(view, _offset):
                     out.write(view)
@@ -414,7 +417,7 @@ class StageIn(Engine):
                 return
 
     def finish_ranged(self, d):
-        hasher = checksum_of(d.spec)
+        hasher = checksum_of(d.spec, self.etag_is_md5)
         if hasher:
             with open(d.data, 'rb') as handle:
                 while True:
@@ -435,7 +438,17 @@ class StageIn(Engine):
         if actual != d.size:
             problem = 'size mismatch: expected %d bytes, got %d' % (d.size, actual)
         elif hasher and hasher[2](hasher[1]) != hasher[3]:
+            digest = hasher[2](hasher[1])
             problem = '%s mismatch: the bytes differ from what S3 published' % hasher[0]
+            if hasher[0] == 'md5' and digest == d.last_digest:
+                # Two downloads agree with each other and not with the ETag: the ETag is not an MD5
+                # (SSE-KMS or SSE-C objects), not the bytes wrong. Keep the file; from now on this
+                # run stops reading ETags as MD5s (one file fetched twice, not every file).
+                self.etag_is_md5 = False
+                print('stage-in: %s: two downloads agree but not with the ETag; ETags are not MD5s here' % shown(d.rel),
+                      file=sys.stderr, flush=True)
+                problem, hasher = None, None
+            d.last_digest = digest
         if problem is None:
             try:
                 os.replace(tmp, d.dest)
@@ -459,11 +472,11 @@ class StageIn(Engine):
         return False
 
 
-def checksum_of(spec):
+def checksum_of(spec, etag_is_md5=True):
     """(name, hasher, digest-as-published, expected) for the file's published checksum, or None."""
     if spec.get('sha256'):
         return ('sha256', hashlib.sha256(), lambda h: base64.b64encode(h.digest()).decode(), spec['sha256'])
-    if spec.get('md5'):
+    if spec.get('md5') and etag_is_md5:
         return ('md5', hashlib.md5(), lambda h: h.hexdigest(), spec['md5'].lower())
     return None
 
@@ -601,9 +614,12 @@ class StageOut(Engine):
 
 
 def main():
+    started = int(time.time() * 1000)
     plan = json.load(sys.stdin)
     engine = StageIn(plan) if plan['mode'] == 'stage-in' else StageOut(plan)
     result = engine.main()
+    # The host's clock: for the record of where a stage's time went (benchmarks), never for deadlines.
+    result.update(startedAt=started, finishedAt=int(time.time() * 1000))
     write_json(engine.path_in_job('resultFile'), result)
     print('%s: %s' % (plan['mode'], 'done' if result['ok'] else 'finished with failures'), flush=True)
     return 0 if result['ok'] else 1

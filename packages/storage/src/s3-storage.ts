@@ -60,7 +60,8 @@ export interface CompletedPart {
 }
 
 export interface S3Storage {
-  headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null>;
+  /** `encryption`: S3's ServerSideEncryption (`AES256`, `aws:kms`, `aws:kms:dsse`), or `SSE-C` for customer keys. */
+  headObject(bucket: string, key: string): Promise<{ size: number; etag: string; encryption?: string } | null>;
   /** The object's full-object SHA-256 (base64) when S3 publishes one (HeadObject, ChecksumMode ENABLED); else null. */
   objectSha256(bucket: string, key: string): Promise<string | null>;
   /** Every object under the prefix (all pages), or the first `limit`; `maxKeys` is the page size. */
@@ -151,10 +152,11 @@ class S3StorageClient implements S3Storage {
     });
   }
 
-  async headObject(bucket: string, key: string): Promise<{ size: number; etag: string } | null> {
+  async headObject(bucket: string, key: string): Promise<{ size: number; etag: string; encryption?: string } | null> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
+      const encryption = out.SSECustomerAlgorithm ? 'SSE-C' : out.ServerSideEncryption;
+      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', ...(encryption ? { encryption: String(encryption) } : {}) };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.wrap(err, 'HeadObject', bucket, key);

@@ -1,17 +1,14 @@
 /**
- * The rendered transfer scripts (@inno-train/host-protocol's scripts/transfer.sh) run with the local
- * bash, curl and python3 against a real S3-protocol server, as they will on the GPU host: presigned
- * URLs from @inno-train/storage, bytes moved only by curl. Each runs as `bash file`, the way the
- * task runner runs it; the result they write is read back with the protocol's schemas.
+ * The rendered transfer scripts (@inno-train/host-protocol's scripts/transfer.sh carrying the engine,
+ * transfer.py) run with the local bash and python3 against a real S3-protocol server, as they will on
+ * the GPU host: presigned URLs from @inno-train/storage, bytes moved only by the engine. Each runs as
+ * `bash file`, the way the task runner runs it; the result they write is read back with the
+ * protocol's schemas. Ranges, resumes and checksums: engine.test.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createS3Storage, type S3Storage } from '@inno-train/storage';
-import { startS3Server, type S3ServerHandle } from '@inno-train/test-kit';
-import type { z } from 'zod';
 import {
   parseListOutputs,
   renderListOutputsCommand,
@@ -22,10 +19,20 @@ import {
   type StageInFile,
   type StageOutUpload,
 } from '@inno-train/host-protocol';
-
-const BUCKET = 'transfer-test';
-const MiB = 1024 * 1024;
-const STATUS = '.inno/status.json';
+import {
+  BUCKET,
+  expectNoCanary,
+  expectNoSecrets,
+  getObject,
+  MiB,
+  newJobDir,
+  putObject,
+  readStatus,
+  remember,
+  runOnHost,
+  STATUS,
+  useHostHarness,
+} from './harness';
 /** File names a training script or a dataset could really contain. */
 const HOSTILE = [
   'with space.txt',
@@ -43,92 +50,14 @@ const HOSTILE = [
   'back\\slash.txt',
 ];
 
-let server: S3ServerHandle;
-let storage: S3Storage;
-let root: string;
-let runs = 0;
-/** Every presigned URL handed to a script, to prove no signature reaches a log or a status file. */
-const signatures: string[] = [];
-
-beforeAll(async () => {
-  server = await startS3Server({ buckets: [BUCKET] });
-  storage = createS3Storage({
-    region: server.region,
-    endpoint: server.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    presignExpiresSeconds: 600,
-  });
-  root = mkdtempSync(join(tmpdir(), 'host-scripts-'));
-});
-
-afterAll(async () => {
-  storage?.destroy();
-  await server?.close();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
-
-function remember(url: string): string {
-  const signature = /X-Amz-Signature=([0-9a-f]+)/.exec(url)?.[1];
-  if (!signature) throw new Error('not a presigned URL');
-  signatures.push(signature);
-  return url;
-}
-
-async function putObject(key: string, body: Buffer): Promise<void> {
-  const res = await fetch(await storage.presignPut(BUCKET, key), { method: 'PUT', body });
-  if (!res.ok) throw new Error(`setup PUT ${key} failed: ${res.status}`);
-}
-
-async function getObject(key: string): Promise<Buffer> {
-  const res = await fetch(await storage.presignGet(BUCKET, key));
-  if (!res.ok) throw new Error(`GET ${key} failed: ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
-}
-
-/** Runs a script as the host would (`bash file`), from a scratch directory where canaries would land. */
-function runOnHost(script: string, env: Record<string, string> = {}): { code: number | null; log: string } {
-  runs += 1;
-  const cwd = join(root, `cwd-${runs}`);
-  mkdirSync(cwd);
-  const file = join(root, `script-${runs}.sh`);
-  writeFileSync(file, script, { mode: 0o700 });
-  const out = spawnSync('bash', [file], { cwd, encoding: 'utf8', env: { ...process.env, HOME: root, ...env }, timeout: 120_000 });
-  expect(readdirSync(cwd)).toEqual([]);
-  return { code: out.status, log: `${out.stdout}${out.stderr}` };
-}
-
-function newJobDir(): string {
-  const dir = join(root, `job-${runs + 1}-${Math.random().toString(36).slice(2)}`);
-  mkdirSync(dir);
-  return dir;
-}
-
-/** The result the script wrote, parsed as the orchestrator parses it. */
-function readStatus<T>(jobDir: string, schema: z.ZodType<T>): { raw: string; status: T } {
-  const raw = readFileSync(join(jobDir, STATUS), 'utf8');
-  return { raw, status: schema.parse(JSON.parse(raw)) };
-}
-
-function expectNoSecrets(...texts: string[]): void {
-  for (const text of texts) {
-    expect(text).not.toMatch(/X-Amz-(Signature|Credential)/i);
-    for (const signature of signatures) expect(text).not.toContain(signature);
-  }
-}
-
-/** No file named like a canary anywhere under the test root: no name was ever executed. */
-function expectNoCanary(): void {
-  const found = spawnSync('find', [root, '-name', 'canary*'], { encoding: 'utf8' }).stdout;
-  expect(found).toBe('');
-}
+const harness = useHostHarness();
 
 /** Stage-in plan for every object under `prefix`, as the transfer app builds it. */
 async function planPrefix(prefix: string, base: string): Promise<StageInFile[]> {
-  const input = await storage.checkInput(`s3://${BUCKET}/${prefix}`);
+  const input = await harness.storage().checkInput(`s3://${BUCKET}/${prefix}`);
   return Promise.all(
     input.objects.map(async (object) => ({
-      url: remember(await storage.presignGet(BUCKET, object.key)),
+      url: remember(await harness.storage().presignGet(BUCKET, object.key)),
       relPath: `${base}/${object.key.slice(prefix.length)}`,
       size: object.size,
     })),
@@ -153,7 +82,7 @@ describe('stage-in script', () => {
     const single = data.get('single/model-config.json')!;
     const files: StageInFile[] = [
       {
-        url: remember(await storage.presignGet(BUCKET, 'single/model-config.json')),
+        url: remember(await harness.storage().presignGet(BUCKET, 'single/model-config.json')),
         relPath: 'inputs/config/model-config.json',
         size: single.length,
       },
@@ -164,7 +93,10 @@ describe('stage-in script', () => {
     const { raw, status } = readStatus(jobDir, stageInResultSchema);
     expect(first.code).toBe(0);
     const total = files.reduce((sum, f) => sum + f.size, 0);
-    expect(status).toEqual({ ok: true, failed: [], bytes: total, skipped: 0, verified: 0, retries: 0 });
+    const { startedAt, finishedAt, ...counts } = status;
+    expect(counts).toEqual({ ok: true, failed: [], bytes: total, skipped: 0, verified: 0, retries: 0 });
+    expect(startedAt).toBeLessThanOrEqual(finishedAt!);
+    expect(finishedAt).toBeLessThanOrEqual(Date.now());
     expect(readFileSync(join(jobDir, 'inputs/config/model-config.json')).equals(single)).toBe(true);
     for (const [key, body] of data) {
       if (key.startsWith('ds/train/')) expect(readFileSync(join(jobDir, 'inputs/train', key.slice(9))).equals(body)).toBe(true);
@@ -176,7 +108,7 @@ describe('stage-in script', () => {
     truncateSync(join(jobDir, 'inputs/train/a.jsonl'), 10);
     const second = runOnHost(script);
     expect(second.code).toBe(0);
-    expect(readStatus(jobDir, stageInResultSchema).status).toEqual({
+    expect(readStatus(jobDir, stageInResultSchema).status).toMatchObject({
       ok: true,
       failed: [],
       bytes: total,
@@ -191,9 +123,9 @@ describe('stage-in script', () => {
     const jobDir = newJobDir();
     const good = data.get('ds/train/b.jsonl')!;
     const files: StageInFile[] = [
-      { url: remember(await storage.presignGet(BUCKET, 'ds/train/b.jsonl')), relPath: 'inputs/ok/b.jsonl', size: good.length },
-      { url: remember(await storage.presignGet(BUCKET, 'does/not/exist.bin')), relPath: 'inputs/missing/exist.bin', size: 5 },
-      { url: remember(await storage.presignGet(BUCKET, 'ds/train/a.jsonl')), relPath: 'inputs/wrong/a.jsonl', size: 1 },
+      { url: remember(await harness.storage().presignGet(BUCKET, 'ds/train/b.jsonl')), relPath: 'inputs/ok/b.jsonl', size: good.length },
+      { url: remember(await harness.storage().presignGet(BUCKET, 'does/not/exist.bin')), relPath: 'inputs/missing/exist.bin', size: 5 },
+      { url: remember(await harness.storage().presignGet(BUCKET, 'ds/train/a.jsonl')), relPath: 'inputs/wrong/a.jsonl', size: 1 },
     ];
     const run = runOnHost(renderStageInScript({ jobDir, files, connections: 3, statusFile: STATUS }));
     const { raw, status } = readStatus(jobDir, stageInResultSchema);
@@ -241,14 +173,14 @@ describe('stage-out script', () => {
       const key = `${prefix}${file.relPath}`;
       const relPath = `output/${file.relPath}`;
       if (file.size <= partSize) {
-        uploads.push({ kind: 'put', relPath, url: remember(await storage.presignPut(BUCKET, key)) });
+        uploads.push({ kind: 'put', relPath, url: remember(await harness.storage().presignPut(BUCKET, key)) });
         continue;
       }
-      const uploadId = await storage.createMultipartUpload(BUCKET, key);
+      const uploadId = await harness.storage().createMultipartUpload(BUCKET, key);
       const count = Math.ceil(file.size / partSize);
       const parts = [];
       for (let n = 1; n <= count; n += 1)
-        parts.push({ partNumber: n, url: remember(await storage.presignUploadPart(BUCKET, key, uploadId, n)) });
+        parts.push({ partNumber: n, url: remember(await harness.storage().presignUploadPart(BUCKET, key, uploadId, n)) });
       uploads.push({ kind: 'multipart', relPath, partSize, parts });
       multipart.push({ relPath, key, uploadId });
     }
@@ -284,7 +216,7 @@ describe('stage-out script', () => {
     expectNoCanary();
 
     for (const upload of multipart)
-      await storage.completeMultipartUpload(BUCKET, upload.key, upload.uploadId, status.parts[upload.relPath] ?? []);
+      await harness.storage().completeMultipartUpload(BUCKET, upload.key, upload.uploadId, status.parts[upload.relPath] ?? []);
     for (const [name, body] of files) expect((await getObject(`jobs/j1/${name}`)).equals(body)).toBe(true);
     expect(readdirSync(join(jobDir, '.inno'))).toEqual(['status.json']);
   });
@@ -295,15 +227,15 @@ describe('stage-out script', () => {
     writeFileSync(join(jobDir, 'output', 'shrunk.bin'), randomBytes(10));
     writeFileSync(join(jobDir, 'output', 'fine.txt'), 'fine');
     spawnSync('ln', ['-s', '/etc/hostname', join(jobDir, 'output', 'link')]);
-    const uploadId = await storage.createMultipartUpload(BUCKET, 'jobs/j2/shrunk.bin');
+    const uploadId = await harness.storage().createMultipartUpload(BUCKET, 'jobs/j2/shrunk.bin');
     const part = async (n: number) => ({
       partNumber: n,
-      url: remember(await storage.presignUploadPart(BUCKET, 'jobs/j2/shrunk.bin', uploadId, n)),
+      url: remember(await harness.storage().presignUploadPart(BUCKET, 'jobs/j2/shrunk.bin', uploadId, n)),
     });
     const uploads: StageOutUpload[] = [
-      { kind: 'put', relPath: 'output/gone.txt', url: remember(await storage.presignPut(BUCKET, 'jobs/j2/gone.txt')) },
-      { kind: 'put', relPath: 'output/link', url: remember(await storage.presignPut(BUCKET, 'jobs/j2/link')) },
-      { kind: 'put', relPath: 'output/fine.txt', url: remember(await storage.presignPut(BUCKET, 'jobs/j2/fine.txt')) },
+      { kind: 'put', relPath: 'output/gone.txt', url: remember(await harness.storage().presignPut(BUCKET, 'jobs/j2/gone.txt')) },
+      { kind: 'put', relPath: 'output/link', url: remember(await harness.storage().presignPut(BUCKET, 'jobs/j2/link')) },
+      { kind: 'put', relPath: 'output/fine.txt', url: remember(await harness.storage().presignPut(BUCKET, 'jobs/j2/fine.txt')) },
       { kind: 'multipart', relPath: 'output/shrunk.bin', partSize: 5 * MiB, parts: [await part(1), await part(2)] },
     ];
     const run = runOnHost(renderStageOutScript({ jobDir, statusFile: STATUS, connections: 2, uploads }));
@@ -317,6 +249,6 @@ describe('stage-out script', () => {
     expect(status.parts).toEqual({});
     expect(await getObject('jobs/j2/fine.txt')).toEqual(Buffer.from('fine'));
     expectNoSecrets(run.log, raw);
-    await storage.abortMultipartUpload(BUCKET, 'jobs/j2/shrunk.bin', uploadId);
+    await harness.storage().abortMultipartUpload(BUCKET, 'jobs/j2/shrunk.bin', uploadId);
   });
 });

@@ -14,6 +14,12 @@ export const TRANSFER_FAILURE_KINDS = ['transfer', 'verify', 'local'] as const;
 const failureSchema = z.object({ path: z.string(), reason: z.string(), kind: z.enum(TRANSFER_FAILURE_KINDS).optional() });
 const partSchema = z.object({ partNumber: z.number().int().min(1), etag: z.string() });
 
+/** When the engine started and finished, ms since the epoch by the host's clock (for benchmarks only). */
+const engineTimes = {
+  startedAt: z.number().int().optional(),
+  finishedAt: z.number().int().optional(),
+};
+
 export const stageInResultSchema = z.object({
   ok: z.boolean(),
   failed: z.array(failureSchema),
@@ -25,6 +31,7 @@ export const stageInResultSchema = z.object({
   verified: z.number().int().min(0).optional(),
   /** Requests tried again (failed, stalled, or a file fetched again after a mismatch). */
   retries: z.number().int().min(0).optional(),
+  ...engineTimes,
 });
 
 export const stageOutResultSchema = z.object({
@@ -36,6 +43,7 @@ export const stageOutResultSchema = z.object({
   /** Parts found in the journal of an earlier run of the same uploads, not sent again. */
   reused: z.number().int().min(0).optional(),
   retries: z.number().int().min(0).optional(),
+  ...engineTimes,
 });
 
 /** The engine's progress file, rewritten every half second while it runs. */

@@ -51,13 +51,13 @@ export const MULTIPART_THRESHOLD_BYTES = 8 * MiB;
 
 /**
  * The part size of a multipart upload of `size` bytes: 8 MiB, or more so that the object needs at
- * most 1,000 parts (fewer presigned URLs in the plan, fewer requests), in whole MiB; never below S3's
- * 5 MiB minimum, and within its 10,000 parts and 5 GiB per part (a larger object cannot go up at all:
- * throws RangeError).
+ * most 1,000 parts (fewer presigned URLs in the plan, fewer requests), in whole MiB, up to S3's 5 GiB
+ * per part (then more parts, up to its 10,000: 5 TiB objects fit); a larger object cannot go up at
+ * all: throws RangeError.
  */
 export function uploadPartSize(size: number): number {
-  const partSize = Math.max(MULTIPART_THRESHOLD_BYTES, Math.ceil(size / 1000 / MiB) * MiB);
-  if (partSize > S3_MAX_PART_BYTES || Math.ceil(size / partSize) > S3_MAX_PARTS) {
+  const partSize = Math.min(S3_MAX_PART_BYTES, Math.max(MULTIPART_THRESHOLD_BYTES, Math.ceil(size / 1000 / MiB) * MiB));
+  if (Math.ceil(size / partSize) > S3_MAX_PARTS) {
     throw new RangeError(`${size} bytes is more than S3 takes in one object`);
   }
   return partSize;
