@@ -238,9 +238,9 @@ export async function publishedChecksum(
 
 /**
  * Whether single-part ETags of these objects are MD5s: not under SSE-KMS or customer keys, where S3's
- * ETag is opaque. One HEAD of one object stands for the input (its objects share the bucket's
- * encryption; one that does not costs the host one extra download, see transfer.py). No object, or no
- * MD5-looking ETag to trust: no HEAD.
+ * ETag is opaque. One HEAD of one object stands for the input: its objects share the bucket's default
+ * encryption (a prefix mixing KMS and other objects would fail verification on the KMS ones). No
+ * object, or no MD5-looking ETag to trust: no HEAD.
  */
 export async function etagsAreMd5(
   storage: Pick<TransferStorage, 'headObject'>,

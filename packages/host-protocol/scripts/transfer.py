@@ -274,8 +274,6 @@ class Download:
         self.lock = threading.Lock()
         self.left = 0
         self.verify_left = max(1, int(engine.plan.get('verifyAttempts', 2)))
-        # The MD5 of the last download that did not match the ETag (see StageIn.accept).
-        self.last_digest = None
 
     def ranges(self):
         if self.part_size <= 0 or self.size <= self.part_size:
@@ -289,7 +287,6 @@ class StageIn(Engine):
         self.partial = os.path.join(self.meta, 'stage-in.partial')
         self.downloads = [Download(self, spec, i) for i, spec in enumerate(plan['files'])]
         self.skipped = self.verified = 0
-        self.etag_is_md5 = True
         self.progress = Progress(self.path_in_job('progressFile'), sum(d.size for d in self.downloads), len(self.downloads))
 
     def main(self):
@@ -399,7 +396,7 @@ class StageIn(Engine):
         tmp = '%s.%d.tmp' % (d.data, os.getpid())
 
         def action(conns, count):
-            hasher = checksum_of(d.spec, self.etag_is_md5)
+            hasher = checksum_of(d.spec)
             with open(tmp, 'wb') as out:
                 def sink(view, _offset):
                     out.write(view)
@@ -417,7 +414,7 @@ class StageIn(Engine):
                 return
 
     def finish_ranged(self, d):
-        hasher = checksum_of(d.spec, self.etag_is_md5)
+        hasher = checksum_of(d.spec)
         if hasher:
             with open(d.data, 'rb') as handle:
                 while True:
@@ -438,17 +435,7 @@ class StageIn(Engine):
         if actual != d.size:
             problem = 'size mismatch: expected %d bytes, got %d' % (d.size, actual)
         elif hasher and hasher[2](hasher[1]) != hasher[3]:
-            digest = hasher[2](hasher[1])
             problem = '%s mismatch: the bytes differ from what S3 published' % hasher[0]
-            if hasher[0] == 'md5' and digest == d.last_digest:
-                # Two downloads agree with each other and not with the ETag: the ETag is not an MD5
-                # (SSE-KMS or SSE-C objects), not the bytes wrong. Keep the file; from now on this
-                # run stops reading ETags as MD5s (one file fetched twice, not every file).
-                self.etag_is_md5 = False
-                print('stage-in: %s: two downloads agree but not with the ETag; ETags are not MD5s here' % shown(d.rel),
-                      file=sys.stderr, flush=True)
-                problem, hasher = None, None
-            d.last_digest = digest
         if problem is None:
             try:
                 os.replace(tmp, d.dest)
@@ -472,11 +459,12 @@ class StageIn(Engine):
         return False
 
 
-def checksum_of(spec, etag_is_md5=True):
-    """(name, hasher, digest-as-published, expected) for the file's published checksum, or None."""
+def checksum_of(spec):
+    """(name, hasher, digest-as-published, expected) for the file's published checksum, or None.
+    The planner sends an MD5 only where S3's ETag is one (not for SSE-KMS or SSE-C objects)."""
     if spec.get('sha256'):
         return ('sha256', hashlib.sha256(), lambda h: base64.b64encode(h.digest()).decode(), spec['sha256'])
-    if spec.get('md5') and etag_is_md5:
+    if spec.get('md5'):
         return ('md5', hashlib.md5(), lambda h: h.hexdigest(), spec['md5'].lower())
     return None
 

@@ -23,6 +23,7 @@ import {
 } from '@inno-train/test-kit';
 import { unwatchApi, watchApi } from './api-contract';
 import { startApp, type AppName, type AppProcess } from './processes';
+import { startThrottleProxy } from './throttle-proxy';
 
 export interface StackOptions {
   /** First octet-4 of the loopback addresses handed to instances (each stack its own range). */
@@ -52,6 +53,12 @@ export interface StackOptions {
    * `<ipPrefix>254` continue in the next /24 (127.0.15.254, then 127.0.16.1, ...). No chaos.
    */
   lightHosts?: boolean;
+  /**
+   * The apps (and so the hosts' presigned URLs) reach S3 through a throttling, fault-injecting proxy
+   * (throttle-proxy.ts, `stack.s3Proxy`), capping each connection at this many bytes/s (0: no cap).
+   * The test's own S3 client still talks to the server directly.
+   */
+  s3Proxy?: { bytesPerSecond: number };
 }
 
 /** One entry of the stack's keys file, without its key (generated). */
@@ -120,6 +127,9 @@ export async function startStack(options: StackOptions) {
   chmodSync(keyPath, 0o600);
 
   const s3 = await startS3Server({ buckets: [BUCKET] });
+  const s3Proxy = options.s3Proxy
+    ? await startThrottleProxy({ upstream: s3.endpoint, bytesPerSecond: options.s3Proxy.bytesPerSecond })
+    : undefined;
   const hosts = new Map<string, SshHost>();
   if (options.lightHosts && options.hostChaos) throw new Error('lightHosts and hostChaos cannot be combined');
   const lightServer: LightHostServer | undefined = options.lightHosts ? await startLightHostProcess() : undefined;
@@ -172,7 +182,7 @@ export async function startStack(options: StackOptions) {
     API_HOST: '127.0.0.1',
     API_ADMIN_KEYS: secrets.apiKey,
     ...(options.tenants ? { API_KEYS_FILE: writeKeysFile(workDir, options.tenants, secrets.tenantKeys) } : {}),
-    S3_ENDPOINT: s3.endpoint,
+    S3_ENDPOINT: s3Proxy?.endpoint ?? s3.endpoint,
     S3_REGION: s3.region,
     S3_FORCE_PATH_STYLE: 'true',
     S3_BUCKET: BUCKET,
@@ -229,6 +239,8 @@ export async function startStack(options: StackOptions) {
     secrets,
     s3,
     lambda,
+    /** Between the apps and S3 when `s3Proxy` was asked for. */
+    s3Proxy,
     hosts,
     apps,
     storage,
@@ -256,6 +268,7 @@ export async function startStack(options: StackOptions) {
       await lambda.close();
       await Promise.all([...hosts.values()].map((host) => host.kill()));
       await lightServer?.close();
+      await s3Proxy?.close();
       await s3.close();
       await cleanRedis(redisUrl, namespace);
       rmSync(workDir, { recursive: true, force: true });

@@ -7,6 +7,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   downloadPartSize,
@@ -26,6 +28,7 @@ import {
   readStatus,
   remember,
   runOnHost,
+  runOnHostAsync,
   STATUS,
   useHostHarness,
 } from './harness';
@@ -90,26 +93,55 @@ describe('the transfer engine: downloads', () => {
     ).toBe(true);
   });
 
-  it('keeps files whose ETag is not their MD5 (SSE-KMS) after two agreeing downloads, and then stops reading ETags as MD5s', async () => {
+  it('fetches a file again when it does not match its MD5, and fails it as a verification failure when it never does', async () => {
     const small = randomBytes(100 * KiB);
-    await putObject('engine/kms-1.bin', small);
-    await putObject('engine/kms-2.bin', big);
+    await putObject('engine/wrong-md5.bin', small);
     const jobDir = newJobDir();
-    // An opaque 32-hex ETag, as S3 answers for KMS-encrypted objects.
-    const opaque = 'f'.repeat(32);
+    // An MD5 the bytes never have: what a byte flipped on every download would look like.
     const files = [
-      await fileOf('engine/kms-1.bin', 'inputs/kms-1.bin', small, { md5: opaque }),
-      await fileOf('engine/kms-2.bin', 'inputs/kms-2.bin', big, { md5: opaque }),
+      await fileOf('engine/wrong-md5.bin', 'inputs/wrong.bin', small, { md5: 'f'.repeat(32) }),
+      await fileOf('engine/big.bin', 'inputs/big.bin', big, { md5: md5(big) }),
     ];
-    // One connection: the files go one after the other, so the second is planned after the first has taught the run.
-    const run = runOnHost(renderStageInScript({ jobDir, files, connections: 1, statusFile: STATUS, ...TUNING }));
+    const run = runOnHost(renderStageInScript({ jobDir, files, connections: 2, statusFile: STATUS, ...TUNING }));
     const { status } = readStatus(jobDir, stageInResultSchema);
-    expect({ code: run.code, failed: status.failed }).toEqual({ code: 0, failed: [] });
-    // The first file was fetched twice (one retry); the second once; neither counts as verified.
-    expect(status).toMatchObject({ retries: 1, verified: 0 });
-    expect(readFileSync(join(jobDir, 'inputs/kms-1.bin')).equals(small)).toBe(true);
-    expect(readFileSync(join(jobDir, 'inputs/kms-2.bin')).equals(big)).toBe(true);
-    expect(run.log).toContain('ETags are not MD5s here');
+    expect(run.code).toBe(1);
+    expect(status.failed).toEqual([
+      { path: 'inputs/wrong.bin', reason: 'md5 mismatch: the bytes differ from what S3 published', kind: 'verify' },
+    ]);
+    // Fetched twice (one retry), never moved into place; the good file is there and verified.
+    expect(status).toMatchObject({ retries: 1, verified: 1 });
+    expect(existsSync(join(jobDir, 'inputs/wrong.bin'))).toBe(false);
+    expect(readFileSync(join(jobDir, 'inputs/big.bin')).equals(big)).toBe(true);
+  });
+});
+
+describe('the transfer engine: a stalled response', () => {
+  it('drops a response that sends nothing for stallSeconds and fetches it again', async () => {
+    const body = randomBytes(256 * KiB);
+    let served = 0;
+    // The first answer sends its headers and half the body, then nothing; the second is whole.
+    const server = createServer((req, res) => {
+      served += 1;
+      res.writeHead(200, { 'content-length': body.length });
+      if (served === 1) res.write(body.subarray(0, body.length / 2));
+      else res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const jobDir = newJobDir();
+      const files = [{ url: `http://127.0.0.1:${port}/stall.bin`, relPath: 'inputs/stall.bin', size: body.length, md5: md5(body) }];
+      const run = await runOnHostAsync(renderStageInScript({ jobDir, files, connections: 1, statusFile: STATUS, stallSeconds: 1 }));
+      const { status } = readStatus(jobDir, stageInResultSchema);
+      expect({ code: run.code, failed: status.failed }).toEqual({ code: 0, failed: [] });
+      expect(status).toMatchObject({ retries: 1, verified: 1 });
+      expect(served).toBe(2);
+      expect(readFileSync(join(jobDir, 'inputs/stall.bin')).equals(body)).toBe(true);
+      expect(run.log).toContain('stalled: no byte for the stall timeout');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

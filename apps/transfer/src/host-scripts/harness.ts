@@ -3,7 +3,8 @@
  * run as the host runs them (`bash file`, HOME a scratch directory), with checks that no signature
  * reaches a log and no hostile name was executed.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,14 +65,31 @@ export async function getObject(key: string): Promise<Buffer> {
 
 /** Runs a script as the host would (`bash file`), from a scratch directory where canaries would land. */
 export function runOnHost(script: string, env: Record<string, string> = {}): { code: number | null; log: string } {
+  const { cwd, file } = scriptFile(script);
+  const out = spawnSync('bash', [file], { cwd, encoding: 'utf8', env: { ...process.env, HOME: root, ...env }, timeout: 120_000 });
+  expect(readdirSync(cwd)).toEqual([]);
+  return { code: out.status, log: `${out.stdout}${out.stderr}` };
+}
+
+/** runOnHost without blocking this process: for tests that serve the script's requests themselves. */
+export async function runOnHostAsync(script: string): Promise<{ code: number | null; log: string }> {
+  const { cwd, file } = scriptFile(script);
+  const child = spawn('bash', [file], { cwd, env: { ...process.env, HOME: root }, timeout: 120_000 });
+  let log = '';
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+  const [code] = (await once(child, 'close')) as [number | null];
+  expect(readdirSync(cwd)).toEqual([]);
+  return { code, log };
+}
+
+function scriptFile(script: string): { cwd: string; file: string } {
   runs += 1;
   const cwd = join(root, `cwd-${runs}`);
   mkdirSync(cwd);
   const file = join(root, `script-${runs}.sh`);
   writeFileSync(file, script, { mode: 0o700 });
-  const out = spawnSync('bash', [file], { cwd, encoding: 'utf8', env: { ...process.env, HOME: root, ...env }, timeout: 120_000 });
-  expect(readdirSync(cwd)).toEqual([]);
-  return { code: out.status, log: `${out.stdout}${out.stderr}` };
+  return { cwd, file };
 }
 
 export function newJobDir(): string {
