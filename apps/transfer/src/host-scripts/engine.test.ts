@@ -120,7 +120,7 @@ describe('the transfer engine: a stalled response', () => {
     const body = randomBytes(256 * KiB);
     let served = 0;
     // The first answer sends its headers and half the body, then nothing; the second is whole.
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       served += 1;
       res.writeHead(200, { 'content-length': body.length });
       if (served === 1) res.write(body.subarray(0, body.length / 2));
