@@ -19,7 +19,8 @@ import { createS3Storage, type S3Storage } from '@inno-train/storage';
 import { deleteNamespace, startS3Server, type S3ServerHandle } from '@inno-train/test-kit';
 import { closeStageQueues, openStageQueues, type StageQueues } from '@inno-train/workflow';
 import { defaultTimings, TRANSFER } from '@inno-train/workflow-constants';
-import { logArchiveKey, stageOutStep } from '../src/stage-out';
+import { logArchiveKey } from '../src/log-archive';
+import { stageOutStep } from '../src/stage-out';
 import type { TransferDeps } from '../src/stage-in';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -3,7 +3,8 @@
 # .inno/stage-in.sh or .inno/stage-out.sh and run by run-task.sh. Needs bash, coreutils and python3
 # (>= 3.8, standard library only; on every Lambda image).
 #
-# The work is done by the transfer engine, transfer.py (carried in ENGINE_PY): ranged parallel
+# The work is done by the transfer engine, transfer.py + transfer-in.py + transfer-out.py joined
+# into one program (carried in ENGINE_PY, src/transfer/engine.ts): ranged parallel
 # downloads into preallocated files, parallel multipart uploads, one shared budget of connections,
 # per-request retries, stall timeouts, verification, a progress file, a journal of finished parts.
 # This wrapper only hands it the plan: PLAN_JSON goes to its stdin, never onto a command line, since

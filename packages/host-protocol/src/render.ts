@@ -27,6 +27,8 @@ export type ScriptName =
   | 'train-wrapper.sh'
   | 'transfer.sh'
   | 'transfer.py'
+  | 'transfer-in.py'
+  | 'transfer-out.py'
   | 'wait-task.sh'
   | 'checkpoints.sh'
   | 'tail-log.sh'

@@ -23,6 +23,8 @@ describe('host scripts as files', () => {
       'start-task.sh',
       'tail-log.sh',
       'train-wrapper.sh',
+      'transfer-in.py',
+      'transfer-out.py',
       'transfer.py',
       'transfer.sh',
       'wait-task.sh',

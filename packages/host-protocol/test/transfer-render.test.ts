@@ -11,6 +11,7 @@ import {
   renderStageInScript,
   renderStageOutScript,
 } from '../src';
+import { engineSource } from '../src/transfer/engine';
 import { planOf } from './plan-of';
 
 const URL_A = 'http://127.0.0.1:9/b/k?X-Amz-Signature=0123abcd&X-Amz-Credential=AKIA%2F1';
@@ -144,6 +145,14 @@ describe('rendered scripts', () => {
       ],
     });
     expect(bashSyntaxOk(out)).toBe(true);
+  });
+
+  it('carry the engine as one argument Linux takes (under 128 KiB), one program from its three parts', () => {
+    const engine = engineSource();
+    expect(Buffer.byteLength(engine)).toBeLessThan(128 * 1024);
+    const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: engine });
+    expect(parsed.status).toBe(0);
+    expect(planOf(renderStageInScript({ jobDir: '/j', statusFile: 's', connections: 1, files: [] })).mode).toBe('stage-in');
   });
 
   it('render an empty plan that succeeds', () => {

@@ -91,6 +91,11 @@ describe('downloads through a faulty network', () => {
       'bytes=41943040-41947360': 1,
     });
     expect(proxy().faults.hits()).toHaveLength(1);
+    // The ranges share the stage's budget (TRANSFER_CONNECTIONS=4) over more than one connection; the
+    // worker whose connection was cut opens one more.
+    const connections = new Set(requestsFor('faults/big.bin').map((r) => r.connection));
+    expect(connections.size).toBeGreaterThan(1);
+    expect(connections.size).toBeLessThanOrEqual(4 + 1);
     // The transfer's last figures stay on the job.
     expect(done.transfer).toMatchObject({ stage: 'staging_out' });
   });

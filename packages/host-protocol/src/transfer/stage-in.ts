@@ -3,7 +3,8 @@
  * engine (scripts/transfer.py) and the plan. The presigned URLs travel only in the uploaded script
  * (never on an SSH command line), and the plan is checked before anything is rendered (validate.ts).
  */
-import { renderScript, scriptSource } from '../render';
+import { renderScript } from '../render';
+import { engineSource } from './engine';
 import { downloadPartSize, TRANSFER_DEFAULTS, type TransferTuning } from './tuning';
 import { checkByteCount, checkConnections, checkDistinctTargets, checkHostPath, checkRelPath, checkUrl, planError } from './validate';
 
@@ -81,7 +82,7 @@ export function renderStageInScript(plan: StageInPlan): string {
       JOB_DIR: jobDir,
       RESULT_FILE: statusFile,
       PLAN_JSON: JSON.stringify(engine),
-      ENGINE_PY: scriptSource('transfer.py'),
+      ENGINE_PY: engineSource(),
     },
     { label: 'stage-in' },
   );

@@ -3,7 +3,8 @@
  * engine and the plan (one PUT per small file, presigned UploadPart requests for each part of a
  * large one, sent in parallel over the plan's connections).
  */
-import { renderScript, scriptSource } from '../render';
+import { renderScript } from '../render';
+import { engineSource } from './engine';
 import { stripUndefined } from './stage-in';
 import { TRANSFER_DEFAULTS, type TransferTuning } from './tuning';
 import { checkByteCount, checkConnections, checkDistinctTargets, checkHostPath, checkRelPath, checkUrl, planError } from './validate';
@@ -100,7 +101,7 @@ export function renderStageOutScript(plan: StageOutPlan): string {
       JOB_DIR: jobDir,
       RESULT_FILE: statusFile,
       PLAN_JSON: JSON.stringify(engine),
-      ENGINE_PY: scriptSource('transfer.py'),
+      ENGINE_PY: engineSource(),
     },
     { label: 'stage-out' },
   );
