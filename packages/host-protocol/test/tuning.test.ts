@@ -25,11 +25,11 @@ describe('downloadPartSize', () => {
     expect(downloadPartSize(2 * minRangeBytes + 1, 1)).toBe(minRangeBytes);
   });
 
-  it('cuts an object into about four ranges per connection, rounded up to whole MiB', () => {
-    expect(downloadPartSize(1 * GiB, 8)).toBe(32 * MiB);
-    expect(downloadPartSize(1 * GiB + 1, 8)).toBe(33 * MiB);
-    expect(downloadPartSize(1 * GiB, 4)).toBe(64 * MiB);
-    expect(partCount(1 * GiB, downloadPartSize(1 * GiB, 8))).toBe(32);
+  it('cuts an object into about eight ranges per connection, rounded up to whole MiB', () => {
+    expect(downloadPartSize(1 * GiB, 8)).toBe(16 * MiB);
+    expect(downloadPartSize(1 * GiB + 1, 8)).toBe(17 * MiB);
+    expect(downloadPartSize(1 * GiB, 4)).toBe(32 * MiB);
+    expect(partCount(1 * GiB, downloadPartSize(1 * GiB, 8))).toBe(64);
   });
 
   it('keeps ranges within the smallest and the largest range', () => {
@@ -37,23 +37,23 @@ describe('downloadPartSize', () => {
     expect(downloadPartSize(100 * MiB, 64)).toBe(minRangeBytes);
     // One connection on a huge object: the wanted range is above the largest.
     expect(downloadPartSize(100 * GiB, 1)).toBe(maxRangeBytes);
-    expect(downloadPartSize(10 * GiB, 10)).toBe(maxRangeBytes);
+    expect(downloadPartSize(30 * GiB, 10)).toBe(maxRangeBytes);
   });
 
   it('treats fewer than one connection as one', () => {
     expect(downloadPartSize(256 * MiB, 0)).toBe(downloadPartSize(256 * MiB, 1));
-    expect(downloadPartSize(256 * MiB, -3)).toBe(64 * MiB);
+    expect(downloadPartSize(256 * MiB, -3)).toBe(32 * MiB);
   });
 
   it('follows the tuning it is given', () => {
     const tuning = { minRangeBytes: 1 * MiB, maxRangeBytes: 4 * MiB };
     expect(downloadPartSize(2 * MiB, 1, tuning)).toBe(0);
     expect(downloadPartSize(2 * MiB + 1, 1, tuning)).toBe(1 * MiB);
-    expect(downloadPartSize(12 * MiB, 1, tuning)).toBe(3 * MiB);
+    expect(downloadPartSize(24 * MiB, 1, tuning)).toBe(3 * MiB);
     expect(downloadPartSize(1 * GiB, 1, tuning)).toBe(4 * MiB);
   });
 
-  it('always answers whole MiB within the bounds, and at most four ranges per connection unless at the largest', () => {
+  it('always answers whole MiB within the bounds, and at most eight ranges per connection unless at the largest', () => {
     const sizes = [16 * MiB + 1, 17 * MiB + 12345, 99 * MiB, 1 * GiB - 1, 3 * GiB + 7, 37 * GiB + 5 * MiB + 1, 2_000 * GiB];
     for (const size of sizes) {
       for (const connections of [1, 2, 3, 8, 16, 33, 64]) {
@@ -63,11 +63,11 @@ describe('downloadPartSize', () => {
         expect(part).toBeLessThanOrEqual(maxRangeBytes);
         const ranges = partCount(size, part);
         if (part > minRangeBytes && part < maxRangeBytes) {
-          expect(ranges).toBeLessThanOrEqual(4 * connections);
+          expect(ranges).toBeLessThanOrEqual(8 * connections);
           // Rounding up to a whole MiB of at least 8 MiB costs at most one ninth of the ranges.
-          expect(ranges).toBeGreaterThanOrEqual(Math.floor((4 * connections * 8) / 9));
+          expect(ranges).toBeGreaterThanOrEqual(Math.floor((8 * connections * 8) / 9));
         }
-        if (part === minRangeBytes) expect(ranges).toBeLessThanOrEqual(4 * connections);
+        if (part === minRangeBytes) expect(ranges).toBeLessThanOrEqual(8 * connections);
       }
     }
   });

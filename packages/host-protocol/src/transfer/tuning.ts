@@ -31,18 +31,21 @@ export const TRANSFER_DEFAULTS: TransferTuning = {
 };
 
 /**
- * The range size of a download, or 0 for one GET. An object is cut into about four ranges per
- * connection, so every connection has work until the end and a slow one holds up little; ranges are
+ * The range size of a download, or 0 for one GET. An object is cut into about eight ranges per
+ * connection, so every connection has work until the end and a slow one holds up little (with four,
+ * the last round left a budget of 10 connections idle for a tenth of a 2 GiB download); ranges are
  * whole MiB between minRangeBytes and maxRangeBytes (each is one request: small ones cost round
  * trips, huge ones make a retry expensive).
  */
+const RANGES_PER_CONNECTION = 8;
+
 export function downloadPartSize(
   size: number,
   connections: number,
   tuning: Pick<TransferTuning, 'minRangeBytes' | 'maxRangeBytes'> = TRANSFER_DEFAULTS,
 ): number {
   if (size <= 2 * tuning.minRangeBytes) return 0;
-  const wanted = Math.ceil(size / (Math.max(1, connections) * 4) / MiB) * MiB;
+  const wanted = Math.ceil(size / (Math.max(1, connections) * RANGES_PER_CONNECTION) / MiB) * MiB;
   return Math.min(tuning.maxRangeBytes, Math.max(tuning.minRangeBytes, wanted));
 }
 

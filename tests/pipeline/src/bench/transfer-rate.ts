@@ -67,16 +67,10 @@ function envNumber(name: string, fallback: number): number {
   return value;
 }
 
-/** The workflow's default connection budget (TRANSFER.connections; older catalogs named it parallelism). */
-function defaultConnections(): number {
-  const transfer = TRANSFER as unknown as { connections?: number; parallelism?: number };
-  return transfer.connections ?? transfer.parallelism ?? 8;
-}
-
 const CAP_MBPS = envNumber('BENCH_CAP_MBPS', 10);
 const BIG_MIB = envNumber('BENCH_BIG_MIB', 2048);
 const SMALL_COUNT = envNumber('BENCH_SMALL_COUNT', 2000);
-const CONNECTIONS = envNumber('BENCH_CONNECTIONS', defaultConnections());
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', TRANSFER.connections);
 const DEADLINE_MS = envNumber('BENCH_CASE_DEADLINE_S', 600) * 1000;
 const CASES = new Set((process.env.BENCH_CASES ?? '1,2,3').split(',').map((c) => c.trim()));
 /** Longest wait for an idle machine before each run (BENCH_QUIET_WAIT_S, default 120). */
