@@ -142,9 +142,7 @@ describe('watchTransfer over a stream', () => {
     expect(seen).toEqual([3]);
   });
 
-  // Fails today: host-status.ts's streamWatch says "a newer line replaces any still queued", but each
-  // chunk chains its own latest line onto `progressing`, so every chunk that arrived during a slow
-  // write is still written afterwards, oldest first.
+  // Lines that arrive while a write is slow are not all written afterwards: the newest replaces the rest.
   it('lets a newer progress line replace one still queued behind a slow write', async () => {
     const { host, calls, call } = streamingHost();
     const seen: number[] = [];

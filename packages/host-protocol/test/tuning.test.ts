@@ -99,9 +99,8 @@ describe('uploadPartSize', () => {
     expect(() => uploadPartSize(100 * 1024 * GiB)).toThrow(/more than S3 takes/);
   });
 
-  // Fails today: the part size aims at 1,000 parts, so it passes 5 GiB at 1,000 x 5 GiB (5,000 GiB)
-  // and throws, though S3 takes up to 10,000 parts (and objects up to 5 TiB = 5,120 GiB); the
-  // `> S3_MAX_PARTS` test in uploadPartSize can never be true.
+  // Past 1,000 parts of 5 GiB (5,000 GiB) the part size stays at S3's 5 GiB and the parts grow
+  // towards 10,000: S3's largest object, 5 TiB, still fits.
   it('takes an object S3 takes within 10,000 parts of 5 GiB (5 TiB, its largest object)', () => {
     const size = 5 * 1024 * GiB;
     let part = 0;
