@@ -31,7 +31,7 @@ import {
   runOnHostAsync,
   STATUS,
   useHostHarness,
-} from './harness';
+} from '../../test/host-harness';
 
 const harness = useHostHarness();
 const KiB = 1024;

@@ -32,7 +32,7 @@ import {
   runOnHost,
   STATUS,
   useHostHarness,
-} from './harness';
+} from '../../test/host-harness';
 /** File names a training script or a dataset could really contain. */
 const HOSTILE = [
   'with space.txt',

@@ -6,8 +6,7 @@
  * the CPU instead of the cap says so.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { capBytes, QUIET_WAIT_MS } from './config';
-import type { Measured } from './measure';
+import { QUIET_WAIT_MS } from './config';
 
 const TICKS = 100; // USER_HZ on Linux
 export const CORES = readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? 1;
@@ -187,20 +186,4 @@ export async function waitForQuiet(): Promise<number> {
     share = (after.tasks + after.irq - before.tasks - before.irq) / Math.max(1, after.total - before.total);
   } while (share > 0.2 && performance.now() < until);
   return share;
-}
-
-/**
- * What held a run back: the per-connection cap (near connections x cap), one of the single-threaded
- * Node processes (s3rver, or the proxy in this process) at a full core, or the whole machine's CPU.
- */
-export function limit(m: Measured): string {
-  if (m.error) return '';
-  const ceiling = Math.max(1, m.peakActive) * capBytes;
-  const achieved = m.bytes / m.seconds;
-  if (capBytes > 0 && achieved >= 0.8 * ceiling) return 'cap';
-  if (m.cpu.s3 >= 0.85) return "the S3 server's one core";
-  if (m.cpu.proxy >= 0.85) return "the proxy's one core";
-  if (m.cpu.others >= 0.25 || m.cpu.steal >= 0.25) return 'CPU taken by OTHER processes or the hypervisor: figures not valid';
-  if (m.cpu.machine >= 0.9) return 'CPU';
-  return 'neither cap nor CPU (latency, per-request cost, or the server)';
 }

@@ -10,7 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Storage } from '@inno-train/storage';
 import type { S3ServerHandle } from '@inno-train/test-kit';
 import type { RequestRecord, ThrottleProxy } from '../../throttle-proxy';
-import { QUIET_WAIT_MS } from './config';
+import { capBytes, QUIET_WAIT_MS } from './config';
 import { CpuMeter, waitForQuiet, type CpuUse } from './cpu';
 
 export interface Measured {
@@ -82,4 +82,20 @@ export async function newDir(ctx: Context, name: string): Promise<string> {
   const dir = join(ctx.root, `${name}-${Date.now()}`);
   await mkdir(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * What held a run back: the per-connection cap (near connections x cap), one of the single-threaded
+ * Node processes (s3rver, or the proxy in this process) at a full core, or the whole machine's CPU.
+ */
+export function limit(m: Measured): string {
+  if (m.error) return '';
+  const ceiling = Math.max(1, m.peakActive) * capBytes;
+  const achieved = m.bytes / m.seconds;
+  if (capBytes > 0 && achieved >= 0.8 * ceiling) return 'cap';
+  if (m.cpu.s3 >= 0.85) return "the S3 server's one core";
+  if (m.cpu.proxy >= 0.85) return "the proxy's one core";
+  if (m.cpu.others >= 0.25 || m.cpu.steal >= 0.25) return 'CPU taken by OTHER processes or the hypervisor: figures not valid';
+  if (m.cpu.machine >= 0.9) return 'CPU';
+  return 'neither cap nor CPU (latency, per-request cost, or the server)';
 }

@@ -5,8 +5,8 @@
  */
 import { uploadPartSize } from '@inno-train/host-protocol';
 import { AWS, BIG_MIB, BUCKET, CAP_MBPS, capBytes, CONNECTIONS, MB, MiB, SMALL_COUNT } from './config';
-import { CORES, cpuShort, cpuText, limit } from './cpu';
-import type { Measured } from './measure';
+import { CORES, cpuShort, cpuText } from './cpu';
+import { limit, type Measured } from './measure';
 
 /** One case's outcome: each engine's run, if it ran. */
 export interface CaseResult {
