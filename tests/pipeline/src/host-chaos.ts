@@ -39,19 +39,20 @@ const exec = (pattern: string): ChaosRule => ({ kind: 'exec', pattern });
  * A host-protocol command (@inno-train/host-protocol): a script rendered with a data block whose
  * first line names the script and the task, e.g. `# ---- data of check-task.sh for train ----`.
  */
-const protocol = (script: 'start-task' | 'check-task', task: 'stage-in' | 'train' | 'stage-out'): ChaosRule =>
+const protocol = (script: 'start-task' | 'check-task' | 'wait-task', task: 'stage-in' | 'train' | 'stage-out'): ChaosRule =>
   exec(`^# ---- data of ${script}\\.sh for ${task} ----$`);
 /** Every SSH operation of every stage, recognised on the host by the command it runs. */
 export const KILL_POINTS: KillPoint[] = [
   { name: 'boot:gpu-check', rule: exec('nvidia-smi'), expect: 'relaunched' },
   // A stage start is one command: the layout, the reset, the task's files on stdin, the start.
   { name: 'stage-in:start', rule: protocol('start-task', 'stage-in'), expect: 'host_lost' },
-  { name: 'stage-in:check', rule: protocol('check-task', 'stage-in'), expect: 'host_lost' },
+  // A transfer's check waits on the host for its end (wait-task.sh).
+  { name: 'stage-in:check', rule: protocol('wait-task', 'stage-in'), expect: 'host_lost' },
   { name: 'train:start', rule: protocol('start-task', 'train'), expect: 'host_lost' },
   { name: 'train:poll', rule: protocol('check-task', 'train'), expect: 'host_lost' },
   { name: 'stage-out:list', rule: exec('-type f -printf'), expect: 'host_lost' },
   { name: 'stage-out:start', rule: protocol('start-task', 'stage-out'), expect: 'host_lost' },
-  { name: 'stage-out:check', rule: protocol('check-task', 'stage-out'), expect: 'host_lost' },
+  { name: 'stage-out:check', rule: protocol('wait-task', 'stage-out'), expect: 'host_lost' },
   // kill-task.sh for train, in the mode that waits for the group to end (the monitor's stop does not wait).
   { name: 'teardown:stop-training', rule: exec('^INNO_WAIT=yes$'), expect: 'cancelled', cancelDuringTraining: true },
 ];
