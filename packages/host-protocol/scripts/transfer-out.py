@@ -19,7 +19,7 @@ class StageOut(Engine):
                 for line in handle:
                     try:
                         entry = json.loads(line)
-                        known[(entry['u'], int(entry['n']), int(entry['size']))] = entry['etag']
+                        known[(entry['u'], int(entry['n']), int(entry['size']), int(entry['mtime']))] = entry['etag']
                     except (ValueError, KeyError, TypeError):
                         continue
         return known
@@ -41,7 +41,10 @@ class StageOut(Engine):
         if not os.path.isfile(src) or os.path.islink(src):
             self.fail(rel, 'not a regular file', 'local')
             return
-        size = os.path.getsize(src)
+        stat = os.stat(src)
+        size = stat.st_size
+        # A part is reused only from the same file: same upload, part, size and modification time.
+        upload['mtimeNs'] = stat.st_mtime_ns
         if upload['kind'] == 'put':
             self.submit(lambda conns: self.send(conns, upload, src, 0, 0, size))
             return
@@ -54,7 +57,8 @@ class StageOut(Engine):
             number = int(part['partNumber'])
             offset = (number - 1) * part_size
             length = min(part_size, size - offset)
-            etag = known.get((upload.get('uploadId', ''), number, length)) if upload.get('uploadId') else None
+            key = (upload.get('uploadId', ''), number, length, stat.st_mtime_ns)
+            etag = known.get(key) if upload.get('uploadId') else None
             if etag:
                 self.parts[rel].append({'partNumber': number, 'etag': etag})
                 self.progress.add(length)
@@ -102,7 +106,8 @@ class StageOut(Engine):
                 done = len(self.parts[rel]) == len(upload['parts'])
                 if self.journal_path and upload.get('uploadId'):
                     with open(self.journal_path, 'a', encoding='utf-8') as journal:
-                        journal.write(json.dumps({'u': upload['uploadId'], 'n': number, 'size': length, 'etag': etag}) + '\n')
+                        entry = {'u': upload['uploadId'], 'n': number, 'size': length, 'mtime': upload['mtimeNs'], 'etag': etag}
+                        journal.write(json.dumps(entry) + '\n')
         if done:
             self.progress.file_done()
         print('stage-out: uploaded %s%s (%d bytes)' % (shown(rel), ' part %d' % number if number else '', length), flush=True)

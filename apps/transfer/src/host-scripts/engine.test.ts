@@ -6,7 +6,7 @@
  * byte, a stall) need a proxy between host and S3: tests/pipeline/test/transfer-faults.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -183,5 +183,38 @@ describe('the transfer engine: uploads', () => {
     await storage.completeMultipartUpload(BUCKET, key, uploadId, status.parts['output/model.bin'] ?? []);
     expect((await getObject(key)).equals(body)).toBe(true);
     expectNoSecrets(run.log, raw);
+  });
+
+  it('does not reuse journalled parts of a file changed since (same size, new modification time)', async () => {
+    const storage = harness.storage();
+    const jobDir = newJobDir();
+    mkdirSync(join(jobDir, 'output'), { recursive: true });
+    const file = join(jobDir, 'output/changed.bin');
+    writeFileSync(file, randomBytes(5 * MiB + 1));
+    const key = 'engine/uploaded/changed.bin';
+    const uploadId = await storage.createMultipartUpload(BUCKET, key);
+    const parts = await Promise.all(
+      [1, 2].map(async (n) => ({ partNumber: n, url: remember(await storage.presignUploadPart(BUCKET, key, uploadId, n)) })),
+    );
+    const script = renderStageOutScript({
+      jobDir,
+      statusFile: STATUS,
+      journalFile: '.inno/stage-out.journal',
+      connections: 2,
+      uploads: [{ kind: 'multipart', relPath: 'output/changed.bin', partSize: 5 * MiB, parts, uploadId }],
+    });
+    expect(runOnHost(script).code).toBe(0);
+    // The same file run again: both parts come from the journal.
+    expect(runOnHost(script).code).toBe(0);
+    expect(readStatus(jobDir, stageOutResultSchema).status.reused).toBe(2);
+    // Rewritten with other bytes of the same size: nothing is reused, both parts go up again.
+    const changed = randomBytes(5 * MiB + 1);
+    writeFileSync(file, changed);
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    expect(runOnHost(script).code).toBe(0);
+    const { status } = readStatus(jobDir, stageOutResultSchema);
+    expect(status.reused).toBe(0);
+    await storage.completeMultipartUpload(BUCKET, key, uploadId, status.parts['output/changed.bin'] ?? []);
+    expect((await getObject(key)).equals(changed)).toBe(true);
   });
 });
