@@ -85,8 +85,16 @@ describe('Bull Board in a browser', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
 
-    await page.goto(service.boardUrl);
-    expect(pathOf(page)).toBe('/admin/login');
+    const first = await page.goto(service.boardUrl);
+    // Seen once in CI: the page stayed at /admin/queues (not reproduced in 5 local runs). Should it
+    // happen again, the failure shows what the server answered instead of the redirect.
+    const landed = { path: pathOf(page), status: first?.status(), cookies: (await context.cookies()).map((c) => c.name) };
+    expect(landed).toEqual({
+      path: '/admin/login',
+      status: 200,
+      cookies: [],
+      ...(landed.path === '/admin/login' ? {} : { body: (await page.content()).slice(0, 500) }),
+    });
     await page.getByLabel('Admin API key').waitFor();
     await screenshot(page, 'bull-board-login');
 
